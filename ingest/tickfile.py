@@ -1,0 +1,234 @@
+"""Tick files: the Parquet schema v1 every importer writes and everything downstream reads.
+
+One row per market event, sorted by ``ts_event``, one instrument per file (DESIGN.md, "Tick files").
+
+========== ======= ==========================================================================
+column     dtype   meaning
+========== ======= ==========================================================================
+ts_event   int64   exchange event time, ns since the Unix epoch, UTC
+ts_recv    int64   local receive time, ns since the epoch (equals ``ts_event`` when unknown)
+kind       uint8   0 = book level update, 1 = trade, 2 = book clear (a snapshot follows)
+side       int8    book: +1 bid, -1 ask; trade: aggressor +1 buy, -1 sell (0 = no aggressor)
+price      float64 price in quote currency
+size       float64 book: new total size at the level (0 deletes it); trade: traded quantity
+flags      uint8   bit 0: part of a snapshot; bit 1: last event of an exchange message
+========== ======= ==========================================================================
+
+Key-value metadata: ``scalper.schema=1``, ``venue``, ``symbol``, ``tick_size``, ``lot_size``, ``source``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+
+KIND_BOOK = 0
+KIND_TRADE = 1
+KIND_CLEAR = 2
+
+FLAG_SNAPSHOT = 1
+FLAG_LAST_IN_MESSAGE = 2
+
+COLUMNS: dict[str, np.dtype] = {
+    "ts_event": np.dtype(np.int64),
+    "ts_recv": np.dtype(np.int64),
+    "kind": np.dtype(np.uint8),
+    "side": np.dtype(np.int8),
+    "price": np.dtype(np.float64),
+    "size": np.dtype(np.float64),
+    "flags": np.dtype(np.uint8),
+}
+
+ARROW_SCHEMA = pa.schema([(name, pa.from_numpy_dtype(dt)) for name, dt in COLUMNS.items()])
+
+REQUIRED_METADATA = ("venue", "symbol", "tick_size", "lot_size", "source")
+
+
+class TickFileError(ValueError):
+    """A tick file (or the arrays meant for one) breaks schema v1; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """Static description of the instrument of one tick file.
+
+    Attributes
+    ----------
+    venue, symbol : str
+        Venue name (``"NASDAQ"``, ``"BINANCE_USDM"``) and the venue's symbol.
+    tick_size : float
+        Minimum price increment, quote currency.
+    lot_size : float
+        Minimum size increment, base units (shares, coins, contracts).
+    source : str
+        Where the events came from (importer and original file name).
+    """
+
+    venue: str
+    symbol: str
+    tick_size: float
+    lot_size: float
+    source: str
+
+    def price_to_ticks(self, price: np.ndarray) -> np.ndarray:
+        """Return ``price`` (float64, quote currency) as int64 ticks, rounded to the nearest tick."""
+        return np.rint(np.asarray(price, dtype=np.float64) / self.tick_size).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class TickData:
+    """The columns of one tick file as numpy arrays (all of length ``n``), plus its instrument."""
+
+    instrument: Instrument
+    ts_event: np.ndarray
+    ts_recv: np.ndarray
+    kind: np.ndarray
+    side: np.ndarray
+    price: np.ndarray
+    size: np.ndarray
+    flags: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ts_event.shape[0])
+
+    @property
+    def price_tick(self) -> np.ndarray:
+        """int64[n]: prices in ticks of ``instrument.tick_size``."""
+        return self.instrument.price_to_ticks(self.price)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in COLUMNS}
+
+
+def validate(data: TickData, where: str = "<arrays>") -> None:
+    """Check dtypes, lengths, value domains and ordering of ``data``.
+
+    Raises
+    ------
+    TickFileError
+        Naming ``where``, the first offending row and the reason.
+    """
+    n = len(data)
+    for name, dtype in COLUMNS.items():
+        col = getattr(data, name)
+        if col.dtype != dtype:
+            raise TickFileError(f"{where}: column {name!r} has dtype {col.dtype}, schema v1 needs {dtype}")
+        if col.shape != (n,):
+            raise TickFileError(f"{where}: column {name!r} has shape {col.shape}, expected ({n},)")
+    if n == 0:
+        return
+    back = np.flatnonzero(np.diff(data.ts_event) < 0)
+    if back.size:
+        r = int(back[0]) + 1
+        raise TickFileError(f"{where}: row {r}: ts_event goes backwards ({data.ts_event[r - 1]} -> {data.ts_event[r]})")
+    bad = np.flatnonzero(data.kind > KIND_CLEAR)
+    if bad.size:
+        raise TickFileError(f"{where}: row {int(bad[0])}: unknown kind {int(data.kind[bad[0]])}")
+    book = data.kind == KIND_BOOK
+    bad = np.flatnonzero(book & (np.abs(data.side) != 1))
+    if bad.size:
+        raise TickFileError(f"{where}: row {int(bad[0])}: book event needs side +1 or -1, got {int(data.side[bad[0]])}")
+    bad = np.flatnonzero(~np.isfinite(data.price) | ~np.isfinite(data.size) | (data.size < 0))
+    if bad.size:
+        r = int(bad[0])
+        raise TickFileError(f"{where}: row {r}: price {data.price[r]} / size {data.size[r]} must be finite, size >= 0")
+    bad = np.flatnonzero((data.kind != KIND_CLEAR) & (data.price <= 0))
+    if bad.size:
+        raise TickFileError(f"{where}: row {int(bad[0])}: price must be > 0, got {data.price[bad[0]]}")
+
+
+def write(path: str | Path, data: TickData) -> None:
+    """Validate ``data`` and write it as a schema-v1 tick file (zstd-compressed Parquet).
+
+    Raises
+    ------
+    TickFileError
+        If ``data`` breaks the schema (see :func:`validate`).
+    """
+    path = Path(path)
+    validate(data, str(path))
+    inst = data.instrument
+    meta = {
+        "scalper.schema": str(SCHEMA_VERSION),
+        "venue": inst.venue,
+        "symbol": inst.symbol,
+        "tick_size": repr(float(inst.tick_size)),
+        "lot_size": repr(float(inst.lot_size)),
+        "source": inst.source,
+    }
+    table = pa.Table.from_arrays([pa.array(col) for col in data.columns().values()], schema=ARROW_SCHEMA)
+    table = table.replace_schema_metadata(meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, compression="zstd")
+
+
+def read_instrument(path: str | Path) -> Instrument:
+    """Return the instrument stored in the metadata of the tick file at ``path``.
+
+    Raises
+    ------
+    TickFileError
+        If the file is not a schema-v1 tick file or lacks a metadata key.
+    """
+    path = Path(path)
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise TickFileError(f"{path}: not a readable Parquet file ({exc})") from exc
+    meta = {k.decode(): v.decode() for k, v in meta.items()}
+    if meta.get("scalper.schema") != str(SCHEMA_VERSION):
+        raise TickFileError(f"{path}: metadata scalper.schema={meta.get('scalper.schema')!r}, need {SCHEMA_VERSION}")
+    missing = [k for k in REQUIRED_METADATA if k not in meta]
+    if missing:
+        raise TickFileError(f"{path}: metadata lacks {', '.join(missing)}")
+    return Instrument(
+        venue=meta["venue"],
+        symbol=meta["symbol"],
+        tick_size=float(meta["tick_size"]),
+        lot_size=float(meta["lot_size"]),
+        source=meta["source"],
+    )
+
+
+def read(path: str | Path) -> TickData:
+    """Read and validate a schema-v1 tick file.
+
+    Returns
+    -------
+    TickData
+        Columns as contiguous numpy arrays with the dtypes of :data:`COLUMNS`.
+
+    Raises
+    ------
+    TickFileError
+        On a missing column, a wrong dtype, unsorted ``ts_event`` or bad metadata, naming the file.
+    """
+    path = Path(path)
+    inst = read_instrument(path)
+    table = pq.read_table(path)
+    missing = [c for c in COLUMNS if c not in table.column_names]
+    if missing:
+        raise TickFileError(f"{path}: missing column(s) {', '.join(missing)}")
+    cols = {}
+    for name in COLUMNS:
+        arr = table.column(name).to_numpy()
+        cols[name] = np.ascontiguousarray(arr)
+    data = TickData(instrument=inst, **cols)
+    validate(data, str(path))
+    return data
+
+
+def file_sha256(path: str | Path) -> str:
+    """Return the hex sha256 of the file at ``path`` (model cards record the training data by it)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
