@@ -1,0 +1,431 @@
+"""The per-event kernel shared by the live path and the batch path.
+
+State is a handful of preallocated arrays (see :class:`FeatureState`) that numba kernels update in place;
+nothing is allocated per event. :func:`step` handles one tick-file event and reports, through a bit code,
+when the caller has something to do (take a decision, wake an order, react to a price watch). The live
+daemon calls :func:`step` once per event; :func:`run_until` loops it in numba for replays; and
+:func:`run_batch` loops it over a whole file to build the training matrix. Because all three run the same
+:func:`step`, the live and batch features are identical (``tests/realdata/test_feature_parity.py``).
+
+Event semantics
+---------------
+* Book events inside a message may leave the book transiently inconsistent; the book is judged (valid,
+  crossed) and the mid / OFI are sampled only at message ends (``FLAG_LAST_IN_MESSAGE``).
+* A decision time ``g`` is a point of the grid ``k * grid_ns``. The first event with ``ts_event > g``
+  triggers the decision at the latest such grid point, *before* it is applied, so the features see
+  exactly the events with ``ts_event <= g``. Grid points with no event after them are skipped
+  (nothing but window eviction could have changed). No decision is taken on an invalid book.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from scalper.features.book import DEFAULT_CAPACITY, book_clear, book_set, is_crossed, is_two_sided, side_index
+from scalper.features.registry import N_FEATURES, WINDOWS_NS
+
+INT64_MAX = np.iinfo(np.int64).max
+INT64_MIN = np.iinfo(np.int64).min
+
+# Bits of the code returned by step(). PRE bits leave the event unapplied: call step() again with it.
+CODE_DECISION = 1  # PRE: features at decision time ist[I_DECISION_TS] are in feat_out
+CODE_WAKE = 2  # PRE: ts_event passed ist[I_WAKE_TS]; the caller must move or clear the wake time
+CODE_WATCH = 4  # POST: a best price crossed one of the watch levels
+CODE_INVALID = 8  # POST: the book became invalid (crossed or locked) at this message end
+PRE_MASK = CODE_DECISION | CODE_WAKE
+
+KIND_BOOK = 0
+KIND_TRADE = 1
+KIND_CLEAR = 2
+FLAG_SNAPSHOT = 1
+FLAG_LAST = 2
+
+# Integer state slots.
+I_GRID_NS = 0
+I_NEXT_GRID = 1
+I_DECISION_TS = 2
+I_LAST_EVENT_TS = 3
+I_LAST_TRADE_TS = 4
+I_FIRST_TS = 5
+I_HEAD = 6  # ring sequence number of the next push
+I_TAIL = 7  # I_TAIL + w: oldest ring sequence still inside window w
+I_PREV_BID = 10
+I_PREV_ASK = 11
+I_HAS_PREV = 12
+I_IS_VALID = 13
+I_IN_SNAPSHOT = 14
+I_BOOK_OVERFLOWS = 15
+I_RING_OVERFLOWS = 16
+I_WAKE_TS = 17
+I_WATCH_BID_HI = 18
+I_WATCH_BID_LO = 19
+I_WATCH_ASK_HI = 20
+I_WATCH_ASK_LO = 21
+I_EVENTS = 22
+I_CROSSED = 23
+I_DECISIONS = 24
+N_ISTATE = 25
+
+# Float state slots.
+F_PREV_BID_SZ = 0
+F_PREV_ASK_SZ = 1
+F_LAST_MID = 2  # ticks
+F_SUM = 3  # F_SUM + w * N_CH + c: running sum of channel c over window w
+N_WINDOWS = len(WINDOWS_NS)
+
+# Ring channels.
+C_OFI = 0
+C_BUY = 1
+C_SELL = 2
+C_LOGRET = 3
+C_LOGRET2 = 4
+C_TRADES = 5
+N_CH = 6
+N_FSTATE = F_SUM + N_WINDOWS * N_CH
+
+W_1S, W_5S, W_30S = 0, 1, 2
+_WINDOWS = np.array(WINDOWS_NS, dtype=np.int64)
+
+DEFAULT_RING_CAPACITY = 1 << 16
+
+
+class FeatureState:
+    """Book, ring buffer and scalar state of one instrument, as numpy arrays the kernels own.
+
+    Parameters
+    ----------
+    grid_ns : int
+        Decision grid step, ns (default 250 ms).
+    book_capacity : int
+        Levels kept per side (see ``features/book.py``).
+    ring_capacity : int
+        Events kept for the time windows; it must hold the 30 s window (an overflow is counted in
+        ``ist[I_RING_OVERFLOWS]``, and the oldest event then leaves every window early).
+    """
+
+    def __init__(
+        self,
+        grid_ns: int = 250_000_000,
+        book_capacity: int = DEFAULT_CAPACITY,
+        ring_capacity: int = DEFAULT_RING_CAPACITY,
+    ) -> None:
+        if grid_ns <= 0:
+            raise ValueError(f"grid_ns must be > 0, got {grid_ns}")
+        self.px = np.zeros((2, book_capacity), dtype=np.int64)
+        self.sz = np.zeros((2, book_capacity), dtype=np.float64)
+        self.n = np.zeros(2, dtype=np.int64)
+        self.ist = np.zeros(N_ISTATE, dtype=np.int64)
+        self.fst = np.zeros(N_FSTATE, dtype=np.float64)
+        self.rb_ts = np.zeros(ring_capacity, dtype=np.int64)
+        self.rb_val = np.zeros((ring_capacity, N_CH), dtype=np.float64)
+        self.feat = np.zeros(N_FEATURES, dtype=np.float64)
+        self.ist[I_GRID_NS] = grid_ns
+        self.ist[I_LAST_TRADE_TS] = INT64_MIN
+        self.ist[I_FIRST_TS] = INT64_MIN
+        self.ist[I_WAKE_TS] = INT64_MAX
+        self.clear_watch()
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """Return the state arrays in the order the kernels take them."""
+        return (self.px, self.sz, self.n, self.ist, self.fst, self.rb_ts, self.rb_val)
+
+    def set_wake(self, ts_ns: int | None) -> None:
+        """Make :func:`step` return ``CODE_WAKE`` before the first event after ``ts_ns`` (None: never)."""
+        self.ist[I_WAKE_TS] = INT64_MAX if ts_ns is None else ts_ns
+
+    def set_watch(self, bid_hi: int, bid_lo: int, ask_hi: int, ask_lo: int) -> None:
+        """Make :func:`step` return ``CODE_WATCH`` when best bid >= bid_hi or <= bid_lo, or best ask >= ask_hi or <= ask_lo (ticks)."""
+        self.ist[I_WATCH_BID_HI] = bid_hi
+        self.ist[I_WATCH_BID_LO] = bid_lo
+        self.ist[I_WATCH_ASK_HI] = ask_hi
+        self.ist[I_WATCH_ASK_LO] = ask_lo
+
+    def clear_watch(self) -> None:
+        """Disable every price watch."""
+        self.set_watch(INT64_MAX, INT64_MIN, INT64_MAX, INT64_MIN)
+
+    @property
+    def is_valid(self) -> bool:
+        return bool(self.ist[I_IS_VALID])
+
+    @property
+    def best_bid_tick(self) -> int:
+        return int(self.px[0, 0]) if self.n[0] else INT64_MIN
+
+    @property
+    def best_ask_tick(self) -> int:
+        return int(self.px[1, 0]) if self.n[1] else INT64_MAX
+
+
+@njit(cache=True)
+def _push(ist, fst, rb_ts, rb_val, ts, ofi, buy, sell, logret, trades):
+    cap = rb_ts.shape[0]
+    _evict(ist, fst, rb_ts, rb_val, ts)
+    head = ist[I_HEAD]
+    oldest = ist[I_TAIL + N_WINDOWS - 1]
+    if head - oldest >= cap:
+        # Full: the oldest event leaves every window that still holds it, earlier than its time.
+        ist[I_RING_OVERFLOWS] += 1
+        for w in range(N_WINDOWS):
+            if ist[I_TAIL + w] == oldest:
+                _drop_oldest(ist, fst, rb_val, w, cap)
+    k = head % cap
+    rb_ts[k] = ts
+    rb_val[k, C_OFI] = ofi
+    rb_val[k, C_BUY] = buy
+    rb_val[k, C_SELL] = sell
+    rb_val[k, C_LOGRET] = logret
+    rb_val[k, C_LOGRET2] = logret * logret
+    rb_val[k, C_TRADES] = trades
+    for w in range(N_WINDOWS):
+        base = F_SUM + w * N_CH
+        for c in range(N_CH):
+            fst[base + c] += rb_val[k, c]
+    ist[I_HEAD] = head + 1
+
+
+@njit(cache=True)
+def _drop_oldest(ist, fst, rb_val, w, cap):
+    k = ist[I_TAIL + w] % cap
+    base = F_SUM + w * N_CH
+    for c in range(N_CH):
+        fst[base + c] -= rb_val[k, c]
+    ist[I_TAIL + w] += 1
+    if ist[I_TAIL + w] == ist[I_HEAD]:
+        # Empty window: reset to exact zero so subtraction round-off never accumulates.
+        for c in range(N_CH):
+            fst[base + c] = 0.0
+
+
+@njit(cache=True)
+def _evict(ist, fst, rb_ts, rb_val, t):
+    cap = rb_ts.shape[0]
+    for w in range(N_WINDOWS):
+        horizon = t - _WINDOWS[w]
+        while ist[I_TAIL + w] < ist[I_HEAD] and rb_ts[ist[I_TAIL + w] % cap] <= horizon:
+            _drop_oldest(ist, fst, rb_val, w, cap)
+
+
+@njit(cache=True)
+def compute_features(px, sz, n, ist, fst, rb_ts, rb_val, t, out):
+    """Write feature set v1 at time ``t`` (ns) into ``out`` (float64[N_FEATURES]); the book must be valid.
+
+    The column order is ``features.registry.FEATURE_NAMES``.
+    """
+    _evict(ist, fst, rb_ts, rb_val, t)
+    bid = px[0, 0]
+    ask = px[1, 0]
+    qb = sz[0, 0]
+    qa = sz[1, 0]
+    mid = 0.5 * (bid + ask)
+    out[0] = ask - bid
+    out[1] = 1e4 * fst[F_SUM + W_1S * N_CH + C_LOGRET]
+    out[2] = 1e4 * fst[F_SUM + W_5S * N_CH + C_LOGRET]
+    out[3] = (bid * qa + ask * qb) / (qb + qa) - mid
+    out[4] = (qb - qa) / (qb + qa)
+    db = 0.0
+    da = 0.0
+    for i in range(min(5, n[0])):
+        db += sz[0, i]
+    for i in range(min(5, n[1])):
+        da += sz[1, i]
+    out[5] = (db - da) / (db + da)
+    out[6] = fst[F_SUM + W_1S * N_CH + C_OFI]
+    out[7] = fst[F_SUM + W_5S * N_CH + C_OFI]
+    out[8] = fst[F_SUM + W_30S * N_CH + C_OFI]
+    for j, w in ((9, W_5S), (10, W_30S)):
+        buy = fst[F_SUM + w * N_CH + C_BUY]
+        sell = fst[F_SUM + w * N_CH + C_SELL]
+        out[j] = (buy - sell) / (buy + sell) if buy + sell > 0.0 else 0.0
+    out[11] = 1e4 * math.sqrt(max(fst[F_SUM + W_5S * N_CH + C_LOGRET2], 0.0))
+    out[12] = 1e4 * math.sqrt(max(fst[F_SUM + W_30S * N_CH + C_LOGRET2], 0.0))
+    out[13] = round(fst[F_SUM + W_5S * N_CH + C_TRADES])
+    last = ist[I_LAST_TRADE_TS] if ist[I_LAST_TRADE_TS] != INT64_MIN else ist[I_FIRST_TS]
+    out[14] = (t - last) * 1e-9
+
+
+@njit(cache=True)
+def _on_message_end(px, sz, n, ist, fst, rb_ts, rb_val, ts, flags):
+    code = 0
+    if flags & FLAG_SNAPSHOT:
+        ist[I_IN_SNAPSHOT] = 0
+    if ist[I_IN_SNAPSHOT]:
+        return code
+    was_valid = ist[I_IS_VALID]
+    crossed = is_crossed(px, n)
+    valid = is_two_sided(n) and not crossed
+    ist[I_IS_VALID] = 1 if valid else 0
+    if crossed:
+        ist[I_CROSSED] += 1
+        if was_valid:
+            code |= CODE_INVALID
+    if not valid:
+        # OFI and returns across an invalid stretch would compare unrelated books.
+        ist[I_HAS_PREV] = 0
+        return code
+    bid = px[0, 0]
+    ask = px[1, 0]
+    qb = sz[0, 0]
+    qa = sz[1, 0]
+    mid = 0.5 * (bid + ask)
+    if ist[I_HAS_PREV]:
+        pb = ist[I_PREV_BID]
+        pa = ist[I_PREV_ASK]
+        # OFI increment e_n of Cont, Kukanov & Stoikov (2014), eq. (2).
+        e = 0.0
+        if bid >= pb:
+            e += qb
+        if bid <= pb:
+            e -= fst[F_PREV_BID_SZ]
+        if ask <= pa:
+            e -= qa
+        if ask >= pa:
+            e += fst[F_PREV_ASK_SZ]
+        r = math.log(mid / fst[F_LAST_MID])
+        if e != 0.0 or r != 0.0:
+            _push(ist, fst, rb_ts, rb_val, ts, e, 0.0, 0.0, r, 0.0)
+    ist[I_PREV_BID] = bid
+    ist[I_PREV_ASK] = ask
+    fst[F_PREV_BID_SZ] = qb
+    fst[F_PREV_ASK_SZ] = qa
+    fst[F_LAST_MID] = mid
+    ist[I_HAS_PREV] = 1
+    if (
+        bid >= ist[I_WATCH_BID_HI]
+        or bid <= ist[I_WATCH_BID_LO]
+        or ask >= ist[I_WATCH_ASK_HI]
+        or ask <= ist[I_WATCH_ASK_LO]
+    ):
+        code |= CODE_WATCH
+    return code
+
+
+@njit(cache=True)
+def step(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags, feat_out):
+    """Process one tick-file event, or report that something is due before it.
+
+    Parameters
+    ----------
+    px, sz, n, ist, fst, rb_ts, rb_val : ndarray
+        :meth:`FeatureState.arrays`, updated in place.
+    ts : int
+        ``ts_event``, ns since the epoch.
+    kind, side, flags : int
+        Tick-file ``kind``, ``side`` and ``flags``.
+    price_tick : int
+        Price in ticks.
+    size : float
+        Book: new total size at the level (0 deletes); trade: traded quantity (base units).
+    feat_out : ndarray
+        float64[N_FEATURES]; receives the features when ``CODE_DECISION`` is returned.
+
+    Returns
+    -------
+    int
+        0, or a combination of ``CODE_*`` bits. When a ``PRE_MASK`` bit is set the event was *not*
+        applied and the caller must pass it again after handling the code.
+    """
+    if ist[I_FIRST_TS] == INT64_MIN:
+        ist[I_FIRST_TS] = ts
+        grid = ist[I_GRID_NS]
+        ist[I_NEXT_GRID] = -((-ts) // grid) * grid
+    nxt = ist[I_NEXT_GRID]
+    g = INT64_MIN
+    if ts > nxt:
+        grid = ist[I_GRID_NS]
+        g = nxt + ((ts - 1 - nxt) // grid) * grid
+    wake = ist[I_WAKE_TS]
+    if ts > wake and (g == INT64_MIN or wake < g):
+        return CODE_WAKE
+    if g != INT64_MIN:
+        ist[I_NEXT_GRID] = g + ist[I_GRID_NS]
+        if ist[I_IS_VALID]:
+            compute_features(px, sz, n, ist, fst, rb_ts, rb_val, g, feat_out)
+            ist[I_DECISION_TS] = g
+            ist[I_DECISIONS] += 1
+            return CODE_DECISION
+    ist[I_EVENTS] += 1
+    ist[I_LAST_EVENT_TS] = ts
+    if kind == KIND_BOOK:
+        if book_set(px, sz, n, side_index(side), price_tick, size) != 0:
+            ist[I_BOOK_OVERFLOWS] += 1
+    elif kind == KIND_TRADE:
+        ist[I_LAST_TRADE_TS] = ts
+        buy = size if side > 0 else 0.0
+        sell = size if side < 0 else 0.0
+        _push(ist, fst, rb_ts, rb_val, ts, 0.0, buy, sell, 0.0, 1.0)
+    else:
+        book_clear(n)
+        ist[I_IN_SNAPSHOT] = 1
+        ist[I_IS_VALID] = 0
+        ist[I_HAS_PREV] = 0
+    if flags & FLAG_LAST:
+        return _on_message_end(px, sz, n, ist, fst, rb_ts, rb_val, ts, flags)
+    return 0
+
+
+@njit(cache=True)
+def run_until(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags, i0, feat_out):
+    """Apply events ``i0, i0+1, ...`` with :func:`step` until one returns a code or the data ends.
+
+    Returns
+    -------
+    (int, int)
+        ``(i, code)``: ``i`` is the index of the next event to pass (the same event again after a
+        ``PRE_MASK`` code), ``code`` is 0 only at the end of the data (``i == len(ts)``).
+    """
+    m = ts.shape[0]
+    i = i0
+    while i < m:
+        code = step(px, sz, n, ist, fst, rb_ts, rb_val, ts[i], kind[i], side[i], price_tick[i], size[i], flags[i], feat_out)
+        if code & PRE_MASK:
+            return i, code
+        i += 1
+        if code:
+            return i, code
+    return i, 0
+
+
+@njit(cache=True)
+def run_batch(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags,
+              feat_out, dec_ts_out, mid_ts_out, mid_out):
+    """Replay a whole file in one numba loop, collecting the decision rows and the mid series.
+
+    Parameters
+    ----------
+    feat_out : ndarray
+        float64[M, N_FEATURES], M >= number of decisions (``(ts[-1] - ts[0]) // grid_ns + 2`` suffices).
+    dec_ts_out : ndarray
+        int64[M]: decision times, ns.
+    mid_ts_out, mid_out : ndarray
+        int64[len(ts)], float64[len(ts)]: the mid (ticks) at every valid message end, and its time.
+
+    Returns
+    -------
+    (int, int)
+        Number of decision rows and of mid samples written.
+    """
+    m = ts.shape[0]
+    row = np.zeros(feat_out.shape[1], dtype=np.float64)
+    n_dec = 0
+    n_mid = 0
+    i = 0
+    while i < m:
+        code = step(px, sz, n, ist, fst, rb_ts, rb_val, ts[i], kind[i], side[i], price_tick[i], size[i], flags[i], row)
+        if code & CODE_DECISION:
+            feat_out[n_dec, :] = row
+            dec_ts_out[n_dec] = ist[I_DECISION_TS]
+            n_dec += 1
+            continue
+        if code & CODE_WAKE:
+            ist[I_WAKE_TS] = INT64_MAX
+            continue
+        if (flags[i] & FLAG_LAST) and ist[I_IS_VALID] and ist[I_HAS_PREV]:
+            mid_ts_out[n_mid] = ts[i]
+            mid_out[n_mid] = fst[F_LAST_MID]
+            n_mid += 1
+        i += 1
+    return n_dec, n_mid

@@ -1,0 +1,105 @@
+"""A slow, obviously-correct pure-Python feature reference, recomputed from scratch at each decision."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, FLAG_SNAPSHOT, KIND_BOOK, KIND_CLEAR, KIND_TRADE, TickData
+
+S = 1_000_000_000
+
+
+def message_states(data: TickData):
+    """Yield (ts, top-of-book tuple or None, trades list) per message end, replaying with dicts."""
+    bids: dict[int, float] = {}
+    asks: dict[int, float] = {}
+    in_snap = False
+    ticks = data.price_tick
+    states = []
+    trades = []
+    for i in range(len(data)):
+        k, s, p, q, f, t = int(data.kind[i]), int(data.side[i]), int(ticks[i]), float(data.size[i]), int(data.flags[i]), int(data.ts_event[i])
+        if k == KIND_CLEAR:
+            bids.clear()
+            asks.clear()
+            in_snap = True
+        elif k == KIND_BOOK:
+            side = bids if s > 0 else asks
+            if q == 0.0:
+                side.pop(p, None)
+            else:
+                side[p] = q
+        elif k == KIND_TRADE:
+            trades.append((t, s, q))
+        if f & FLAG_LAST_IN_MESSAGE:
+            if f & FLAG_SNAPSHOT:
+                in_snap = False
+            if in_snap:
+                continue
+            valid = bids and asks and max(bids) < min(asks)
+            if valid:
+                bb = sorted(bids, reverse=True)[:5]
+                aa = sorted(asks)[:5]
+                states.append((t, bb[0], bids[bb[0]], aa[0], asks[aa[0]], sum(bids[x] for x in bb), sum(asks[x] for x in aa)))
+            else:
+                states.append((t, None))
+    return states, trades
+
+
+def reference_features(data: TickData, decision_ts: np.ndarray) -> np.ndarray:
+    states, trades = message_states(data)
+    first_ts = int(data.ts_event[0])
+    # OFI increments and log returns between consecutive valid message ends (reset after invalid).
+    incs = []
+    prev = None
+    for st in states:
+        if st[1] is None:
+            prev = None
+            continue
+        t, b, qb, a, qa, _, _ = st
+        if prev is not None:
+            _, pb, pqb, pa, pqa, _, _ = prev
+            e = (qb if b >= pb else 0) - (pqb if b <= pb else 0) - (qa if a <= pa else 0) + (pqa if a >= pa else 0)
+            r = math.log((b + a) / (pb + pa))
+            if e != 0 or r != 0:
+                incs.append((t, e, r))
+        prev = st
+    out = np.zeros((len(decision_ts), 15))
+    for row, g in enumerate(decision_ts):
+        g = int(g)
+        last = [st for st in states if st[0] <= g][-1]
+        _, b, qb, a, qa, db, da = last
+        mid = 0.5 * (b + a)
+
+        def win(w, idx):
+            return sum(x[idx] for x in incs if g - w < x[0] <= g)
+
+        def tr(w):
+            sel = [x for x in trades if g - w < x[0] <= g]
+            buy = sum(q for _, s, q in sel if s > 0)
+            sell = sum(q for _, s, q in sel if s < 0)
+            return buy, sell, len(sel)
+
+        b5, s5, n5 = tr(5 * S)
+        b30, s30, _ = tr(30 * S)
+        past = [x[0] for x in trades if x[0] <= g]
+        out[row] = [
+            a - b,
+            1e4 * win(S, 2),
+            1e4 * win(5 * S, 2),
+            (b * qa + a * qb) / (qb + qa) - mid,
+            (qb - qa) / (qb + qa),
+            (db - da) / (db + da),
+            win(S, 1),
+            win(5 * S, 1),
+            win(30 * S, 1),
+            (b5 - s5) / (b5 + s5) if b5 + s5 else 0.0,
+            (b30 - s30) / (b30 + s30) if b30 + s30 else 0.0,
+            1e4 * math.sqrt(sum(x[2] ** 2 for x in incs if g - 5 * S < x[0] <= g)),
+            1e4 * math.sqrt(sum(x[2] ** 2 for x in incs if g - 30 * S < x[0] <= g)),
+            n5,
+            (g - (past[-1] if past else first_ts)) / 1e9,
+        ]
+    return out
