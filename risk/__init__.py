@@ -1,0 +1,24 @@
+"""Risk layer: fractional Kelly sizing, pre-trade limits, kill switch, PnL and drawdown accounting."""
+
+from scalper.risk.accounting import Account
+from scalper.risk.config import RiskConfig
+from scalper.risk.intent import ApprovedOrder, OrderIntent, Rejection, RejectReason, TradingState
+from scalper.risk.kelly import expected_edge_bps, kelly_fraction_star, kelly_size, kelly_size_with_reason
+from scalper.risk.limits import RiskManager
+from scalper.risk.market import MarketState
+
+__all__ = [
+    "Account",
+    "ApprovedOrder",
+    "MarketState",
+    "OrderIntent",
+    "Rejection",
+    "RejectReason",
+    "RiskConfig",
+    "RiskManager",
+    "TradingState",
+    "expected_edge_bps",
+    "kelly_fraction_star",
+    "kelly_size",
+    "kelly_size_with_reason",
+]

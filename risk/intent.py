@@ -1,0 +1,99 @@
+"""What the engine asks for (an order intent) and what the risk layer answers (approved or refused).
+
+The execution adapter accepts only :class:`ApprovedOrder`, which only the risk layer makes, so no
+order can bypass the checks (the idea of barter-rs ``RiskApproved[Order]``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class TradingState(enum.IntEnum):
+    """Trading state of one instrument: what new orders the risk layer lets through."""
+
+    ACTIVE = 0
+    """Entries and exits allowed."""
+    REDUCING_ONLY = 1
+    """Only orders that shrink the position (the drawdown kill switch lands here)."""
+    HALTED = 2
+    """No orders at all."""
+
+
+class RejectReason(enum.IntEnum):
+    """Why the risk layer refused an order intent (one counter each)."""
+
+    KELLY_NON_POSITIVE = 1
+    EDGE_BELOW_FEES = 2
+    MAX_POSITION = 3
+    MAX_ORDER_NOTIONAL = 4
+    MAX_ORDERS_PER_SECOND = 5
+    STALE_BOOK = 6
+    MAX_SPREAD = 7
+    BOOK_INVALID = 8
+    REDUCING_ONLY = 9
+    HALTED = 10
+    EXIT_EXCEEDS_POSITION = 11
+    INVALID_INTENT = 12
+    RISK_CHECK_ERROR = 13
+    BELOW_MIN_PROBABILITY = 14
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An order the engine wants to send: a marketable IOC limit order.
+
+    Attributes
+    ----------
+    ts_ns : int
+        Decision time, ns since the epoch (event time in a backtest, wall clock live).
+    side : int
+        +1 buy, -1 sell.
+    qty : float
+        Base units, > 0, a multiple of the lot size.
+    limit_price : float
+        Worst acceptable price, quote currency (above the ask for a buy, below the bid for a sell).
+    is_exit : bool
+        True when the order only reduces the current position.
+    reason : str
+        Why it was sent: ``"entry"``, ``"take_profit"``, ``"stop_loss"``, ``"time_stop"``,
+        ``"end_of_data"`` or ``"shutdown"``.
+    """
+
+    ts_ns: int
+    side: int
+    qty: float
+    limit_price: float
+    is_exit: bool
+    reason: str
+
+
+_APPROVAL_TOKEN = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovedOrder:
+    """An :class:`OrderIntent` that passed every pre-trade check. Made only by the risk layer."""
+
+    intent: OrderIntent
+    approval_id: int
+    _token: object
+
+    def __post_init__(self) -> None:
+        if self._token is not _APPROVAL_TOKEN:
+            raise TypeError("ApprovedOrder is made only by the risk layer (scalper.risk)")
+
+
+def _approve(intent: OrderIntent, approval_id: int) -> ApprovedOrder:
+    # The single place an ApprovedOrder is created; risk/limits.py calls it after all checks pass.
+    return ApprovedOrder(intent, approval_id, _APPROVAL_TOKEN)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A refused :class:`OrderIntent` and its enumerated reason; ``detail`` says what was exceeded."""
+
+    intent: OrderIntent
+    reason: RejectReason
+    detail: str = ""

@@ -1,0 +1,195 @@
+"""Fractional Kelly sizing of a take-profit / stop-loss bet, net of taker fees.
+
+A scalp entered at ``price`` either reaches its take-profit (win ``take_profit_bps``) or its stop-loss
+(lose ``stop_loss_bps``) first; the model gives the probability ``p`` of the win. That is Kelly's
+binary bet with payoff ratio ``b = take_profit_bps / stop_loss_bps``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scalper.risk.config import RiskConfig
+from scalper.risk.intent import RejectReason
+from scalper.risk.lots import floor_to_lot
+
+
+def kelly_fraction_star(p: float, b: float) -> float:
+    """Return the full-Kelly fraction of equity to risk on a binary bet.
+
+    ``f* = p - (1 - p) / b`` maximises the expected log growth of equity (Kelly 1956).
+
+    Parameters
+    ----------
+    p : float
+        Probability of the win, in [0, 1].
+    b : float
+        Payoff ratio: amount won per unit lost (here ``take_profit_bps / stop_loss_bps``), > 0.
+
+    Returns
+    -------
+    float
+        ``f*``, dimensionless; <= 0 means the bet has no edge and must not be taken. Ranges over
+        ``[-1/b, 1]``.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is not in [0, 1] or ``b`` is not a finite positive number (NaN included).
+
+    References
+    ----------
+    J. L. Kelly Jr., "A New Interpretation of Information Rate", Bell System Technical Journal 35(4),
+    917-926, 1956.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"win probability p={p!r} is not in [0, 1]")
+    if not (math.isfinite(b) and b > 0.0):
+        raise ValueError(f"payoff ratio b={b!r} is not a finite positive number")
+    return p - (1.0 - p) / b
+
+
+def expected_edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fee_bps: float) -> float:
+    """Return the expected return of one round trip, net of taker fees on entry and exit.
+
+    ``edge = p * take_profit_bps - (1 - p) * stop_loss_bps - 2 * fee_bps``.
+
+    Parameters
+    ----------
+    p : float
+        Probability of reaching the take-profit before the stop-loss, in [0, 1].
+    take_profit_bps, stop_loss_bps : float
+        Distance from the entry price to the take-profit and to the stop-loss, bps, > 0.
+    fee_bps : float
+        Taker fee per side, bps of notional.
+
+    Returns
+    -------
+    float
+        Expected edge, bps of the entry notional; <= 0 means fees eat the bet.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is not in [0, 1].
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"win probability p={p!r} is not in [0, 1]")
+    return p * take_profit_bps - (1.0 - p) * stop_loss_bps - 2.0 * fee_bps
+
+
+def kelly_size_with_reason(
+    p: float,
+    price: float,
+    equity: float,
+    cfg: RiskConfig,
+    fee_bps: float,
+    lot_size: float,
+    current_abs_position: float,
+) -> tuple[float, RejectReason | None]:
+    """Size an entry by fractional Kelly and say which rule bound it when the size is zero.
+
+    See :func:`kelly_size` for the rule, parameters and errors raised.
+
+    Returns
+    -------
+    qty : float
+        Entry size, base units: a non-negative multiple of ``lot_size``.
+    reason : RejectReason or None
+        None when ``qty > 0``; otherwise why it is zero: ``BELOW_MIN_PROBABILITY``,
+        ``KELLY_NON_POSITIVE`` (no edge by Kelly, no equity, or a stake below one lot),
+        ``EDGE_BELOW_FEES``, ``MAX_POSITION`` or ``MAX_ORDER_NOTIONAL``.
+    """
+    if not (math.isfinite(price) and price > 0.0):
+        raise ValueError(f"price={price!r} is not a finite positive price")
+    if not (math.isfinite(lot_size) and lot_size > 0.0):
+        raise ValueError(f"lot_size={lot_size!r} is not a finite positive size")
+    if not (math.isfinite(fee_bps) and fee_bps >= 0.0):
+        raise ValueError(f"fee_bps={fee_bps!r} is not a finite non-negative fee")
+    if not (math.isfinite(current_abs_position) and current_abs_position >= 0.0):
+        raise ValueError(f"current_abs_position={current_abs_position!r} is not finite and >= 0")
+    if not math.isfinite(equity):
+        raise ValueError(f"equity={equity!r} is not finite")
+
+    f_star = kelly_fraction_star(p, cfg.take_profit_bps / cfg.stop_loss_bps)
+    if p < cfg.min_probability:
+        return 0.0, RejectReason.BELOW_MIN_PROBABILITY
+    if f_star <= 0.0:
+        return 0.0, RejectReason.KELLY_NON_POSITIVE
+    if expected_edge_bps(p, cfg.take_profit_bps, cfg.stop_loss_bps, fee_bps) <= 0.0:
+        return 0.0, RejectReason.EDGE_BELOW_FEES
+    if equity <= 0.0:
+        return 0.0, RejectReason.KELLY_NON_POSITIVE
+
+    loss_per_unit = price * (cfg.stop_loss_bps + 2.0 * fee_bps) / 1e4
+    kelly_qty = cfg.kelly_fraction * f_star * equity / loss_per_unit
+    position_room = cfg.max_position - current_abs_position
+    notional_room = cfg.max_order_notional / price
+    qty = floor_to_lot(max(0.0, min(kelly_qty, position_room, notional_room)), lot_size)
+    if qty > 0.0:
+        return qty, None
+    if position_room <= min(kelly_qty, notional_room):
+        return 0.0, RejectReason.MAX_POSITION
+    if notional_room <= kelly_qty:
+        return 0.0, RejectReason.MAX_ORDER_NOTIONAL
+    return 0.0, RejectReason.KELLY_NON_POSITIVE
+
+
+def kelly_size(
+    p: float,
+    price: float,
+    equity: float,
+    cfg: RiskConfig,
+    fee_bps: float,
+    lot_size: float,
+    current_abs_position: float,
+) -> float:
+    """Return the fractional-Kelly entry size, on the lot grid and inside the hard limits.
+
+    The stake is the equity lost if the stop-loss is hit: ``kelly_fraction * f* * equity``, with
+    ``f*`` from :func:`kelly_fraction_star` at ``b = take_profit_bps / stop_loss_bps``. Staking a
+    fraction of full Kelly trades a little growth for much less variance and protects against an
+    overestimated ``p`` (Thorp 2006). The size loses that stake at the stop:
+    ``qty = stake / loss_per_unit`` with ``loss_per_unit = price * (stop_loss_bps + 2 * fee_bps) / 1e4``.
+    It is then capped so that ``current_abs_position + qty <= max_position`` and
+    ``qty * price <= max_order_notional``, and rounded down to a multiple of ``lot_size``.
+
+    Parameters
+    ----------
+    p : float
+        Model probability that the take-profit is hit before the stop-loss, in [0, 1].
+    price : float
+        Entry price, quote currency per base unit, > 0. Pass the order's limit price so the notional
+        cap here agrees with the pre-trade notional check.
+    equity : float
+        Account equity, quote currency; <= 0 gives size 0.
+    cfg : RiskConfig
+        Kelly fraction, take-profit, stop-loss, minimum probability and the hard limits.
+    fee_bps : float
+        Taker fee per side, bps of notional, >= 0.
+    lot_size : float
+        Lot size, base units, > 0.
+    current_abs_position : float
+        Absolute current position, base units, >= 0.
+
+    Returns
+    -------
+    float
+        Entry size, base units, a non-negative multiple of ``lot_size``. It is 0 when
+        ``p < min_probability``, ``f* <= 0``, the expected edge after fees
+        (:func:`expected_edge_bps`) is <= 0, the equity is <= 0, or the caps leave less than one lot.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is not in [0, 1], or ``price``, ``lot_size``, ``fee_bps``, ``current_abs_position``
+        or ``equity`` is out of the ranges above or not finite.
+
+    References
+    ----------
+    J. L. Kelly Jr., "A New Interpretation of Information Rate", Bell System Technical Journal 35(4),
+    917-926, 1956.
+    E. O. Thorp, "The Kelly Criterion in Blackjack, Sports Betting, and the Stock Market", in
+    Handbook of Asset and Liability Management, Vol. 1, Elsevier, 2006.
+    """
+    return kelly_size_with_reason(p, price, equity, cfg, fee_bps, lot_size, current_abs_position)[0]

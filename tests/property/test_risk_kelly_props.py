@@ -1,0 +1,64 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scalper.risk import RiskConfig, kelly_fraction_star, kelly_size_with_reason
+from scalper.risk.lots import exceeds, floor_to_lot, is_lot_multiple
+
+LOTS = st.sampled_from([1e-8, 1e-5, 0.001, 0.01, 0.1, 1.0, 100.0])
+PROBABILITY = st.floats(0.0, 1.0)
+
+configs = st.builds(
+    RiskConfig,
+    kelly_fraction=st.floats(0.01, 1.0),
+    take_profit_bps=st.floats(0.5, 200.0),
+    stop_loss_bps=st.floats(0.5, 200.0),
+    min_probability=st.floats(0.0, 0.5),
+    max_position=st.floats(1e-3, 1e6),
+    max_order_notional=st.floats(1.0, 1e9),
+)
+
+
+@given(
+    p=PROBABILITY,
+    price=st.floats(1e-3, 1e6),
+    equity=st.floats(-1e6, 1e10),
+    cfg=configs,
+    fee_bps=st.floats(0.0, 20.0),
+    lot=LOTS,
+    held_fraction=st.floats(0.0, 1.5),
+)
+def test_kelly_size_is_non_negative_lot_multiple_within_limits(p, price, equity, cfg, fee_bps, lot, held_fraction):
+    abs_position = held_fraction * cfg.max_position
+    qty, reason = kelly_size_with_reason(p, price, equity, cfg, fee_bps, lot, abs_position)
+    assert qty >= 0.0
+    assert is_lot_multiple(qty, lot)
+    assert (reason is None) == (qty > 0.0)
+    if qty > 0.0:
+        assert not exceeds(abs_position + qty, cfg.max_position, lot)
+        assert not exceeds(qty * price, cfg.max_order_notional, lot * price)
+
+
+@given(p1=PROBABILITY, p2=PROBABILITY, b=st.floats(1e-3, 1e3))
+def test_kelly_fraction_star_is_monotone_increasing_in_p(p1, p2, b):
+    low, high = sorted((p1, p2))
+    assert kelly_fraction_star(low, b) <= kelly_fraction_star(high, b)
+
+
+@given(p=PROBABILITY, b=st.floats(1e-3, 1e3))
+def test_kelly_fraction_star_is_at_most_one_and_at_least_minus_one_over_b(p, b):
+    f = kelly_fraction_star(p, b)
+    assert -1.0 / b - 1e-12 <= f <= 1.0
+
+
+@given(n=st.integers(0, 10**10), lot=LOTS)
+def test_whole_lot_counts_are_lot_multiples_and_floor_to_themselves(n, lot):
+    qty = n * lot
+    assert is_lot_multiple(qty, lot)
+    assert round(floor_to_lot(qty, lot) / lot) == n
+
+
+@given(n=st.integers(0, 10**8), lot=LOTS)
+def test_half_lot_offsets_are_not_lot_multiples_and_floor_down(n, lot):
+    qty = (n + 0.5) * lot
+    assert not is_lot_multiple(qty, lot)
+    assert round(floor_to_lot(qty, lot) / lot) == n

@@ -1,0 +1,134 @@
+import math
+
+import pytest
+
+from scalper.risk import (
+    RejectReason,
+    RiskConfig,
+    expected_edge_bps,
+    kelly_fraction_star,
+    kelly_size,
+    kelly_size_with_reason,
+)
+
+# A BTC-like instrument: 2:1 take-profit to stop-loss, 1 bp taker fee, 0.001 lots.
+WIDE = RiskConfig(take_profit_bps=20.0, stop_loss_bps=10.0, max_position=1000.0, max_order_notional=1e8)
+
+
+def test_kelly_with_even_odds_and_p_half_is_zero():
+    assert kelly_fraction_star(0.5, 1.0) == 0.0
+
+
+def test_kelly_with_even_odds_and_p_0_6_is_0_2():
+    assert kelly_fraction_star(0.6, 1.0) == pytest.approx(0.2)
+
+
+def test_kelly_with_two_to_one_odds_and_p_0_6_is_0_4():
+    assert kelly_fraction_star(0.6, 2.0) == pytest.approx(0.4)
+
+
+def test_kelly_at_certain_win_is_one_and_at_certain_loss_is_minus_one_over_b():
+    assert kelly_fraction_star(1.0, 3.0) == 1.0
+    assert kelly_fraction_star(0.0, 4.0) == -0.25
+
+
+@pytest.mark.parametrize(("p", "b"), [(-0.01, 1.0), (1.01, 1.0), (math.nan, 1.0), (0.5, 0.0), (0.5, -1.0),
+                                      (0.5, math.inf), (0.5, math.nan)])
+def test_kelly_with_out_of_range_input_raises(p, b):
+    with pytest.raises(ValueError, match="p=|b="):
+        kelly_fraction_star(p, b)
+
+
+def test_expected_edge_with_p_0_6_and_half_bp_fee_is_one_bp():
+    # 0.6 * 10 - 0.4 * 10 - 2 * 0.5
+    assert expected_edge_bps(0.6, 10.0, 10.0, 0.5) == pytest.approx(1.0)
+
+
+def test_expected_edge_when_fees_equal_gross_edge_is_zero():
+    assert expected_edge_bps(0.6, 10.0, 10.0, 1.0) == pytest.approx(0.0)
+
+
+def test_expected_edge_with_p_outside_unit_interval_raises():
+    with pytest.raises(ValueError, match="p="):
+        expected_edge_bps(1.2, 10.0, 10.0, 1.0)
+
+
+def test_kelly_size_uncapped_is_stake_over_loss_per_unit():
+    # f* = 0.55 - 0.45 / 2 = 0.325; stake = 0.25 * 0.325 * 100_000 = 8125 quote;
+    # loss per unit = 50_000 * (10 + 2 * 1) / 1e4 = 60 quote; 8125 / 60 = 135.41666 -> 135.416 lots of 0.001.
+    qty = kelly_size(0.55, 50_000.0, 100_000.0, WIDE, 1.0, 0.001, 0.0)
+    assert qty == pytest.approx(135.416)
+
+
+def test_kelly_size_scales_linearly_with_kelly_fraction():
+    half = WIDE.model_copy(update={"kelly_fraction": 0.125})
+    assert kelly_size(0.55, 50_000.0, 100_000.0, half, 1.0, 0.001, 0.0) == pytest.approx(67.708)
+
+
+def test_kelly_size_is_capped_by_order_notional():
+    cfg = WIDE.model_copy(update={"max_order_notional": 100_000.0})
+    assert kelly_size(0.55, 50_000.0, 100_000.0, cfg, 1.0, 0.001, 0.0) == pytest.approx(2.0)
+
+
+def test_kelly_size_is_capped_by_position_room():
+    cfg = WIDE.model_copy(update={"max_position": 1.5})
+    assert kelly_size(0.55, 50_000.0, 100_000.0, cfg, 1.0, 0.001, 0.5) == pytest.approx(1.0)
+
+
+def test_kelly_size_with_even_odds_and_p_half_is_zero():
+    result = kelly_size_with_reason(0.5, 100.0, 1e6, RiskConfig(), 0.0, 0.01, 0.0)
+    assert result == (0.0, RejectReason.KELLY_NON_POSITIVE)
+
+
+def test_kelly_size_with_positive_kelly_but_edge_below_fees_is_zero():
+    # f* = 0.1 > 0, but the edge is 0.55 * 10 - 0.45 * 10 - 2 * 1 = -1 bp.
+    assert kelly_size_with_reason(0.55, 100.0, 1e6, RiskConfig(), 1.0, 0.01, 0.0) == (0.0, RejectReason.EDGE_BELOW_FEES)
+
+
+def test_kelly_size_below_min_probability_is_zero():
+    cfg = WIDE.model_copy(update={"min_probability": 0.6})
+    assert kelly_size_with_reason(0.55, 50_000.0, 1e5, cfg, 1.0, 0.001, 0.0) == (
+        0.0,
+        RejectReason.BELOW_MIN_PROBABILITY,
+    )
+
+
+def test_kelly_size_with_stake_below_one_lot_is_zero():
+    # Equity 1 quote stakes 0.08125 quote: 0.00135 base units, less than one 0.01 lot.
+    assert kelly_size_with_reason(0.55, 50_000.0, 1.0, WIDE, 1.0, 0.01, 0.0) == (0.0, RejectReason.KELLY_NON_POSITIVE)
+
+
+def test_kelly_size_with_non_positive_equity_is_zero():
+    assert kelly_size_with_reason(0.55, 50_000.0, -5.0, WIDE, 1.0, 0.001, 0.0) == (0.0, RejectReason.KELLY_NON_POSITIVE)
+
+
+def test_kelly_size_at_max_position_is_zero_with_max_position_reason():
+    assert kelly_size_with_reason(0.55, 50_000.0, 1e5, WIDE, 1.0, 0.001, 1000.0) == (0.0, RejectReason.MAX_POSITION)
+
+
+def test_kelly_size_with_notional_below_one_lot_is_zero_with_notional_reason():
+    cfg = WIDE.model_copy(update={"max_order_notional": 10.0})
+    assert kelly_size_with_reason(0.55, 50_000.0, 1e5, cfg, 1.0, 0.001, 0.0) == (0.0, RejectReason.MAX_ORDER_NOTIONAL)
+
+
+def test_kelly_size_with_reason_when_sized_has_no_reason():
+    qty, reason = kelly_size_with_reason(0.55, 50_000.0, 100_000.0, WIDE, 1.0, 0.001, 0.0)
+    assert reason is None
+    assert qty == pytest.approx(135.416)
+
+
+@pytest.mark.parametrize(
+    ("p", "price", "equity", "fee_bps", "lot", "abs_pos", "match"),
+    [
+        (1.5, 100.0, 1e5, 1.0, 0.1, 0.0, "p="),
+        (0.6, 0.0, 1e5, 1.0, 0.1, 0.0, "price="),
+        (0.6, math.nan, 1e5, 1.0, 0.1, 0.0, "price="),
+        (0.6, 100.0, math.inf, 1.0, 0.1, 0.0, "equity="),
+        (0.6, 100.0, 1e5, -1.0, 0.1, 0.0, "fee_bps="),
+        (0.6, 100.0, 1e5, 1.0, 0.0, 0.0, "lot_size="),
+        (0.6, 100.0, 1e5, 1.0, 0.1, -1.0, "current_abs_position="),
+    ],
+)
+def test_kelly_size_with_out_of_range_input_raises(p, price, equity, fee_bps, lot, abs_pos, match):
+    with pytest.raises(ValueError, match=match):
+        kelly_size(p, price, equity, RiskConfig(), fee_bps, lot, abs_pos)
