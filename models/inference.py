@@ -1,0 +1,120 @@
+"""ONNX Runtime inference with one thread and preallocated input/output buffers (IO binding)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from scalper.models.card import ModelCard, ModelCardMismatch
+
+CARD_SUFFIX = ".card.json"
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    # One thread and sequential execution: a single row gains nothing from parallelism and the
+    # second core belongs to the feed and I/O.
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxPredictor:
+    """Class probabilities of one horizon's model, one row at a time without allocation.
+
+    Parameters
+    ----------
+    onnx_path : path
+        The ``.onnx`` file; its card is ``<stem>.card.json`` beside it.
+
+    Raises
+    ------
+    ModelCardMismatch
+        If the card is missing or invalid, its features differ from the engine's, or the graph's
+        input / output names and shapes differ from what the card says.
+    """
+
+    def __init__(self, onnx_path: str | Path) -> None:
+        path = Path(onnx_path)
+        card_path = path.with_name(path.stem + CARD_SUFFIX)
+        if not card_path.exists():
+            raise ModelCardMismatch(f"{path}: no model card {card_path.name} beside it")
+        self.card = ModelCard.load(card_path)
+        self.card.check_features(str(card_path))
+        self.session = _session(path)
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = [o.name for o in self.session.get_outputs()]
+        n_feat = len(self.card.feature_names)
+        if self.card.input_name not in inputs or inputs[self.card.input_name].shape[-1] != n_feat:
+            raise ModelCardMismatch(f"{path}: graph input does not take {self.card.input_name}[N, {n_feat}]")
+        if self.card.probabilities_output not in outputs:
+            raise ModelCardMismatch(f"{path}: graph has no output {self.card.probabilities_output!r}")
+        self.horizon_ns = int(round(self.card.horizon_s * 1e9))
+        self.x = np.zeros((1, n_feat), dtype=np.float32)
+        self.proba = np.zeros((1, len(self.card.classes)), dtype=np.float32)
+        self._label = np.zeros(1, dtype=np.int64)
+        self._binding = self.session.io_binding()
+        self._binding.bind_ortvalue_input(self.card.input_name, ort.OrtValue.ortvalue_from_numpy(self.x))
+        for name in outputs:
+            buf = self.proba if name == self.card.probabilities_output else self._label
+            self._binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buf))
+        self._run_options = ort.RunOptions()
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Return the class probabilities for one feature row.
+
+        Parameters
+        ----------
+        features : ndarray
+            float64 or float32[F], in the card's feature order.
+
+        Returns
+        -------
+        ndarray
+            float32[n_classes] (``down, flat, up``): a view of the preallocated output, overwritten
+            by the next call; copy it to keep it.
+        """
+        self.x[0] = features
+        self.session.run_with_iobinding(self._binding, self._run_options)
+        return self.proba[0]
+
+    def predict_batch(self, X: np.ndarray) -> np.ndarray:
+        """Return float32[N, n_classes] probabilities for float32[N, F] rows in one call."""
+        return self.session.run([self.card.probabilities_output], {self.card.input_name: np.ascontiguousarray(X, dtype=np.float32)})[0]
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The predictors of a model directory, one per horizon, shortest horizon first."""
+
+    directory: Path
+    predictors: tuple[OnnxPredictor, ...]
+
+    @property
+    def horizons_ns(self) -> tuple[int, ...]:
+        return tuple(p.horizon_ns for p in self.predictors)
+
+
+def load_model_dir(directory: str | Path) -> ModelSet:
+    """Load every ``*.onnx`` of ``directory`` with its card, refusing the whole set on any mismatch.
+
+    Raises
+    ------
+    ModelCardMismatch
+        If the directory holds no model, a card is missing or does not fit the engine, or two
+        models share a horizon.
+    """
+    directory = Path(directory)
+    paths = sorted(directory.glob("*.onnx"))
+    if not paths:
+        raise ModelCardMismatch(f"{directory}: no .onnx model found")
+    predictors = sorted((OnnxPredictor(p) for p in paths), key=lambda p: p.horizon_ns)
+    horizons = [p.horizon_ns for p in predictors]
+    if len(set(horizons)) != len(horizons):
+        raise ModelCardMismatch(f"{directory}: two models share a horizon ({horizons})")
+    return ModelSet(directory, tuple(predictors))
