@@ -1,0 +1,128 @@
+"""Backtest report folder: ``metrics.json``, ``trades.parquet`` and ``equity.png``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot loads)
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+from scalper.backtest.driver import ReplayResult, fills_table, replay_events_per_second  # noqa: E402
+from scalper.backtest.metrics import MINUTE_NS, equity_curve, max_drawdown, round_trips, sharpe_ratio  # noqa: E402
+from scalper.features.batch import FeatureMatrix  # noqa: E402
+from scalper.models.labels import direction_labels  # noqa: E402
+
+
+def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -> dict[str, dict[str, float]]:
+    """Return, per horizon, the share of decisions (at or after ``from_ns``) whose argmax class was right.
+
+    Labels use the same mid series and each model card's dead zone, as in training.
+    """
+    preds = result.core.predictions
+    if not preds.ts:
+        return {}
+    ts = np.asarray(preds.ts, dtype=np.int64)
+    classes = np.asarray(preds.classes, dtype=np.int64)
+    sel = ts >= from_ns
+    out = {}
+    last = fm.mid_ts[-1] if fm.mid_ts.size else np.iinfo(np.int64).min
+    for k, p in enumerate(result.core.models.predictors):
+        later = fm.mid_at(ts + p.horizon_ns)
+        later[ts + p.horizon_ns > last] = np.nan
+        y = direction_labels(fm.mid_at(ts), later, p.card.dead_zone_ticks)
+        ok = sel & (y >= 0)
+        n = int(ok.sum())
+        acc = float(np.mean(classes[ok, k] == y[ok])) if n else float("nan")
+        out[f"{p.card.horizon_s:g}s"] = {"decisions": n, "accuracy": acc}
+    return out
+
+
+def trading_equity(result: ReplayResult, fm: FeatureMatrix, initial_equity: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return the 1-minute grid (int64 ns) over the trading span and the equity (quote) on it."""
+    f = fills_table(result)
+    start = max(result.trade_from_ns, int(fm.mid_ts[0])) if fm.mid_ts.size else result.trade_from_ns
+    end = int(fm.mid_ts[-1]) if fm.mid_ts.size else start
+    grid = np.arange(start, end + MINUTE_NS, MINUTE_NS, dtype=np.int64)
+    mid = fm.mid_at(grid) * result.core.instrument.tick_size
+    return grid, equity_curve(f["ts_ns"], f["side"], f["qty"], f["price"], f["fee"], grid, mid, initial_equity)
+
+
+def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float, periods_per_year: float) -> dict:
+    """Compute the report metrics of a replay (PnL in quote currency, times in ns, rates per second)."""
+    f = fills_table(result)
+    core = result.core
+    gross = float(np.sum(-f["side"] * f["qty"] * f["price"]))
+    fees = float(np.sum(f["fee"]))
+    trips = round_trips(f["side"], f["qty"], f["price"], f["fee"], f["ts_ns"])
+    grid, equity = trading_equity(result, fm, initial_equity)
+    start, end = (int(grid[0]), int(grid[-1])) if grid.size else (result.trade_from_ns, result.trade_from_ns)
+    position = float(np.sum(f["side"] * f["qty"]))
+    risk = core.risk
+    rejections: dict[str, int] = {}
+    for r in core.rejections:
+        rejections[r.reason.name] = rejections.get(r.reason.name, 0) + 1
+    return {
+        "instrument": {"venue": core.instrument.venue, "symbol": core.instrument.symbol, "source": core.instrument.source},
+        "synthetic": core.instrument.source.startswith("synthetic"),
+        "trading_from_ns": start,
+        "trading_to_ns": end,
+        "events": result.events,
+        "events_per_second": replay_events_per_second(result),
+        "replay_wall_s": result.wall_s,
+        "decisions": len(core.predictions.ts),
+        "fills": int(len(f["qty"])),
+        "trades": int(trips.net_pnl.size),
+        "hit_rate": float(np.mean(trips.net_pnl > 0)) if trips.net_pnl.size else float("nan"),
+        "gross_pnl": gross,
+        "fees": fees,
+        "net_pnl": gross - fees,
+        "ends_flat": bool(abs(position) < 1e-9),
+        "final_position": position,
+        "sharpe": sharpe_ratio(equity, periods_per_year),
+        "sharpe_periods_per_year": periods_per_year,
+        "max_drawdown": max_drawdown(equity),
+        "turnover": float(np.sum(f["notional"]) / initial_equity),
+        "account_net_pnl": float(risk.account.realized_pnl - risk.account.fees_paid),
+        "trading_state": risk.state.name,
+        "orders_by_status": {k.name if hasattr(k, "name") else str(k): int(v) for k, v in result.adapter.status_counts().items()},
+        "rejections_by_reason": rejections,
+        "prediction_accuracy": prediction_accuracy(result, fm, start),
+    }
+
+
+def plot_equity(path: Path, grid_ts: np.ndarray, equity: np.ndarray, title: str) -> None:
+    """Draw equity and drawdown (quote currency) against time in two stacked panels."""
+    hours = (grid_ts - grid_ts[0]) / 3.6e12 if grid_ts.size else grid_ts
+    dd = np.maximum.accumulate(equity) - equity if equity.size else equity
+    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), height_ratios=(3, 1))
+    ax1.plot(hours, equity, lw=1.2, color="tab:blue")
+    ax1.set_ylabel("equity (quote)")
+    ax1.set_title(title)
+    ax1.grid(alpha=0.3)
+    ax2.fill_between(hours, -dd, 0, color="tab:red", alpha=0.5)
+    ax2.set_ylabel("drawdown")
+    ax2.set_xlabel("hours since trading start")
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(out_dir: str | Path, result: ReplayResult, fm: FeatureMatrix, initial_equity: float, periods_per_year: float) -> dict:
+    """Write ``metrics.json``, ``trades.parquet`` (one row per fill) and ``equity.png``; return the metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = build_metrics(result, fm, initial_equity, periods_per_year)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    f = fills_table(result)
+    pl.DataFrame({k: (v.tolist() if k == "reason" else v) for k, v in f.items()}, schema_overrides={"reason": pl.Utf8}).write_parquet(out / "trades.parquet")
+    grid, equity = trading_equity(result, fm, initial_equity)
+    label = " (SYNTHETIC data)" if metrics["synthetic"] else ""
+    title = f"{metrics['instrument']['symbol']}{label}: net PnL {metrics['net_pnl']:,.2f}, {metrics['trades']} trades"
+    plot_equity(out / "equity.png", grid, equity, title)
+    return metrics

@@ -1,0 +1,188 @@
+"""The ``scalper`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="scalper: low-latency event-driven scalping engine (replay, train, backtest).", no_args_is_help=True)
+data_app = typer.Typer(help="Import, generate and inspect tick files (Parquet schema v1).", no_args_is_help=True)
+import_app = typer.Typer(help="Convert venue recordings to tick files.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+data_app.add_typer(import_app, name="import")
+
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config (see configs/default.toml); defaults when omitted.")]
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+def _config(path: Path | None):
+    from scalper.engine.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _fail(exc)
+
+
+def _events_bar(label: str) -> Progress:
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False)
+
+
+@import_app.command("lobster")
+def import_lobster_cmd(
+    message_csv: Annotated[Path, typer.Argument(help="LOBSTER message file (6 columns, no header).")],
+    orderbook_csv: Annotated[Path, typer.Argument(help="LOBSTER order-book file (4 x levels columns).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Tick file to write (.parquet).")],
+    date: Annotated[Optional[str], typer.Option(help="Session date YYYY-MM-DD (US/Eastern); parsed from the file name by default.")] = None,
+    symbol: Annotated[Optional[str], typer.Option(help="Symbol; parsed from the file name by default.")] = None,
+) -> None:
+    """Convert a LOBSTER message + order-book pair into a tick file."""
+    from scalper.ingest import tickfile
+    from scalper.ingest.lobster import LobsterFormatError, import_lobster
+
+    t0 = time.perf_counter()
+    try:
+        session = dt.date.fromisoformat(date) if date else None
+        res = import_lobster(message_csv, orderbook_csv, session_date=session, symbol=symbol)
+        tickfile.write(out, res.data)
+    except (LobsterFormatError, tickfile.TickFileError, ValueError, OSError) as exc:
+        _fail(exc)
+    console.print(
+        f"wrote {out}: {len(res.data):,} events from {res.rows:,} messages ({res.levels} levels, "
+        f"{res.n_trades:,} trades, {res.unchanged_rows:,} messages with no visible change) in {time.perf_counter() - t0:.2f} s"
+    )
+
+
+@data_app.command("generate")
+def generate_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Tick file to write (.parquet).")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    duration_s: Annotated[float, typer.Option(help="Simulated session length, s.")] = 1800.0,
+) -> None:
+    """Generate a SYNTHETIC session from a seeded stochastic order-flow model (offline demo data)."""
+    from scalper.ingest import tickfile
+    from scalper.ingest.synthetic import SyntheticConfig, generate_session
+
+    data = generate_session(SyntheticConfig(seed=seed, duration_s=duration_s))
+    tickfile.write(out, data)
+    console.print(f"wrote {out}: {len(data):,} synthetic events over {duration_s:g} s (seed {seed})")
+
+
+@data_app.command("inspect")
+def inspect_cmd(file: Annotated[Path, typer.Argument(help="Tick file (.parquet).")]) -> None:
+    """Print instrument, span, event counts, spreads and any crossed or locked books of a tick file."""
+    from scalper.ingest import tickfile
+    from scalper.ingest.inspect import format_report, inspect_tickfile
+
+    try:
+        data = tickfile.read(file)
+    except tickfile.TickFileError as exc:
+        _fail(exc)
+    console.print(format_report(inspect_tickfile(data)))
+
+
+def _train(ticks: Path, out: Path, cfg) -> None:
+    from scalper.models.train import TrainingError, train_models
+
+    table = Table(title=f"test-span metrics ({ticks.name})")
+    for col in ("horizon", "rows", "accuracy", "baseline acc", "balanced acc", "baseline bal", "log-loss", "baseline ll", "trees", "parity"):
+        table.add_column(col, justify="right")
+
+    def row(res) -> None:
+        m = res.card.metrics["test"]
+        table.add_row(
+            f"{res.horizon_s:g} s", f"{m.rows:,}", f"{m.accuracy:.4f}", f"{m.baseline_accuracy:.4f}",
+            f"{m.balanced_accuracy:.4f}", f"{m.baseline_balanced_accuracy:.4f}", f"{m.log_loss:.4f}",
+            f"{m.baseline_log_loss:.4f}", str(res.card.n_trees), f"{res.card.parity_max_abs_diff:.1e}",
+        )
+        err.print(f"  trained {res.horizon_s:g} s -> {res.onnx_path}")
+
+    t0 = time.perf_counter()
+    try:
+        train_models(ticks, out, cfg.features, cfg.labels, cfg.train, on_horizon=row)
+    except (TrainingError, ValueError, OSError) as exc:
+        _fail(exc)
+    console.print(table)
+    console.print(f"models in {out} ({time.perf_counter() - t0:.1f} s)")
+
+
+@app.command("train")
+def train_cmd(
+    ticks: Annotated[Path, typer.Option("--ticks", "-t", help="Tick file to learn from.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write (.onnx + .card.json per horizon).")],
+    config: ConfigOpt = None,
+) -> None:
+    """Train a LightGBM direction model per horizon, export it to ONNX and check parity."""
+    _train(ticks, out, _config(config))
+
+
+def _backtest(ticks: Path, model: Path, out: Path, cfg, in_sample: bool) -> dict:
+    from scalper.backtest.session import backtest_file
+    from scalper.ingest.tickfile import TickFileError
+    from scalper.models.card import ModelCardMismatch
+
+    with _events_bar("replay") as bar:
+        task = bar.add_task("replay", total=None)
+        try:
+            metrics = backtest_file(
+                ticks, model, cfg, out, in_sample=in_sample,
+                on_start=lambda n: bar.update(task, total=n),
+                on_progress=lambda i: bar.update(task, completed=i),
+            )
+        except (TickFileError, ModelCardMismatch, ValueError, OSError) as exc:
+            _fail(exc)
+    table = Table(title=f"backtest {ticks.name}" + (" [SYNTHETIC]" if metrics["synthetic"] else ""))
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("events", "events_per_second", "decisions", "trades", "hit_rate", "gross_pnl", "fees", "net_pnl", "sharpe", "max_drawdown", "turnover", "ends_flat"):
+        v = metrics[key]
+        table.add_row(key, f"{v:,.4f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+    for h, acc in metrics["prediction_accuracy"].items():
+        table.add_row(f"accuracy {h}", f"{acc['accuracy']:.4f} ({acc['decisions']:,})")
+    console.print(table)
+    console.print(f"report in {out}: metrics.json, trades.parquet, equity.png")
+    return metrics
+
+
+@app.command("backtest")
+def backtest_cmd(
+    ticks: Annotated[Path, typer.Option("--ticks", "-t", help="Tick file to replay.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model directory from `scalper train`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports/backtest"),
+    config: ConfigOpt = None,
+    in_sample: Annotated[bool, typer.Option("--in-sample", help="Trade the whole file even if the models were trained on it.")] = False,
+) -> None:
+    """Replay a tick file in event time through the engine with a simulated exchange and write a report."""
+    _backtest(ticks, model, out, _config(config), in_sample)
+
+
+@app.command("demo")
+def demo_cmd(
+    ticks: Annotated[Optional[Path], typer.Option("--ticks", "-t", help="Tick file; a SYNTHETIC session is generated when omitted.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (ticks, models, report).")] = Path("reports/demo"),
+    config: ConfigOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic session.")] = 7,
+    duration_s: Annotated[float, typer.Option(help="Length of the synthetic session, s.")] = 3600.0,
+) -> None:
+    """Run the whole pipeline: (generate) -> train -> backtest, writing everything under --out."""
+    cfg = _config(config)
+    out.mkdir(parents=True, exist_ok=True)
+    if ticks is None:
+        ticks = out / "synthetic_ticks.parquet"
+        generate_cmd(out=ticks, seed=seed, duration_s=duration_s)
+    _train(ticks, out / "models", cfg)
+    _backtest(ticks, out / "models", out / "report", cfg, in_sample=False)
