@@ -83,6 +83,7 @@ def run_backtest(
         take_profit_bps=cfg.risk.take_profit_bps,
         stop_loss_bps=cfg.risk.stop_loss_bps,
         trade_from_ns=trade_from_ns,
+        record_predictions=True,
     )
     ts, kind, side, price_tick, size, flags = (
         data.ts_event,

@@ -63,9 +63,6 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
     start, end = (int(grid[0]), int(grid[-1])) if grid.size else (result.trade_from_ns, result.trade_from_ns)
     position = float(np.sum(f["side"] * f["qty"]))
     risk = core.risk
-    rejections: dict[str, int] = {}
-    for r in core.rejections:
-        rejections[r.reason.name] = rejections.get(r.reason.name, 0) + 1
     return {
         "instrument": {"venue": core.instrument.venue, "symbol": core.instrument.symbol, "source": core.instrument.source},
         "synthetic": core.instrument.source.startswith("synthetic"),
@@ -90,7 +87,7 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
         "account_net_pnl": float(risk.account.realized_pnl - risk.account.fees_paid),
         "trading_state": risk.state.name,
         "orders_by_status": {k.name if hasattr(k, "name") else str(k): int(v) for k, v in result.adapter.status_counts().items()},
-        "rejections_by_reason": rejections,
+        "rejections_by_reason": {r.name: int(c) for r, c in risk.reject_counts.items() if c},
         "prediction_accuracy": prediction_accuracy(result, fm, start),
     }
 

@@ -95,27 +95,36 @@ def inspect_cmd(file: Annotated[Path, typer.Argument(help="Tick file (.parquet).
     console.print(format_report(inspect_tickfile(data)))
 
 
+_TRAIN_ROWS = (
+    ("rows", "rows", "{:,}"),
+    ("accuracy", "accuracy", "{:.4f}"),
+    ("  baseline", "baseline_accuracy", "{:.4f}"),
+    ("balanced accuracy", "balanced_accuracy", "{:.4f}"),
+    ("  baseline", "baseline_balanced_accuracy", "{:.4f}"),
+    ("log-loss", "log_loss", "{:.4f}"),
+    ("  baseline (priors)", "baseline_log_loss", "{:.4f}"),
+)
+
+
 def _train(ticks: Path, out: Path, cfg) -> None:
     from scalper.models.train import TrainingError, train_models
 
-    table = Table(title=f"test-span metrics ({ticks.name})")
-    for col in ("horizon", "rows", "accuracy", "baseline acc", "balanced acc", "baseline bal", "log-loss", "baseline ll", "trees", "parity"):
-        table.add_column(col, justify="right")
-
-    def row(res) -> None:
-        m = res.card.metrics["test"]
-        table.add_row(
-            f"{res.horizon_s:g} s", f"{m.rows:,}", f"{m.accuracy:.4f}", f"{m.baseline_accuracy:.4f}",
-            f"{m.balanced_accuracy:.4f}", f"{m.baseline_balanced_accuracy:.4f}", f"{m.log_loss:.4f}",
-            f"{m.baseline_log_loss:.4f}", str(res.card.n_trees), f"{res.card.parity_max_abs_diff:.1e}",
-        )
-        err.print(f"  trained {res.horizon_s:g} s -> {res.onnx_path}")
-
     t0 = time.perf_counter()
     try:
-        train_models(ticks, out, cfg.features, cfg.labels, cfg.train, on_horizon=row)
+        results = train_models(
+            ticks, out, cfg.features, cfg.labels, cfg.train,
+            on_horizon=lambda r: err.print(f"  trained {r.horizon_s:g} s -> {r.onnx_path}"),
+        )
     except (TrainingError, ValueError, OSError) as exc:
         _fail(exc)
+    table = Table(title=f"test span of {ticks.name}")
+    table.add_column("metric")
+    for r in results:
+        table.add_column(f"{r.horizon_s:g} s", justify="right")
+    for label, key, fmt in _TRAIN_ROWS:
+        table.add_row(label, *(fmt.format(getattr(r.card.metrics["test"], key)) for r in results))
+    table.add_row("trees", *(str(r.card.n_trees) for r in results))
+    table.add_row("ONNX parity (max |dp|)", *(f"{r.card.parity_max_abs_diff:.1e}" for r in results))
     console.print(table)
     console.print(f"models in {out} ({time.perf_counter() - t0:.1f} s)")
 

