@@ -74,7 +74,9 @@ def random_walk_ticks(seed: int, n_messages: int, mean_gap_ns: int = 50_000_000)
         elif u < 0.6:
             s = int(rng.choice([-1, 1]))
             side_book = book[s]
-            price = (best_b - int(rng.integers(-1, 5))) if s > 0 else (best_a + int(rng.integers(-1, 5)))
+            # Improve the quote when the spread is wide, so the book keeps a realistic spread.
+            offset = -1 if best_a - best_b > 3 else int(rng.integers(0, 5))
+            price = (best_b - offset) if s > 0 else (best_a + offset)
             if (s > 0 and price >= best_a) or (s < 0 and price <= best_b):
                 continue
             q = float(rng.integers(1, 30))

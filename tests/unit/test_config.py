@@ -1,0 +1,39 @@
+from pathlib import Path
+
+import pytest
+
+from scalper.engine.config import ConfigError, EngineConfig, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_default_toml_spells_out_exactly_the_model_defaults():
+    assert load_config(ROOT / "configs" / "default.toml") == EngineConfig()
+
+
+def test_unknown_key_fails_naming_file_and_key(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[risk]\nkelly_fracton = 0.5\n")
+    with pytest.raises(ConfigError, match=r"c\.toml: risk\.kelly_fracton"):
+        load_config(p)
+
+
+def test_out_of_range_value_fails_naming_key(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[features]\ngrid_ms = -5\n")
+    with pytest.raises(ConfigError, match=r"features\.grid_ms"):
+        load_config(p)
+
+
+def test_embargo_shorter_than_longest_horizon_is_refused(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[labels]\nhorizons_s = [5.0, 30.0]\nembargo_s = 10.0\n")
+    with pytest.raises(ConfigError, match="embargo_s"):
+        load_config(p)
+
+
+def test_bad_toml_is_reported_with_the_file(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[risk\n")
+    with pytest.raises(ConfigError, match="c.toml"):
+        load_config(p)

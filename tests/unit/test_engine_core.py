@@ -1,0 +1,101 @@
+"""Engine core with a scripted model: entries, take-profit, stop-loss and time-stop exits."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from builders import T0, TickBuilder
+
+from scalper.backtest.driver import fills_table, run_backtest
+from scalper.engine.config import EngineConfig
+from scalper.exec.config import ExecConfig
+from scalper.models.inference import ModelSet
+from scalper.risk.config import RiskConfig
+
+MS = 1_000_000
+UP = (0.05, 0.05, 0.9)
+DOWN = (0.9, 0.05, 0.05)
+FLAT = (0.0, 1.0, 0.0)
+
+
+class ScriptedPredictor:
+    """Answers the scripted probabilities one decision at a time, then 'flat' forever."""
+
+    def __init__(self, script, horizon_s=5.0):
+        self.script = [np.array(p, dtype=np.float32) for p in script]
+        self.horizon_ns = int(horizon_s * 1e9)
+        self.card = SimpleNamespace(dead_zone_ticks=0.0, horizon_s=horizon_s)
+
+    def predict(self, features):
+        return self.script.pop(0) if self.script else np.array(FLAT, dtype=np.float32)
+
+
+CFG = EngineConfig(
+    risk=RiskConfig(take_profit_bps=10.0, stop_loss_bps=10.0, max_position=10.0),
+    exec=ExecConfig(latency_ms=1.0, taker_fee_bps=0.0),
+)
+
+
+def _replay(builder, script):
+    models = ModelSet(Path("."), (ScriptedPredictor(script),))
+    res = run_backtest(builder.build(), models, CFG)
+    return res, fills_table(res)
+
+
+def _book():
+    return TickBuilder().snapshot(T0, [(10_000, 100.0), (9_999, 100.0)], [(10_001, 100.0), (10_002, 100.0)])
+
+
+def test_long_entry_fills_at_ask_and_exits_at_take_profit():
+    b = _book()
+    # the market moves up: asks lifted to 100.13, bid to 100.12 >= 100.01 * 1.001
+    b.message(T0 + 100 * MS, (0, -1, 10_001, 0.0), (0, -1, 10_002, 0.0), (0, -1, 10_013, 30.0), (0, 1, 10_012, 50.0))
+    b.level(T0 + 200 * MS, 1, 9_990, 1.0)
+    res, f = _replay(b, [UP])
+    assert f["side"].tolist() == [1, -1]
+    assert f["qty"].tolist() == [10.0, 10.0]
+    assert f["price"].tolist() == pytest.approx([100.01, 100.12])
+    assert f["reason"].tolist() == ["entry", "take_profit"]
+    assert f["ts_ns"].tolist() == [T0 + 1 * MS, T0 + 101 * MS]
+    assert res.core.risk.account.realized_pnl == pytest.approx(10 * 0.11)
+    assert res.core.risk.account.position == 0.0
+
+
+def test_short_entry_exits_at_stop_loss_on_the_ask():
+    b = _book()
+    b.message(T0 + 100 * MS, (0, -1, 10_001, 0.0), (0, -1, 10_002, 0.0), (0, -1, 10_020, 30.0))  # ask to 100.20
+    b.level(T0 + 200 * MS, 1, 9_990, 1.0)
+    res, f = _replay(b, [DOWN])
+    assert f["side"].tolist() == [-1, 1]
+    assert f["price"].tolist() == pytest.approx([100.00, 100.20])
+    assert f["reason"].tolist() == ["entry", "stop_loss"]
+    assert res.core.risk.account.realized_pnl == pytest.approx(-10 * 0.20)
+
+
+def test_position_without_price_move_exits_at_the_horizon():
+    b = _book()
+    b.level(T0 + 100 * MS, 1, 9_990, 1.0)
+    b.level(T0 + 6_000 * MS, 1, 9_991, 1.0)
+    res, f = _replay(b, [UP])
+    assert f["reason"].tolist() == ["entry", "time_stop"]
+    # time stop = entry fill (T0 + 1 ms) + 5 s horizon; the exit fills one latency later
+    assert f["ts_ns"].tolist() == [T0 + 1 * MS, T0 + 5_002 * MS]
+    assert f["price"].tolist() == pytest.approx([100.01, 100.00])
+
+
+def test_open_position_is_closed_at_end_of_data():
+    b = _book()
+    b.level(T0 + 100 * MS, 1, 9_990, 1.0)
+    res, f = _replay(b, [UP])
+    assert f["reason"].tolist() == ["entry", "end_of_data"]
+    assert res.core.risk.account.position == 0.0
+
+
+def test_no_trade_when_model_is_not_confident_enough():
+    b = _book()
+    b.level(T0 + 100 * MS, 1, 9_990, 1.0)
+    res, f = _replay(b, [(0.3, 0.4, 0.3)])
+    assert len(f["qty"]) == 0
+    assert res.core.risk.reject_counts
+    assert sum(res.core.risk.reject_counts.values()) >= 1
