@@ -109,3 +109,30 @@ def test_no_decision_on_a_one_sided_book():
     b = TickBuilder().snapshot(T0, [(100, 5.0)], [])
     b.level(T0 + 1_000 * MS, 1, 99, 1.0)
     assert compute_features(b.build()).X.shape == (0, N_FEATURES)
+
+
+def test_ring_overflow_is_counted_and_keeps_the_newest_events():
+    from scalper.features.kernels import I_RING_OVERFLOWS
+
+    b = TickBuilder().snapshot(T0, [(100, 5.0)], [(102, 5.0)])
+    for k in range(20):
+        b.trade(T0 + (k + 1) * MS, 1, 102, 1.0)
+    b.level(T0 + 300 * MS, 1, 90, 1.0)
+    state = FeatureState(ring_capacity=8)
+    x = compute_features(b.build(), state).X[-1]
+    assert state.ist[I_RING_OVERFLOWS] == 12
+    assert x[col["trade_count_5s"]] == 8
+
+
+def test_crossed_book_blocks_decisions_until_uncrossed():
+    from scalper.features.kernels import I_CROSSED
+
+    b = TickBuilder().snapshot(T0, [(100, 5.0)], [(102, 5.0)])
+    b.level(T0 + 100 * MS, 1, 103, 1.0)  # bid above ask: crossed
+    b.level(T0 + 400 * MS, 1, 90, 1.0)  # still crossed at 250 ms: no decision
+    b.level(T0 + 500 * MS, 1, 103, 0.0)  # uncrossed again
+    b.level(T0 + 800 * MS, 1, 90, 2.0)  # decision at 750 ms
+    state = FeatureState()
+    fm = compute_features(b.build(), state)
+    assert fm.ts.tolist() == [T0, T0 + 750 * MS]
+    assert state.ist[I_CROSSED] == 2
