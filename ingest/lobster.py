@@ -1,0 +1,481 @@
+"""LOBSTER importer: a NASDAQ message file and order-book file pair -> schema-v1 tick data.
+
+LOBSTER (lobsterdata.com, "Limit Order Book System - The Efficient Reconstructor") writes two CSVs
+per session and book depth ``L`` (``LOBSTER_SampleFiles_ReadMe.txt``, "Output Structure"):
+
+* ``SYMBOL_YYYY-MM-DD_start_end_message_L.csv``: 6 columns, one row per event touching the top
+  ``L`` levels: time (seconds after midnight, exchange local time, up to 9 decimals), type
+  (1 submit, 2 partial cancel, 3 delete, 4 visible execution, 5 hidden execution, 6 cross,
+  7 trading halt), order id, size (shares), price (dollars x 10000), direction (-1 sell,
+  +1 buy limit order; for executions the side of the *resting* order).
+* ``SYMBOL_YYYY-MM-DD_start_end_orderbook_L.csv``: ``4 L`` columns, row k is the top-``L`` book
+  *after* message k: ``ask_price_1, ask_size_1, bid_price_1, bid_size_1, ask_price_2, ...``.
+  Unoccupied levels hold the dummy prices 9999999999 (ask) / -9999999999 (bid) with size 0.
+
+The importer turns the pair into the event stream of DESIGN.md ("Tick files"):
+
+* The book of row 0 becomes a snapshot: a ``KIND_CLEAR`` event (side 0, price 0, size 0)
+  followed by one level event per occupied level, all flagged ``FLAG_SNAPSHOT``.
+* Row k >= 1 becomes, in this order: a trade for an execution message (type 4 or 5: aggressor
+  side = -direction, as the ReadMe notes "execution of a sell (buy) limit order corresponds to a
+  buyer (seller) initiated trade"; type 6: side 0), then level deletions (size 0) for prices
+  that left the top ``L``, then level sets for prices that entered it or changed size. Deletions
+  come first so a book of capacity ``L`` never overflows in the middle of a message.
+* Message 0's own trade, if any, is kept and comes before the snapshot (it happened before the
+  row-0 book was observed).
+* Every event of row k carries the time of message k (``ts_recv == ts_event``); the last one has
+  ``FLAG_LAST_IN_MESSAGE``. A row that neither trades nor changes the visible book (a cancel
+  outside the top ``L``, a halt, ...) emits nothing and is counted in
+  :attr:`LobsterImport.unchanged_rows`.
+
+Replaying the events through :func:`scalper.features.book.book_set` therefore rebuilds, at each
+message end, exactly the top-``L`` book of the order-book file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+from numba import njit
+
+from scalper.ingest.tickfile import (
+    FLAG_LAST_IN_MESSAGE,
+    FLAG_SNAPSHOT,
+    KIND_BOOK,
+    KIND_CLEAR,
+    KIND_TRADE,
+    Instrument,
+    TickData,
+)
+
+VENUE = "NASDAQ"
+EXCHANGE_TZ = ZoneInfo("America/New_York")
+PRICE_SCALE = 10_000
+TICK_SIZE = 0.01
+LOT_SIZE = 1.0
+EMPTY_ASK_PRICE = 9_999_999_999
+EMPTY_BID_PRICE = -9_999_999_999
+
+TYPE_SUBMIT = 1
+TYPE_EXECUTE_VISIBLE = 4
+TYPE_EXECUTE_HIDDEN = 5
+TYPE_CROSS = 6
+TYPE_HALT = 7
+
+MESSAGE_COLUMNS = ("time", "type", "order_id", "size", "price", "direction")
+
+_NAME_RE = re.compile(
+    r"^(?P<symbol>.+?)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_message_\d+\.csv$"
+)
+# Seconds after midnight with at most 9 decimals, so that the fraction is a whole number of ns.
+_TIME_RE = r"^[0-9]{1,6}(\.[0-9]{1,9})?$"
+_NS_PER_S = 1_000_000_000
+
+
+class LobsterFormatError(ValueError):
+    """A LOBSTER file breaks the format; the message names the file, the 1-based row and the reason."""
+
+
+@dataclass(frozen=True)
+class LobsterImport:
+    """Result of :func:`import_lobster`.
+
+    Attributes
+    ----------
+    data : TickData
+        The events, schema v1.
+    levels : int
+        Book depth ``L`` of the order-book file.
+    rows : int
+        Rows in the message file (equal to the order-book rows).
+    unchanged_rows : int
+        Rows after the first that emitted no event (no trade and no visible book change).
+    n_trades : int
+        Trade events emitted (message types 4, 5 and 6).
+    """
+
+    data: TickData
+    levels: int
+    rows: int
+    unchanged_rows: int
+    n_trades: int
+
+
+def orderbook_path(message_csv: str | Path) -> Path:
+    """Return the order-book file that LOBSTER names next to ``message_csv``.
+
+    Raises
+    ------
+    LobsterFormatError
+        If the name has no ``_message_`` part.
+    """
+    path = Path(message_csv)
+    if "_message_" not in path.name:
+        raise LobsterFormatError(f"{path}: not a LOBSTER message file name (no '_message_')")
+    return path.with_name(path.name.replace("_message_", "_orderbook_"))
+
+
+def import_lobster(
+    message_csv: str | Path,
+    orderbook_csv: str | Path,
+    session_date: dt.date | None = None,
+    symbol: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> LobsterImport:
+    """Import a LOBSTER message/order-book pair as schema-v1 events (see the module docstring).
+
+    Parameters
+    ----------
+    message_csv, orderbook_csv : str or Path
+        The two CSVs (no header). The book depth ``L`` is the order-book column count / 4.
+    session_date : datetime.date, optional
+        Trading day; LOBSTER times are seconds after its midnight in America/New_York.
+        Default: the date in the message file name ``SYMBOL_YYYY-MM-DD_start_end_message_L.csv``.
+    symbol : str, optional
+        Default: the symbol in the message file name.
+    progress : callable, optional
+        Called with a short description before each stage (for a CLI status line).
+
+    Returns
+    -------
+    LobsterImport
+        ``data`` holds int64 ``ts_event``/``ts_recv`` in ns since the epoch, UTC (converted
+        exactly, DST aware); prices in dollars (file price / 10000); sizes in shares. The
+        instrument is venue ``"NASDAQ"``, tick 0.01, lot 1, source ``"lobster:<message file name>"``.
+
+    Raises
+    ------
+    LobsterFormatError
+        Naming the file, the 1-based row and the reason: empty file, wrong column count, a
+        field that is not an integer (or, for time, not decimal seconds with at most 9
+        decimals), time going backwards, files of different length, unknown message type,
+        direction not +-1, non-positive size, non-positive execution price, and in the book:
+        a non-positive level size or price, an occupied level after an empty one, levels not
+        strictly ordered, or a crossed or locked book (best bid >= best ask). Also when the
+        file name cannot be parsed and ``session_date`` or ``symbol`` is missing.
+    """
+    message_csv, orderbook_csv = Path(message_csv), Path(orderbook_csv)
+    say = progress or (lambda _msg: None)
+    if session_date is None or symbol is None:
+        name_symbol, name_date = _parse_name(message_csv)
+        session_date = name_date if session_date is None else session_date
+        symbol = name_symbol if symbol is None else symbol
+
+    say(f"reading {message_csv.name}")
+    time_s, msg = _read_messages(message_csv)
+    say(f"reading {orderbook_csv.name}")
+    book = _read_book(orderbook_csv)
+    _check_same_length(message_csv, msg.shape[0], orderbook_csv, book.shape[0])
+    sec, frac_ns = _split_time(time_s)
+    say("checking rows")
+    _check_messages(message_csv, time_s, sec * _NS_PER_S + frac_ns, msg)
+    px, sz, nlev = _book_sides(orderbook_csv, book)
+
+    say("building events")
+    ts = _utc_ns(sec, frac_ns, session_date)
+    (ts_event, kind, side, price, size, flags), unchanged = _events(ts, msg, px, sz, nlev)
+    instrument = Instrument(VENUE, symbol, TICK_SIZE, LOT_SIZE, f"lobster:{message_csv.name}")
+    data = TickData(instrument, ts_event, ts_event.copy(), kind, side, price, size, flags)
+    return LobsterImport(
+        data=data,
+        levels=px.shape[2],
+        rows=msg.shape[0],
+        unchanged_rows=unchanged,
+        n_trades=int(np.count_nonzero(kind == KIND_TRADE)),
+    )
+
+
+def _fail(path: Path, row: int, reason: str) -> LobsterFormatError:
+    return LobsterFormatError(f"{path}: row {row}: {reason}")
+
+
+def _parse_name(path: Path) -> tuple[str, dt.date]:
+    match = _NAME_RE.match(path.name)
+    if match:
+        try:
+            return match["symbol"], dt.date.fromisoformat(match["date"])
+        except ValueError:
+            pass
+    raise LobsterFormatError(
+        f"{path}: file name is not SYMBOL_YYYY-MM-DD_start_end_message_L.csv; pass session_date and symbol"
+    )
+
+
+def _check_same_length(message_csv: Path, n_messages: int, orderbook_csv: Path, n_book: int) -> None:
+    # LOBSTER writes one book row per message; the first unmatched row is in the longer file.
+    if n_messages != n_book:
+        longer, other = (message_csv, orderbook_csv) if n_messages > n_book else (orderbook_csv, message_csv)
+        raise _fail(
+            longer,
+            min(n_messages, n_book) + 1,
+            f"no matching row in {other} (message file {n_messages} rows, order-book file {n_book} rows)",
+        )
+
+
+def _lines(path: Path) -> pl.Series:
+    # Splitting lines ourselves (not pl.read_csv) keeps row i == line i + 1 even for blank or
+    # ragged lines, which a CSV reader would pad, skip or reject without a line number.
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise _fail(path, raw.count(b"\n", 0, exc.start) + 1, f"byte {raw[exc.start]:#04x} is not ASCII text") from None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise LobsterFormatError(f"{path}: empty file")
+    return pl.Series("line", lines, dtype=pl.String).str.strip_suffix("\r")
+
+
+def _fields(path: Path, lines: pl.Series, n_fields: int) -> pl.DataFrame:
+    # String columns field_0 .. field_{n-1}; a row with another field count is an error, not padding.
+    counts = (lines.str.count_matches(",", literal=True) + 1).to_numpy()
+    bad = np.flatnonzero(counts != n_fields)
+    if bad.size:
+        r = int(bad[0])
+        raise _fail(path, r + 1, f"expected {n_fields} comma-separated fields, found {counts[r]}")
+    return lines.str.split_exact(",", n_fields - 1).struct.unnest().rechunk()
+
+
+def _ints(path: Path, fields: pl.DataFrame, names: list[str], first_field: int = 1) -> np.ndarray:
+    # Return int64[rows, columns]; the first field that is not an integer is an error.
+    # first_field is the 1-based file column of fields' first column, for the message.
+    cast = fields.select(pl.all().cast(pl.Int64, strict=False))
+    is_bad = cast.select(pl.any_horizontal(pl.all().is_null())).to_series().to_numpy()
+    bad = np.flatnonzero(is_bad)
+    if bad.size:
+        r = int(bad[0])
+        c = next(j for j in range(cast.width) if cast[r, j] is None)
+        raise _fail(path, r + 1, f"field {first_field + c} ({names[c]}) {fields[r, c]!r} is not an integer")
+    return cast.to_numpy().astype(np.int64, copy=False)
+
+
+def _read_messages(path: Path) -> tuple[pl.Series, np.ndarray]:
+    """Return the time column (strings) and int64[rows, 5] of type, order_id, size, price, direction."""
+    fields = _fields(path, _lines(path), len(MESSAGE_COLUMNS))
+    time_s = fields.to_series(0)
+    bad = np.flatnonzero(~time_s.str.contains(_TIME_RE).to_numpy())
+    if bad.size:
+        r = int(bad[0])
+        raise _fail(path, r + 1, f"time {time_s[r]!r} is not seconds after midnight with at most 9 decimals")
+    return time_s, _ints(path, fields.drop(fields.columns[0]), list(MESSAGE_COLUMNS[1:]), first_field=2)
+
+
+def _book_names(levels: int) -> list[str]:
+    return [f"{name}_{i}" for i in range(1, levels + 1) for name in ("ask_price", "ask_size", "bid_price", "bid_size")]
+
+
+def _read_book(path: Path) -> np.ndarray:
+    """Return the order-book file as int64[rows, 4 L], columns in LOBSTER order."""
+    lines = _lines(path)
+    n_fields = lines[0].count(",") + 1
+    if n_fields % 4:
+        raise _fail(path, 1, f"found {n_fields} comma-separated fields; an order-book row has 4 per level")
+    return _ints(path, _fields(path, lines, n_fields), _book_names(n_fields // 4))
+
+
+def _split_time(time_s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    # Integer seconds and ns from the decimal string, so no float rounding touches the timestamp.
+    parts = time_s.str.split_exact(".", 1).struct.unnest()
+    sec = parts.to_series(0).cast(pl.Int64).to_numpy()
+    frac_ns = parts.to_series(1).fill_null("").str.pad_end(9, "0").cast(pl.Int64).to_numpy()
+    return sec, frac_ns
+
+
+def _utc_ns(sec: np.ndarray, frac_ns: np.ndarray, session_date: dt.date) -> np.ndarray:
+    """Return int64 ns since the epoch, UTC, for wall-clock seconds after midnight in New York.
+
+    Wall-clock times that a DST change skips or repeats resolve as ``zoneinfo`` does with
+    ``fold=0`` (the offset in force before the change).
+    """
+    midnight = dt.datetime.combine(session_date, dt.time(), tzinfo=EXCHANGE_TZ)
+    epoch_day_s = (session_date - dt.date(1970, 1, 1)).days * 86_400
+    # US DST switches at 02:00 local, so the UTC offset is constant within each wall-clock hour.
+    hours = sec // 3600
+    uniq = np.unique(hours)
+    # Aware datetime + timedelta is wall-clock arithmetic, which is what LOBSTER's clock is.
+    offsets = np.array(
+        [(midnight + dt.timedelta(hours=int(h))).utcoffset().total_seconds() for h in uniq], dtype=np.int64
+    )
+    offset_s = offsets[np.searchsorted(uniq, hours)]
+    return (epoch_day_s + sec - offset_s) * _NS_PER_S + frac_ns
+
+
+def _raise_first(path: Path, checks: Iterable[tuple[np.ndarray, Callable[[int], str]]]) -> None:
+    # Report the earliest failing row over all checks, whatever check catches it.
+    first: tuple[int, Callable[[int], str]] | None = None
+    for is_bad, reason in checks:
+        bad = np.flatnonzero(is_bad)
+        if bad.size and (first is None or bad[0] < first[0]):
+            first = (int(bad[0]), reason)
+    if first is not None:
+        raise _fail(path, first[0] + 1, first[1](first[0]))
+
+
+def _check_messages(path: Path, time_s: pl.Series, t_ns: np.ndarray, msg: np.ndarray) -> None:
+    mtype, size, price, direction = msg[:, 0], msg[:, 2], msg[:, 3], msg[:, 4]
+    is_trade = (mtype == TYPE_EXECUTE_VISIBLE) | (mtype == TYPE_EXECUTE_HIDDEN) | (mtype == TYPE_CROSS)
+    backwards = np.zeros(t_ns.shape, dtype=bool)
+    backwards[1:] = t_ns[1:] < t_ns[:-1]
+    _raise_first(
+        path,
+        [
+            ((mtype < TYPE_SUBMIT) | (mtype > TYPE_HALT), lambda r: f"unknown message type {mtype[r]} (not 1-7)"),
+            (np.abs(direction) != 1, lambda r: f"direction {direction[r]} is not -1 or 1"),
+            # A halt (type 7) carries size 0 by LOBSTER's convention; every other message moves shares.
+            ((mtype != TYPE_HALT) & (size <= 0), lambda r: f"non-positive size {size[r]}"),
+            (is_trade & (price <= 0), lambda r: f"non-positive execution price {price[r]}"),
+            (backwards, lambda r: f"time {time_s[r]} goes backwards (previous row {time_s[r - 1]})"),
+        ],
+    )
+
+
+def _level_reason(name: str, bad: np.ndarray, what: str) -> Callable[[int], str]:
+    return lambda r: f"{name} level {int(np.flatnonzero(bad[r])[0]) + 1} {what}"
+
+
+def _check_side(path: Path, name: str, prices: np.ndarray, sizes: np.ndarray, present: np.ndarray, sign: int) -> None:
+    # sign +1: bids, best = highest; -1: asks, best = lowest. Arrays are [rows, L].
+    after_gap = np.zeros_like(present)
+    after_gap[:, 1:] = present[:, 1:] & ~present[:, :-1]
+    unordered = np.zeros_like(present)
+    unordered[:, 1:] = present[:, 1:] & (sign * prices[:, 1:] >= sign * prices[:, :-1])
+    problems = {
+        "is occupied after an empty level": after_gap,
+        "is not strictly worse than the level before": unordered,
+        "has a non-positive size": present & (sizes <= 0),
+        "has a non-positive price": present & (prices <= 0),
+        "is empty but has a non-zero size": ~present & (sizes != 0),
+    }
+    _raise_first(path, [(bad.any(axis=1), _level_reason(name, bad, what)) for what, bad in problems.items()])
+
+
+def _book_sides(path: Path, book: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check the book and return ``px`` int64[rows, 2, L] (file units), ``sz`` int64[rows, 2, L]
+    and ``nlev`` int64[rows, 2]; side 0 bids, 1 asks, best first, occupied levels first."""
+    ask_px, ask_sz, bid_px, bid_sz = (book[:, c::4] for c in range(4))
+    ask_present = ask_px != EMPTY_ASK_PRICE
+    bid_present = bid_px != EMPTY_BID_PRICE
+    _check_side(path, "bid", bid_px, bid_sz, bid_present, 1)
+    _check_side(path, "ask", ask_px, ask_sz, ask_present, -1)
+    crossed = bid_present[:, 0] & ask_present[:, 0] & (bid_px[:, 0] >= ask_px[:, 0])
+    _raise_first(path, [(crossed, lambda r: f"crossed or locked book: best bid {bid_px[r, 0]} >= ask {ask_px[r, 0]}")])
+    px = np.ascontiguousarray(np.stack([bid_px, ask_px], axis=1))
+    sz = np.ascontiguousarray(np.stack([bid_sz, ask_sz], axis=1))
+    nlev = np.stack([bid_present.sum(axis=1), ask_present.sum(axis=1)], axis=1).astype(np.int64)
+    return px, sz, nlev
+
+
+def _events(
+    ts: np.ndarray, msg: np.ndarray, px: np.ndarray, sz: np.ndarray, nlev: np.ndarray
+) -> tuple[tuple[np.ndarray, ...], int]:
+    """Return the event columns (ts_event, kind, side, price, size, flags) and the unchanged-row count."""
+    mtype, direction, mprice, msize = (np.ascontiguousarray(msg[:, c]) for c in (0, 4, 3, 2))
+    n_events, _ = _emit(ts, mtype, direction, mprice, msize, px, sz, nlev, _empty_out(0), False)
+    out = _empty_out(n_events)
+    _, unchanged = _emit(ts, mtype, direction, mprice, msize, px, sz, nlev, out, True)
+    return out, int(unchanged)
+
+
+def _empty_out(n: int) -> tuple[np.ndarray, ...]:
+    return (
+        np.empty(n, dtype=np.int64),
+        np.empty(n, dtype=np.uint8),
+        np.empty(n, dtype=np.int8),
+        np.empty(n, dtype=np.float64),
+        np.empty(n, dtype=np.float64),
+        np.empty(n, dtype=np.uint8),
+    )
+
+
+@njit(cache=True)
+def _put(out, at, write, ts, kind, side, price, size, flags):
+    # In the counting pass (write False) only the position advances.
+    if write:
+        out[0][at] = ts
+        out[1][at] = kind
+        out[2][at] = side
+        out[3][at] = price
+        out[4][at] = size
+        out[5][at] = flags
+    return at + 1
+
+
+@njit(cache=True)
+def _trade(out, at, write, ts, mtype, direction, mprice, msize):
+    if mtype == TYPE_EXECUTE_VISIBLE or mtype == TYPE_EXECUTE_HIDDEN:
+        # direction is the resting order's side; the aggressor is the other one.
+        return _put(out, at, write, ts, KIND_TRADE, -direction, mprice / PRICE_SCALE, float(msize), 0)
+    if mtype == TYPE_CROSS:
+        return _put(out, at, write, ts, KIND_TRADE, 0, mprice / PRICE_SCALE, float(msize), 0)
+    return at
+
+
+@njit(cache=True)
+def _snapshot(out, at, write, ts, px, sz, nlev):
+    # Row 0 has no predecessor to diff against, so it is stated in full after a clear.
+    at = _put(out, at, write, ts, KIND_CLEAR, 0, 0.0, 0.0, FLAG_SNAPSHOT)
+    for s in range(2):
+        side = 1 if s == 0 else -1
+        for j in range(nlev[0, s]):
+            at = _put(out, at, write, ts, KIND_BOOK, side, px[0, s, j] / PRICE_SCALE, float(sz[0, s, j]), FLAG_SNAPSHOT)
+    return at
+
+
+@njit(cache=True)
+def _diff_side(out, at, write, ts, px, sz, nlev, k, s, deletes):
+    # Rows k-1 and k of side s are both best-first, so one merge pass pairs equal prices; the
+    # pass emits either the deletions or the sets so that the caller can order them.
+    side = 1 if s == 0 else -1
+    n_prev = nlev[k - 1, s]
+    n_cur = nlev[k, s]
+    i = 0
+    j = 0
+    while i < n_prev or j < n_cur:
+        prev_better = j == n_cur or (i < n_prev and side * px[k - 1, s, i] > side * px[k, s, j])
+        if prev_better:
+            if deletes:
+                at = _put(out, at, write, ts, KIND_BOOK, side, px[k - 1, s, i] / PRICE_SCALE, 0.0, 0)
+            i += 1
+        elif i == n_prev or px[k, s, j] != px[k - 1, s, i]:
+            if not deletes:
+                at = _put(out, at, write, ts, KIND_BOOK, side, px[k, s, j] / PRICE_SCALE, float(sz[k, s, j]), 0)
+            j += 1
+        else:
+            if not deletes and sz[k, s, j] != sz[k - 1, s, i]:
+                at = _put(out, at, write, ts, KIND_BOOK, side, px[k, s, j] / PRICE_SCALE, float(sz[k, s, j]), 0)
+            i += 1
+            j += 1
+    return at
+
+
+@njit(cache=True)
+def _emit(ts, mtype, direction, mprice, msize, px, sz, nlev, out, write):
+    """Emit the events of every row into ``out``; return (events, rows after the first with none).
+
+    Run once with ``write=False`` to size ``out``, then with ``write=True`` to fill it.
+    """
+    at = 0
+    unchanged = 0
+    for k in range(ts.shape[0]):
+        start = at
+        at = _trade(out, at, write, ts[k], mtype[k], direction[k], mprice[k], msize[k])
+        if k == 0:
+            at = _snapshot(out, at, write, ts[0], px, sz, nlev)
+        else:
+            for deletes in (True, False):
+                for s in range(2):
+                    at = _diff_side(out, at, write, ts[k], px, sz, nlev, k, s, deletes)
+        if at == start:
+            unchanged += 1
+        elif write:
+            out[5][at - 1] |= FLAG_LAST_IN_MESSAGE
+    return at, unchanged
