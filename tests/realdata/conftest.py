@@ -21,3 +21,19 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"real data folder {path} not found (set SCALPER_DATA_DIR to point at it)")
     return path
+
+
+GOOG10 = "GOOG_2012-06-21_34200000_57600000_{}_10.csv"
+
+
+@pytest.fixture(scope="session")
+def goog10_tickfile(data_dir: Path, tmp_path_factory) -> Path:
+    """Import the GOOG level-10 LOBSTER session once per test run and return the tick file's path."""
+    from scalper.ingest import tickfile
+    from scalper.ingest.lobster import import_lobster
+
+    lob = data_dir / "lobster"
+    out = tmp_path_factory.mktemp("goog10") / "goog10.parquet"
+    res = import_lobster(lob / GOOG10.format("message"), lob / GOOG10.format("orderbook"))
+    tickfile.write(out, res.data)
+    return out
