@@ -12,7 +12,7 @@ def test_risk_config_defaults_match_documented_values():
     assert cfg.take_profit_bps == 10.0
     assert cfg.stop_loss_bps == 10.0
     assert cfg.min_probability == 0.0
-    assert cfg.max_position == 100.0
+    assert cfg.max_position == 10.0
     assert cfg.max_order_notional == 100_000.0
     assert cfg.max_orders_per_second == 5
     assert cfg.stale_book_ms == 5000.0
@@ -58,4 +58,4 @@ def test_risk_config_is_frozen():
     cfg = RiskConfig()
     with pytest.raises(ValidationError, match="frozen"):
         cfg.max_position = 1.0
-    assert cfg.max_position == 100.0
+    assert cfg.max_position == 10.0
