@@ -1,4 +1,4 @@
-"""Fixtures for the tests that read the real market data described in ../shared/data/README.md."""
+"""Fixtures shared by tests/ and benchmarks/: the real market data described in ../shared/data/README.md."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
