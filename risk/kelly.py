@@ -1,8 +1,10 @@
 """Fractional Kelly sizing of a take-profit / stop-loss bet, net of taker fees.
 
-A scalp entered at ``price`` either reaches its take-profit (win ``take_profit_bps``) or its stop-loss
-(lose ``stop_loss_bps``) first; the model gives the probability ``p`` of the win. That is Kelly's
-binary bet with payoff ratio ``b = take_profit_bps / stop_loss_bps``.
+A scalp entered at ``price`` either reaches its take-profit or its stop-loss first; the model gives
+the probability ``p`` of the win. Net of the taker fee ``f`` paid on entry and on exit, the win is
+``take_profit_bps - 2f`` and the loss ``stop_loss_bps + 2f``: Kelly's binary bet with payoff ratio
+``b = (take_profit_bps - 2f) / (stop_loss_bps + 2f)``. (With ``f = 0`` this is the gross ratio
+``take_profit_bps / stop_loss_bps``; sizing on the gross ratio would over-bet whenever fees are paid.)
 """
 
 from __future__ import annotations
@@ -111,15 +113,18 @@ def kelly_size_with_reason(
     if not math.isfinite(equity):
         raise ValueError(f"equity={equity!r} is not finite")
 
-    f_star = kelly_fraction_star(p, cfg.take_profit_bps / cfg.stop_loss_bps)
+    gross_f_star = kelly_fraction_star(p, cfg.take_profit_bps / cfg.stop_loss_bps)
     if p < cfg.min_probability:
         return 0.0, RejectReason.BELOW_MIN_PROBABILITY
-    if f_star <= 0.0:
+    if gross_f_star <= 0.0:
         return 0.0, RejectReason.KELLY_NON_POSITIVE
     if expected_edge_bps(p, cfg.take_profit_bps, cfg.stop_loss_bps, fee_bps) <= 0.0:
         return 0.0, RejectReason.EDGE_BELOW_FEES
     if equity <= 0.0:
         return 0.0, RejectReason.KELLY_NON_POSITIVE
+    # A positive edge implies take_profit_bps > 2 * fee_bps, so the net payoff ratio is positive.
+    net_b = (cfg.take_profit_bps - 2.0 * fee_bps) / (cfg.stop_loss_bps + 2.0 * fee_bps)
+    f_star = kelly_fraction_star(p, net_b)
 
     loss_per_unit = price * (cfg.stop_loss_bps + 2.0 * fee_bps) / 1e4
     kelly_qty = cfg.kelly_fraction * f_star * equity / loss_per_unit
@@ -147,7 +152,8 @@ def kelly_size(
     """Return the fractional-Kelly entry size, on the lot grid and inside the hard limits.
 
     The stake is the equity lost if the stop-loss is hit: ``kelly_fraction * f* * equity``, with
-    ``f*`` from :func:`kelly_fraction_star` at ``b = take_profit_bps / stop_loss_bps``. Staking a
+    ``f*`` from :func:`kelly_fraction_star` at the net payoff ratio
+    ``b = (take_profit_bps - 2 * fee_bps) / (stop_loss_bps + 2 * fee_bps)``. Staking a
     fraction of full Kelly trades a little growth for much less variance and protects against an
     overestimated ``p`` (Thorp 2006). The size loses that stake at the stop:
     ``qty = stake / loss_per_unit`` with ``loss_per_unit = price * (stop_loss_bps + 2 * fee_bps) / 1e4``.
@@ -176,7 +182,7 @@ def kelly_size(
     -------
     float
         Entry size, base units, a non-negative multiple of ``lot_size``. It is 0 when
-        ``p < min_probability``, ``f* <= 0``, the expected edge after fees
+        ``p < min_probability``, the gross ``f*`` (fees left out) is <= 0, the expected edge after fees
         (:func:`expected_edge_bps`) is <= 0, the equity is <= 0, or the caps leave less than one lot.
 
     Raises

@@ -54,15 +54,15 @@ def test_expected_edge_with_p_outside_unit_interval_raises():
 
 
 def test_kelly_size_uncapped_is_stake_over_loss_per_unit():
-    # f* = 0.55 - 0.45 / 2 = 0.325; stake = 0.25 * 0.325 * 100_000 = 8125 quote;
-    # loss per unit = 50_000 * (10 + 2 * 1) / 1e4 = 60 quote; 8125 / 60 = 135.41666 -> 135.416 lots of 0.001.
+    # Net payoff b = (20 - 2) / (10 + 2) = 1.5; f* = 0.55 - 0.45 / 1.5 = 0.25; stake = 0.25 * 0.25 * 100_000
+    # = 6250 quote; loss per unit = 50_000 * (10 + 2 * 1) / 1e4 = 60 quote; 6250 / 60 = 104.1666 -> 104.166.
     qty = kelly_size(0.55, 50_000.0, 100_000.0, WIDE, 1.0, 0.001, 0.0)
-    assert qty == pytest.approx(135.416)
+    assert qty == pytest.approx(104.166)
 
 
 def test_kelly_size_scales_linearly_with_kelly_fraction():
     half = WIDE.model_copy(update={"kelly_fraction": 0.125})
-    assert kelly_size(0.55, 50_000.0, 100_000.0, half, 1.0, 0.001, 0.0) == pytest.approx(67.708)
+    assert kelly_size(0.55, 50_000.0, 100_000.0, half, 1.0, 0.001, 0.0) == pytest.approx(52.083)
 
 
 def test_kelly_size_is_capped_by_order_notional():
@@ -114,7 +114,7 @@ def test_kelly_size_with_notional_below_one_lot_is_zero_with_notional_reason():
 def test_kelly_size_with_reason_when_sized_has_no_reason():
     qty, reason = kelly_size_with_reason(0.55, 50_000.0, 100_000.0, WIDE, 1.0, 0.001, 0.0)
     assert reason is None
-    assert qty == pytest.approx(135.416)
+    assert qty == pytest.approx(104.166)
 
 
 @pytest.mark.parametrize(
@@ -132,3 +132,12 @@ def test_kelly_size_with_reason_when_sized_has_no_reason():
 def test_kelly_size_with_out_of_range_input_raises(p, price, equity, fee_bps, lot, abs_pos, match):
     with pytest.raises(ValueError, match=match):
         kelly_size(p, price, equity, RiskConfig(), fee_bps, lot, abs_pos)
+
+
+def test_kelly_size_bets_on_the_payoff_net_of_fees():
+    # Gross b = 1 would stake 0.25 * (0.65 - 0.35) = 7.5 % of equity; with 1 bp fees each way the
+    # net bet wins 8 and loses 12 bps: b = 2/3, f* = 0.65 - 0.35 * 1.5 = 0.125, stake 3.125 %.
+    cfg = RiskConfig(take_profit_bps=10.0, stop_loss_bps=10.0, max_position=1e9, max_order_notional=1e12)
+    qty = kelly_size(0.65, 100.0, 1_000_000.0, cfg, 1.0, 0.001, 0.0)
+    assert qty == pytest.approx(0.25 * 0.125 * 1_000_000.0 / (100.0 * 12 / 1e4), abs=0.001)
+    assert kelly_size(0.65, 100.0, 1_000_000.0, cfg, 0.0, 0.001, 0.0) == pytest.approx(0.25 * 0.3 * 1e6 / 0.1, abs=0.001)

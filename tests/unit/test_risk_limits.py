@@ -260,13 +260,13 @@ def test_check_that_raises_is_risk_check_error():
 
 
 def test_size_entry_uses_account_equity_and_position():
-    # f* = 0.7 - 0.3 = 0.4; stake = 0.1 * 0.4 * 10_000 = 400 quote; loss per unit = 50_000 * 12 / 1e4 = 60
-    # quote; 400 / 60 = 6.67 -> 6.6 lots of 0.1.
+    # net b = (10 - 2) / (10 + 2) = 2/3; f* = 0.7 - 0.3 * 1.5 = 0.25; stake = 0.1 * 0.25 * 10_000 = 250
+    # quote; loss per unit = 50_000 * 12 / 1e4 = 60 quote; 250 / 60 = 4.17 -> 4.1 lots of 0.1.
     cfg = CFG.model_copy(update={"kelly_fraction": 0.1, "initial_equity": 10_000.0, "max_order_notional": 1e6})
     rm = make_rm(cfg)
-    assert rm.size_entry(0.7, 50_000.0) == pytest.approx(6.6)
-    rm.on_fill(+1, 5.0, 50_000.0, 0.0)
-    assert rm.size_entry(0.7, 50_000.0) == pytest.approx(5.0)  # max_position 10 leaves 5
+    assert rm.size_entry(0.7, 50_000.0) == pytest.approx(4.1)
+    rm.on_fill(+1, 7.0, 50_000.0, 0.0)
+    assert rm.size_entry(0.7, 50_000.0) == pytest.approx(3.0)  # max_position 10 leaves 3
 
 
 def test_entry_intent_with_edge_returns_sized_entry_intent():
@@ -274,7 +274,7 @@ def test_entry_intent_with_edge_returns_sized_entry_intent():
     rm = make_rm(cfg)
     intent = rm.entry_intent(T0, -1, 0.7, 50_000.0)
     assert intent == OrderIntent(T0, -1, intent.qty, 50_000.0, False, "entry")
-    assert intent.qty == pytest.approx(6.6)
+    assert intent.qty == pytest.approx(4.1)
     assert sum(rm.reject_counts.values()) == 0
 
 
