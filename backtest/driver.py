@@ -83,7 +83,7 @@ def run_backtest(
         take_profit_bps=cfg.risk.take_profit_bps,
         stop_loss_bps=cfg.risk.stop_loss_bps,
         trade_from_ns=trade_from_ns,
-        record_predictions=True,
+        record=True,
     )
     ts, kind, side, price_tick, size, flags = (
         data.ts_event,
@@ -108,7 +108,7 @@ def run_backtest(
             core.on_decision(int(state.ist[I_DECISION_TS]), feat)
         elif code & CODE_WATCH:
             core.on_watch(int(ts[i - 1]))
-        core.after_order()
+        core.after_code()
         if on_progress is not None and i >= next_report:
             on_progress(i)
             next_report = i + 50_000

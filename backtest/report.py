@@ -15,6 +15,7 @@ import polars as pl  # noqa: E402
 from scalper.backtest.driver import ReplayResult, fills_table, replay_events_per_second  # noqa: E402
 from scalper.backtest.metrics import MINUTE_NS, equity_curve, max_drawdown, round_trips, sharpe_ratio  # noqa: E402
 from scalper.features.batch import FeatureMatrix  # noqa: E402
+from scalper.features.kernels import I_BOOK_OVERFLOWS, I_CROSSED, I_RING_OVERFLOWS  # noqa: E402
 from scalper.models.labels import direction_labels  # noqa: E402
 
 
@@ -42,27 +43,39 @@ def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -
     return out
 
 
-def trading_equity(result: ReplayResult, fm: FeatureMatrix, initial_equity: float) -> tuple[np.ndarray, np.ndarray]:
-    """Return the 1-minute grid (int64 ns) over the trading span and the equity (quote) on it."""
+def trading_equity(result: ReplayResult, fm: FeatureMatrix, initial_equity: float, with_fills: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Return times (int64 ns) over the trading span and the equity (quote) at them.
+
+    The times are a 1-minute grid that runs to the last fill (an end-of-data exit fills one latency
+    after the last event); ``with_fills`` adds every fill time, so drawdowns between grid points count.
+    """
     f = fills_table(result)
     start = max(result.trade_from_ns, int(fm.mid_ts[0])) if fm.mid_ts.size else result.trade_from_ns
     end = int(fm.mid_ts[-1]) if fm.mid_ts.size else start
-    grid = np.arange(start, end + MINUTE_NS, MINUTE_NS, dtype=np.int64)
-    mid = fm.mid_at(grid) * result.core.instrument.tick_size
-    return grid, equity_curve(f["ts_ns"], f["side"], f["qty"], f["price"], f["fee"], grid, mid, initial_equity)
+    if f["ts_ns"].size:
+        end = max(end, int(f["ts_ns"][-1]))
+    times = np.arange(start, end + MINUTE_NS, MINUTE_NS, dtype=np.int64)
+    if with_fills:
+        times = np.union1d(times, f["ts_ns"][f["ts_ns"] >= start])
+    mid = fm.mid_at(times) * result.core.instrument.tick_size
+    return times, equity_curve(f["ts_ns"], f["side"], f["qty"], f["price"], f["fee"], times, mid, initial_equity)
 
 
 def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float, periods_per_year: float) -> dict:
     """Compute the report metrics of a replay (PnL in quote currency, times in ns, rates per second)."""
     f = fills_table(result)
     core = result.core
-    gross = float(np.sum(-f["side"] * f["qty"] * f["price"]))
+    position = float(np.sum(f["side"] * f["qty"]))
+    last_mid = float(fm.mid_tick[-1]) * core.instrument.tick_size if fm.mid_tick.size else 0.0
+    # An open position (the last book could not absorb the exit) is valued at the last mid.
+    gross = float(np.sum(-f["side"] * f["qty"] * f["price"])) + position * last_mid
     fees = float(np.sum(f["fee"]))
     trips = round_trips(f["side"], f["qty"], f["price"], f["fee"], f["ts_ns"])
     grid, equity = trading_equity(result, fm, initial_equity)
+    _, equity_at_fills = trading_equity(result, fm, initial_equity, with_fills=True)
     start, end = (int(grid[0]), int(grid[-1])) if grid.size else (result.trade_from_ns, result.trade_from_ns)
-    position = float(np.sum(f["side"] * f["qty"]))
     risk = core.risk
+    ist = core.state.ist
     return {
         "instrument": {"venue": core.instrument.venue, "symbol": core.instrument.symbol, "source": core.instrument.source},
         "synthetic": core.instrument.source.startswith("synthetic"),
@@ -82,13 +95,19 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
         "final_position": position,
         "sharpe": sharpe_ratio(equity, periods_per_year),
         "sharpe_periods_per_year": periods_per_year,
-        "max_drawdown": max_drawdown(equity),
+        "max_drawdown": max_drawdown(equity_at_fills),
+        "final_equity": float(equity_at_fills[-1]) if equity_at_fills.size else initial_equity,
         "turnover": float(np.sum(f["notional"]) / initial_equity),
         "account_net_pnl": float(risk.account.realized_pnl - risk.account.fees_paid),
         "trading_state": risk.state.name,
         "orders_by_status": {k.name if hasattr(k, "name") else str(k): int(v) for k, v in result.adapter.status_counts().items()},
         "rejections_by_reason": {r.name: int(c) for r, c in risk.reject_counts.items() if c},
         "prediction_accuracy": prediction_accuracy(result, fm, start),
+        "data_quality": {
+            "crossed_books": int(ist[I_CROSSED]),
+            "book_overflows": int(ist[I_BOOK_OVERFLOWS]),
+            "ring_overflows": int(ist[I_RING_OVERFLOWS]),
+        },
     }
 
 

@@ -56,6 +56,7 @@ def backtest_file(
     ticks = Path(ticks)
     data = tickfile.read(ticks)
     models = load_model_dir(model_dir)
+    models.check_compatible(cfg.features.grid_ms, data.instrument.tick_size)
     trade_from = 0 if in_sample else out_of_sample_start(ticks, Path(model_dir))
     if on_start is not None:
         on_start(len(data))

@@ -77,8 +77,11 @@ def generate_cmd(
     from scalper.ingest import tickfile
     from scalper.ingest.synthetic import SyntheticConfig, generate_session
 
-    data = generate_session(SyntheticConfig(seed=seed, duration_s=duration_s))
-    tickfile.write(out, data)
+    try:
+        data = generate_session(SyntheticConfig(seed=seed, duration_s=duration_s))
+        tickfile.write(out, data)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
     console.print(f"wrote {out}: {len(data):,} synthetic events over {duration_s:g} s (seed {seed})")
 
 
@@ -107,6 +110,8 @@ _TRAIN_ROWS = (
 
 
 def _train(ticks: Path, out: Path, cfg) -> None:
+    from scalper.ingest.tickfile import TickFileError
+    from scalper.models.onnx_export import ParityError
     from scalper.models.train import TrainingError, train_models
 
     t0 = time.perf_counter()
@@ -115,7 +120,7 @@ def _train(ticks: Path, out: Path, cfg) -> None:
             ticks, out, cfg.features, cfg.labels, cfg.train,
             on_horizon=lambda r: err.print(f"  trained {r.horizon_s:g} s -> {r.onnx_path}"),
         )
-    except (TrainingError, ValueError, OSError) as exc:
+    except (TrainingError, TickFileError, ParityError, ValueError, OSError) as exc:
         _fail(exc)
     table = Table(title=f"test span of {ticks.name}")
     table.add_column("metric")

@@ -5,7 +5,9 @@ The event loop (backtest replay or live daemon) owns the clock and feeds events 
 This class turns decisions into risk-checked orders, fills into positions, and positions into exits
 (take-profit, stop-loss, time stop at the horizon), the same way in every driver.
 
-One position per instrument at a time; entries and exits are marketable IOC limit orders.
+One position per instrument at a time; entries and exits are marketable IOC limit orders. Decisions
+sit on the event-time grid of the kernels: a live daemon runs a timer on the same grid, so sending an
+order at the grid time ``g`` (not at the later event that revealed ``g`` had passed) is what it does.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from scalper.exec.adapter import ExecutionAdapter
 from scalper.exec.orders import Fill
-from scalper.features.kernels import I_LAST_EVENT_TS, FeatureState
+from scalper.features.kernels import INT64_MAX, INT64_MIN, I_LAST_BOOK_TS, FeatureState
 from scalper.ingest.tickfile import Instrument
 from scalper.models.inference import ModelSet
 from scalper.models.labels import DOWN, UP
@@ -31,7 +33,7 @@ class Prediction:
     """Model output kept for the report: per decision, the argmax class of every horizon."""
 
     ts: list[int] = field(default_factory=list)
-    classes: list[list[int]] = field(default_factory=list)
+    classes: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass
@@ -39,7 +41,6 @@ class OpenPosition:
     """The exit plan of the current position (ticks, ns)."""
 
     side: int
-    entry_price: float
     take_profit_tick: int
     stop_loss_tick: int
     time_stop_ns: int
@@ -62,11 +63,13 @@ class EngineCore:
         Where approved orders go (``next_wake_ns`` / ``on_time`` when simulated).
     limit_slippage_bps : float
         How far past the touch an IOC limit price goes, bps.
+    take_profit_bps, stop_loss_bps : float
+        Exit levels, bps of the average entry price, watched on the exit-side best price.
     trade_from_ns : int
         No entry before this time (decisions before it are predicted, not traded).
-    record_predictions : bool
-        Keep every decision's predicted classes (for backtest reports; a daemon leaves it off so
-        memory stays flat).
+    record : bool
+        Keep every fill and every decision's predicted classes (backtest reports); a daemon
+        journals fills instead and leaves this off so memory stays flat.
     """
 
     def __init__(
@@ -80,7 +83,7 @@ class EngineCore:
         take_profit_bps: float,
         stop_loss_bps: float,
         trade_from_ns: int = 0,
-        record_predictions: bool = False,
+        record: bool = False,
     ) -> None:
         self.instrument = instrument
         self.state = state
@@ -92,10 +95,11 @@ class EngineCore:
         self.stop_loss = stop_loss_bps / 1e4
         self.trade_from_ns = trade_from_ns
         self.position: OpenPosition | None = None
-        self.fills: list[Fill] = []
-        self.predictions = Prediction() if record_predictions else None
+        self.fills: list[Fill] | None = [] if record else None
+        self.predictions = Prediction() if record else None
         self.pending_exit_reason: str | None = None
-        self._horizon_ns = 0
+        self._classes = np.zeros(len(models.predictors), dtype=np.int8)
+        self._entry_horizon_ns = 0
 
     # -- market facts -------------------------------------------------------------------------
     def _market(self, ts_ns: int) -> MarketState:
@@ -106,9 +110,12 @@ class EngineCore:
             best_bid=bid * tick,
             best_ask=ask * tick,
             spread_ticks=int(ask - bid),
-            last_event_ts_ns=int(self.state.ist[I_LAST_EVENT_TS]),
+            last_event_ts_ns=int(self.state.ist[I_LAST_BOOK_TS]),
             is_book_valid=self.state.is_valid,
         )
+
+    def _mid(self) -> float:
+        return 0.5 * (self.state.best_bid_tick + self.state.best_ask_tick) * self.instrument.tick_size
 
     def _send(self, intent: OrderIntent | Rejection) -> bool:
         # Rejections are counted by the risk manager (reject_counts); nothing more to keep here.
@@ -122,37 +129,42 @@ class EngineCore:
 
     # -- codes from the event loop ------------------------------------------------------------
     def on_decision(self, ts_ns: int, features: np.ndarray) -> None:
-        """Predict every horizon; open a position on the most confident up/down call that passes risk."""
+        """Predict every horizon; open a position on the most confident up/down call that passes risk.
+
+        Also marks an open position to the mid, so the drawdown kill switch sees unrealized losses.
+        """
         best_p, best_side, best_h = 0.0, 0, 0
-        classes = []
-        for predictor in self.models.predictors:
+        for k, predictor in enumerate(self.models.predictors):
             proba = predictor.predict(features)
-            classes.append(int(np.argmax(proba)))
+            self._classes[k] = np.argmax(proba)
             for cls, side in ((UP, 1), (DOWN, -1)):
                 if proba[cls] > best_p:
                     best_p, best_side, best_h = float(proba[cls]), side, predictor.horizon_ns
         if self.predictions is not None:
             self.predictions.ts.append(ts_ns)
-            self.predictions.classes.append(classes)
-        if ts_ns < self.trade_from_ns or self.position is not None or self.adapter.open_orders():
+            self.predictions.classes.append(self._classes.copy())
+        if self.risk.account.position != 0.0:
+            self.risk.mark(self._mid())
+        if ts_ns < self.trade_from_ns or self.position is not None or self.adapter.has_open_orders():
             return
         tick = self.instrument.tick_size
         touch = (self.state.best_ask_tick if best_side > 0 else self.state.best_bid_tick) * tick
         limit = touch * (1.0 + best_side * self.slippage)
-        self._horizon_ns = best_h
+        self._entry_horizon_ns = best_h
         self._send(self.risk.entry_intent(ts_ns, best_side, best_p, limit))
 
     def on_wake(self, ts_ns: int) -> None:
         """Deliver due orders to the simulated venue, then run a due time stop."""
-        for fill in self.adapter.on_time(ts_ns, self.state.px, self.state.sz, self.state.n):
-            self._on_fill(fill)
+        self._deliver(ts_ns)
         if self.position is not None and ts_ns >= self.position.time_stop_ns:
             self._exit(ts_ns, "time_stop")
         self._retry_exit(ts_ns)
-        self._arm_wake()
 
     def on_watch(self, ts_ns: int) -> None:
-        """A best price reached the take-profit or stop-loss level of the open position."""
+        """A watched price level was reached, or the book became valid while an exit was waiting."""
+        if self.pending_exit_reason is not None:
+            self._retry_exit(ts_ns)
+            return
         pos = self.position
         if pos is None:
             self.state.clear_watch()
@@ -161,61 +173,73 @@ class EngineCore:
         hit_tp = exit_tick * pos.side >= pos.take_profit_tick * pos.side
         self._exit(ts_ns, "take_profit" if hit_tp else "stop_loss")
 
+    def after_code(self) -> None:
+        """Re-arm the wake-up time; the loop calls it after handling each code."""
+        wake = self.adapter.next_wake_ns()
+        if self.position is not None and self.pending_exit_reason is None:
+            stop = self.position.time_stop_ns
+            wake = stop if wake is None else min(wake, stop)
+        self.state.set_wake(wake)
+
     def finish(self, ts_ns: int, max_attempts: int = 10) -> None:
         """Close any position at the end of the data against the last book, after the order latency.
 
-        Up to ``max_attempts`` IOC exits are sent; a position the last book cannot absorb stays open
-        and shows in the report (``ends_flat`` false) rather than being closed at a made-up price.
+        Orders still in flight are delivered first (an entry can fill here). Up to ``max_attempts``
+        IOC exits are sent; a position the last book cannot absorb stays open and shows in the
+        report (``ends_flat`` false) rather than being closed at a made-up price.
         """
-        if self.risk.account.position != 0.0:
-            self._exit(ts_ns, "end_of_data")
         for _ in range(max_attempts):
+            if self.risk.account.position != 0.0 and not self.adapter.has_open_orders():
+                self._exit(ts_ns, "end_of_data")
             wake = self.adapter.next_wake_ns()
             if wake is None:
                 break
-            for fill in self.adapter.on_time(wake, self.state.px, self.state.sz, self.state.n):
-                self._on_fill(fill)
-            self._retry_exit(wake)
+            ts_ns = max(ts_ns, wake)
+            self._deliver(ts_ns)
 
     # -- positions ----------------------------------------------------------------------------
-    def _on_fill(self, fill: Fill) -> None:
-        self.fills.append(fill)
-        self.risk.on_fill(fill.side, fill.qty, fill.price, fill.fee)
+    def _deliver(self, ts_ns: int) -> None:
+        fills = self.adapter.on_time(ts_ns, self.state.px, self.state.sz, self.state.n, self.state.is_valid)
+        for fill in fills:
+            if self.fills is not None:
+                self.fills.append(fill)
+            self.risk.on_fill(fill.side, fill.qty, fill.price, fill.fee)
+        if fills:
+            self._sync_position(fills[-1])
+
+    def _sync_position(self, last: Fill) -> None:
+        # Exit levels come from the average price of the whole entry order, after all its fills.
         qty = self.risk.account.position
         if qty == 0.0:
             self.position = None
             self.pending_exit_reason = None
             self.state.clear_watch()
-        elif self.position is None and fill.reason == "entry":
-            self._open(fill)
-
-    def _open(self, fill: Fill) -> None:
+            return
+        if self.position is not None or last.reason != "entry":
+            return
+        side = 1 if qty > 0 else -1
         tick = self.instrument.tick_size
-        side = fill.side
         entry = self.risk.account.avg_entry_price
         tp = entry * (1.0 + side * self.take_profit) / tick
         sl = entry * (1.0 - side * self.stop_loss) / tick
         # Round the levels away from the entry so a move must reach them in full.
         tp_tick = math.ceil(tp) if side > 0 else math.floor(tp)
         sl_tick = math.floor(sl) if side > 0 else math.ceil(sl)
-        self.position = OpenPosition(side, entry, tp_tick, sl_tick, fill.ts_ns + self._horizon_ns)
-        self._watch_position()
-
-    def _watch_position(self) -> None:
-        pos = self.position
-        lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-        if pos.side > 0:  # a long exits on the bid
-            self.state.set_watch(pos.take_profit_tick, pos.stop_loss_tick, hi, lo)
+        self.position = OpenPosition(side, tp_tick, sl_tick, last.ts_ns + self._entry_horizon_ns)
+        if side > 0:  # a long exits on the bid
+            self.state.set_watch(tp_tick, sl_tick, INT64_MAX, INT64_MIN)
         else:  # a short exits on the ask
-            self.state.set_watch(hi, lo, pos.stop_loss_tick, pos.take_profit_tick)
+            self.state.set_watch(INT64_MAX, INT64_MIN, sl_tick, tp_tick)
 
     def _exit(self, ts_ns: int, reason: str) -> None:
-        self.state.clear_watch()
         self.pending_exit_reason = reason
-        if self.adapter.open_orders():
-            return
+        self.state.clear_watch()
         qty = self.risk.account.position
-        if qty == 0.0:
+        if qty == 0.0 or self.adapter.has_open_orders():
+            return
+        if not self.state.is_valid:
+            # No price to exit at: wait for the next valid message end (a watch every price meets).
+            self.state.set_watch(INT64_MIN, INT64_MAX, INT64_MIN, INT64_MAX)
             return
         side = -1 if qty > 0 else 1
         tick = self.instrument.tick_size
@@ -224,17 +248,6 @@ class EngineCore:
         self._send(OrderIntent(ts_ns, side, abs(qty), limit, True, reason))
 
     def _retry_exit(self, ts_ns: int) -> None:
-        # An IOC exit that filled only partly leaves a position: send the rest at once.
-        if self.pending_exit_reason is not None and not self.adapter.open_orders() and self.risk.account.position != 0.0:
+        # An IOC exit that filled only partly, or that waited for a valid book: send the rest now.
+        if self.pending_exit_reason is not None and self.risk.account.position != 0.0:
             self._exit(ts_ns, self.pending_exit_reason)
-
-    def _arm_wake(self) -> None:
-        wake = self.adapter.next_wake_ns()
-        if self.position is not None and self.pending_exit_reason is None:
-            stop = self.position.time_stop_ns
-            wake = stop if wake is None else min(wake, stop)
-        self.state.set_wake(wake)
-
-    def after_order(self) -> None:
-        """Re-arm the wake-up after any submission (the loop calls it after each code)."""
-        self._arm_wake()

@@ -61,6 +61,10 @@ class ExecutionAdapter(abc.ABC):
     def open_orders(self) -> list[Order]:
         """Return the orders not yet in a terminal status, oldest first."""
 
+    def has_open_orders(self) -> bool:
+        """Return True when some order is not yet in a terminal status (adapters may answer faster)."""
+        return bool(self.open_orders())
+
     @abc.abstractmethod
     def order(self, order_id: int) -> Order:
         """Return the tracked order ``order_id``.

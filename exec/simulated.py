@@ -155,6 +155,10 @@ class SimulatedExchange(ExecutionAdapter):
         """Return the orders still in flight (status ``NEW``), in submit order."""
         return list(self._pending.values())
 
+    def has_open_orders(self) -> bool:
+        """Return True when an order is still in flight (no list is built: the engine asks per decision)."""
+        return bool(self._pending)
+
     def order(self, order_id: int) -> Order:
         """Return order ``order_id``.
 
@@ -197,11 +201,15 @@ class SimulatedExchange(ExecutionAdapter):
             heapq.heappop(self._arrivals)
         return self._arrivals[0][0] if self._arrivals else None
 
-    def on_time(self, ts_ns: int, px: np.ndarray, sz: np.ndarray, n: np.ndarray) -> list[Fill]:
+    def on_time(
+        self, ts_ns: int, px: np.ndarray, sz: np.ndarray, n: np.ndarray, is_book_valid: bool = True
+    ) -> list[Fill]:
         """Execute every order that has arrived by ``ts_ns``, in arrival order, against the given book.
 
         The book arrays are read, never written (no market impact). Fills are stamped ``ts_ns``, the
-        time of the book they matched.
+        time of the book they matched. While the book is not valid (crossed or locked, as in a
+        pre-open auction, or being resynced) an arriving IOC order is accepted and canceled unfilled:
+        there is no continuous-trading price to fill it at.
 
         Parameters
         ----------
@@ -213,6 +221,8 @@ class SimulatedExchange(ExecutionAdapter):
             float64[2, L] level sizes, base units.
         n : numpy.ndarray
             int64[2] number of levels held per side.
+        is_book_valid : bool
+            False while the book is crossed, locked or resyncing.
 
         Returns
         -------
@@ -229,8 +239,13 @@ class SimulatedExchange(ExecutionAdapter):
         while self._arrivals and self._arrivals[0][0] <= ts_ns:
             _, order_id = heapq.heappop(self._arrivals)
             tracked = self._pending.pop(order_id, None)
-            if tracked is not None:
+            if tracked is None:
+                continue
+            if is_book_valid:
                 self._execute(tracked, ts_ns, px, sz, n, out)
+            else:
+                tracked.transition(OrderStatus.ACCEPTED)
+                tracked.transition(OrderStatus.CANCELED)
         return out
 
     def _order_lots(self, tracked: Order) -> int:

@@ -25,7 +25,9 @@ import numpy as np
 from numba import njit
 
 from scalper.features.book import DEFAULT_CAPACITY, book_clear, book_set, is_crossed, is_two_sided, side_index
-from scalper.features.registry import N_FEATURES, WINDOWS_NS
+from scalper.features.registry import FEATURE_NAMES, N_FEATURES, WINDOWS_NS
+from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE as FLAG_LAST
+from scalper.ingest.tickfile import FLAG_SNAPSHOT, KIND_BOOK, KIND_CLEAR, KIND_TRADE
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
@@ -36,12 +38,6 @@ CODE_WAKE = 2  # PRE: ts_event passed ist[I_WAKE_TS]; the caller must move or cl
 CODE_WATCH = 4  # POST: a best price crossed one of the watch levels
 CODE_INVALID = 8  # POST: the book became invalid (crossed or locked) at this message end
 PRE_MASK = CODE_DECISION | CODE_WAKE
-
-KIND_BOOK = 0
-KIND_TRADE = 1
-KIND_CLEAR = 2
-FLAG_SNAPSHOT = 1
-FLAG_LAST = 2
 
 # Integer state slots.
 I_GRID_NS = 0
@@ -67,7 +63,8 @@ I_WATCH_ASK_LO = 21
 I_EVENTS = 22
 I_CROSSED = 23
 I_DECISIONS = 24
-N_ISTATE = 25
+I_LAST_BOOK_TS = 25  # last book level or clear event: the book's age (trades do not refresh it)
+N_ISTATE = 26
 
 # Float state slots.
 F_PREV_BID_SZ = 0
@@ -88,6 +85,12 @@ N_FSTATE = F_SUM + N_WINDOWS * N_CH
 
 W_1S, W_5S, W_30S = 0, 1, 2
 _WINDOWS = np.array(WINDOWS_NS, dtype=np.int64)
+
+# compute_features() writes columns by position and the window slots sit right before I_PREV_BID:
+# fail at import, not with silently shifted features, if the registry or the windows change.
+assert WINDOWS_NS == (1_000_000_000, 5_000_000_000, 30_000_000_000), "kernels assume 1 s / 5 s / 30 s windows"
+assert I_TAIL + N_WINDOWS <= I_PREV_BID, "window tail slots overlap the next state slot"
+assert FEATURE_NAMES[0] == "spread_ticks" and FEATURE_NAMES[14] == "time_since_last_trade_s" and N_FEATURES == 15
 
 DEFAULT_RING_CAPACITY = 1 << 16
 
@@ -350,6 +353,7 @@ def step(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, f
     ist[I_EVENTS] += 1
     ist[I_LAST_EVENT_TS] = ts
     if kind == KIND_BOOK:
+        ist[I_LAST_BOOK_TS] = ts
         if book_set(px, sz, n, side_index(side), price_tick, size) != 0:
             ist[I_BOOK_OVERFLOWS] += 1
     elif kind == KIND_TRADE:
@@ -358,6 +362,7 @@ def step(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, f
         sell = size if side < 0 else 0.0
         _push(ist, fst, rb_ts, rb_val, ts, 0.0, buy, sell, 0.0, 1.0)
     else:
+        ist[I_LAST_BOOK_TS] = ts
         book_clear(n)
         ist[I_IN_SNAPSHOT] = 1
         ist[I_IS_VALID] = 0

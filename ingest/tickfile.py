@@ -142,6 +142,21 @@ def validate(data: TickData, where: str = "<arrays>") -> None:
     bad = np.flatnonzero((data.kind != KIND_CLEAR) & (data.price <= 0))
     if bad.size:
         raise TickFileError(f"{where}: row {int(bad[0])}: price must be > 0, got {data.price[bad[0]]}")
+    trade = data.kind == KIND_TRADE
+    bad = np.flatnonzero(trade & ((np.abs(data.side) > 1) | (data.size <= 0)))
+    if bad.size:
+        r = int(bad[0])
+        raise TickFileError(f"{where}: row {r}: trade needs side -1, 0 or +1 and size > 0, got side {int(data.side[r])}, size {data.size[r]}")
+    bad = np.flatnonzero(data.flags & ~np.uint8(FLAG_SNAPSHOT | FLAG_LAST_IN_MESSAGE))
+    if bad.size:
+        raise TickFileError(f"{where}: row {int(bad[0])}: unknown flag bits in {int(data.flags[bad[0]])}")
+    # Book prices must sit on the tick grid: rounding an off-grid price could merge two levels.
+    # Trades may print between ticks (midpoint and hidden executions).
+    units = data.price / data.instrument.tick_size
+    bad = np.flatnonzero(book & (np.abs(units - np.rint(units)) > 1e-6))
+    if bad.size:
+        r = int(bad[0])
+        raise TickFileError(f"{where}: row {r}: book price {data.price[r]} is not a multiple of tick size {data.instrument.tick_size}")
 
 
 def write(path: str | Path, data: TickData) -> None:

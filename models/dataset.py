@@ -35,14 +35,25 @@ class LabelledRows:
     dead_zone_ticks: float
 
 
-def label_rows(fm: FeatureMatrix, horizons_ns: list[int], dead_zone_ticks: float | None = None) -> LabelledRows:
+def label_rows(
+    fm: FeatureMatrix,
+    horizons_ns: list[int],
+    dead_zone_ticks: float | None = None,
+    dead_zone_rows: np.ndarray | None = None,
+) -> LabelledRows:
     """Label every decision row of ``fm`` for each horizon.
 
     The label at decision time ``g`` compares the mid as of ``g`` with the mid as of ``g + h``;
     both come from the mid series of the same replay, so no feature sees past ``g``.
-    ``dead_zone_ticks`` defaults to half the median spread over the rows.
+    ``dead_zone_ticks`` defaults to half the median spread over the rows selected by the boolean
+    mask ``dead_zone_rows`` (all rows when None): pass the training rows so the test span does not
+    leak into this choice.
     """
-    dz = default_dead_zone(fm.X[:, SPREAD_COLUMN]) if dead_zone_ticks is None else float(dead_zone_ticks)
+    if dead_zone_ticks is None:
+        spreads = fm.X[:, SPREAD_COLUMN] if dead_zone_rows is None else fm.X[dead_zone_rows, SPREAD_COLUMN]
+        dz = default_dead_zone(spreads)
+    else:
+        dz = float(dead_zone_ticks)
     now = fm.mid_at(fm.ts)
     last_ts = fm.mid_ts[-1] if fm.mid_ts.size else np.iinfo(np.int64).min
     labels = {}

@@ -108,6 +108,22 @@ class ModelSet:
     def horizons_ns(self) -> tuple[int, ...]:
         return tuple(p.horizon_ns for p in self.predictors)
 
+    def check_compatible(self, grid_ms: float, tick_size: float) -> None:
+        """Refuse models trained on another decision grid or tick size (spread and micro-price are in ticks).
+
+        Raises
+        ------
+        ModelCardMismatch
+            Naming the model file and both values.
+        """
+        for p in self.predictors:
+            card = p.card
+            if abs(card.decision_grid_ms - grid_ms) > 1e-9:
+                raise ModelCardMismatch(f"{self.directory / card.model_file}: trained on a {card.decision_grid_ms:g} ms grid, engine runs {grid_ms:g} ms")
+            trained_tick = float(card.instrument["tick_size"])
+            if abs(trained_tick - tick_size) > 1e-12 * max(1.0, tick_size):
+                raise ModelCardMismatch(f"{self.directory / card.model_file}: trained with tick size {trained_tick:g}, data has {tick_size:g}")
+
 
 def load_model_dir(directory: str | Path) -> ModelSet:
     """Load every ``*.onnx`` of ``directory`` with its card, refusing the whole set on any mismatch.

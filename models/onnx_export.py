@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import onnxmltools
 import onnxruntime as ort
@@ -20,14 +21,44 @@ class ParityError(RuntimeError):
     """ONNX Runtime and LightGBM disagree on some probability by more than the tolerance."""
 
 
+def _float32_floor(text: str) -> str:
+    # The largest float32 <= each threshold: for float32 inputs, x <= t exactly when x <= floor32(t).
+    out = []
+    for v in text.split(" "):
+        t = float(v)
+        t32 = np.float32(t)
+        if float(t32) > t:
+            t32 = np.nextafter(t32, np.float32(-np.inf))
+        out.append(repr(float(t32)))
+    return " ".join(out)
+
+
+def snap_thresholds(booster: lgb.Booster) -> lgb.Booster:
+    """Return a copy of ``booster`` whose split thresholds are float32 values making the same decisions.
+
+    ONNX tree ensembles store thresholds as float32 rounded to nearest, so a double threshold just
+    below a float32 feature value can round above it and flip that row's branch. Rounding each
+    threshold *down* to a float32 keeps every decision on float32 inputs (the model's input dtype).
+    """
+    lines = []
+    for line in booster.model_to_string().splitlines():
+        if line.startswith("tree_sizes="):
+            continue  # byte offsets of the trees: stale once thresholds change length; optional
+        if line.startswith("threshold="):
+            line = "threshold=" + _float32_floor(line[len("threshold="):])
+        lines.append(line)
+    return lgb.Booster(model_str="\n".join(lines) + "\n")
+
+
 def to_onnx(model, n_features: int) -> bytes:
     """Convert a fitted ``lightgbm.LGBMClassifier`` to a serialized ONNX model.
 
     The graph takes ``input`` float32[N, n_features] and returns ``label`` int64[N] and
     ``probabilities`` float32[N, n_classes] (no ZipMap, so outputs can be preallocated).
+    Thresholds are snapped first (:func:`snap_thresholds`), so ONNX decides as LightGBM does.
     """
     onx = onnxmltools.convert_lightgbm(
-        model,
+        snap_thresholds(model.booster_),
         initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
         zipmap=False,
         target_opset=TARGET_OPSET,

@@ -122,7 +122,7 @@ def train_horizon(
         for name, mask in parts.items()
     }
     onnx_bytes = to_onnx(model, rows.X.shape[1])
-    parity = parity_check(model, onnx_bytes, rows.X[parts["test"]])
+    parity = parity_check(model, onnx_bytes, rows.X)
     stem = f"h{horizon_ns / 1e9:g}s"
     onnx_path = out_dir / f"{stem}.onnx"
     card = ModelCard(
@@ -176,8 +176,8 @@ def train_models(
     fc = features_cfg
     fm = compute_features(data, FeatureState(fc.grid_ns, fc.book_capacity, fc.ring_capacity))
     horizons_ns = [int(round(h * 1e9)) for h in labels_cfg.horizons_s]
-    rows = label_rows(fm, horizons_ns, labels_cfg.dead_zone_ticks)
-    split = time_split(rows.ts, labels_cfg.split, labels_cfg.embargo_ns)
+    split = time_split(fm.ts, labels_cfg.split, labels_cfg.embargo_ns)
+    rows = label_rows(fm, horizons_ns, labels_cfg.dead_zone_ticks, dead_zone_rows=split.train)
     inst = data.instrument
     card_base = dict(
         decision_grid_ms=fc.grid_ms,

@@ -30,7 +30,7 @@ def test_demo_runs_generate_train_backtest_and_labels_the_report_synthetic(tmp_p
     assert metrics["synthetic"] is True
     assert metrics["instrument"]["source"] == "synthetic:seed=3"
     assert metrics["ends_flat"]
-    assert metrics["net_pnl"] == pytest.approx(metrics["gross_pnl"] - metrics["fees"], abs=1e-6)
+    assert metrics["final_equity"] == pytest.approx(1_000_000.0 + metrics["net_pnl"], abs=1e-6)
     card = json.loads((tmp_path / "models" / "h5s.card.json").read_text())
     assert card["synthetic"] is True
     assert "SYNTHETIC" in res.output

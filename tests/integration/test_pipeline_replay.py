@@ -85,7 +85,7 @@ def test_model_without_card_is_refused(trained, tmp_path):
 def test_backtest_report_adds_up(report):
     out, m = report
     assert m["trades"] > 10
-    assert m["net_pnl"] == pytest.approx(m["gross_pnl"] - m["fees"], abs=1e-6)
+    assert m["final_equity"] == pytest.approx(CFG.risk.initial_equity + m["net_pnl"], abs=1e-6)
     trades = pl.read_parquet(out / "trades.parquet")
     cash = (-trades["side"].cast(pl.Float64) * trades["qty"] * trades["price"]).sum()
     assert cash == pytest.approx(m["gross_pnl"], abs=1e-6)
@@ -114,3 +114,10 @@ def test_prediction_accuracy_is_reported_per_horizon(report):
     assert set(acc) == {"5s", "10s", "30s"}
     for v in acc.values():
         assert v["decisions"] > 1000 and 0.0 <= v["accuracy"] <= 1.0
+
+
+def test_backtest_refuses_models_trained_on_another_grid(trained, tmp_path):
+    root, ticks, _ = trained
+    other = CFG.model_copy(update={"features": CFG.features.model_copy(update={"grid_ms": 100.0})})
+    with pytest.raises(ModelCardMismatch, match="250 ms grid, engine runs 100 ms"):
+        backtest_file(ticks, root / "models", other, tmp_path / "r")

@@ -12,6 +12,7 @@ from scalper.engine.config import EngineConfig
 from scalper.exec.config import ExecConfig
 from scalper.models.inference import ModelSet
 from scalper.risk.config import RiskConfig
+from scalper.risk.intent import RejectReason, TradingState
 
 MS = 1_000_000
 UP = (0.05, 0.05, 0.9)
@@ -37,9 +38,9 @@ CFG = EngineConfig(
 )
 
 
-def _replay(builder, script):
+def _replay(builder, script, cfg=CFG):
     models = ModelSet(Path("."), (ScriptedPredictor(script),))
-    res = run_backtest(builder.build(), models, CFG)
+    res = run_backtest(builder.build(), models, cfg)
     return res, fills_table(res)
 
 
@@ -97,5 +98,66 @@ def test_no_trade_when_model_is_not_confident_enough():
     b.level(T0 + 100 * MS, 1, 9_990, 1.0)
     res, f = _replay(b, [(0.3, 0.4, 0.3)])
     assert len(f["qty"]) == 0
-    assert res.core.risk.reject_counts
-    assert sum(res.core.risk.reject_counts.values()) >= 1
+    assert res.core.risk.reject_counts[RejectReason.KELLY_NON_POSITIVE] == 1
+
+
+def test_entry_still_in_flight_at_end_of_data_is_closed():
+    b = _book()
+    b.level(T0 + 100, 1, 9_990, 1.0)  # decision at T0, data ends before the 1 ms order latency
+    res, f = _replay(b, [UP])
+    assert f["reason"].tolist() == ["entry", "end_of_data"]
+    assert res.core.risk.account.position == 0.0
+
+
+def test_exit_levels_use_the_average_price_of_a_multi_level_entry():
+    b = TickBuilder().snapshot(T0, [(10_000, 100.0)], [(10_001, 4.0), (10_003, 100.0)])
+    # avg entry = (4 * 100.01 + 6 * 100.03) / 10 = 100.022; take-profit at 100.022 * 1.001 = 100.122 -> 10013 ticks
+    b.message(T0 + 100 * MS, (0, -1, 10_001, 0.0), (0, -1, 10_003, 0.0), (0, -1, 10_013, 30.0), (0, 1, 10_012, 50.0))
+    b.message(T0 + 200 * MS, (0, -1, 10_013, 0.0), (0, -1, 10_014, 30.0), (0, 1, 10_013, 50.0))
+    b.level(T0 + 300 * MS, 1, 9_990, 1.0)
+    res, f = _replay(b, [UP])
+    assert f["price"].tolist() == pytest.approx([100.01, 100.03, 100.13])
+    assert f["reason"].tolist() == ["entry", "entry", "take_profit"]
+    assert f["ts_ns"][-1] == T0 + 201 * MS  # not at 100 ms: 100.12 is below the averaged take-profit
+
+
+def test_drawdown_kill_switch_trips_on_unrealized_loss_and_still_exits():
+    cfg = CFG.model_copy(update={"risk": CFG.risk.model_copy(update={"max_drawdown": 1.0, "stop_loss_bps": 500.0, "take_profit_bps": 500.0})})
+    b = _book()
+    # bid falls 30 ticks: unrealized loss ~1.6 > 1 quote at the mid, far from the 5 % take-profit and stop-loss
+    b.message(T0 + 100 * MS, (0, 1, 10_000, 0.0), (0, 1, 9_999, 0.0), (0, 1, 9_970, 50.0))
+    b.level(T0 + 300 * MS, -1, 10_050, 1.0)  # decision at 250 ms marks the position
+    b.level(T0 + 6_000 * MS, -1, 10_051, 1.0)  # the time stop still closes it
+    res, f = _replay(b, [UP, UP, UP], cfg)
+    assert res.core.risk.state == TradingState.REDUCING_ONLY
+    assert f["reason"].tolist() == ["entry", "time_stop"]
+    assert res.core.risk.account.position == 0.0
+    assert res.core.risk.reject_counts[RejectReason.REDUCING_ONLY] >= 1
+
+
+def test_exit_waits_while_the_book_is_crossed_and_goes_out_when_it_uncrosses():
+    b = _book()
+    b.level(T0 + 100 * MS, 1, 9_990, 1.0)
+    b.level(T0 + 4_000 * MS, 1, 10_005, 5.0)  # crossed before the 5 s time stop is due
+    b.level(T0 + 5_600 * MS, 1, 9_991, 1.0)  # time stop fires here: book crossed, no exit order
+    b.level(T0 + 7_000 * MS, 1, 10_005, 0.0)  # uncrossed: the waiting exit goes out
+    b.level(T0 + 8_000 * MS, 1, 9_992, 1.0)
+    res, f = _replay(b, [UP])
+    assert f["reason"].tolist() == ["entry", "time_stop"]
+    assert f["ts_ns"].tolist() == [T0 + 1 * MS, T0 + 7_001 * MS]
+    assert f["price"].tolist() == pytest.approx([100.01, 100.00])
+
+
+def test_stale_book_and_wide_spread_block_entries():
+    stale = CFG.model_copy(update={"risk": CFG.risk.model_copy(update={"stale_book_ms": 100.0})})
+    b = _book()
+    b.trade(T0 + 400 * MS, 1, 10_001, 1.0)  # trades do not refresh the book's age
+    b.level(T0 + 600 * MS, 1, 9_990, 1.0)
+    res, f = _replay(b, [FLAT, UP], stale)
+    assert len(f["qty"]) == 0
+    assert res.core.risk.reject_counts[RejectReason.STALE_BOOK] == 1
+    wide = CFG.model_copy(update={"risk": CFG.risk.model_copy(update={"max_spread_ticks": 1})})
+    b = TickBuilder().snapshot(T0, [(10_000, 100.0)], [(10_002, 100.0)])
+    b.level(T0 + 100 * MS, 1, 9_990, 1.0)
+    res, f = _replay(b, [UP], wide)
+    assert res.core.risk.reject_counts[RejectReason.MAX_SPREAD] == 1
