@@ -1,0 +1,157 @@
+"""The journal on a Redis Stream, the latest position in a snapshot hash (see :mod:`.journal`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from scalper.exec.journal import (
+    JournalBackend,
+    JournalCorrupt,
+    JournalEntry,
+    PositionRecord,
+    decode,
+    encode,
+    from_object,
+)
+
+
+class RedisJournal(JournalBackend):
+    """Journal records as entries of the Redis Stream ``stream_key``.
+
+    Entry ids are ``<seq>-0``: Redis refuses an XADD whose id is not above the stream's last one, so
+    a retried write can never duplicate or reorder records, whatever happened to the first try.
+    Each entry has one field, ``r``, the record's JSON bytes. No MAXLEN: nothing is trimmed.
+    ``<stream_key>:snapshot`` is a hash holding the latest ``position`` record (field -> JSON text
+    of its value), written in the same MULTI/EXEC as the XADDs, so it never disagrees with the stream.
+
+    An append is durable once Redis has acknowledged it; whether that survives a crash of the Redis
+    server itself depends on the server's persistence (``appendonly yes`` and ``appendfsync always``
+    for no loss, ``everysec`` for at most about a second). The client does not retry on its own:
+    :class:`~scalper.exec.journal.JournalWriter` owns the retry policy.
+
+    Parameters
+    ----------
+    url : str
+        Redis URL, e.g. ``redis://127.0.0.1:6379/0``.
+    stream_key : str
+        Key of the stream.
+    socket_timeout_s : float
+        Connect and command timeout, seconds: how long a hung server may stall one write.
+    page_size : int
+        Entries per XRANGE call in :meth:`read_all`.
+    """
+
+    def __init__(
+        self, url: str, stream_key: str, socket_timeout_s: float = 1.0, page_size: int = 1000
+    ) -> None:
+        self.stream_key = stream_key
+        self.snapshot_key = f"{stream_key}:snapshot"
+        self.durable_seq = 0
+        self.page_size = page_size
+        self._client = redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=socket_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+
+    async def append(self, entries: Sequence[JournalEntry]) -> None:
+        """XADD ``entries`` and update the snapshot in one transaction.
+
+        Raises
+        ------
+        redis.exceptions.RedisError
+            If Redis cannot be reached, times out, or refuses an entry (a seq not above the
+            stream's last one).
+        """
+        snapshot = None
+        async with self._client.pipeline(transaction=True) as pipe:
+            for entry in entries:
+                data = encode(entry)
+                pipe.xadd(self.stream_key, {"r": data}, id=f"{entry.seq}-0")
+                if isinstance(entry.record, PositionRecord):
+                    snapshot = data
+            if snapshot is not None:
+                pipe.hset(
+                    self.snapshot_key,
+                    mapping={k: orjson.dumps(v) for k, v in orjson.loads(snapshot).items()},
+                )
+            await pipe.execute()
+        self.durable_seq = entries[-1].seq
+
+    async def sync(self) -> None:
+        """Do nothing: an acknowledged append is already as durable as the server makes it."""
+
+    async def last_seq(self) -> int:
+        """Return the seq of the stream's last entry (0 when empty or missing).
+
+        Raises
+        ------
+        redis.exceptions.RedisError
+            If Redis cannot be reached.
+        """
+        last = await self._client.xrevrange(self.stream_key, "+", "-", count=1)
+        seq = int(last[0][0].split(b"-")[0]) if last else 0
+        self.durable_seq = max(self.durable_seq, seq)
+        return seq
+
+    async def read_all(self) -> list[JournalEntry]:
+        """Return every entry of the stream in order.
+
+        Raises
+        ------
+        JournalCorrupt
+            Naming the stream and entry id, if an entry is not a valid record or its id is not
+            ``<seq>-0``.
+        redis.exceptions.RedisError
+            If Redis cannot be reached.
+        """
+        entries: list[JournalEntry] = []
+        low = "-"
+        while True:
+            page = await self._client.xrange(self.stream_key, low, "+", count=self.page_size)
+            for entry_id, entry_fields in page:
+                entries.append(self._decode(entry_id, entry_fields))
+            if len(page) < self.page_size:
+                return entries
+            low = b"(" + page[-1][0]
+
+    async def snapshot(self) -> JournalEntry | None:
+        """Return the latest position record from the snapshot hash, or None if there is none.
+
+        Raises
+        ------
+        JournalCorrupt
+            If the hash does not hold a valid position record.
+        """
+        stored = await self._client.hgetall(self.snapshot_key)
+        if not stored:
+            return None
+        try:
+            entry = from_object({k.decode(): orjson.loads(v) for k, v in stored.items()})
+        except ValueError as exc:
+            raise JournalCorrupt(f"redis hash {self.snapshot_key}", str(exc)) from None
+        if not isinstance(entry.record, PositionRecord):
+            raise JournalCorrupt(f"redis hash {self.snapshot_key}", "not a position record")
+        return entry
+
+    async def close(self) -> None:
+        """Close the connections."""
+        await self._client.aclose()
+
+    def _decode(self, entry_id: bytes, entry_fields: dict) -> JournalEntry:
+        where = f"redis stream {self.stream_key} entry {entry_id.decode()}"
+        try:
+            entry = decode(entry_fields[b"r"])
+        except KeyError:
+            raise JournalCorrupt(where, "no field 'r'") from None
+        except ValueError as exc:
+            raise JournalCorrupt(where, str(exc)) from None
+        if entry_id != f"{entry.seq}-0".encode():
+            raise JournalCorrupt(where, f"id does not match seq {entry.seq}")
+        return entry
