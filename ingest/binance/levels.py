@@ -1,0 +1,157 @@
+"""Fast decoding of Binance ``[price, qty]`` string pairs into float64 arrays.
+
+Binance sends every price and quantity as a decimal string (``["61800.20", "0.014"]``), and a
+depth event carries tens to thousands of them. ``np.array(pairs, dtype=np.float64)`` costs about
+0.6 us per level; this module re-serialises the already parsed lists with orjson (compact,
+canonical bytes of exactly those lists, so no ambiguity about which JSON key they came from) and
+scans the bytes in one numba loop. On the 6,551 diffs of USD-M ``btcusdt_20240808.gz`` (68 levels
+on average) a whole ``parse_message`` takes about 18-22 us this way against 47 us with
+``np.array``, of which ``orjson.loads`` is 7 us.
+
+The scan only accepts the plain form Binance uses: one or more digits with at most one ``.``,
+a mantissa (significant digits, trailing zeros of the fraction left out) below 2**53 and a
+non-zero price. For those the value
+``mantissa / 10**decimals`` is a division of two exactly representable doubles, which IEEE 754
+rounds correctly, so the result equals Python's ``float(text)`` bit for bit. Anything else
+(exponents, signs, long mantissas, non-strings, zero prices) makes :func:`decode_pairs` return
+None so that the caller takes its slow, validating path and can name the problem.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+from numba import njit
+
+_QUOTE = 34
+_COMMA = 44
+_DOT = 46
+_OPEN = 91
+_CLOSE = 93
+_ZERO = 48
+_NINE = 57
+_MAX_DIGITS = 17
+_MAX_DECIMALS = 22  # 10**22 is the largest power of ten a double holds exactly
+_MANTISSA_LIMIT = 1 << 53
+_POW10 = np.array([10.0**k for k in range(_MAX_DECIMALS + 1)])
+
+
+def decode_pairs(bids: list, asks: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """Decode two lists of ``[price, qty]`` decimal strings into float64 arrays.
+
+    Parameters
+    ----------
+    bids, asks : list
+        As ``orjson.loads`` returns them, e.g. ``[["61800.20", "0.014"], ...]``.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray) or None
+        float64[len(bids), 2] and float64[len(asks), 2] (views of one array), or None when any
+        entry is not in the plain form described in the module docstring.
+    """
+    n_bids = len(bids)
+    out = np.empty((n_bids + len(asks), 2), dtype=np.float64)
+    try:
+        raw = orjson.dumps((bids, asks))
+    except TypeError:
+        # Not JSON-serialisable can only mean not what orjson.loads produced; let the slow path say why.
+        return None
+    if not _scan(np.frombuffer(raw, dtype=np.uint8), out, n_bids, _POW10):
+        return None
+    return out[:n_bids], out[n_bids:]
+
+
+@njit(cache=True)
+def _number(buf, i, pow10):
+    # Parse the body of a quoted decimal starting at buf[i] up to its closing quote; return
+    # (value, index after the quote), or (0.0, -1) when it is not in the plain form.
+    # Zeros after the dot enter the mantissa only when a non-zero digit follows, so that
+    # spot's padding ("61837.63000000") costs neither mantissa range nor a larger divisor.
+    n = buf.shape[0]
+    mantissa = 0
+    digits = 0
+    significant = 0
+    decimals = 0
+    zeros = 0
+    seen_dot = False
+    while i < n:
+        c = buf[i]
+        if c >= _ZERO and c <= _NINE:
+            digits += 1
+            if seen_dot and c == _ZERO:
+                zeros += 1
+            else:
+                step = zeros + 1
+                if significant > 0 or c != _ZERO:
+                    significant += step
+                if significant > _MAX_DIGITS:
+                    return 0.0, -1
+                for _ in range(step):
+                    mantissa *= 10
+                mantissa += c - _ZERO
+                if seen_dot:
+                    decimals += step
+                zeros = 0
+        elif c == _DOT and not seen_dot:
+            seen_dot = True
+        elif c == _QUOTE:
+            break
+        else:
+            return 0.0, -1
+        i += 1
+    if i >= n or digits == 0 or decimals > _MAX_DECIMALS or mantissa >= _MANTISSA_LIMIT:
+        return 0.0, -1
+    return mantissa / pow10[decimals], i + 1
+
+
+@njit(cache=True)
+def _pair(buf, i, out, row, pow10):
+    # buf[i] should open ["price","qty"]; return the index after its closing bracket, or -1.
+    n = buf.shape[0]
+    if i + 1 >= n or buf[i] != _OPEN or buf[i + 1] != _QUOTE:
+        return -1
+    price, i = _number(buf, i + 2, pow10)
+    if i < 0 or price == 0.0 or i + 1 >= n or buf[i] != _COMMA or buf[i + 1] != _QUOTE:
+        return -1
+    qty, i = _number(buf, i + 2, pow10)
+    if i < 0 or i >= n or buf[i] != _CLOSE:
+        return -1
+    out[row, 0] = price
+    out[row, 1] = qty
+    return i + 1
+
+
+@njit(cache=True)
+def _list(buf, i, out, row, end_row, pow10):
+    # buf[i] should open a list of pairs filling rows [row, end_row); return the index after it, or -1.
+    n = buf.shape[0]
+    if i >= n or buf[i] != _OPEN:
+        return -1
+    i += 1
+    if i < n and buf[i] == _CLOSE:
+        return i + 1 if row == end_row else -1
+    while row < end_row:
+        i = _pair(buf, i, out, row, pow10)
+        if i < 0 or i >= n:
+            return -1
+        row += 1
+        if buf[i] == _CLOSE:
+            return i + 1 if row == end_row else -1
+        if buf[i] != _COMMA:
+            return -1
+        i += 1
+    return -1
+
+
+@njit(cache=True)
+def _scan(buf, out, n_bids, pow10):
+    # buf is orjson's compact encoding of (bids, asks): [[[..],..],[[..],..]].
+    n = buf.shape[0]
+    if n < 2 or buf[0] != _OPEN:
+        return False
+    i = _list(buf, 1, out, 0, n_bids, pow10)
+    if i < 0 or i >= n or buf[i] != _COMMA:
+        return False
+    i = _list(buf, i + 1, out, n_bids, out.shape[0], pow10)
+    return i == n - 1 and buf[i] == _CLOSE
