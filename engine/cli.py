@@ -67,6 +67,114 @@ def import_lobster_cmd(
     )
 
 
+@import_app.command("binance")
+def import_binance_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Recording files (<local_ts> <json> lines, gzip ok), earliest first.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Tick file to write (.parquet).")],
+    market: Annotated[Optional[str], typer.Option(help="spot, usdm or coinm; inferred from the streams by default.")] = None,
+    symbol: Annotated[Optional[str], typer.Option(help="Symbol to keep; the first one seen by default.")] = None,
+    tick_size: Annotated[Optional[float], typer.Option(help="Price increment; known symbols or the snapshot's decimals by default.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Count malformed lines and stop the book at a gap instead of failing.")] = False,
+) -> None:
+    """Convert raw Binance websocket recordings (diff depth + REST snapshot + trades) into a tick file."""
+    from scalper.ingest import tickfile
+    from scalper.ingest.binance import BinanceImportError, Market, RecordingError, import_binance
+
+    t0 = time.perf_counter()
+    try:
+        res = import_binance(files, market=Market(market) if market else None, symbol=symbol, tick_size=tick_size, skip_bad=skip_bad)
+        tickfile.write(out, res.data)
+    except (BinanceImportError, RecordingError, tickfile.TickFileError, ValueError, OSError) as exc:
+        _fail(exc)
+    wall = time.perf_counter() - t0
+    n_msgs = sum(res.messages.values())
+    gaps = {k.name if hasattr(k, "name") else str(k): v for k, v in res.sync.items() if v}
+    console.print(
+        f"wrote {out}: {len(res.data):,} events from {n_msgs:,} messages ({res.market}) in {wall:.2f} s "
+        f"({n_msgs / wall:,.0f} msg/s); diffs applied {res.applied_diffs:,}; sequencer {gaps}; "
+        f"bookTicker matches {res.ticker_matches:,}, mismatches {res.ticker_mismatches:,}"
+        + (f"; malformed {res.malformed}" if res.malformed else "")
+    )
+
+
+@import_app.command("tardis")
+def import_tardis_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Tick file to write (.parquet).")],
+    tick_size: Annotated[float, typer.Option(help="Price increment, quote currency (Tardis CSVs do not carry it).")],
+    lot_size: Annotated[float, typer.Option(help="Size increment, base units.")],
+    book: Annotated[Optional[Path], typer.Option(help="incremental_book_L2 CSV.")] = None,
+    trades: Annotated[Optional[Path], typer.Option(help="trades CSV.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Count bad rows instead of failing.")] = False,
+) -> None:
+    """Convert Tardis.dev incremental_book_L2 and/or trades CSVs into a tick file."""
+    from scalper.ingest import tickfile
+    from scalper.ingest.tardis import TardisFormatError, import_tardis
+
+    try:
+        res = import_tardis(book, trades, tick_size=tick_size, lot_size=lot_size, skip_bad=skip_bad)
+        tickfile.write(out, res.data)
+    except (TardisFormatError, tickfile.TickFileError, ValueError, OSError) as exc:
+        _fail(exc)
+    console.print(f"wrote {out}: {len(res.data):,} events, {res.snapshots} snapshot(s)" + (f"; skipped {res.skipped}" if res.skipped else ""))
+
+
+@import_app.command("bybit")
+def import_bybit_cmd(
+    file: Annotated[Path, typer.Argument(help="Bybit v5 orderbook.N JSON lines (or a .zip holding one).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Tick file to write (.parquet).")],
+    tick_size: Annotated[Optional[float], typer.Option(help="Price increment; inferred from the snapshot by default.")] = None,
+    lot_size: Annotated[Optional[float], typer.Option(help="Size increment; inferred from the snapshot by default.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Count bad lines and gaps instead of failing.")] = False,
+) -> None:
+    """Convert a Bybit order-book history file (snapshot + deltas, u-continuity checked) into a tick file."""
+    from scalper.ingest import tickfile
+    from scalper.ingest.bybit import BybitFormatError, import_bybit
+
+    try:
+        res = import_bybit(file, tick_size=tick_size, lot_size=lot_size, skip_bad=skip_bad)
+        tickfile.write(out, res.data)
+    except (BybitFormatError, tickfile.TickFileError, ValueError, OSError) as exc:
+        _fail(exc)
+    console.print(f"wrote {out}: {len(res.data):,} events from {res.lines:,} lines, {res.gaps} gap(s)" + (f"; skipped {res.skipped}" if res.skipped else ""))
+
+
+@app.command("replay-server")
+def replay_server_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Binance recording files, earliest first (the first holds the REST snapshot).")],
+    port: Annotated[int, typer.Option(help="Loopback port for websocket and REST (0 = any free port).")] = 9443,
+    host: Annotated[str, typer.Option(help="Address to bind; keep it on loopback.")] = "127.0.0.1",
+    speed: Annotated[float, typer.Option(help="Replay speed: 1 = recorded pace, 10 = ten times faster, 0 = unpaced.")] = 1.0,
+) -> None:
+    """Serve a Binance recording over a real websocket (combined streams) plus REST depth, for the live handler.
+
+    Send SIGUSR1 to drop every client connection (a venue disconnect) and SIGUSR2 to skip the next
+    diff (a missing-diff gap).
+    """
+    import asyncio
+    import signal
+
+    from scalper.ingest.binance import Recording, RecordingError
+    from scalper.ingest.binance.replay_server import ReplayServer
+
+    async def serve() -> None:
+        try:
+            srv = await ReplayServer(((ln.local_ts_ns, ln.raw) for ln in Recording(files)), speed=speed, host=host, port=port).start()
+        except (RecordingError, ValueError, OSError) as exc:
+            _fail(exc)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(srv.drop_connections()))
+        loop.add_signal_handler(signal.SIGUSR2, srv.skip_next_diff)
+        console.print(f"serving {len(files)} file(s) on {srv.ws_url}/stream?streams=... and {srv.rest_url}/fapi|api|dapi/.../depth (speed {speed:g})")
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await srv.close()
+        console.print(f"replayed {srv.stats.sent:,} messages to {srv.stats.connections} connection(s)")
+
+    asyncio.run(serve())
+
+
 @data_app.command("generate")
 def generate_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Tick file to write (.parquet).")],
