@@ -121,6 +121,8 @@ class ReplayServer:
         self._clients: dict[ServerConnection, set[str]] = {}
         self._started = asyncio.Event()
         self._skip_next_diff = False
+        self._diff_fault: str | None = None
+        self._held: str | None = None
         self._server = None
         self._producer: asyncio.Task | None = None
         self.finished = asyncio.Event()
@@ -147,6 +149,13 @@ class ReplayServer:
     def skip_next_diff(self) -> None:
         """Apply the next depthUpdate to the server's book but never send it (a missing-diff gap)."""
         self._skip_next_diff = True
+
+    def fault_next_diff(self, kind: str) -> None:
+        """Damage the next depthUpdate on the wire: ``"duplicate"`` sends it twice, ``"swap"`` sends it
+        after the one that follows, ``"corrupt"`` cuts its JSON short. The server's book is unaffected."""
+        if kind not in ("duplicate", "swap", "corrupt"):
+            raise ValueError(f"unknown fault {kind!r}")
+        self._diff_fault = kind
 
     def inject(self, frame: str) -> None:
         """Send ``frame`` as is to every client now (malformed-message tests)."""
@@ -208,6 +217,7 @@ class ReplayServer:
                 due = (ts - t0_rec) / 1e9 / self.speed - (time.monotonic() - t0_wall)
                 if due > 0.001:
                     await asyncio.sleep(due)
+            frames = [raw]
             if diff is not None:
                 self.book.apply(diff)
                 if self._skip_next_diff:
@@ -215,13 +225,31 @@ class ReplayServer:
                     self.stats.diffs_skipped += 1
                     continue
                 self.stats.diffs_sent += 1
-            self.stats.sent += 1
-            websockets.broadcast([ws for ws, wanted in self._clients.items() if stream in wanted], raw)
+                frames = self._damage(raw)
+            targets = [ws for ws, wanted in self._clients.items() if stream in wanted]
+            for frame in frames:
+                self.stats.sent += 1
+                websockets.broadcast(targets, frame)
             if self.speed == 0:
                 # Yield so clients and REST requests are served between messages.
                 await asyncio.sleep(0)
         self.stats.finished = True
         self.finished.set()
+
+    def _damage(self, raw: str) -> list[str]:
+        # Frames to send for this diff under the pending fault (a held diff goes out after the next one).
+        if self._held is not None:
+            held, self._held = self._held, None
+            return [raw, held]
+        fault, self._diff_fault = self._diff_fault, None
+        if fault == "duplicate":
+            return [raw, raw]
+        if fault == "swap":
+            self._held = raw
+            return []
+        if fault == "corrupt":
+            return [raw[: len(raw) // 2]]
+        return [raw]
 
     async def start(self) -> "ReplayServer":
         """Start listening; the replay itself begins when the first client connects."""

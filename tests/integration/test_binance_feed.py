@@ -138,3 +138,21 @@ def test_feed_counts_malformed_frames_and_keeps_going(data_dir):
     assert sum(feed.stats.malformed.values()) == 2
     assert feed.stats.invalidations == {}
     _assert_books_equal(srv, feed, consumer, USDM_ETH[3])
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason", "snapshots"),
+    [("swap", SyncReason.GAP, 2), ("corrupt", SyncReason.GAP, 2), ("duplicate", None, 1)],
+)
+def test_feed_detects_damaged_diffs_and_never_exposes_a_wrong_book(data_dir, fault, reason, snapshots):
+    async def damage(srv):
+        srv.fault_next_diff(fault)
+
+    srv, feed, consumer = asyncio.run(_run(data_dir, USDM_ETH, damage))
+    if reason is None:  # a repeated diff is stale: dropped, book untouched
+        assert feed.stats.invalidations == {}
+        assert feed.sequencer.counters[SyncReason.STALE_DROPPED] >= 1
+    else:
+        assert feed.stats.invalidations[reason] == 1
+    assert feed.stats.snapshots == snapshots
+    _assert_books_equal(srv, feed, consumer, USDM_ETH[3])
