@@ -308,3 +308,7 @@ def demo_cmd(
         generate_cmd(out=ticks, seed=seed, duration_s=duration_s)
     _train(ticks, out / "models", cfg)
     _backtest(ticks, out / "models", out / "report", cfg, in_sample=False)
+
+
+if __name__ == "__main__":
+    app()
