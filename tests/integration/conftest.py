@@ -1,17 +1,21 @@
-"""Fixtures for integration tests: a real ``redis-server`` on a free loopback port."""
+"""Fixtures for integration tests: real ``redis-server`` and ``prometheus`` servers on free loopback ports."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
 import redis
 
 _START_TIMEOUT_S = 10.0
+_PROMETHEUS_START_TIMEOUT_S = 30.0
 
 
 def _free_port() -> int:
@@ -109,3 +113,139 @@ def redis_process(tmp_path_factory) -> RedisProcess:
 def redis_server(redis_process: RedisProcess) -> str:
     """Return the URL (``redis://127.0.0.1:<port>/0``) of a fresh, empty redis-server for this test."""
     return redis_process.url
+
+
+class PrometheusServer:
+    """A ``prometheus`` child process scraping given targets every second, and its HTTP query API.
+
+    Parameters
+    ----------
+    binary : str
+        Path of ``prometheus``.
+    data_dir : Path
+        Holds ``prometheus.yml``, the TSDB (``tsdb/``) and the log.
+    targets : list of str
+        ``host:port`` of the ``/metrics`` endpoints to scrape, all under job ``scalper``.
+    """
+
+    JOB = "scalper"
+
+    def __init__(self, binary: str, data_dir: Path, targets: list[str]) -> None:
+        self.binary = binary
+        self.data_dir = data_dir
+        self.targets = targets
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Write the config, start the server and return once ``/-/ready`` answers 200.
+
+        Raises
+        ------
+        RuntimeError
+            If it exits or is not ready within 30 s (the message includes its log).
+        """
+        config = self.data_dir / "prometheus.yml"
+        # JSON strings are valid YAML scalars, so json.dumps quotes the targets safely.
+        config.write_text(
+            "global:\n"
+            "  scrape_interval: 1s\n"
+            "  scrape_timeout: 1s\n"
+            "  evaluation_interval: 1s\n"
+            "scrape_configs:\n"
+            f"  - job_name: {self.JOB}\n"
+            "    static_configs:\n"
+            f"      - targets: {json.dumps(self.targets)}\n"
+        )
+        log = self.data_dir / "prometheus.log"
+        with log.open("wb") as log_file:
+            self.proc = subprocess.Popen(
+                [
+                    self.binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + _PROMETHEUS_START_TIMEOUT_S
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/-/ready", timeout=1.0) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                # Connection refused before it listens; 503 "not ready" while the TSDB opens.
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"prometheus on port {self.port} did not become ready:\n{log.read_text()}")
+
+    def query(self, promql: str) -> list[dict]:
+        """Run an instant query and return ``data.result`` of the HTTP API's answer.
+
+        Each entry is ``{"metric": {label: value}, "value": [ts_s, "value"]}`` for a vector
+        (``"values"`` for a range selector).
+
+        Raises
+        ------
+        RuntimeError
+            If the API answers with a status other than ``success``.
+        """
+        url = f"{self.base_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(url, timeout=5.0) as resp:
+            body = json.load(resp)
+        if body["status"] != "success":
+            raise RuntimeError(f"query {promql!r} failed: {body}")
+        return body["data"]["result"]
+
+    def value(self, promql: str) -> float | None:
+        """Return the value of a query that selects at most one series; None when it selects none.
+
+        Raises
+        ------
+        AssertionError
+            If more than one series matches.
+        """
+        result = self.query(promql)
+        assert len(result) <= 1, f"{promql!r} matched {len(result)} series: {result}"
+        return float(result[0]["value"][1]) if result else None
+
+    def stop(self) -> None:
+        """Terminate the server (SIGTERM, SIGKILL after 10 s) and wait for it to exit."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10.0)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def prometheus_server(tmp_path_factory):
+    """Yield a factory ``start(targets: list[str]) -> PrometheusServer``; stop every server afterwards.
+
+    Each call starts a fresh ``prometheus`` (empty TSDB, loopback, free port) scraping ``targets``
+    (``host:port``) every second under job ``scalper``; its ``base_url``, ``query`` and ``value``
+    reach the HTTP API. Skips the test, naming the binary, when ``prometheus`` is not on PATH.
+    """
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("prometheus not found on PATH (install it, e.g. apt-get install prometheus)")
+    servers: list[PrometheusServer] = []
+
+    def start(targets: list[str]) -> PrometheusServer:
+        server = PrometheusServer(binary, tmp_path_factory.mktemp("prometheus"), targets)
+        servers.append(server)
+        server.start()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
