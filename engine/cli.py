@@ -292,6 +292,42 @@ def backtest_cmd(
     _backtest(ticks, model, out, _config(config), in_sample)
 
 
+@app.command("run")
+def run_cmd(
+    config: ConfigOpt = None,
+    feed_url: Annotated[Optional[str], typer.Option("--feed-url", help="Websocket base URL (e.g. a local replay server); overrides daemon.ws_url.")] = None,
+    rest_url: Annotated[Optional[str], typer.Option("--rest-url", help="REST base URL; overrides daemon.rest_url.")] = None,
+    metrics_port: Annotated[Optional[int], typer.Option(help="Port of /metrics; overrides daemon.metrics_port.")] = None,
+    log_level: Annotated[str, typer.Option(help="Log level: DEBUG, INFO, WARNING, ERROR.")] = "INFO",
+) -> None:
+    """Run the paper-trading daemon on the configured Binance feed until SIGINT/SIGTERM.
+
+    SIGHUP reloads the models, SIGUSR1 halts trading, SIGUSR2 sets reducing-only.
+    """
+    import asyncio
+    import logging
+
+    import uvloop
+
+    from scalper.engine.daemon import Daemon
+    from scalper.models.card import ModelCardMismatch
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = _config(config)
+    overrides = {k: v for k, v in {"ws_url": feed_url, "rest_url": rest_url, "metrics_port": metrics_port}.items() if v is not None}
+    if overrides:
+        cfg = cfg.model_copy(update={"daemon": cfg.daemon.model_copy(update=overrides)})
+
+    async def main() -> int:
+        try:
+            daemon = Daemon(cfg)
+        except (ModelCardMismatch, OSError, ValueError) as exc:
+            _fail(exc)
+        return await daemon.run()
+
+    raise typer.Exit(code=uvloop.run(main()))
+
+
 @app.command("demo")
 def demo_cmd(
     ticks: Annotated[Optional[Path], typer.Option("--ticks", "-t", help="Tick file; a SYNTHETIC session is generated when omitted.")] = None,

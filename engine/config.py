@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,6 +30,27 @@ class BacktestConfig(_Section):
     periods_per_year: float = Field(252 * 390, gt=0, description="1-minute periods per year used to annualise Sharpe")
 
 
+class DaemonConfig(_Section):
+    """What ``scalper run`` trades and where it keeps state. Secrets never go here: see the README."""
+
+    mode: Literal["paper"] = Field("paper", description="paper: fills simulated against the live book")
+    market: Literal["spot", "usdm", "coinm"] = "usdm"
+    symbol: str = "BTCUSDT"
+    tick_size: float = Field(0.1, gt=0, description="price increment, quote currency")
+    lot_size: float = Field(0.001, gt=0, description="size increment, base units")
+    ws_url: str = Field("wss://fstream.binance.com", description="websocket base URL (combined streams)")
+    rest_url: str = Field("https://fapi.binance.com", description="REST base URL (depth snapshot)")
+    model_dir: str = Field("models/btcusdt", description="directory of .onnx models and cards")
+    book_capacity: int = Field(8192, ge=16, description="levels kept per side (Binance books hold thousands)")
+    metrics_host: str = Field("127.0.0.1", description="address of the /metrics endpoint")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="0 picks a free port")
+    journal: Literal["file", "redis"] = "file"
+    journal_path: str = Field("state/journal.jsonl", description="append-only journal file (journal = file)")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the journal and the halt key")
+    stream_key: str = Field("scalper:journal", description="Redis stream of the journal")
+    halt_key: str = Field("scalper:halt", description="Redis key polled each second: active | reducing_only | halted")
+
+
 class EngineConfig(_Section):
     """The whole config; each section's keys are documented by its Field descriptions."""
 
@@ -39,6 +61,7 @@ class EngineConfig(_Section):
     risk: RiskConfig = RiskConfig()
     exec: ExecConfig = ExecConfig()
     backtest: BacktestConfig = BacktestConfig()
+    daemon: DaemonConfig = DaemonConfig()
 
 
 def load_config(path: str | Path | None) -> EngineConfig:

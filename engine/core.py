@@ -13,6 +13,7 @@ order at the grid time ``g`` (not at the later event that revealed ``g`` had pas
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +71,8 @@ class EngineCore:
     record : bool
         Keep every fill and every decision's predicted classes (backtest reports); a daemon
         journals fills instead and leaves this off so memory stays flat.
+    on_fill : callable, optional
+        Called with each fill after the account has taken it (the daemon journals fill and position).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class EngineCore:
         stop_loss_bps: float,
         trade_from_ns: int = 0,
         record: bool = False,
+        on_fill: Callable[[Fill], None] | None = None,
     ) -> None:
         self.instrument = instrument
         self.state = state
@@ -98,6 +102,7 @@ class EngineCore:
         self.fills: list[Fill] | None = [] if record else None
         self.predictions = Prediction() if record else None
         self.pending_exit_reason: str | None = None
+        self._on_fill = on_fill
         self._classes = np.zeros(len(models.predictors), dtype=np.int8)
         self._entry_horizon_ns = 0
 
@@ -181,6 +186,10 @@ class EngineCore:
             wake = stop if wake is None else min(wake, stop)
         self.state.set_wake(wake)
 
+    def close_position(self, ts_ns: int, reason: str) -> None:
+        """Exit the whole position at the next chance (now if the book is valid): recovery, operator."""
+        self._exit(ts_ns, reason)
+
     def finish(self, ts_ns: int, max_attempts: int = 10) -> None:
         """Close any position at the end of the data against the last book, after the order latency.
 
@@ -204,6 +213,8 @@ class EngineCore:
             if self.fills is not None:
                 self.fills.append(fill)
             self.risk.on_fill(fill.side, fill.qty, fill.price, fill.fee)
+            if self._on_fill is not None:
+                self._on_fill(fill)
         if fills:
             self._sync_position(fills[-1])
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -64,6 +65,13 @@ class SimulatedExchange(ExecutionAdapter):
         Price of one tick, quote currency, > 0 (book prices are integer ticks).
     lot_size : float
         Smallest tradable quantity, base units, > 0.
+    first_order_id : int
+        Id of the first order (a restarted daemon continues after the journal's last id).
+    keep_history : bool
+        Keep finished orders and their fills (backtest reports); False forgets them once terminal
+        and only counts them, so a long-running paper venue does not grow.
+    on_terminal : callable, optional
+        Called with each order as it reaches a terminal status (the daemon journals it).
 
     Raises
     ------
@@ -72,7 +80,14 @@ class SimulatedExchange(ExecutionAdapter):
     """
 
     def __init__(
-        self, latency_ns: int, taker_fee_bps: float, tick_size: float, lot_size: float
+        self,
+        latency_ns: int,
+        taker_fee_bps: float,
+        tick_size: float,
+        lot_size: float,
+        first_order_id: int = 1,
+        keep_history: bool = True,
+        on_terminal: Callable[[Order], None] | None = None,
     ) -> None:
         if latency_ns < 0 or not taker_fee_bps >= 0.0 or not tick_size > 0.0 or not lot_size > 0.0:
             raise ValueError(
@@ -90,7 +105,11 @@ class SimulatedExchange(ExecutionAdapter):
         self._pending: dict[int, Order] = {}
         self._arrivals: list[tuple[int, int]] = []
         self._now_ns: int | None = None
-        self._next_id = 1
+        self._next_id = int(first_order_id)
+        # A long-running paper venue forgets finished orders (memory stays flat) and counts them.
+        self._keep_history = keep_history
+        self._retired: dict[OrderStatus, int] = dict.fromkeys(OrderStatus, 0)
+        self._on_terminal = on_terminal
 
     def _advance(self, ts_ns: int) -> None:
         # A clock running backwards means the driver replays out of order; fills would then be
@@ -149,7 +168,21 @@ class SimulatedExchange(ExecutionAdapter):
             return False
         tracked.transition(OrderStatus.ACCEPTED)
         tracked.transition(OrderStatus.CANCELED)
+        self._retire(tracked)
         return True
+
+    @property
+    def next_order_id(self) -> int:
+        """The id the next submitted order gets."""
+        return self._next_id
+
+    def _retire(self, tracked: Order) -> None:
+        if self._on_terminal is not None:
+            self._on_terminal(tracked)
+        if not self._keep_history:
+            self._retired[tracked.status] += 1
+            del self._orders[tracked.order_id]
+            del self._fills[tracked.order_id]
 
     def open_orders(self) -> list[Order]:
         """Return the orders still in flight (status ``NEW``), in submit order."""
@@ -187,7 +220,7 @@ class SimulatedExchange(ExecutionAdapter):
 
     def status_counts(self) -> dict[OrderStatus, int]:
         """Return how many orders are in each status (every status present, zero included)."""
-        counts = dict.fromkeys(OrderStatus, 0)
+        counts = dict(self._retired)
         for tracked in self._orders.values():
             counts[tracked.status] += 1
         return counts
@@ -246,6 +279,7 @@ class SimulatedExchange(ExecutionAdapter):
             else:
                 tracked.transition(OrderStatus.ACCEPTED)
                 tracked.transition(OrderStatus.CANCELED)
+            self._retire(tracked)
         return out
 
     def _order_lots(self, tracked: Order) -> int:

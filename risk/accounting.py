@@ -84,6 +84,28 @@ class Account:
         """Return ``initial_equity + realized_pnl - fees_paid + unrealized_pnl``, quote currency."""
         return self.initial_equity + self.realized_pnl - self.fees_paid + self.unrealized_pnl
 
+    def restore(self, position: float, avg_entry_price: float, realized_pnl: float, fees_paid: float) -> None:
+        """Set the state a journal recovered (base units, quote per unit, quote, quote); marks at the entry price.
+
+        Raises
+        ------
+        ValueError
+            If a value is not finite, or a position has no positive entry price.
+        """
+        values = (position, avg_entry_price, realized_pnl, fees_paid)
+        if not all(math.isfinite(v) for v in values) or (position != 0.0 and not avg_entry_price > 0.0):
+            raise ValueError(f"cannot restore account from {values!r}")
+        self.position = float(position)
+        self.avg_entry_price = float(avg_entry_price) if position != 0.0 else 0.0
+        self.realized_pnl = float(realized_pnl)
+        self.fees_paid = float(fees_paid)
+        self.cash = self.initial_equity + self.realized_pnl - self.fees_paid - self.position * self.avg_entry_price
+        self.unrealized_pnl = 0.0
+        self.last_mark = None
+        self.peak_equity = max(self.initial_equity, self.equity)
+        self.drawdown = self.peak_equity - self.equity
+        self.max_drawdown = self.drawdown
+
     def on_fill(self, side: int, qty: float, price: float, fee: float) -> None:
         """Apply one fill: move position, average entry price, cash, realized PnL and fees.
 

@@ -162,3 +162,25 @@ def test_status_counts_counts_every_status():
         OrderStatus.CANCELED: 2,
         OrderStatus.REJECTED: 1,
     }
+
+
+def test_paper_mode_forgets_finished_orders_but_keeps_counting_them():
+    from scalper.exec.orders import OrderStatus
+    from scalper.exec.simulated import SimulatedExchange
+    from scalper.features.book import book_set, new_book
+    from scalper.risk.intent import OrderIntent, _approve
+
+    ex = SimulatedExchange(0, 0.0, 1.0, 1.0, first_order_id=41, keep_history=False)
+    px, sz, n = new_book(4)
+    book_set(px, sz, n, 1, 101, 5.0)
+    book_set(px, sz, n, 0, 100, 5.0)
+    first = ex.submit(_approve(OrderIntent(0, 1, 2.0, 101.0, False, "entry"), 1), 0)
+    assert first.order_id == 41
+    ex.on_time(0, px, sz, n)
+    second = ex.submit(_approve(OrderIntent(1, 1, 2.0, 99.0, False, "entry"), 2), 1)
+    ex.on_time(1, px, sz, n)
+    assert second.order_id == 42
+    assert ex.status_counts()[OrderStatus.FILLED] == 1 and ex.status_counts()[OrderStatus.CANCELED] == 1
+    assert not ex.open_orders()
+    with pytest.raises(KeyError):
+        ex.order(41)

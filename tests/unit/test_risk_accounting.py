@@ -157,3 +157,20 @@ def test_account_mark_with_bad_mid_raises(mid):
     with pytest.raises(ValueError, match="mid"):
         acc.mark(mid)
     assert acc.last_mark is None
+
+
+def test_restore_reproduces_the_account_a_fill_sequence_built():
+    from scalper.risk.accounting import Account
+
+    live = Account(1_000.0)
+    live.on_fill(1, 3.0, 10.0, 0.1)
+    live.on_fill(-1, 1.0, 12.0, 0.1)
+    live.on_fill(1, 2.0, 11.0, 0.1)
+    back = Account(1_000.0)
+    back.restore(live.position, live.avg_entry_price, live.realized_pnl, live.fees_paid)
+    assert (back.position, back.avg_entry_price, back.realized_pnl, back.fees_paid) == (
+        live.position, live.avg_entry_price, live.realized_pnl, live.fees_paid)
+    assert back.cash == pytest.approx(live.cash)
+    back.mark(11.5)
+    live.mark(11.5)
+    assert back.equity == pytest.approx(live.equity)
