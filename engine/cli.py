@@ -19,7 +19,7 @@ app.add_typer(data_app, name="data")
 data_app.add_typer(import_app, name="import")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error messages carry paths: never hard-wrap them
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config (see configs/default.toml); defaults when omitted.")]
 

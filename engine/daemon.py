@@ -99,12 +99,13 @@ class JournaledVenue(ExecutionAdapter):
         durable = self.journal.durable_seq
         while self._held and self._held[0][0] <= durable:
             _, order, ts_ns = self._held.popleft()
-            self.venue.submit(order, max(ts_ns, now_ns))
+            # Live event times are not strictly ordered (trade T can trail depth T): never step the venue clock back.
+            self.venue.submit(order, max(ts_ns, now_ns, self.venue.now_ns))
             sent += 1
         return sent
 
     def cancel(self, order_id: int, ts_ns: int) -> bool:
-        return self.venue.cancel(order_id, ts_ns)
+        return self.venue.cancel(order_id, max(ts_ns, self.venue.now_ns))
 
     def open_orders(self) -> list[Order]:
         return self.venue.open_orders()
@@ -171,7 +172,7 @@ class Daemon:
         for order in state.open_orders:
             self.journal.put_nowait(ReconciledRecord(now, order.order_id, ReconcileOutcome.NOT_FOUND))
         self._recovered_position = state.position != 0.0
-        log.info("recovered %d journal records: position %s, realized %s, %d order(s) settled as not found",
+        log.info("recovered %d journal records: position %r, realized %r, %d order(s) settled as not found",
                  len(entries), state.position, state.realized_pnl, len(state.open_orders))
         return state.next_order_id
 
@@ -197,7 +198,18 @@ class Daemon:
 
     # -- hot path -----------------------------------------------------------------------------
     def on_events(self, cols: dict[str, np.ndarray]) -> None:
-        """Run one frame's events through the kernel and the core (called by the feed)."""
+        """Run one frame's events through the kernel and the core (called by the feed).
+
+        An unexpected error inside the engine halts trading and is logged; it never stops the feed.
+        """
+        try:
+            self._run_events(cols)
+        except Exception:  # noqa: BLE001 - fail closed but keep the process and its journal alive
+            self.metrics.engine_errors.inc()
+            self.risk.set_state(TradingState.HALTED)
+            log.exception("engine error while processing a frame: trading halted")
+
+    def _run_events(self, cols: dict[str, np.ndarray]) -> None:
         core, state, m = self.core, self.state, self.metrics
         arrays = state.arrays()
         feat = state.feat
@@ -296,6 +308,7 @@ class Daemon:
         if last_book > 0:
             m.set_book_age_ns(max(0, time.time_ns() - last_book))
         fs = self.feed.stats
+        self._count(m.journal_errors, "journal_errors", self.journal.errors)
         self._count(m.reconnects, "reconnects", fs.reconnects)
         self._count(m.resyncs, "resyncs", fs.resyncs)
         self._count(m.sequence_gaps, "gaps", sum(v for k, v in fs.invalidations.items() if k.name == "GAP"))
@@ -371,7 +384,7 @@ class Daemon:
         # Held orders never reached the venue: their intents stay unsettled and recovery reports them.
         event_now = int(self.state.ist[I_LAST_EVENT_TS])
         for order in self.venue.open_orders():
-            self.venue.cancel(order.order_id, max(event_now, order.client_ts_ns))
+            self.venue.cancel(order.order_id, event_now)
         await asyncio.wait_for(feed_task, 10)
         await asyncio.wait_for(house_task, 5)
         self._export_gauges()

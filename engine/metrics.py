@@ -155,6 +155,9 @@ class EngineMetrics:
         self.journal_errors = Counter(
             "scalper_journal_errors_total", "Journal appends that failed; count.", registry=reg,
         )
+        self.engine_errors = Counter(
+            "scalper_engine_errors_total", "Frames whose processing raised inside the engine (trading halts); count.", registry=reg,
+        )
 
         self.book_age_seconds = Gauge(
             "scalper_book_age_seconds", "Time since the last book event was applied; seconds.", registry=reg,

@@ -172,6 +172,11 @@ class SimulatedExchange(ExecutionAdapter):
         return True
 
     @property
+    def now_ns(self) -> int:
+        """The latest time this exchange was given (ns), or 0 before any."""
+        return self._now_ns or 0
+
+    @property
     def next_order_id(self) -> int:
         """The id the next submitted order gets."""
         return self._next_id

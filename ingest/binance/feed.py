@@ -132,6 +132,7 @@ class BinanceFeed:
         self._book_live = False
         self._ws = None
         self._tickers: deque[BookTicker] = deque(maxlen=256)
+        self._last_event_ns = 0  # latest exchange time seen: stamps clears and time-less snapshots
 
     @property
     def streams(self) -> list[str]:
@@ -216,6 +217,7 @@ class BinanceFeed:
         elif isinstance(msg, Trade):
             self.stats.trades += 1
             self.events.append_trade(msg, now)
+            self._last_event_ns = max(self._last_event_ns, msg.trade_time_ms * 1_000_000)
         elif isinstance(msg, BookTicker):
             # A ticker usually comes before the diff that ends at its id: hold it until then.
             if self.is_synced and len(self._tickers) < self._tickers.maxlen:
@@ -234,6 +236,7 @@ class BinanceFeed:
         for d in diffs:
             self.book.apply_diff(d)
             self.events.append_diff(d, now)
+            self._last_event_ns = max(self._last_event_ns, event_time_ns(d))
             self.stats.diffs_applied += 1
             if self.book.is_crossed():
                 self.sequencer.invalidate(SyncReason.CROSSED)
@@ -257,7 +260,8 @@ class BinanceFeed:
         self._tickers.clear()
         # Tell the consumer first: a clear with no snapshot after it yet leaves its book unusable.
         if self._book_live:
-            self.events.append_clear(now, now)
+            # Exchange time, not the local clock: a consumer's event clock must not jump.
+            self.events.append_clear(self._last_event_ns or now, now)
             self._book_live = False
         self.book.clear()
         if reason is not None:
@@ -304,7 +308,7 @@ class BinanceFeed:
             self._go_invalid(self.sequencer.invalid_reason, now)
             return
         self.book.apply_snapshot(snap)
-        ts_event = event_time_ns(snap) or now
+        ts_event = event_time_ns(snap) or self._last_event_ns or now
         self.events.append_snapshot(snap, ts_event, now)
         self._book_live = True
         self._apply(ready, now)

@@ -1,0 +1,266 @@
+"""``scalper run`` as a real process: a Binance recording through the replay server into the paper daemon,
+with a real Redis journal, a real Prometheus scraping /metrics, and a kill -9 / restart recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from scalper.engine.config import EngineConfig
+from scalper.exec.journal import FileJournal, IntentRecord
+from scalper.exec.journal_redis import RedisJournal
+from scalper.exec.recovery import recover
+from scalper.ingest import tickfile
+from scalper.ingest.binance import import_binance
+from scalper.models.train import train_models
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+
+USDM = "hftbacktest/binance_usdm"
+FILES = ("ethusdt_20240718.gz", "ethusdt_20240719.gz")
+RECOVERED = re.compile(r"recovered (\d+) journal records: position (\S+), realized (\S+), (\d+) order")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def eth_models(data_dir, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("eth_models")
+    res = import_binance([data_dir / USDM / f for f in FILES])
+    tickfile.write(root / "eth.parquet", res.data)
+    cfg = EngineConfig()
+    train_models(root / "eth.parquet", root / "models", cfg.features, cfg.labels, cfg.train)
+    return root / "models"
+
+
+class Proc:
+    """A child process with its output in a log file, and helpers to wait on that log."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.log = log
+        self.fh = log.open("wb")
+        self.p = subprocess.Popen([sys.executable, "-m", "scalper.engine.cli", *args], stdout=self.fh, stderr=subprocess.STDOUT)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout_s: float = 60.0) -> re.Match:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.text())
+            if m:
+                return m
+            assert self.p.poll() is None, f"process exited early:\n{self.text()}"
+            time.sleep(0.1)
+        raise AssertionError(f"{pattern!r} not seen in {timeout_s} s:\n{self.text()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        rc = self.p.wait(timeout=timeout_s)
+        self.fh.close()
+        return rc
+
+    def rss_kib(self) -> int:
+        status = Path(f"/proc/{self.p.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
+
+
+def _replay_server(data_dir, tmp_path, speed: float) -> tuple[Proc, int]:
+    port = _free_port()
+    files = [str(data_dir / USDM / f) for f in FILES]
+    srv = Proc(["replay-server", *files, "--port", str(port), "--speed", str(speed)], tmp_path / "server.log")
+    srv.wait_for("serving")
+    return srv, port
+
+
+def _daemon_config(tmp_path, models: Path, metrics_port: int, journal: str, redis_url: str = "") -> Path:
+    cfg = tmp_path / "daemon.toml"
+    journal_lines = f'journal = "file"\njournal_path = "{tmp_path / "journal.jsonl"}"' if journal == "file" else (
+        f'journal = "redis"\nredis_url = "{redis_url}"\nstream_key = "test:journal"\nhalt_key = "test:halt"'
+    )
+    cfg.write_text(
+        f"""[daemon]
+market = "usdm"
+symbol = "ETHUSDT"
+tick_size = 0.01
+lot_size = 0.001
+model_dir = "{models}"
+metrics_port = {metrics_port}
+{journal_lines}
+
+[risk]
+take_profit_bps = 5.0
+stop_loss_bps = 3.0
+max_position = 2.0
+max_order_notional = 10000.0
+initial_equity = 100000.0
+
+[exec]
+latency_ms = 5.0
+taker_fee_bps = 0.5
+"""
+    )
+    return cfg
+
+
+def _daemon(tmp_path, cfg: Path, port: int, name: str) -> Proc:
+    url = f"127.0.0.1:{port}"
+    d = Proc(["run", "-c", str(cfg), "--feed-url", f"ws://{url}", "--rest-url", f"http://{url}"], tmp_path / f"{name}.log")
+    d.wait_for("metrics on http")
+    return d
+
+
+def _scrape(port: int) -> dict[str, float]:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return {k: float(v) for k, v in re.findall(r"^(scalper_[^ ]+) ([^ ]+)$", body, re.M)}
+
+
+def _until(pred, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.25)
+    raise AssertionError("condition not met in time")
+
+
+def test_daemon_paper_trades_into_redis_and_prometheus_scrapes_it(data_dir, eth_models, tmp_path, redis_process, prometheus_server):
+    redis_url = redis_process.url
+    srv, port = _replay_server(data_dir, tmp_path, speed=5)
+    metrics_port = _free_port()
+    prom = prometheus_server([f"127.0.0.1:{metrics_port}"])
+    daemon = _daemon(tmp_path, _daemon_config(tmp_path, eth_models, metrics_port, "redis", redis_url), port, "daemon")
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (prom.value('scalper_orders_total{status="filled"}') or 0) >= 2:
+            time.sleep(1)
+        assert prom.value('up{job="scalper"}') == 1.0
+        assert prom.value('scalper_events_total{kind="book"}') > 1_000
+        assert prom.value("scalper_decisions_total") > 50
+        assert prom.value('scalper_orders_total{status="filled"}') >= 2
+        assert prom.value("scalper_book_valid") == 1.0
+        assert prom.value("scalper_journal_writable") == 1.0
+        assert prom.value("scalper_tick_to_decision_seconds_count") > 50
+
+        # Halt switch: the Redis key moves trading without stopping the process.
+        import redis as redis_client
+
+        r = redis_client.Redis.from_url(redis_url)
+        r.set("test:halt", "halted")
+        _until(lambda: _scrape(metrics_port)["scalper_trading_state"] == 2.0)
+        r.set("test:halt", "active")
+        _until(lambda: _scrape(metrics_port)["scalper_trading_state"] == 0.0)
+        r.delete("test:halt")
+
+        # Redis outage: the feed goes on, entries stop while the journal cannot be written, nothing is lost.
+        redis_process.kill()
+        events = _scrape(metrics_port)['scalper_events_total{kind="book"}']
+        _until(lambda: _scrape(metrics_port)["scalper_journal_writable"] == 0.0)
+        _until(lambda: _scrape(metrics_port)["scalper_trading_state"] == 1.0)
+        assert _scrape(metrics_port)['scalper_events_total{kind="book"}'] > events
+        redis_process.start()
+        _until(lambda: _scrape(metrics_port)["scalper_journal_writable"] == 1.0)
+    finally:
+        assert daemon.stop() == 0, daemon.text()
+        srv.stop()
+    assert "stopped: position" in daemon.text()
+    entries = asyncio.run(_read(RedisJournal(redis_url, "test:journal")))
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1)), "journal lost or repeated a record"
+    state = recover(entries)
+    assert sum(1 for e in entries if isinstance(e.record, IntentRecord)) >= 2
+    final = float(re.search(r"stopped: position (\S+),", daemon.text()).group(1))
+    assert state.position == pytest.approx(final, abs=1e-12)
+
+
+async def _read(backend):
+    try:
+        return await backend.read_all()
+    finally:
+        await backend.close()
+
+
+def test_daemon_killed_with_sigkill_restarts_with_the_journaled_state(data_dir, eth_models, tmp_path):
+    srv, port = _replay_server(data_dir, tmp_path, speed=10)
+    cfg = _daemon_config(tmp_path, eth_models, 0, "file")
+    journal = tmp_path / "journal.jsonl"
+    first = _daemon(tmp_path, cfg, port, "first")
+    rss_start = first.rss_kib()
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count('"type":"fill"') < 3):
+            time.sleep(0.2)
+        assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+        before = asyncio.run(_read(FileJournal(journal)))
+        want = recover(before)
+        second = _daemon(tmp_path, cfg, port, "second")
+        m = second.wait_for(RECOVERED.pattern)
+        assert int(m.group(1)) == len(before)
+        assert float(m.group(2)) == want.position
+        assert float(m.group(3)) == want.realized_pnl
+        assert int(m.group(4)) == len(want.open_orders)
+        time.sleep(3)
+        assert second.stop() == 0, second.text()
+    finally:
+        srv.stop()
+    after = asyncio.run(_read(FileJournal(journal)))
+    ids = [e.record.order_id for e in after if isinstance(e.record, IntentRecord)]
+    assert len(ids) == len(set(ids)) and ids == sorted(ids), "an order id was reused after the restart"
+    assert ids[0] == 1 and max(ids) >= want.next_order_id - 1
+    recover(after)  # the whole journal, across the crash, still folds consistently
+    assert rss_start > 0
+
+
+def test_run_refuses_a_model_whose_features_differ(eth_models, tmp_path):
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from scalper.engine.cli import app
+
+    bad = tmp_path / "bad_models"
+    shutil.copytree(eth_models, bad)
+    card = json.loads((bad / "h5s.card.json").read_text())
+    card["feature_names"] = card["feature_names"][::-1]
+    (bad / "h5s.card.json").write_text(json.dumps(card))
+    cfg = _daemon_config(tmp_path, bad, 0, "file")
+    res = CliRunner().invoke(app, ["run", "-c", str(cfg)])
+    assert res.exit_code == 2
+    assert "h5s.card.json: feature 0 is" in res.output
+
+
+def test_sighup_reload_keeps_the_running_models_when_the_new_ones_fail(eth_models, tmp_path):
+    import json
+    import shutil
+
+    from scalper.engine.config import load_config
+    from scalper.engine.daemon import Daemon
+
+    live = tmp_path / "live_models"
+    shutil.copytree(eth_models, live)
+    daemon = Daemon(load_config(_daemon_config(tmp_path, live, 0, "file")))
+    daemon._build_core(1)
+    running = daemon.models
+    card = json.loads((live / "h10s.card.json").read_text())
+    card["feature_names"][3] = "made_up_feature"
+    (live / "h10s.card.json").write_text(json.dumps(card))
+    assert daemon.reload_models() is False
+    assert daemon.models is running and daemon.core.models is running
+    shutil.copy(eth_models / "h10s.card.json", live / "h10s.card.json")
+    assert daemon.reload_models() is True
+    assert daemon.models is not running and daemon.core.models is daemon.models
