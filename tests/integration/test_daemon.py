@@ -264,3 +264,24 @@ def test_sighup_reload_keeps_the_running_models_when_the_new_ones_fail(eth_model
     shutil.copy(eth_models / "h10s.card.json", live / "h10s.card.json")
     assert daemon.reload_models() is True
     assert daemon.models is not running and daemon.core.models is daemon.models
+
+
+def test_an_inference_error_stops_entries_and_is_counted(eth_models, tmp_path):
+    import numpy as np
+
+    from scalper.engine.config import load_config
+    from scalper.engine.daemon import Daemon
+    from scalper.risk.intent import TradingState
+
+    daemon = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "file")))
+    daemon._build_core(1)
+
+    def broken(_features):
+        raise RuntimeError("onnxruntime: bad input")
+
+    daemon.models.predictors[0].predict = broken
+    daemon._decide(1, np.zeros(15), time.time_ns())
+    from scalper.engine.metrics import snapshot
+
+    assert snapshot(daemon.metrics)["scalper_inference_errors_total"] == 1.0
+    assert daemon.risk.state == TradingState.REDUCING_ONLY
