@@ -6,6 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The CI machine has 2 shared cores: a slow example is not a failing one.
+settings.register_profile("scalper", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("scalper")
 
 REPO = Path(__file__).resolve().parent
 
