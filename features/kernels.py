@@ -81,7 +81,8 @@ C_LOGRET = 3
 C_LOGRET2 = 4
 C_TRADES = 5
 N_CH = 6
-N_FSTATE = F_SUM + N_WINDOWS * N_CH
+F_NONZERO = F_SUM + N_WINDOWS * N_CH  # F_NONZERO + w * N_CH + c: nonzero terms of channel c in window w
+N_FSTATE = F_NONZERO + N_WINDOWS * N_CH
 
 W_1S, W_5S, W_30S = 0, 1, 2
 _WINDOWS = np.array(WINDOWS_NS, dtype=np.int64)
@@ -185,8 +186,12 @@ def _push(ist, fst, rb_ts, rb_val, ts, ofi, buy, sell, logret, trades):
     rb_val[k, C_TRADES] = trades
     for w in range(N_WINDOWS):
         base = F_SUM + w * N_CH
+        nz = F_NONZERO + w * N_CH
         for c in range(N_CH):
-            fst[base + c] += rb_val[k, c]
+            v = rb_val[k, c]
+            if v != 0.0:
+                fst[base + c] += v
+                fst[nz + c] += 1.0
     ist[I_HEAD] = head + 1
 
 
@@ -194,13 +199,14 @@ def _push(ist, fst, rb_ts, rb_val, ts, ofi, buy, sell, logret, trades):
 def _drop_oldest(ist, fst, rb_val, w, cap):
     k = ist[I_TAIL + w] % cap
     base = F_SUM + w * N_CH
+    nz = F_NONZERO + w * N_CH
     for c in range(N_CH):
-        fst[base + c] -= rb_val[k, c]
+        v = rb_val[k, c]
+        if v != 0.0:
+            fst[nz + c] -= 1.0
+            # The last nonzero term left: the sum is exactly zero, whatever round-off remains.
+            fst[base + c] = 0.0 if fst[nz + c] == 0.0 else fst[base + c] - v
     ist[I_TAIL + w] += 1
-    if ist[I_TAIL + w] == ist[I_HEAD]:
-        # Empty window: reset to exact zero so subtraction round-off never accumulates.
-        for c in range(N_CH):
-            fst[base + c] = 0.0
 
 
 @njit(cache=True)
