@@ -328,6 +328,36 @@ def run_cmd(
     raise typer.Exit(code=uvloop.run(main()))
 
 
+@app.command("bench")
+def bench_cmd(
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer samples per stage (under a minute).")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the table as JSON.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Real data folder; $SCALPER_DATA_DIR or ../shared/data by default.")] = None,
+) -> None:
+    """Measure every pipeline stage on real recorded data: p50 / p99 / p99.9 / max latency and ops/s."""
+    import json
+    import os
+    import platform
+
+    from scalper.engine.bench import run_suite
+
+    root = data_dir or Path(os.environ.get("SCALPER_DATA_DIR", "../shared/data"))
+    if not root.is_dir():
+        _fail(FileNotFoundError(f"real data folder {root} not found (set --data-dir or SCALPER_DATA_DIR)"))
+    with err.status("benchmarking") as status:
+        results = run_suite(root, quick, progress=lambda msg: status.update(f"benchmarking: {msg}"))
+    table = Table(title=f"scalper bench{' --quick' if quick else ''} ({platform.processor() or platform.machine()}, Python {platform.python_version()})")
+    for col in ("stage", "p50 us", "p99 us", "p99.9 us", "max us", "ops/s", "note"):
+        table.add_column(col, justify="left" if col in ("stage", "note") else "right")
+    for r in results:
+        lat = [f"{v / 1e3:,.2f}" if r.p50_ns else "" for v in (r.p50_ns, r.p99_ns, r.p999_ns, r.max_ns)]
+        table.add_row(r.stage, *lat, f"{r.ops_per_s:,.0f}", r.note)
+    console.print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps({"quick": quick, "python": platform.python_version(), "results": [r.row() for r in results]}, indent=2) + "\n")
+        console.print(f"wrote {json_out}")
+
+
 @app.command("demo")
 def demo_cmd(
     ticks: Annotated[Optional[Path], typer.Option("--ticks", "-t", help="Tick file; a SYNTHETIC session is generated when omitted.")] = None,

@@ -1,0 +1,341 @@
+"""``scalper bench``: per-stage latency and throughput on real recorded data.
+
+Every stage is timed one operation at a time with ``time.perf_counter_ns`` (so p50 / p99 / p99.9 / max
+are real per-operation figures, timer overhead of ~50 ns included) and checked after timing, so a fast
+wrong answer fails. Data: the Binance USD-M ETHUSDT recording (2024-07-18/19) and the NASDAQ GOOG
+level-10 LOBSTER session from the shared data folder. Models: LightGBM multiclass, 100 rounds
+(300 trees: one per class per round), trained here on the ETHUSDT recording and exported to ONNX.
+
+The pytest-benchmark suites in ``benchmarks/`` call the same stage functions.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from scalper.engine.config import EngineConfig
+from scalper.models.config import TrainConfig
+
+ETH_FILES = ("hftbacktest/binance_usdm/ethusdt_20240718.gz", "hftbacktest/binance_usdm/ethusdt_20240719.gz")
+GOOG = "lobster/GOOG_2012-06-21_34200000_57600000_{}_10.csv"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """Latency distribution of one stage (ns per operation) and its throughput (operations per second)."""
+
+    stage: str
+    ops: int
+    p50_ns: float
+    p99_ns: float
+    p999_ns: float
+    max_ns: float
+    ops_per_s: float
+    note: str = ""
+
+    def row(self) -> dict:
+        return {
+            "stage": self.stage,
+            "ops": self.ops,
+            "p50_us": self.p50_ns / 1e3,
+            "p99_us": self.p99_ns / 1e3,
+            "p99_9_us": self.p999_ns / 1e3,
+            "max_us": self.max_ns / 1e3,
+            "ops_per_s": self.ops_per_s,
+            "note": self.note,
+        }
+
+
+def _result(stage: str, samples: np.ndarray, note: str = "") -> StageResult:
+    s = np.asarray(samples, dtype=np.float64)
+    return StageResult(
+        stage, int(s.size), float(np.percentile(s, 50)), float(np.percentile(s, 99)),
+        float(np.percentile(s, 99.9)), float(s.max()), 1e9 / float(s.mean()), note,
+    )
+
+
+def _time_each(fn: Callable[[object], object], items, repeat: int = 1) -> np.ndarray:
+    clock = time.perf_counter_ns
+    out = np.empty(len(items) * repeat, dtype=np.int64)
+    k = 0
+    for _ in range(repeat):
+        for item in items:
+            t0 = clock()
+            fn(item)
+            out[k] = clock() - t0
+            k += 1
+    return out
+
+
+@dataclass
+class BenchData:
+    """Inputs shared by the stages: raw frames, the imported tick data and the models."""
+
+    snapshot_raw: bytes
+    buffered_raw: list[bytes]
+    depth_raw: list[bytes]
+    eth: object  # TickData of the ETH recording
+    goog: object  # TickData of GOOG level 10
+    models: object  # ModelSet
+    eth_features: np.ndarray
+
+
+def load(data_dir: Path, quick: bool, workdir: Path) -> BenchData:
+    """Read the recordings, import them and train the benchmark models (about 10 s)."""
+    from scalper.features.batch import compute_features
+    from scalper.ingest import tickfile
+    from scalper.ingest.binance import Recording, import_binance
+    from scalper.ingest.lobster import import_lobster
+    from scalper.models.inference import load_model_dir
+    from scalper.models.train import train_models
+
+    files = [data_dir / f for f in ETH_FILES]
+    snapshot, buffered, depth = None, [], []
+    for line in Recording(files):
+        if snapshot is None and b'"lastUpdateId"' in line.raw and b'"stream"' not in line.raw:
+            snapshot = line.raw
+        elif b"depthUpdate" in line.raw:
+            (buffered if snapshot is None else depth).append(line.raw)
+    eth = import_binance(files).data
+    goog = import_lobster(data_dir / GOOG.format("message"), data_dir / GOOG.format("orderbook")).data
+    ticks = workdir / "eth.parquet"
+    tickfile.write(ticks, eth)
+    cfg = EngineConfig()
+    fixed = TrainConfig(n_estimators=100, early_stopping_rounds=0, min_child_samples=20)
+    train_models(ticks, workdir / "models", cfg.features, cfg.labels, fixed)
+    fm = compute_features(eth)
+    return BenchData(snapshot, buffered, depth[: 2000 if quick else None], eth, goog, load_model_dir(workdir / "models"), fm.X)
+
+
+def stage_decode(d: BenchData, quick: bool) -> StageResult:
+    samples = _time_each(orjson.loads, d.depth_raw)
+    return _result("decode (orjson.loads, depthUpdate)", samples)
+
+
+def stage_parse(d: BenchData, quick: bool) -> StageResult:
+    from scalper.ingest.binance import DepthUpdate, parse_message
+
+    samples = _time_each(parse_message, d.depth_raw)
+    assert isinstance(parse_message(d.depth_raw[-1]), DepthUpdate)
+    return _result("parse + normalise prices (depthUpdate -> typed arrays)", samples)
+
+
+def _synced_feed(d: BenchData, events=None):
+    # The live feed's start: buffer diffs, place the REST snapshot, apply what follows it.
+    from scalper.ingest.binance import BinanceOrderBookSequencer, LocalBook, Market, event_time_ns, parse_message
+
+    seq = BinanceOrderBookSequencer(Market.USDM)
+    book = LocalBook(0.01)
+    for raw in d.buffered_raw:
+        seq.on_diff(parse_message(raw))
+    snap = parse_message(d.snapshot_raw)
+    book.apply_snapshot(snap)
+    if events is not None:
+        events.append_snapshot(snap, event_time_ns(snap), 0)
+    for diff in seq.on_snapshot(snap):
+        book.apply_diff(diff)
+        if events is not None:
+            events.append_diff(diff, 0)
+    return seq, book
+
+
+def stage_book_apply(d: BenchData, quick: bool) -> StageResult:
+    from scalper.ingest.binance import parse_message
+
+    seq, book = _synced_feed(d)
+    diffs = [parse_message(r) for r in d.depth_raw]
+
+    def apply(diff):
+        for ready in seq.on_diff(diff):
+            book.apply_diff(ready)
+
+    samples = _time_each(apply, diffs)
+    assert seq.state.name == "SYNCED" and not book.is_crossed()
+    assert seq.last_update_id == diffs[-1].final_update_id
+    levels = int(book.n[0] + book.n[1])
+    return _result("sequence + book apply (per depthUpdate)", samples, f"{levels:,} levels held")
+
+
+def stage_feature_step(d: BenchData, quick: bool) -> StageResult:
+    from scalper.features.kernels import I_EVENTS, PRE_MASK, FeatureState, step
+
+    data = d.goog
+    n = 50_000 if quick else len(data)
+    cols = [c[:n].tolist() for c in (data.ts_event, data.kind, data.side, data.price_tick, data.size, data.flags)]
+    state = FeatureState()
+    arrays, feat = state.arrays(), state.feat
+    rows = list(zip(*cols))
+
+    def one(ev):
+        while step(*arrays, *ev, feat) & PRE_MASK:
+            pass
+
+    samples = _time_each(one, rows)
+    assert state.ist[I_EVENTS] == n  # every event applied exactly once
+    return _result("book + features, live step (per event, from Python)", samples, "GOOG L10")
+
+
+def stage_inference(d: BenchData, quick: bool) -> list[StageResult]:
+    X = d.eth_features[:2000].astype(np.float32)
+    out = []
+    for p in d.models.predictors:
+        samples = _time_each(p.predict, X, repeat=1 if quick else 5)
+        np.testing.assert_allclose(p.predict(X[7]), p.predict_batch(X[7:8])[0], rtol=0, atol=1e-6)
+        out.append(_result(f"inference 1 row, {p.card.horizon_s:g} s model", samples, f"{p.card.n_trees} trees, IO binding"))
+    p = d.models.predictors[0]
+    batches = [X[i : i + 256] for i in range(0, len(X) - 255, 256)]
+    samples = _time_each(p.predict_batch, batches, repeat=5) / 256
+    out.append(_result("inference batched (per row, 256 rows a call)", samples, f"{p.card.n_trees} trees"))
+    return out
+
+
+def stage_risk(d: BenchData, quick: bool) -> StageResult:
+    from scalper.risk.config import RiskConfig
+    from scalper.risk.intent import ApprovedOrder
+    from scalper.risk.limits import RiskManager
+    from scalper.risk.market import MarketState
+
+    rm = RiskManager(RiskConfig(max_position=1e9, max_order_notional=1e12, max_orders_per_second=10**9), 0.01, 0.001, 0.5)
+    market = MarketState(1, 3400.0, 3400.01, 1, 1, True)
+    items = list(range(20_000 if quick else 100_000))
+
+    def check(i):
+        intent = rm.entry_intent(i, 1, 0.7, 3400.5)
+        return rm.check(intent, market)
+
+    samples = _time_each(check, items)
+    assert isinstance(check(0), ApprovedOrder)
+    return _result("risk: Kelly size + pre-trade checks", samples)
+
+
+def stage_submit(d: BenchData, quick: bool) -> StageResult:
+    from scalper.exec.simulated import SimulatedExchange
+    from scalper.risk.intent import OrderIntent, _approve
+
+    ex = SimulatedExchange(1_000_000, 0.5, 0.01, 0.001, keep_history=False)
+    orders = [_approve(OrderIntent(i, 1, 0.01, 3400.5, False, "entry"), i) for i in range(20_000 if quick else 100_000)]
+    clock = time.perf_counter_ns
+    samples = np.empty(len(orders), dtype=np.int64)
+    for i, o in enumerate(orders):
+        t0 = clock()
+        ex.submit(o, i)
+        samples[i] = clock() - t0
+    assert ex.next_order_id == len(orders) + 1
+    return _result("adapter submit (simulated venue)", samples)
+
+
+def stage_tick_to_decision(d: BenchData, quick: bool) -> StageResult:
+    """Raw frame bytes in, risk-checked order intent out, as the daemon runs it (no journal, no venue)."""
+    from scalper.engine.core import EngineCore
+    from scalper.exec.simulated import SimulatedExchange
+    from scalper.features.kernels import CODE_DECISION, CODE_WAKE, I_DECISION_TS, I_WAKE_TS, PRE_MASK, FeatureState, step
+    from scalper.ingest.binance import EventBuffer, parse_message
+    from scalper.ingest.tickfile import Instrument
+    from scalper.risk.limits import RiskManager
+
+    cfg = EngineConfig()
+    events = EventBuffer(1 << 15)
+    seq, book = _synced_feed(d, events)
+    state = FeatureState(book_capacity=8192)
+    inst = Instrument("BINANCE_USDM", "ETHUSDT", 0.01, 0.001, "bench")
+    risk = RiskManager(cfg.risk, 0.01, 0.001, cfg.exec.taker_fee_bps)
+    venue = SimulatedExchange(1_000_000, cfg.exec.taker_fee_bps, 0.01, 0.001, keep_history=False)
+    core = EngineCore(inst, state, d.models, risk, venue, 5.0, cfg.risk.take_profit_bps, cfg.risk.stop_loss_bps)
+    arrays, feat = state.arrays(), state.feat
+    warm = events.columns()
+    for i in range(len(warm["kind"])):  # the snapshot and the diffs placed on it, untimed
+        while step(*arrays, int(warm["ts_event"][i]), int(warm["kind"][i]), int(warm["side"][i]),
+                   int(round(warm["price"][i] / 0.01)), float(warm["size"][i]), int(warm["flags"][i]), feat) & PRE_MASK:
+            pass
+    events.truncate(0)
+    clock = time.perf_counter_ns
+    samples = []
+    for raw in d.depth_raw:
+        t0 = clock()
+        msg = parse_message(raw)
+        for diff in seq.on_diff(msg):
+            book.apply_diff(diff)
+            events.append_diff(diff, 0)
+        cols = events.columns()
+        ticks = np.rint(cols["price"] / 0.01).astype(np.int64)
+        decided = False
+        for i in range(len(ticks)):
+            while True:
+                code = step(*arrays, int(cols["ts_event"][i]), int(cols["kind"][i]), int(cols["side"][i]), int(ticks[i]),
+                            float(cols["size"][i]), int(cols["flags"][i]), feat)
+                if code & CODE_WAKE:
+                    core.on_wake(int(state.ist[I_WAKE_TS]))
+                elif code & CODE_DECISION:
+                    core.on_decision(int(state.ist[I_DECISION_TS]), feat)
+                    decided = True
+                core.after_code()
+                if not code & PRE_MASK:
+                    break
+        events.truncate(0)
+        if decided:
+            samples.append(clock() - t0)
+    assert len(samples) > 100 and state.is_valid
+    return _result("tick-to-decision (raw depthUpdate -> risk-checked intent)", np.array(samples), "frames that decide")
+
+
+def throughput(d: BenchData, quick: bool) -> list[StageResult]:
+    """Events per second of the batch path, the full backtest and the event-by-event live replay."""
+    from scalper.backtest.driver import run_backtest
+    from scalper.features.batch import compute_features
+    from scalper.features.kernels import PRE_MASK, FeatureState, step
+
+    out = []
+    for name, data in (("GOOG L10", d.goog), ("ETHUSDT", d.eth)):
+        n = len(data)
+        compute_features(data)
+        t = min(_wall(lambda: compute_features(data)) for _ in range(3))
+        out.append(StageResult(f"batch path: book + features ({name})", n, 0, 0, 0, 0, n / t, "events/s"))
+        models = d.models
+        t = _wall(lambda: run_backtest(data, models, EngineConfig()))
+        out.append(StageResult(f"full backtest ({name})", n, 0, 0, 0, 0, n / t, "events/s"))
+        if not quick:
+            cols = list(zip(*(c.tolist() for c in (data.ts_event, data.kind, data.side, data.price_tick, data.size, data.flags))))
+
+            def replay():
+                st = FeatureState(book_capacity=8192)
+                a, f = st.arrays(), st.feat
+                for ev in cols:
+                    while step(*a, *ev, f) & PRE_MASK:
+                        pass
+
+            t = _wall(replay)
+            out.append(StageResult(f"event-by-event live replay ({name})", n, 0, 0, 0, 0, n / t, "events/s"))
+    return out
+
+
+def _wall(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def run_suite(data_dir: Path, quick: bool, progress: Callable[[str], None] | None = None) -> list[StageResult]:
+    """Run every stage and return its results, in pipeline order."""
+    say = progress or (lambda _msg: None)
+    with tempfile.TemporaryDirectory() as tmp:
+        say("loading recordings and training the benchmark models")
+        d = load(data_dir, quick, Path(tmp))
+        results: list[StageResult] = []
+        for fn in (stage_decode, stage_parse, stage_book_apply, stage_feature_step):
+            say(fn.__name__)
+            results.append(fn(d, quick))
+        say("stage_inference")
+        results += stage_inference(d, quick)
+        for fn in (stage_risk, stage_submit, stage_tick_to_decision):
+            say(fn.__name__)
+            results.append(fn(d, quick))
+        say("throughput")
+        results += throughput(d, quick)
+    return results
