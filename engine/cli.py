@@ -304,7 +304,6 @@ def run_cmd(
 
     SIGHUP reloads the models, SIGUSR1 halts trading, SIGUSR2 sets reducing-only.
     """
-    import asyncio
     import logging
 
     import uvloop

@@ -31,12 +31,20 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
-
 from scalper.engine.config import EngineConfig
 from scalper.engine.core import EngineCore
 from scalper.engine.metrics import EngineMetrics, serve
 from scalper.exec.adapter import ExecutionAdapter
-from scalper.exec.journal import FileJournal, FillRecord, IntentRecord, JournalWriter, PositionRecord, ReconciledRecord, ReconcileOutcome, StatusRecord
+from scalper.exec.journal import (
+    FillRecord,
+    IntentRecord,
+    PositionRecord,
+    ReconciledRecord,
+    ReconcileOutcome,
+    StatusRecord,
+)
+from scalper.exec.journal_file import FileJournal
+from scalper.exec.journal_writer import JournalWriter
 from scalper.exec.orders import Fill, Order
 from scalper.exec.recovery import recover
 from scalper.exec.simulated import SimulatedExchange

@@ -8,7 +8,6 @@ import orjson
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-
 from scalper.exec.journal import (
     JournalBackend,
     JournalCorrupt,

@@ -27,7 +27,7 @@ from numba import njit
 from scalper.features.book import DEFAULT_CAPACITY, book_clear, book_set, is_crossed, is_two_sided, side_index
 from scalper.features.registry import FEATURE_NAMES, N_FEATURES, WINDOWS_NS
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE as FLAG_LAST
-from scalper.ingest.tickfile import FLAG_SNAPSHOT, KIND_BOOK, KIND_CLEAR, KIND_TRADE
+from scalper.ingest.tickfile import FLAG_SNAPSHOT, KIND_BOOK, KIND_TRADE
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min

@@ -4,7 +4,6 @@ with a real Redis journal, a real Prometheus scraping /metrics, and a kill -9 / 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import socket
@@ -15,9 +14,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from scalper.engine.config import EngineConfig
-from scalper.exec.journal import FileJournal, IntentRecord
+from scalper.exec.journal import IntentRecord
+from scalper.exec.journal_file import FileJournal
 from scalper.exec.journal_redis import RedisJournal
 from scalper.exec.recovery import recover
 from scalper.ingest import tickfile
@@ -229,9 +228,8 @@ def test_run_refuses_a_model_whose_features_differ(eth_models, tmp_path):
     import json
     import shutil
 
-    from typer.testing import CliRunner
-
     from scalper.engine.cli import app
+    from typer.testing import CliRunner
 
     bad = tmp_path / "bad_models"
     shutil.copytree(eth_models, bad)
@@ -268,7 +266,6 @@ def test_sighup_reload_keeps_the_running_models_when_the_new_ones_fail(eth_model
 
 def test_an_inference_error_stops_entries_and_is_counted(eth_models, tmp_path):
     import numpy as np
-
     from scalper.engine.config import load_config
     from scalper.engine.daemon import Daemon
     from scalper.risk.intent import TradingState

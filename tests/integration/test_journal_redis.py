@@ -9,17 +9,16 @@ import textwrap
 
 import pytest
 import redis
-
 from scalper.exec.journal import (
     FillRecord,
     IntentRecord,
     JournalCorrupt,
     JournalEntry,
-    JournalWriter,
     PositionRecord,
     StatusRecord,
 )
 from scalper.exec.journal_redis import RedisJournal
+from scalper.exec.journal_writer import JournalWriter
 from scalper.exec.orders import OrderStatus
 from scalper.exec.recovery import recover
 
@@ -208,7 +207,8 @@ def test_record_of_returned_append_durable_survives_writer_process_kill(redis_se
     child = textwrap.dedent(
         f"""
         import asyncio, os, signal
-        from scalper.exec.journal import IntentRecord, JournalWriter
+        from scalper.exec.journal import IntentRecord
+        from scalper.exec.journal_writer import JournalWriter
         from scalper.exec.journal_redis import RedisJournal
 
         async def main():

@@ -10,17 +10,16 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from scalper.exec.journal import (
-    FileJournal,
     FillRecord,
     IntentRecord,
-    JournalWriter,
     PositionRecord,
     ReconciledRecord,
     ReconcileOutcome,
     StatusRecord,
 )
+from scalper.exec.journal_file import FileJournal
+from scalper.exec.journal_writer import JournalWriter
 from scalper.exec.orders import Fill, InvalidTransition, Order, OrderStatus
 from scalper.exec.recovery import recover
 from scalper.risk.accounting import Account

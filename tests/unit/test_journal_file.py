@@ -9,16 +9,15 @@ import sys
 import textwrap
 
 import pytest
-
-import scalper.exec.journal as journal
+import scalper.exec.journal_file as journal_file
 from scalper.exec.journal import (
-    FileJournal,
     IntentRecord,
     JournalCorrupt,
     JournalEntry,
     PositionRecord,
     encode,
 )
+from scalper.exec.journal_file import FileJournal
 
 T0 = 1_700_000_000_000_000_000  # ns since the epoch
 
@@ -43,13 +42,13 @@ async def _append_and_close(j: FileJournal, *batches):
 @pytest.fixture
 def syncs(monkeypatch) -> list[int]:
     calls: list[int] = []
-    real = journal._datasync
+    real = journal_file._datasync
 
     def counting(fd: int) -> None:
         calls.append(fd)
         real(fd)
 
-    monkeypatch.setattr(journal, "_datasync", counting)
+    monkeypatch.setattr(journal_file, "_datasync", counting)
     return calls
 
 
@@ -186,7 +185,7 @@ def test_failed_sync_drops_unsynced_records_so_they_are_rewritten(tmp_path, monk
     def failing(fd):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(journal, "_datasync", failing)
+    monkeypatch.setattr(journal_file, "_datasync", failing)
     with pytest.raises(OSError, match="Input/output"):
         run(j.append(entries(2, 3)))
     assert (run(j.last_seq()), j.durable_seq) == (1, 1)
@@ -198,7 +197,9 @@ def test_record_of_returned_append_survives_process_kill(tmp_path):
     child = textwrap.dedent(
         f"""
         import asyncio, os, signal
-        from scalper.exec.journal import FileJournal, IntentRecord, JournalWriter
+        from scalper.exec.journal import IntentRecord
+        from scalper.exec.journal_file import FileJournal
+        from scalper.exec.journal_writer import JournalWriter
 
         async def main():
             writer = JournalWriter(FileJournal({str(path)!r}))

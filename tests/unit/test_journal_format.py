@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import orjson
 import pytest
-
 from scalper.exec.journal import (
     FillRecord,
     IntentRecord,

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from scalper.exec.journal import (
-    FileJournal,
     FillRecord,
     IntentRecord,
     JournalCorrupt,
@@ -18,6 +16,7 @@ from scalper.exec.journal import (
     StatusRecord,
     encode,
 )
+from scalper.exec.journal_file import FileJournal
 from scalper.exec.orders import OrderStatus
 from scalper.exec.recovery import recover
 

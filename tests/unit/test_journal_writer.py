@@ -6,15 +6,14 @@ import asyncio
 import random
 
 import pytest
-
 from scalper.exec.journal import (
-    FileJournal,
     JournalBackend,
     JournalEntry,
     JournalOverflow,
-    JournalWriter,
     PositionRecord,
 )
+from scalper.exec.journal_file import FileJournal
+from scalper.exec.journal_writer import JournalWriter
 
 T0 = 1_700_000_000_000_000_000  # ns since the epoch
 
