@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalper.engine.config import EngineConfig
-from scalper.engine.core import EngineCore
+from scalper.engine.core import EngineCore, choose_signals
 from scalper.exec.simulated import SimulatedExchange
+from scalper.features.batch import FeatureMatrix, compute_features
 from scalper.features.kernels import (
     CODE_DECISION,
     CODE_WAKE,
@@ -32,13 +33,19 @@ from scalper.risk.limits import RiskManager
 
 @dataclass
 class ReplayResult:
-    """What a replay leaves for the report: the core (fills, predictions, rejections), the venue and timings."""
+    """What a replay leaves for the report: the core (fills, predictions, rejections), the venue, timings
+    and the batch feature matrix (decision rows and mid series) when the replay computed one."""
 
     core: EngineCore
     adapter: SimulatedExchange
     events: int
     wall_s: float
     trade_from_ns: int
+    features: FeatureMatrix | None = None
+
+
+class BatchDivergence(RuntimeError):
+    """The event-by-event replay reached a decision the batch pass did not (a kernel bug, never data)."""
 
 
 def run_backtest(
@@ -47,6 +54,7 @@ def run_backtest(
     cfg: EngineConfig,
     trade_from_ns: int = 0,
     on_progress: Callable[[int], None] | None = None,
+    batch_predictions: bool = True,
 ) -> ReplayResult:
     """Replay ``data`` through the engine core with a simulated exchange.
 
@@ -62,6 +70,16 @@ def run_backtest(
         No entry before this event time (the replay still warms the features from the start).
     on_progress : callable, optional
         Called with the index of the next event now and then (for a progress bar).
+    batch_predictions : bool
+        Compute every decision's features in one numba pass and predict them in one ONNX call per
+        horizon before the replay (DESIGN: the batch path gives the same features and predictions as
+        the live path; ``tests/realdata/test_batch_predictions.py`` proves it on real data). False
+        calls the models at each decision, as the daemon does.
+
+    Raises
+    ------
+    BatchDivergence
+        If a decision of the replay differs from the batch pass's.
     """
     inst = data.instrument
     fc = cfg.features
@@ -95,9 +113,20 @@ def run_backtest(
     )
     arrays = state.arrays()
     feat = state.feat
+    t0 = time.perf_counter()
+    fm = None
+    signals = None
+    if batch_predictions:
+        fm = compute_features(data, FeatureState(fc.grid_ns, fc.book_capacity, fc.ring_capacity))
+        X32 = fm.X.astype(np.float32)
+        sig_classes, sig_p, sig_side, sig_horizon = choose_signals(
+            [m.predict_batch(X32) for m in models.predictors], models.horizons_ns
+        )
+        # Python scalars: the loop below reads one row per decision.
+        signals = (sig_classes, sig_p.tolist(), sig_side.tolist(), sig_horizon.tolist())
+    row = 0
     i = 0
     next_report = 0
-    t0 = time.perf_counter()
     while True:
         i, code = run_until(*arrays, ts, kind, side, price_tick, size, flags, i, feat)
         if code == 0:
@@ -105,7 +134,14 @@ def run_backtest(
         if code & CODE_WAKE:
             core.on_wake(int(state.ist[I_WAKE_TS]))
         elif code & CODE_DECISION:
-            core.on_decision(int(state.ist[I_DECISION_TS]), feat)
+            g = int(state.ist[I_DECISION_TS])
+            if signals is None:
+                core.on_decision(g, feat)
+            else:
+                if row >= len(fm.ts) or fm.ts[row] != g:
+                    raise BatchDivergence(f"decision {row} at {g} ns does not match the batch pass")
+                core.on_signal(g, signals[0][row], signals[1][row], signals[2][row], signals[3][row])
+                row += 1
         elif code & CODE_WATCH:
             core.on_watch(int(ts[i - 1]))
         core.after_code()
@@ -117,7 +153,7 @@ def run_backtest(
     wall = time.perf_counter() - t0
     if on_progress is not None:
         on_progress(len(ts))
-    return ReplayResult(core=core, adapter=adapter, events=len(ts), wall_s=wall, trade_from_ns=trade_from_ns)
+    return ReplayResult(core=core, adapter=adapter, events=len(ts), wall_s=wall, trade_from_ns=trade_from_ns, features=fm)
 
 
 def replay_events_per_second(result: ReplayResult) -> float:

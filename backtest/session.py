@@ -8,8 +8,6 @@ from pathlib import Path
 from scalper.backtest.driver import run_backtest
 from scalper.backtest.report import write_report
 from scalper.engine.config import EngineConfig
-from scalper.features.batch import compute_features
-from scalper.features.kernels import FeatureState
 from scalper.ingest import tickfile
 from scalper.models.inference import load_model_dir
 
@@ -61,6 +59,5 @@ def backtest_file(
     if on_start is not None:
         on_start(len(data))
     result = run_backtest(data, models, cfg, trade_from_ns=trade_from, on_progress=on_progress)
-    fc = cfg.features
-    fm = compute_features(data, FeatureState(fc.grid_ns, fc.book_capacity, fc.ring_capacity))
+    fm = result.features
     return write_report(out_dir, result, fm, cfg.risk.initial_equity, cfg.backtest.periods_per_year)

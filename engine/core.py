@@ -134,10 +134,7 @@ class EngineCore:
 
     # -- codes from the event loop ------------------------------------------------------------
     def on_decision(self, ts_ns: int, features: np.ndarray) -> None:
-        """Predict every horizon; open a position on the most confident up/down call that passes risk.
-
-        Also marks an open position to the mid, so the drawdown kill switch sees unrealized losses.
-        """
+        """Predict every horizon (one ONNX call each) and act on the most confident up/down call."""
         best_p, best_side, best_h = 0.0, 0, 0
         for k, predictor in enumerate(self.models.predictors):
             proba = predictor.predict(features)
@@ -145,18 +142,34 @@ class EngineCore:
             for cls, side in ((UP, 1), (DOWN, -1)):
                 if proba[cls] > best_p:
                     best_p, best_side, best_h = float(proba[cls]), side, predictor.horizon_ns
+        self.on_signal(ts_ns, self._classes, best_p, best_side, best_h)
+
+    def on_signal(self, ts_ns: int, classes: np.ndarray, p: float, side: int, horizon_ns: int) -> None:
+        """Open a position on a model call that passes risk.
+
+        Parameters
+        ----------
+        classes : ndarray
+            int8[n_horizons], argmax class of each horizon's model (kept for the report).
+        p, side, horizon_ns : float, int, int
+            The most confident up (+1) or down (-1) call across horizons, its probability and its
+            horizon (ns), which becomes the time stop. A replay that predicted every decision in one
+            batched call (see :func:`choose_signals`) comes here directly.
+
+        Also marks an open position to the mid, so the drawdown kill switch sees unrealized losses.
+        """
         if self.predictions is not None:
             self.predictions.ts.append(ts_ns)
-            self.predictions.classes.append(self._classes.copy())
+            self.predictions.classes.append(np.array(classes, dtype=np.int8))
         if self.risk.account.position != 0.0:
             self.risk.mark(self._mid())
         if ts_ns < self.trade_from_ns or self.position is not None or self.adapter.has_open_orders():
             return
         tick = self.instrument.tick_size
-        touch = (self.state.best_ask_tick if best_side > 0 else self.state.best_bid_tick) * tick
-        limit = touch * (1.0 + best_side * self.slippage)
-        self._entry_horizon_ns = best_h
-        self._send(self.risk.entry_intent(ts_ns, best_side, best_p, limit))
+        touch = (self.state.best_ask_tick if side > 0 else self.state.best_bid_tick) * tick
+        limit = touch * (1.0 + side * self.slippage)
+        self._entry_horizon_ns = horizon_ns
+        self._send(self.risk.entry_intent(ts_ns, side, p, limit))
 
     def on_wake(self, ts_ns: int) -> None:
         """Deliver due orders to the simulated venue, then run a due time stop."""
@@ -262,3 +275,30 @@ class EngineCore:
         # An IOC exit that filled only partly, or that waited for a valid book: send the rest now.
         if self.pending_exit_reason is not None and self.risk.account.position != 0.0:
             self._exit(ts_ns, self.pending_exit_reason)
+
+
+def choose_signals(probas: list[np.ndarray], horizons_ns: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """Pick, for every decision row at once, what :meth:`EngineCore.on_decision` picks for one.
+
+    Parameters
+    ----------
+    probas : list of ndarray
+        One float32[M, 3] (down, flat, up) per horizon, in the model set's order.
+    horizons_ns : tuple of int
+        The horizons, ns, same order.
+
+    Returns
+    -------
+    classes, p, side, horizon_ns : ndarray
+        int8[M, H] argmax classes; float64[M] probability, int8[M] side (+1 up, -1 down) and
+        int64[M] horizon of the most confident call. Candidates are scanned horizon by horizon,
+        up before down, and the first maximum wins, exactly as the one-row loop does.
+    """
+    P = np.stack(probas, axis=1)  # [M, H, 3]
+    classes = P.argmax(axis=2).astype(np.int8)
+    cand = np.stack([P[:, :, UP], P[:, :, DOWN]], axis=2).reshape(len(P), -1)  # h0 up, h0 down, h1 up, ...
+    best = cand.argmax(axis=1)
+    p = cand[np.arange(len(P)), best].astype(np.float64)
+    side = np.where(best % 2 == 0, 1, -1).astype(np.int8)
+    horizon = np.asarray(horizons_ns, dtype=np.int64)[best // 2]
+    return classes, p, side, horizon

@@ -31,6 +31,12 @@ class ScriptedPredictor:
     def predict(self, features):
         return self.script.pop(0) if self.script else np.array(FLAT, dtype=np.float32)
 
+    def predict_batch(self, X):
+        out = np.tile(np.array(FLAT, dtype=np.float32), (len(X), 1))
+        k = min(len(X), len(self.script))
+        out[:k] = self.script[:k]
+        return out
+
 
 CFG = EngineConfig(
     risk=RiskConfig(take_profit_bps=10.0, stop_loss_bps=10.0, max_position=10.0),
