@@ -235,7 +235,7 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> StageResult:
     """Raw frame bytes in, risk-checked order intent out, as the daemon runs it (no journal, no venue)."""
     from scalper.engine.core import EngineCore
     from scalper.exec.simulated import SimulatedExchange
-    from scalper.features.kernels import CODE_DECISION, CODE_WAKE, I_DECISION_TS, I_WAKE_TS, PRE_MASK, FeatureState, step
+    from scalper.features.kernels import CODE_DECISION, CODE_WAKE, I_DECISION_TS, I_WAKE_TS, PRE_MASK, FeatureState, run_until, step
     from scalper.ingest.binance import EventBuffer, parse_message
     from scalper.ingest.tickfile import Instrument
     from scalper.risk.limits import RiskManager
@@ -266,18 +266,17 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> StageResult:
         cols = events.columns()
         ticks = np.rint(cols["price"] / 0.01).astype(np.int64)
         decided = False
-        for i in range(len(ticks)):
-            while True:
-                code = step(*arrays, int(cols["ts_event"][i]), int(cols["kind"][i]), int(cols["side"][i]), int(ticks[i]),
-                            float(cols["size"][i]), int(cols["flags"][i]), feat)
-                if code & CODE_WAKE:
-                    core.on_wake(int(state.ist[I_WAKE_TS]))
-                elif code & CODE_DECISION:
-                    core.on_decision(int(state.ist[I_DECISION_TS]), feat)
-                    decided = True
-                core.after_code()
-                if not code & PRE_MASK:
-                    break
+        i = 0
+        while True:  # the daemon's loop: one numba call until the core is needed
+            i, code = run_until(*arrays, cols["ts_event"], cols["kind"], cols["side"], ticks, cols["size"], cols["flags"], i, feat)
+            if code == 0:
+                break
+            if code & CODE_WAKE:
+                core.on_wake(int(state.ist[I_WAKE_TS]))
+            elif code & CODE_DECISION:
+                core.on_decision(int(state.ist[I_DECISION_TS]), feat)
+                decided = True
+            core.after_code()
         events.truncate(0)
         if decided:
             samples.append(clock() - t0)

@@ -57,9 +57,8 @@ from scalper.features.kernels import (
     I_LAST_BOOK_TS,
     I_LAST_EVENT_TS,
     I_WAKE_TS,
-    PRE_MASK,
     FeatureState,
-    step,
+    run_until,
 )
 from scalper.ingest.binance.feed import BinanceFeed
 from scalper.ingest.binance.messages import Market
@@ -226,23 +225,26 @@ class Daemon:
         recv = cols["ts_recv"]
         if len(ts) and self.venue.release(int(ts[0])):
             core.after_code()
-        for i in range(len(ts)):
-            k = int(kind[i])
-            m.events_by_kind[k].inc()
-            while True:
-                code = step(*arrays, int(ts[i]), k, int(side[i]), int(ticks[i]), float(size[i]), int(flags[i]), feat)
-                if code & CODE_WAKE:
-                    core.on_wake(int(state.ist[I_WAKE_TS]))
-                elif code & CODE_DECISION:
-                    self._decide(int(state.ist[I_DECISION_TS]), feat, int(recv[i]))
-                else:
-                    if code & CODE_WATCH:
-                        core.on_watch(int(ts[i]))
-                    if code & CODE_INVALID:
-                        self.feed.invalidate()
-                core.after_code()
-                if not code & PRE_MASK:
-                    break
+        counts = np.bincount(kind, minlength=3)
+        for k in range(3):
+            if counts[k]:
+                m.events_by_kind[k].inc(int(counts[k]))
+        # One numba call runs the frame's events until something needs the core (usually: never).
+        i = 0
+        while True:
+            i, code = run_until(*arrays, ts, kind, side, ticks, size, flags, i, feat)
+            if code == 0:
+                break
+            if code & CODE_WAKE:
+                core.on_wake(int(state.ist[I_WAKE_TS]))
+            elif code & CODE_DECISION:
+                self._decide(int(state.ist[I_DECISION_TS]), feat, int(recv[i]))
+            else:
+                if code & CODE_WATCH:
+                    core.on_watch(int(ts[i - 1]))
+                if code & CODE_INVALID:
+                    self.feed.invalidate()
+            core.after_code()
         if self._recovered_position and state.is_valid:
             self._recovered_position = False
             core.close_position(int(ts[-1]), "recovered")
