@@ -153,7 +153,8 @@ class Daemon:
         else:
             backend = self._redis_backend()
         self.journal = JournalWriter(backend, on_write=self.metrics.journal_write.observe)
-        self.feed = BinanceFeed(Market(d.market), d.symbol, d.tick_size, d.ws_url, d.rest_url, self.on_events)
+        # The kernel's book is the one that counts; it reports a crossed book back (feed.invalidate).
+        self.feed = BinanceFeed(Market(d.market), d.symbol, d.tick_size, d.ws_url, d.rest_url, self.on_events, check_book=False)
         self.core: EngineCore | None = None
         self.venue: JournaledVenue | None = None
         self.stop_event = asyncio.Event()

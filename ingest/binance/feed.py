@@ -99,6 +99,10 @@ class BinanceFeed:
         Delay before reconnecting and before re-requesting a snapshot after a failed resync.
     clock : callable
         Local receive time source, ns since the epoch (``ts_recv``).
+    check_book : bool
+        Keep a book here too, to detect a crossed book and compare bookTickers. A consumer that
+        applies the events to its own book (the daemon's kernel) and calls :meth:`invalidate` when
+        that book crosses passes False, so each level is applied once, not twice.
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class BinanceFeed:
         backoff: Backoff | None = None,
         snapshot_timeout_s: float = 10.0,
         clock: Callable[[], int] = time.time_ns,
+        check_book: bool = True,
     ) -> None:
         self.market = Market(market)
         self.symbol = symbol.upper()
@@ -124,7 +129,7 @@ class BinanceFeed:
         self.snapshot_timeout_s = snapshot_timeout_s
         self.clock = clock
         self.sequencer = BinanceOrderBookSequencer(self.market)
-        self.book = LocalBook(tick_size)
+        self.book = LocalBook(tick_size) if check_book else None
         self.events = EventBuffer(4096)
         self.stats = FeedStats()
         self._snapshot_task: asyncio.Task | None = None
@@ -220,7 +225,7 @@ class BinanceFeed:
             self._last_event_ns = max(self._last_event_ns, msg.trade_time_ms * 1_000_000)
         elif isinstance(msg, BookTicker):
             # A ticker usually comes before the diff that ends at its id: hold it until then.
-            if self.is_synced and len(self._tickers) < self._tickers.maxlen:
+            if self.book is not None and self.is_synced and len(self._tickers) < self._tickers.maxlen:
                 self._tickers.append(msg)
         else:
             self.stats.malformed["unexpected_snapshot"] += 1
@@ -234,10 +239,12 @@ class BinanceFeed:
 
     def _apply(self, diffs: list[DepthUpdate], now: int) -> None:
         for d in diffs:
-            self.book.apply_diff(d)
             self.events.append_diff(d, now)
             self._last_event_ns = max(self._last_event_ns, event_time_ns(d))
             self.stats.diffs_applied += 1
+            if self.book is None:
+                continue
+            self.book.apply_diff(d)
             if self.book.is_crossed():
                 self.sequencer.invalidate(SyncReason.CROSSED)
                 self._go_invalid(SyncReason.CROSSED, now)
@@ -263,7 +270,8 @@ class BinanceFeed:
             # Exchange time, not the local clock: a consumer's event clock must not jump.
             self.events.append_clear(self._last_event_ns or now, now)
             self._book_live = False
-        self.book.clear()
+        if self.book is not None:
+            self.book.clear()
         if reason is not None:
             self.stats.invalidations[reason] += 1
 
@@ -307,7 +315,8 @@ class BinanceFeed:
         if self.sequencer.state is SyncState.INVALID:
             self._go_invalid(self.sequencer.invalid_reason, now)
             return
-        self.book.apply_snapshot(snap)
+        if self.book is not None:
+            self.book.apply_snapshot(snap)
         ts_event = event_time_ns(snap) or self._last_event_ns or now
         self.events.append_snapshot(snap, ts_event, now)
         self._book_live = True
