@@ -112,12 +112,15 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
 
 
 def plot_equity(path: Path, grid_ts: np.ndarray, equity: np.ndarray, title: str) -> None:
-    """Draw equity and drawdown (quote currency) against time in two stacked panels."""
+    """Draw the equity change since the start and the drawdown (quote currency) in two stacked panels."""
     hours = (grid_ts - grid_ts[0]) / 3.6e12 if grid_ts.size else grid_ts
     dd = np.maximum.accumulate(equity) - equity if equity.size else equity
+    # Plot PnL, not equity: on a 1,000,000 account a 10-unit move would hide behind an axis offset.
+    pnl = equity - equity[0] if equity.size else equity
     fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), height_ratios=(3, 1))
-    ax1.plot(hours, equity, lw=1.2, color="tab:blue")
-    ax1.set_ylabel("equity (quote)")
+    ax1.plot(hours, pnl, lw=1.2, color="tab:blue")
+    ax1.axhline(0.0, color="grey", lw=0.8)
+    ax1.set_ylabel(f"PnL (quote), equity starts at {equity[0]:,.0f}" if equity.size else "PnL (quote)")
     ax1.set_title(title)
     ax1.grid(alpha=0.3)
     ax2.fill_between(hours, -dd, 0, color="tab:red", alpha=0.5)
