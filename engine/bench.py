@@ -4,7 +4,8 @@ Every stage is timed one operation at a time with ``time.perf_counter_ns`` (so p
 are real per-operation figures, timer overhead of ~50 ns included) and checked after timing, so a fast
 wrong answer fails. Data: the Binance USD-M ETHUSDT recording (2024-07-18/19) and the NASDAQ GOOG
 level-10 LOBSTER session from the shared data folder. Models: LightGBM multiclass, 100 rounds
-(300 trees: one per class per round), trained here on the ETHUSDT recording and exported to ONNX.
+(300 trees: one per class per round) for every stage, plus a 34-round (102-tree) model for the
+budget's "100-tree" single-row inference, trained here on the ETHUSDT recording and exported to ONNX.
 
 The pytest-benchmark suites in ``benchmarks/`` call the same stage functions.
 """
@@ -83,7 +84,8 @@ class BenchData:
     depth_raw: list[bytes]
     eth: object  # TickData of the ETH recording
     goog: object  # TickData of GOOG level 10
-    models: object  # ModelSet
+    models: object  # ModelSet: 100 rounds = 300 trees per horizon
+    small_models: object  # ModelSet: 34 rounds = 102 trees per horizon (the budget's "100-tree model")
     eth_features: np.ndarray
 
 
@@ -108,10 +110,14 @@ def load(data_dir: Path, quick: bool, workdir: Path) -> BenchData:
     ticks = workdir / "eth.parquet"
     tickfile.write(ticks, eth)
     cfg = EngineConfig()
-    fixed = TrainConfig(n_estimators=100, early_stopping_rounds=0, min_child_samples=20)
-    train_models(ticks, workdir / "models", cfg.features, cfg.labels, fixed)
+    for rounds, name in ((100, "models"), (34, "small_models")):
+        fixed = TrainConfig(n_estimators=rounds, early_stopping_rounds=0, min_child_samples=20)
+        train_models(ticks, workdir / name, cfg.features, cfg.labels, fixed)
     fm = compute_features(eth)
-    return BenchData(snapshot, buffered, depth[: 2000 if quick else None], eth, goog, load_model_dir(workdir / "models"), fm.X)
+    return BenchData(
+        snapshot, buffered, depth[: 2000 if quick else None], eth, goog,
+        load_model_dir(workdir / "models"), load_model_dir(workdir / "small_models"), fm.X,
+    )
 
 
 def stage_decode(d: BenchData, quick: bool) -> StageResult:
@@ -185,7 +191,7 @@ def stage_feature_step(d: BenchData, quick: bool) -> StageResult:
 def stage_inference(d: BenchData, quick: bool) -> list[StageResult]:
     X = d.eth_features[:2000].astype(np.float32)
     out = []
-    for p in d.models.predictors:
+    for p in (*d.models.predictors, d.small_models.predictors[0]):
         samples = _time_each(p.predict, X, repeat=1 if quick else 5)
         np.testing.assert_allclose(p.predict(X[7]), p.predict_batch(X[7:8])[0], rtol=0, atol=1e-6)
         out.append(_result(f"inference 1 row, {p.card.horizon_s:g} s model", samples, f"{p.card.n_trees} trees, IO binding"))
