@@ -59,3 +59,13 @@ def test_snapped_thresholds_decide_every_float32_row_as_the_original():
     rows = np.concatenate([X, probe]).astype(np.float64)
     snapped = snap_thresholds(m.booster_)
     assert np.array_equal(snapped.predict(rows, raw_score=True), m.booster_.predict(rows, raw_score=True))
+
+
+def test_exported_graph_is_the_tree_ensemble_alone():
+    import onnx
+
+    m, X = _model(0)
+    graph = onnx.load_from_string(to_onnx(m, 4)).graph
+    assert [n.op_type for n in graph.node] == ["TreeEnsembleClassifier"]
+    assert {o.name for o in graph.output} == {"label", "probabilities"}
+    assert parity_check(m, to_onnx(m, 4), X) <= 1e-5
