@@ -91,3 +91,25 @@ def random_walk_ticks(seed: int, n_messages: int, mean_gap_ns: int = 50_000_000)
             del side_book[price]
             b.level(t, s, price, 0.0)
     return b.build()
+
+
+def books_at_message_ends(data: TickData, capacity: int):
+    """Replay ``data`` through the numba book; yield ``(row, kind, {(side, tick): size})`` at every message end.
+
+    ``side`` is +1 bid / -1 ask, as in the tick file; importer property tests compare these dict
+    books with a dict replay of the venue's own messages.
+    """
+    from scalper.features.book import book_clear, book_set, new_book, side_index
+    from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK, KIND_CLEAR
+
+    px, sz, n = new_book(capacity)
+    ticks = data.price_tick
+    for i in range(len(data)):
+        kind = int(data.kind[i])
+        if kind == KIND_CLEAR:
+            book_clear(n)
+        elif kind == KIND_BOOK:
+            book_set(px, sz, n, side_index(int(data.side[i])), int(ticks[i]), float(data.size[i]))
+        if data.flags[i] & FLAG_LAST_IN_MESSAGE:
+            book = {(1 if s == 0 else -1, int(px[s, k])): float(sz[s, k]) for s in (0, 1) for k in range(int(n[s]))}
+            yield i, kind, book

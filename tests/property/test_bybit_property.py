@@ -6,12 +6,10 @@ import tempfile
 from pathlib import Path
 
 import orjson
+from builders import books_at_message_ends
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from scalper.features.book import book_clear, book_set, new_book, side_index
 from scalper.ingest.bybit import BybitFormatError, import_bybit
-from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK, KIND_CLEAR
 
 DECIMALS = [0, 1, 2, 4]  # tick = 10**-decimals, which is what inference gives back
 SIZES = ["0", "1", "2", "10", "0.5", "0.001", "123.25"]
@@ -70,10 +68,6 @@ def dict_books(messages) -> list[dict | None]:
     return after
 
 
-def as_dict(px, sz, n) -> dict:
-    return {(1 if s == 0 else -1, int(px[s, i])): float(sz[s, i]) for s in (0, 1) for i in range(int(n[s]))}
-
-
 @settings(max_examples=120, deadline=None)
 @given(sessions())
 def test_replayed_import_equals_dict_book_after_every_message(session):
@@ -88,19 +82,12 @@ def test_replayed_import_equals_dict_book_after_every_message(session):
     assert (result.snapshots, result.deltas, result.gaps) == (resets, len(messages) - resets, 0)
 
     expected = [(m, book) for m, book in zip(messages, dict_books(messages)) if book is not None]
-    px, sz, n = new_book(2 * (HIGH_TICK - LOW_TICK + 1))
-    price_tick = data.price_tick
     checked = 0
-    for i in range(len(data)):
-        if data.kind[i] == KIND_CLEAR:
-            book_clear(n)
-        elif data.kind[i] == KIND_BOOK:
-            book_set(px, sz, n, side_index(int(data.side[i])), int(price_tick[i]), float(data.size[i]))
-        if data.flags[i] & FLAG_LAST_IN_MESSAGE:
-            message, book = expected[checked]
-            assert (int(data.ts_event[i]), int(data.ts_recv[i])) == (message[3] * 10**6, message[2] * 10**6)
-            assert as_dict(px, sz, n) == book
-            checked += 1
+    for i, _, book in books_at_message_ends(data, 2 * (HIGH_TICK - LOW_TICK + 1)):
+        message, want = expected[checked]
+        assert (int(data.ts_event[i]), int(data.ts_recv[i])) == (message[3] * 10**6, message[2] * 10**6)
+        assert book == want
+        checked += 1
     assert checked == len(expected)
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from builders import books_at_message_ends
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from scalper.features.book import book_clear, book_set, new_book, side_index
 from scalper.ingest.tardis import TardisFormatError, import_tardis
-from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK, KIND_CLEAR, KIND_TRADE
+from scalper.ingest.tickfile import (
+    KIND_BOOK,
+    KIND_TRADE,
+)
 
 BOOK_HEADER = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
 TRADE_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
@@ -81,10 +83,6 @@ def dict_books(messages) -> list[dict]:
     return after
 
 
-def as_dict(px, sz, n) -> dict:
-    return {(1 if s == 0 else -1, int(px[s, i])): float(sz[s, i]) for s in (0, 1) for i in range(int(n[s]))}
-
-
 @settings(max_examples=120, deadline=None)
 @given(sessions())
 def test_replayed_import_equals_dict_book_after_every_message(session):
@@ -98,20 +96,15 @@ def test_replayed_import_equals_dict_book_after_every_message(session):
     expected = dict_books(messages)
     assert result.messages == len(messages)
 
-    px, sz, n = new_book(2 * (HIGH_TICK - LOW_TICK + 1))
-    price_tick = data.price_tick
     checked = 0
-    for i in range(len(data)):
-        if data.kind[i] == KIND_CLEAR:
-            book_clear(n)
-        elif data.kind[i] == KIND_BOOK:
-            book_set(px, sz, n, side_index(int(data.side[i])), int(price_tick[i]), float(data.size[i]))
-            if data.flags[i] & FLAG_LAST_IN_MESSAGE:
-                assert int(data.ts_recv[i]) == messages[checked][1] * 1_000
-                assert as_dict(px, sz, n) == expected[checked]
-                checked += 1
+    for i, kind, book in books_at_message_ends(data, 2 * (HIGH_TICK - LOW_TICK + 1)):
+        if kind == KIND_BOOK:
+            assert int(data.ts_recv[i]) == messages[checked][1] * 1_000
+            assert book == expected[checked]
+            checked += 1
     assert checked == len(messages)
 
+    price_tick = data.price_tick
     is_trade = data.kind == KIND_TRADE
     sides = {"buy": 1, "sell": -1, "unknown": 0}
     got = list(zip(data.side[is_trade].tolist(), price_tick[is_trade].tolist(), data.size[is_trade].tolist()))
