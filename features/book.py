@@ -102,6 +102,67 @@ def book_set(px, sz, n, s, price_tick, size):
 
 
 @njit(cache=True)
+def _better(s, a, b):
+    # True when price a ranks before price b on side s (bids: higher first; asks: lower first).
+    return a > b if s == BID else a < b
+
+
+@njit(cache=True)
+def book_merge(px, sz, n, s, ticks, sizes, tmp_px, tmp_sz):
+    """Apply a batch of level updates to row ``s`` in one merge pass (O(levels + batch), not O(levels x batch)).
+
+    ``ticks`` (int64[k], ticks) must be strictly monotone, as venues send the levels of one message;
+    ``sizes`` (float64[k]) are new totals, 0 deletes. ``tmp_px`` / ``tmp_sz`` are scratch rows of the
+    book's capacity (no allocation here). The result equals :func:`book_set` applied level by level
+    whenever the side stays within capacity; a batch that is not strictly monotone is applied level
+    by level.
+
+    Returns
+    -------
+    int
+        Levels left out for capacity (the worst ones).
+    """
+    k = ticks.shape[0]
+    overflows = 0
+    ascending = k < 2 or ticks[1] > ticks[0]
+    for j in range(1, k):
+        if (ticks[j] > ticks[j - 1]) != ascending or ticks[j] == ticks[j - 1]:
+            for q in range(k):
+                overflows += book_set(px, sz, n, s, ticks[q], sizes[q])
+            return overflows
+    # Walk the batch best-first: bids descend, asks ascend.
+    forward = ascending == (s == ASK)
+    cap = px.shape[1]
+    cnt = n[s]
+    i = 0
+    m = 0
+    out = 0
+    while i < cnt or m < k:
+        j = m if forward else k - 1 - m
+        if m >= k or (i < cnt and _better(s, px[s, i], ticks[j])):
+            p, q = px[s, i], sz[s, i]
+            i += 1
+        else:
+            if i < cnt and px[s, i] == ticks[j]:
+                i += 1  # the update replaces (or deletes) the resting level
+            p, q = ticks[j], sizes[j]
+            m += 1
+            if q == 0.0:
+                continue
+        if out < cap:
+            tmp_px[out] = p
+            tmp_sz[out] = q
+            out += 1
+        else:
+            overflows += 1
+    for t in range(out):
+        px[s, t] = tmp_px[t]
+        sz[s, t] = tmp_sz[t]
+    n[s] = out
+    return overflows
+
+
+@njit(cache=True)
 def book_clear(n):
     """Remove every level from both sides."""
     n[0] = 0

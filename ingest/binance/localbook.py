@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from scalper.features.book import ASK, BID, book_clear, book_set, is_crossed, new_book
+from scalper.features.book import ASK, BID, book_clear, book_merge, book_set, is_crossed, new_book
 from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate
 
 DEFAULT_CAPACITY = 8192
@@ -39,7 +39,7 @@ class LocalBook:
         Level insertions that capacity forced out (worst levels), since construction.
     """
 
-    __slots__ = ("px", "sz", "n", "tick_size", "overflows")
+    __slots__ = ("px", "sz", "n", "tick_size", "overflows", "_scratch")
 
     def __init__(self, tick_size: float, capacity: int = DEFAULT_CAPACITY) -> None:
         if not tick_size > 0:
@@ -47,15 +47,17 @@ class LocalBook:
         self.px, self.sz, self.n = new_book(capacity)
         self.tick_size = float(tick_size)
         self.overflows = 0
+        # Scratch for the merge (ticks of one message, the merged side): no allocation per message.
+        self._scratch = (np.zeros(capacity, np.int64), np.zeros(capacity, np.int64), np.zeros(capacity, np.float64))
 
     def apply_snapshot(self, snapshot: DepthSnapshot) -> None:
         """Replace the book by the snapshot's levels."""
-        self.overflows += _apply(self.px, self.sz, self.n, snapshot.bids, snapshot.asks, self.tick_size, True)
+        self.overflows += _apply(self.px, self.sz, self.n, snapshot.bids, snapshot.asks, self.tick_size, True, *self._scratch)
 
     def apply_diff(self, diff: DepthUpdate) -> None:
         """Set every level of the diff (qty 0 deletes; deleting an absent level is a no-op, as
         Binance warns can happen)."""
-        self.overflows += _apply(self.px, self.sz, self.n, diff.bids, diff.asks, self.tick_size, False)
+        self.overflows += _apply(self.px, self.sz, self.n, diff.bids, diff.asks, self.tick_size, False, *self._scratch)
 
     def clear(self) -> None:
         """Remove every level."""
@@ -85,13 +87,23 @@ class LocalBook:
 
 
 @njit(cache=True)
-def _apply(px, sz, n, bids, asks, tick, clear):
+def _apply_side(px, sz, n, s, levels, tick, tick_buf, tmp_px, tmp_sz):
+    k = levels.shape[0]
+    if k > tick_buf.shape[0]:
+        overflows = 0
+        for j in range(k):
+            overflows += book_set(px, sz, n, s, np.int64(np.rint(levels[j, 0] / tick)), levels[j, 1])
+        return overflows
+    for j in range(k):
+        tick_buf[j] = np.int64(np.rint(levels[j, 0] / tick))
+    # A message's levels come sorted: one merge pass instead of a shift of the whole side per level.
+    return book_merge(px, sz, n, s, tick_buf[:k], levels[:, 1], tmp_px, tmp_sz)
+
+
+@njit(cache=True)
+def _apply(px, sz, n, bids, asks, tick, clear, tick_buf, tmp_px, tmp_sz):
     # Returns the number of level insertions capacity forced out.
     if clear:
         book_clear(n)
-    overflows = 0
-    for j in range(bids.shape[0]):
-        overflows += book_set(px, sz, n, BID, np.int64(np.rint(bids[j, 0] / tick)), bids[j, 1])
-    for j in range(asks.shape[0]):
-        overflows += book_set(px, sz, n, ASK, np.int64(np.rint(asks[j, 0] / tick)), asks[j, 1])
-    return overflows
+    overflows = _apply_side(px, sz, n, BID, bids, tick, tick_buf, tmp_px, tmp_sz)
+    return overflows + _apply_side(px, sz, n, ASK, asks, tick, tick_buf, tmp_px, tmp_sz)
