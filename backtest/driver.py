@@ -18,13 +18,7 @@ from scalper.engine.core import EngineCore, choose_signals
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.batch import FeatureMatrix, compute_features
 from scalper.features.kernels import (
-    CODE_DECISION,
-    CODE_WAKE,
-    CODE_WATCH,
-    I_DECISION_TS,
-    I_WAKE_TS,
     FeatureState,
-    run_until,
 )
 from scalper.ingest.tickfile import TickData
 from scalper.models.inference import ModelSet
@@ -111,7 +105,6 @@ def run_backtest(
         data.size,
         data.flags,
     )
-    arrays = state.arrays()
     feat = state.feat
     t0 = time.perf_counter()
     fm = None
@@ -125,29 +118,22 @@ def run_backtest(
         # Python scalars: the loop below reads one row per decision.
         signals = (sig_classes, sig_p.tolist(), sig_side.tolist(), sig_horizon.tolist())
     row = 0
-    i = 0
     next_report = 0
-    while True:
-        i, code = run_until(*arrays, ts, kind, side, price_tick, size, flags, i, feat)
-        if code == 0:
-            break
-        if code & CODE_WAKE:
-            core.on_wake(int(state.ist[I_WAKE_TS]))
-        elif code & CODE_DECISION:
-            g = int(state.ist[I_DECISION_TS])
-            if signals is None:
-                core.on_decision(g, feat)
-            else:
-                if row >= len(fm.ts) or fm.ts[row] != g:
-                    raise BatchDivergence(f"decision {row} at {g} ns does not match the batch pass")
-                core.on_signal(g, signals[0][row], signals[1][row], signals[2][row], signals[3][row])
-                row += 1
-        elif code & CODE_WATCH:
-            core.on_watch(int(ts[i - 1]))
-        core.after_code()
+
+    def decide(g: int, i: int) -> None:
+        nonlocal row, next_report
+        if signals is None:
+            core.on_decision(g, feat)
+        else:
+            if row >= len(fm.ts) or fm.ts[row] != g:
+                raise BatchDivergence(f"decision {row} at {g} ns does not match the batch pass")
+            core.on_signal(g, signals[0][row], signals[1][row], signals[2][row], signals[3][row])
+            row += 1
         if on_progress is not None and i >= next_report:
             on_progress(i)
             next_report = i + 50_000
+
+    core.drive(ts, kind, side, price_tick, size, flags, decide)
     if len(ts):
         core.finish(int(ts[-1]))
     wall = time.perf_counter() - t0

@@ -241,7 +241,7 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> StageResult:
     """Raw frame bytes in, risk-checked order intent out, as the daemon runs it (no journal, no venue)."""
     from scalper.engine.core import EngineCore
     from scalper.exec.simulated import SimulatedExchange
-    from scalper.features.kernels import CODE_DECISION, CODE_WAKE, I_DECISION_TS, I_WAKE_TS, PRE_MASK, FeatureState, run_until, step
+    from scalper.features.kernels import PRE_MASK, FeatureState, step
     from scalper.ingest.binance import EventBuffer, parse_message
     from scalper.ingest.tickfile import Instrument
     from scalper.risk.limits import RiskManager
@@ -263,6 +263,12 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> StageResult:
     events.truncate(0)
     clock = time.perf_counter_ns
     samples = []
+    decided: list[int] = []
+
+    def decide(g: int, _i: int) -> None:  # the daemon's decision, without metrics
+        core.on_decision(g, feat)
+        decided.append(g)
+
     for raw in d.depth_raw:
         t0 = clock()
         msg = parse_message(raw)
@@ -271,20 +277,10 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> StageResult:
             events.append_diff(diff, 0)
         cols = events.columns()
         ticks = np.rint(cols["price"] / 0.01).astype(np.int64)
-        decided = False
-        i = 0
-        while True:  # the daemon's loop: one numba call until the core is needed
-            i, code = run_until(*arrays, cols["ts_event"], cols["kind"], cols["side"], ticks, cols["size"], cols["flags"], i, feat)
-            if code == 0:
-                break
-            if code & CODE_WAKE:
-                core.on_wake(int(state.ist[I_WAKE_TS]))
-            elif code & CODE_DECISION:
-                core.on_decision(int(state.ist[I_DECISION_TS]), feat)
-                decided = True
-            core.after_code()
+        decisions = len(decided)
+        core.drive(cols["ts_event"], cols["kind"], cols["side"], ticks, cols["size"], cols["flags"], decide)
         events.truncate(0)
-        if decided:
+        if len(decided) > decisions:
             samples.append(clock() - t0)
     assert len(samples) > 100 and state.is_valid
     return _result("tick-to-decision (raw depthUpdate -> risk-checked intent)", np.array(samples), "frames that decide")

@@ -20,7 +20,19 @@ import numpy as np
 
 from scalper.exec.adapter import ExecutionAdapter
 from scalper.exec.orders import Fill
-from scalper.features.kernels import INT64_MAX, INT64_MIN, I_LAST_BOOK_TS, FeatureState
+from scalper.features.kernels import (
+    CODE_DECISION,
+    CODE_INVALID,
+    CODE_WAKE,
+    CODE_WATCH,
+    I_DECISION_TS,
+    I_LAST_BOOK_TS,
+    I_WAKE_TS,
+    INT64_MAX,
+    INT64_MIN,
+    FeatureState,
+    run_until,
+)
 from scalper.ingest.tickfile import Instrument
 from scalper.models.inference import ModelSet
 from scalper.models.labels import DOWN, UP
@@ -190,6 +202,42 @@ class EngineCore:
         exit_tick = self.state.best_bid_tick if pos.side > 0 else self.state.best_ask_tick
         hit_tp = exit_tick * pos.side >= pos.take_profit_tick * pos.side
         self._exit(ts_ns, "take_profit" if hit_tp else "stop_loss")
+
+    def drive(
+        self,
+        ts: np.ndarray,
+        kind: np.ndarray,
+        side: np.ndarray,
+        price_tick: np.ndarray,
+        size: np.ndarray,
+        flags: np.ndarray,
+        decide: Callable[[int, int], None],
+        on_invalid: Callable[[], None] | None = None,
+    ) -> None:
+        """Run schema-v1 event columns through the kernels, handing every code to this core.
+
+        One numba call (``run_until``) covers the events until something needs Python. ``decide``
+        is called with the decision time (ns) and the index of the event that revealed it; the
+        backtest and the daemon take decisions differently, everything else is the same here.
+        ``on_invalid`` is called when the book becomes crossed or locked.
+        """
+        state = self.state
+        arrays, feat = state.arrays(), state.feat
+        i = 0
+        while True:
+            i, code = run_until(*arrays, ts, kind, side, price_tick, size, flags, i, feat)
+            if code == 0:
+                return
+            if code & CODE_WAKE:
+                self.on_wake(int(state.ist[I_WAKE_TS]))
+            elif code & CODE_DECISION:
+                decide(int(state.ist[I_DECISION_TS]), i)
+            else:
+                if code & CODE_WATCH:
+                    self.on_watch(int(ts[i - 1]))
+                if code & CODE_INVALID and on_invalid is not None:
+                    on_invalid()
+            self.after_code()
 
     def after_code(self) -> None:
         """Re-arm the wake-up time; the loop calls it after handling each code."""

@@ -49,16 +49,9 @@ from scalper.exec.orders import Fill, Order
 from scalper.exec.recovery import recover
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.kernels import (
-    CODE_DECISION,
-    CODE_INVALID,
-    CODE_WAKE,
-    CODE_WATCH,
-    I_DECISION_TS,
     I_LAST_BOOK_TS,
     I_LAST_EVENT_TS,
-    I_WAKE_TS,
     FeatureState,
-    run_until,
 )
 from scalper.ingest.binance.feed import BinanceFeed
 from scalper.ingest.binance.messages import Market
@@ -219,7 +212,6 @@ class Daemon:
 
     def _run_events(self, cols: dict[str, np.ndarray]) -> None:
         core, state, m = self.core, self.state, self.metrics
-        arrays = state.arrays()
         feat = state.feat
         ts, kind, side, size, flags = cols["ts_event"], cols["kind"], cols["side"], cols["size"], cols["flags"]
         ticks = np.rint(cols["price"] / self.instrument.tick_size).astype(np.int64)
@@ -230,22 +222,11 @@ class Daemon:
         for k in range(3):
             if counts[k]:
                 m.events_by_kind[k].inc(int(counts[k]))
-        # One numba call runs the frame's events until something needs the core (usually: never).
-        i = 0
-        while True:
-            i, code = run_until(*arrays, ts, kind, side, ticks, size, flags, i, feat)
-            if code == 0:
-                break
-            if code & CODE_WAKE:
-                core.on_wake(int(state.ist[I_WAKE_TS]))
-            elif code & CODE_DECISION:
-                self._decide(int(state.ist[I_DECISION_TS]), feat, int(recv[i]))
-            else:
-                if code & CODE_WATCH:
-                    core.on_watch(int(ts[i - 1]))
-                if code & CODE_INVALID:
-                    self.feed.invalidate()
-            core.after_code()
+        core.drive(
+            ts, kind, side, ticks, size, flags,
+            decide=lambda g, i: self._decide(g, feat, int(recv[i])),
+            on_invalid=self.feed.invalidate,
+        )
         if self._recovered_position and state.is_valid:
             self._recovered_position = False
             core.close_position(int(ts[-1]), "recovered")

@@ -294,6 +294,7 @@ def _read_lines(path: Path) -> tuple[str, list[bytes]]:
                     raise BybitFormatError(f"{path}: zip holds {len(members)} files, expected exactly one")
                 where = f"{path}!{members[0].filename}"
                 raw = archive.read(members[0])
+        # zipfile raises NotImplementedError for a compression method it cannot read.
         except (zipfile.BadZipFile, NotImplementedError, EOFError) as exc:
             raise BybitFormatError(f"{where}: not a readable zip file ({exc})") from None
     else:
