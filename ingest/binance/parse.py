@@ -172,29 +172,22 @@ def _snapshot(d: dict) -> DepthSnapshot:
     )
 
 
-def _trade(d: dict) -> Trade:
+def _trade(d: dict, aggregate: bool = False) -> Trade:
+    # trade and aggTrade differ only in the id field: "t" per fill, "a" per aggregate.
     return Trade(
         symbol=_str(d, "s"),
         event_time_ms=_time(d, "E"),
         trade_time_ms=_time(d, "T"),
-        trade_id=_id(d, "t"),
+        trade_id=_id(d, "a" if aggregate else "t"),
         price=_decimal(d.get("p", _MISSING), "p", True),
         qty=_decimal(d.get("q", _MISSING), "q", True),
         buyer_is_maker=_bool(d, "m"),
+        aggregate=aggregate,
     )
 
 
 def _agg_trade(d: dict) -> Trade:
-    return Trade(
-        symbol=_str(d, "s"),
-        event_time_ms=_time(d, "E"),
-        trade_time_ms=_time(d, "T"),
-        trade_id=_id(d, "a"),
-        price=_decimal(d.get("p", _MISSING), "p", True),
-        qty=_decimal(d.get("q", _MISSING), "q", True),
-        buyer_is_maker=_bool(d, "m"),
-        aggregate=True,
-    )
+    return _trade(d, aggregate=True)
 
 
 def _book_ticker(d: dict) -> BookTicker:
