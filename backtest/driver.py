@@ -77,7 +77,7 @@ def run_backtest(
     """
     inst = data.instrument
     fc = cfg.features
-    state = FeatureState(fc.grid_ns, fc.book_capacity, fc.ring_capacity)
+    state = FeatureState.from_config(fc)
     risk = RiskManager(cfg.risk, inst.tick_size, inst.lot_size, cfg.exec.taker_fee_bps)
     adapter = SimulatedExchange(
         latency_ns=int(round(cfg.exec.latency_ms * 1e6)),
@@ -110,7 +110,7 @@ def run_backtest(
     fm = None
     signals = None
     if batch_predictions:
-        fm = compute_features(data, FeatureState(fc.grid_ns, fc.book_capacity, fc.ring_capacity))
+        fm = compute_features(data, FeatureState.from_config(fc))
         X32 = fm.X.astype(np.float32)
         sig_classes, sig_p, sig_side, sig_horizon = choose_signals(
             [m.predict_batch(X32) for m in models.predictors], models.horizons_ns

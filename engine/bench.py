@@ -249,7 +249,7 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> StageResult:
     cfg = EngineConfig()
     events = EventBuffer(1 << 15)
     seq, book = _synced_feed(d, events)
-    state = FeatureState(book_capacity=8192)
+    state = FeatureState()
     inst = Instrument("BINANCE_USDM", "ETHUSDT", 0.01, 0.001, "bench")
     risk = RiskManager(cfg.risk, 0.01, 0.001, cfg.exec.taker_fee_bps)
     venue = SimulatedExchange(1_000_000, cfg.exec.taker_fee_bps, 0.01, 0.001, keep_history=False)
@@ -305,7 +305,7 @@ def throughput(d: BenchData, quick: bool) -> list[StageResult]:
             cols = list(zip(*(c.tolist() for c in (data.ts_event, data.kind, data.side, data.price_tick, data.size, data.flags))))
 
             def replay():
-                st = FeatureState(book_capacity=8192)
+                st = FeatureState()
                 a, f = st.arrays(), st.feat
                 for ev in cols:
                     while step(*a, *ev, f) & PRE_MASK:

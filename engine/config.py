@@ -41,7 +41,6 @@ class DaemonConfig(_Section):
     ws_url: str = Field("wss://fstream.binance.com", description="websocket base URL (combined streams)")
     rest_url: str = Field("https://fapi.binance.com", description="REST base URL (depth snapshot)")
     model_dir: str = Field("models/btcusdt", description="directory of .onnx models and cards")
-    book_capacity: int = Field(8192, ge=16, description="levels kept per side (Binance books hold thousands)")
     metrics_host: str = Field("127.0.0.1", description="address of the /metrics endpoint")
     metrics_port: int = Field(9464, ge=0, le=65535, description="0 picks a free port")
     journal: Literal["file", "redis"] = "file"

@@ -138,7 +138,7 @@ class Daemon:
         self.instrument = Instrument(f"BINANCE_{d.market.upper()}", d.symbol, d.tick_size, d.lot_size, "live")
         self.models = self._load_models(Path(d.model_dir))
         self.metrics = metrics or EngineMetrics()
-        self.state = FeatureState(cfg.features.grid_ns, d.book_capacity, cfg.features.ring_capacity)
+        self.state = FeatureState.from_config(cfg.features)
         self.risk = RiskManager(cfg.risk, d.tick_size, d.lot_size, cfg.exec.taker_fee_bps)
         if d.journal == "file":
             Path(d.journal_path).parent.mkdir(parents=True, exist_ok=True)

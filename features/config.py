@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Section(BaseModel):
@@ -11,8 +11,16 @@ class _Section(BaseModel):
 
 class FeaturesConfig(_Section):
     grid_ms: float = Field(250.0, gt=0, description="decision grid step, ms of event time")
-    book_capacity: int = Field(2048, ge=16, description="book levels kept per side")
+    top_levels: int = Field(64, ge=16, description="best levels per side kept sorted (features and fills read these)")
+    ladder_ticks: int = Field(65536, ge=1024, description="ticks per side of the ladder for deeper levels (power of two)")
     ring_capacity: int = Field(65536, ge=1024, description="events kept for the 30 s feature windows")
+
+    @field_validator("ladder_ticks")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError(f"ladder_ticks must be a power of two, got {v}")
+        return v
 
     @property
     def grid_ns(self) -> int:

@@ -24,7 +24,9 @@ import math
 import numpy as np
 from numba import njit
 
-from scalper.features.book import DEFAULT_CAPACITY, book_clear, book_set, is_crossed, is_two_sided, side_index
+from scalper.features.book import is_crossed, is_two_sided, side_index
+from scalper.features.config import FeaturesConfig
+from scalper.features.ladder import DEFAULT_LADDER_TICKS, DEFAULT_TOP_LEVELS, deep_book_clear, deep_book_set, new_deep_book
 from scalper.features.registry import FEATURE_NAMES, N_FEATURES, WINDOWS_NS
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE as FLAG_LAST
 from scalper.ingest.tickfile import FLAG_SNAPSHOT, KIND_BOOK, KIND_TRADE
@@ -103,8 +105,10 @@ class FeatureState:
     ----------
     grid_ns : int
         Decision grid step, ns (default 250 ms).
-    book_capacity : int
-        Levels kept per side (see ``features/book.py``).
+    top_levels : int
+        Best levels per side kept sorted (``px``, ``sz``, ``n``: what the features and fills read).
+    ladder_ticks : int
+        Ticks per side of the ladder holding the deeper levels (a power of two; see ``features/ladder.py``).
     ring_capacity : int
         Events kept for the time windows; it must hold the 30 s window (an overflow is counted in
         ``ist[I_RING_OVERFLOWS]``, and the oldest event then leaves every window early).
@@ -113,14 +117,13 @@ class FeatureState:
     def __init__(
         self,
         grid_ns: int = 250_000_000,
-        book_capacity: int = DEFAULT_CAPACITY,
+        top_levels: int = DEFAULT_TOP_LEVELS,
         ring_capacity: int = DEFAULT_RING_CAPACITY,
+        ladder_ticks: int = DEFAULT_LADDER_TICKS,
     ) -> None:
         if grid_ns <= 0:
             raise ValueError(f"grid_ns must be > 0, got {grid_ns}")
-        self.px = np.zeros((2, book_capacity), dtype=np.int64)
-        self.sz = np.zeros((2, book_capacity), dtype=np.float64)
-        self.n = np.zeros(2, dtype=np.int64)
+        self.px, self.sz, self.n, self.lpx, self.lsz, self.ln = new_deep_book(top_levels, ladder_ticks)
         self.ist = np.zeros(N_ISTATE, dtype=np.int64)
         self.fst = np.zeros(N_FSTATE, dtype=np.float64)
         self.rb_ts = np.zeros(ring_capacity, dtype=np.int64)
@@ -132,9 +135,14 @@ class FeatureState:
         self.ist[I_WAKE_TS] = INT64_MAX
         self.clear_watch()
 
+    @classmethod
+    def from_config(cls, fc: FeaturesConfig) -> FeatureState:
+        """Build the state a ``[features]`` config section describes."""
+        return cls(fc.grid_ns, fc.top_levels, fc.ring_capacity, fc.ladder_ticks)
+
     def arrays(self) -> tuple[np.ndarray, ...]:
         """Return the state arrays in the order the kernels take them."""
-        return (self.px, self.sz, self.n, self.ist, self.fst, self.rb_ts, self.rb_val)
+        return (self.px, self.sz, self.n, self.lpx, self.lsz, self.ln, self.ist, self.fst, self.rb_ts, self.rb_val)
 
     def set_wake(self, ts_ns: int | None) -> None:
         """Make :func:`step` return ``CODE_WAKE`` before the first event after ``ts_ns`` (None: never)."""
@@ -313,12 +321,12 @@ def _on_message_end(px, sz, n, ist, fst, rb_ts, rb_val, ts, flags):
 
 
 @njit(cache=True)
-def step(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags, feat_out):
+def step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags, feat_out):
     """Process one tick-file event, or report that something is due before it.
 
     Parameters
     ----------
-    px, sz, n, ist, fst, rb_ts, rb_val : ndarray
+    px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val : ndarray
         :meth:`FeatureState.arrays`, updated in place.
     ts : int
         ``ts_event``, ns since the epoch.
@@ -360,7 +368,7 @@ def step(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, f
     ist[I_LAST_EVENT_TS] = ts
     if kind == KIND_BOOK:
         ist[I_LAST_BOOK_TS] = ts
-        if book_set(px, sz, n, side_index(side), price_tick, size) != 0:
+        if deep_book_set(px, sz, n, lpx, lsz, ln, side_index(side), price_tick, size) != 0:
             ist[I_BOOK_OVERFLOWS] += 1
     elif kind == KIND_TRADE:
         ist[I_LAST_TRADE_TS] = ts
@@ -369,7 +377,7 @@ def step(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, f
         _push(ist, fst, rb_ts, rb_val, ts, 0.0, buy, sell, 0.0, 1.0)
     else:
         ist[I_LAST_BOOK_TS] = ts
-        book_clear(n)
+        deep_book_clear(n, lpx, ln)
         ist[I_IN_SNAPSHOT] = 1
         ist[I_IS_VALID] = 0
         ist[I_HAS_PREV] = 0
@@ -379,7 +387,7 @@ def step(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, f
 
 
 @njit(cache=True)
-def run_until(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags, i0, feat_out):
+def run_until(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags, i0, feat_out):
     """Apply events ``i0, i0+1, ...`` with :func:`step` until one returns a code or the data ends.
 
     Returns
@@ -391,7 +399,7 @@ def run_until(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, si
     m = ts.shape[0]
     i = i0
     while i < m:
-        code = step(px, sz, n, ist, fst, rb_ts, rb_val, ts[i], kind[i], side[i], price_tick[i], size[i], flags[i], feat_out)
+        code = step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts[i], kind[i], side[i], price_tick[i], size[i], flags[i], feat_out)
         if code & PRE_MASK:
             return i, code
         i += 1
@@ -401,7 +409,7 @@ def run_until(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, si
 
 
 @njit(cache=True)
-def run_batch(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags,
+def run_batch(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags,
               feat_out, dec_ts_out, mid_ts_out, mid_out):
     """Replay a whole file in one numba loop, collecting the decision rows and the mid series.
 
@@ -425,7 +433,7 @@ def run_batch(px, sz, n, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, si
     n_mid = 0
     i = 0
     while i < m:
-        code = step(px, sz, n, ist, fst, rb_ts, rb_val, ts[i], kind[i], side[i], price_tick[i], size[i], flags[i], row)
+        code = step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts[i], kind[i], side[i], price_tick[i], size[i], flags[i], row)
         if code & CODE_DECISION:
             feat_out[n_dec, :] = row
             dec_ts_out[n_dec] = ist[I_DECISION_TS]

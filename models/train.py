@@ -174,7 +174,7 @@ def train_models(
     out_dir.mkdir(parents=True, exist_ok=True)
     data = tickfile.read(ticks)
     fc = features_cfg
-    fm = compute_features(data, FeatureState(fc.grid_ns, fc.book_capacity, fc.ring_capacity))
+    fm = compute_features(data, FeatureState.from_config(fc))
     horizons_ns = [int(round(h * 1e9)) for h in labels_cfg.horizons_s]
     split = time_split(fm.ts, labels_cfg.split, labels_cfg.embargo_ns)
     rows = label_rows(fm, horizons_ns, labels_cfg.dead_zone_ticks, dead_zone_rows=split.train)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from scalper.features.kernels import FeatureState, step
+from scalper.features.ladder import deep_levels
 from scalper.ingest.binance.feed import Backoff, BinanceFeed
 from scalper.ingest.binance.messages import Market
 from scalper.ingest.binance.parse import ParseReason
@@ -92,8 +93,9 @@ def _assert_books_equal(srv, feed, consumer, tick):
     assert _levels(feed.book.px, feed.book.sz, feed.book.n, 1) == want_asks
     st = consumer.state
     assert st.is_valid
-    assert _levels(st.px, st.sz, st.n, 0) == want_bids
-    assert _levels(st.px, st.sz, st.n, 1) == want_asks
+    for row, want in ((0, want_bids), (1, want_asks)):
+        ticks, sizes = deep_levels(st.px, st.sz, st.n, st.lpx, st.lsz, row)  # top view + ladder
+        assert list(zip(ticks[:TOP].tolist(), sizes[:TOP].tolist())) == want
 
 
 @pytest.mark.parametrize("spec", [USDM_ETH, SPOT_ETH], ids=["usdm", "spot"])
