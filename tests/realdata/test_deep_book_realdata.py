@@ -10,7 +10,6 @@ dollars from the touch (bids at $44 with ETH at $3,400): those are what gets dro
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from numba import njit
 
