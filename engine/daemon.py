@@ -55,7 +55,7 @@ from scalper.features.kernels import (
 )
 from scalper.ingest.binance.feed import BinanceFeed
 from scalper.ingest.binance.messages import Market
-from scalper.ingest.tickfile import Instrument
+from scalper.ingest.tickfile import KIND_BOOK, Instrument
 from scalper.models.card import ModelCardMismatch
 from scalper.models.inference import ModelSet, load_model_dir
 from scalper.risk.intent import ApprovedOrder, TradingState
@@ -147,7 +147,10 @@ class Daemon:
             backend = self._redis_backend()
         self.journal = JournalWriter(backend, on_write=self.metrics.journal_write.observe)
         # The kernel's book is the one that counts; it reports a crossed book back (feed.invalidate).
-        self.feed = BinanceFeed(Market(d.market), d.symbol, d.tick_size, d.ws_url, d.rest_url, self.on_events, check_book=False)
+        self.feed = BinanceFeed(
+            Market(d.market), d.symbol, d.tick_size, d.ws_url, d.rest_url, self.on_events,
+            check_book=False, tick_sink=self.on_tick_events,
+        )
         self.core: EngineCore | None = None
         self.venue: JournaledVenue | None = None
         self.stop_event = asyncio.Event()
@@ -199,32 +202,41 @@ class Daemon:
 
     # -- hot path -----------------------------------------------------------------------------
     def on_events(self, cols: dict[str, np.ndarray]) -> None:
-        """Run one frame's events through the kernel and the core (called by the feed).
+        """Run the events of the feed's general path (float prices) through the kernel and the core.
 
         An unexpected error inside the engine halts trading and is logged; it never stops the feed.
         """
+        ticks = np.rint(cols["price"] / self.instrument.tick_size).astype(np.int64)
+        recv = cols["ts_recv"]
+        kind = cols["kind"]
+        counts = np.bincount(kind, minlength=3)
+        for k in range(3):
+            if counts[k]:
+                self.metrics.events_by_kind[k].inc(int(counts[k]))
+        self._guarded(cols["ts_event"], kind, cols["side"], ticks, cols["size"], cols["flags"], lambda i: int(recv[i]))
+
+    def on_tick_events(self, ts, kind, side, ticks, size, flags, ts_recv_ns: int) -> None:
+        """Run one depthUpdate frame from the feed's hot path (book events, prices in ticks)."""
+        self.metrics.events_by_kind[KIND_BOOK].inc(len(ts))
+        self._guarded(ts, kind, side, ticks, size, flags, lambda _i: ts_recv_ns)
+
+    def _guarded(self, ts, kind, side, ticks, size, flags, recv_of) -> None:
         try:
-            self._run_events(cols)
+            self._run_events(ts, kind, side, ticks, size, flags, recv_of)
         except Exception:  # noqa: BLE001 - fail closed but keep the process and its journal alive
             self.metrics.engine_errors.inc()
             self.risk.set_state(TradingState.HALTED)
             log.exception("engine error while processing a frame: trading halted")
 
-    def _run_events(self, cols: dict[str, np.ndarray]) -> None:
-        core, state, m = self.core, self.state, self.metrics
+    def _run_events(self, ts, kind, side, ticks, size, flags, recv_of) -> None:
+        # recv_of(i): local receive time (ns) of event i, for the tick-to-decision histogram.
+        core, state = self.core, self.state
         feat = state.feat
-        ts, kind, side, size, flags = cols["ts_event"], cols["kind"], cols["side"], cols["size"], cols["flags"]
-        ticks = np.rint(cols["price"] / self.instrument.tick_size).astype(np.int64)
-        recv = cols["ts_recv"]
         if len(ts) and self.venue.release(int(ts[0])):
             core.after_code()
-        counts = np.bincount(kind, minlength=3)
-        for k in range(3):
-            if counts[k]:
-                m.events_by_kind[k].inc(int(counts[k]))
         core.drive(
             ts, kind, side, ticks, size, flags,
-            decide=lambda g, i: self._decide(g, feat, int(recv[i])),
+            decide=lambda g, i: self._decide(g, feat, recv_of(i)),
             on_invalid=self.feed.invalidate,
         )
         if self._recovered_position and state.is_valid:

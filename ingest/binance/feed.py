@@ -21,6 +21,7 @@ import numpy as np
 import websockets
 from websockets.asyncio.client import connect
 
+from scalper.ingest.binance.fastdepth import H_EVENT_MS, H_FINAL_ID, H_FIRST_ID, H_PREV_FINAL_ID, H_TRANSACTION_MS, DepthFrameParser
 from scalper.ingest.binance.localbook import LocalBook
 from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate, Market, Trade
 from scalper.ingest.binance.normalise import EventBuffer, event_time_ns
@@ -32,6 +33,7 @@ REST_DEPTH_PATH = {Market.SPOT: "/api/v3/depth", Market.USDM: "/fapi/v1/depth", 
 DEPTH_STREAM = {Market.SPOT: "depth@100ms", Market.USDM: "depth@0ms", Market.COINM: "depth@0ms"}
 
 Sink = Callable[[dict[str, np.ndarray]], None]
+TickSink = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], None]
 
 
 @dataclass
@@ -103,6 +105,18 @@ class BinanceFeed:
         Keep a book here too, to detect a crossed book and compare bookTickers. A consumer that
         applies the events to its own book (the daemon's kernel) and calls :meth:`invalidate` when
         that book crosses passes False, so each level is applied once, not twice.
+    tick_sink : callable, optional
+        The hot path, for such a consumer (only with ``check_book=False``): a depthUpdate frame that
+        continues the synced book is scanned straight to book events with prices in ticks
+        (:mod:`~scalper.ingest.binance.fastdepth`) and handed over as
+        ``tick_sink(ts_event, kind, side, price_tick, size, flags, ts_recv_ns)`` (views valid during
+        the call). Every other frame, and any frame the scanner leaves alone, takes the general path
+        to ``sink``; events never overtake each other.
+
+    Raises
+    ------
+    ValueError
+        If ``tick_sink`` is given with ``check_book=True``.
     """
 
     def __init__(
@@ -118,7 +132,10 @@ class BinanceFeed:
         snapshot_timeout_s: float = 10.0,
         clock: Callable[[], int] = time.time_ns,
         check_book: bool = True,
+        tick_sink: TickSink | None = None,
     ) -> None:
+        if tick_sink is not None and check_book:
+            raise ValueError("tick_sink bypasses the feed's check book: pass check_book=False with it")
         self.market = Market(market)
         self.symbol = symbol.upper()
         self.ws_url = ws_url.rstrip("/")
@@ -131,6 +148,8 @@ class BinanceFeed:
         self.sequencer = BinanceOrderBookSequencer(self.market)
         self.book = LocalBook(tick_size) if check_book else None
         self.events = EventBuffer(4096)
+        self.tick_sink = tick_sink
+        self._fast = DepthFrameParser(tick_size) if tick_sink is not None else None
         self.stats = FeedStats()
         self._snapshot_task: asyncio.Task | None = None
         self._resync_backoff = Backoff(self.backoff.initial_s, self.backoff.max_s)
@@ -191,7 +210,8 @@ class BinanceFeed:
         stop_wait = asyncio.ensure_future(stop.wait())
         try:
             while True:
-                recv = asyncio.ensure_future(ws.recv())
+                # decode=False: text frames arrive as bytes, which orjson and the scanner read without a copy.
+                recv = asyncio.ensure_future(ws.recv(decode=False))
                 waits = {recv, stop_wait}
                 if self._snapshot_task is not None:
                     waits.add(self._snapshot_task)
@@ -210,6 +230,8 @@ class BinanceFeed:
 
     def _on_frame(self, raw: bytes | str, now: int) -> None:
         self.stats.frames += 1
+        if self._fast is not None and type(raw) is bytes and self._fast_diff(raw, now):
+            return
         try:
             msg = parse_message(raw)
         except BinanceParseError as exc:
@@ -229,6 +251,24 @@ class BinanceFeed:
                 self._tickers.append(msg)
         else:
             self.stats.malformed["unexpected_snapshot"] += 1
+
+    def _fast_diff(self, raw: bytes, now: int) -> bool:
+        # True when the frame was a depthUpdate continuing the synced book and went to tick_sink.
+        fast = self._fast
+        n = fast.parse(raw)
+        if n < 0:
+            return False
+        h = fast.header
+        if not self.sequencer.try_continue(int(h[H_FIRST_ID]), int(h[H_FINAL_ID]), int(h[H_PREV_FINAL_ID])):
+            return False
+        self._flush()  # anything buffered before this frame goes first
+        self.stats.diffs_applied += 1
+        t = int(h[H_TRANSACTION_MS] if h[H_TRANSACTION_MS] >= 0 else h[H_EVENT_MS]) * 1_000_000
+        if t > self._last_event_ns:
+            self._last_event_ns = t
+        if n:
+            self.tick_sink(*fast.columns(n), now)
+        return True
 
     def _on_diff(self, diff: DepthUpdate, now: int) -> None:
         ready = self.sequencer.on_diff(diff)

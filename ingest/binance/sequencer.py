@@ -191,6 +191,26 @@ class BinanceOrderBookSequencer:
             self.counters[SyncReason.DROPPED_WHILE_INVALID] += 1
         return []
 
+    def try_continue(self, first_update_id: int, final_update_id: int, prev_final_update_id: int) -> bool:
+        """Accept a diff given only its ids when it plainly continues a synced book; else change nothing.
+
+        The hot path's shortcut (ids from :mod:`~scalper.ingest.binance.fastdepth`, no
+        :class:`DepthUpdate` built): True means apply the diff now, exactly as :meth:`on_diff` would
+        have returned ``[diff]``. False (not synced yet, first diff after the snapshot, stale, gap)
+        leaves the state untouched so the caller passes the parsed diff to :meth:`on_diff`, which
+        decides and counts. ``prev_final_update_id`` is -1 when the stream has no ``pu`` (spot).
+        """
+        last_u = self._last_u
+        if self._state is not SyncState.SYNCED or last_u is None or final_update_id <= last_u:
+            return False
+        if self._futures:
+            if prev_final_update_id != last_u:
+                return False
+        elif first_update_id != last_u + 1:
+            return False
+        self._last_u = final_update_id
+        return True
+
     def on_snapshot(self, snapshot: DepthSnapshot) -> list[DepthUpdate]:
         """Take the REST snapshot the caller has just set its book to; return the buffered diffs
         to apply on top of it, in order.

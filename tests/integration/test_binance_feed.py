@@ -36,16 +36,20 @@ class Consumer:
         self.tick_size = tick_size
         self.events = 0
         self.clears = 0
+        self.hot_frames = 0
 
     def __call__(self, cols: dict[str, np.ndarray]) -> None:
         ticks = np.rint(cols["price"] / self.tick_size).astype(np.int64)
+        self.ticks(cols["ts_event"], cols["kind"], cols["side"], ticks, cols["size"], cols["flags"], 0)
+
+    def ticks(self, ts, kind, side, ticks, size, flags, _recv) -> None:
+        self.hot_frames += _recv != 0
         arrays = self.state.arrays()
         for i in range(len(ticks)):
-            while step(*arrays, int(cols["ts_event"][i]), int(cols["kind"][i]), int(cols["side"][i]), int(ticks[i]),
-                       float(cols["size"][i]), int(cols["flags"][i]), self.state.feat) & 3:
+            while step(*arrays, int(ts[i]), int(kind[i]), int(side[i]), int(ticks[i]), float(size[i]), int(flags[i]), self.state.feat) & 3:
                 pass
         self.events += len(ticks)
-        self.clears += int(np.sum(cols["kind"] == 2))
+        self.clears += int(np.sum(kind == 2))
 
 
 def _server_book(srv: ReplayServer, tick: float) -> tuple[list, list]:
@@ -59,11 +63,13 @@ def _levels(px, sz, n, row):
     return list(zip(px[row, :k].tolist(), sz[row, :k].tolist()))
 
 
-async def _run(data_dir, spec, fault=None, after_diffs=300):
+async def _run(data_dir, spec, fault=None, after_diffs=300, hot=False):
+    # hot: the daemon's set-up, depthUpdate frames scanned straight to ticks and no check book.
     path, market, symbol, tick = spec
     srv = await ReplayServer(((ln.local_ts_ns, ln.raw) for ln in Recording([data_dir / "hftbacktest" / path])), speed=0).start()
     consumer = Consumer(tick)
-    feed = BinanceFeed(market, symbol, tick, srv.ws_url, srv.rest_url, consumer, backoff=Backoff(0.01, 0.2))
+    hot_path = {"check_book": False, "tick_sink": consumer.ticks} if hot else {}
+    feed = BinanceFeed(market, symbol, tick, srv.ws_url, srv.rest_url, consumer, backoff=Backoff(0.01, 0.2), **hot_path)
     stop = asyncio.Event()
     task = asyncio.create_task(feed.run(stop))
     try:
@@ -89,8 +95,9 @@ TOP = 200  # the REST snapshot carries 1000 levels; far levels the server saw be
 def _assert_books_equal(srv, feed, consumer, tick):
     want_bids, want_asks = (side[:TOP] for side in _server_book(srv, tick))
     assert feed.is_synced
-    assert _levels(feed.book.px, feed.book.sz, feed.book.n, 0) == want_bids
-    assert _levels(feed.book.px, feed.book.sz, feed.book.n, 1) == want_asks
+    if feed.book is not None:
+        assert _levels(feed.book.px, feed.book.sz, feed.book.n, 0) == want_bids
+        assert _levels(feed.book.px, feed.book.sz, feed.book.n, 1) == want_asks
     st = consumer.state
     assert st.is_valid
     for row, want in ((0, want_bids), (1, want_asks)):
@@ -106,6 +113,24 @@ def test_feed_syncs_from_rest_snapshot_and_follows_every_diff(data_dir, spec):
     assert feed.stats.snapshots == 1 and feed.stats.reconnects == 0
     assert feed.stats.book_ticker_matches > 10 and feed.stats.book_ticker_mismatches == 0
     assert feed.stats.trades > 100
+
+
+@pytest.mark.parametrize("spec", [USDM_ETH, SPOT_ETH], ids=["usdm", "spot"])
+def test_hot_path_follows_every_diff_into_the_kernel_book(data_dir, spec):
+    srv, feed, consumer = asyncio.run(_run(data_dir, spec, hot=True))
+    _assert_books_equal(srv, feed, consumer, spec[3])
+    assert feed.stats.invalidations == {} and feed.stats.snapshots == 1
+    # Every diff after the first one on the snapshot took the hot path.
+    assert consumer.hot_frames == feed.stats.diffs_applied - 1 > 1000
+
+
+def test_hot_path_detects_a_missing_diff_and_resyncs(data_dir):
+    async def gap(srv):
+        srv.skip_next_diff()
+
+    srv, feed, consumer = asyncio.run(_run(data_dir, USDM_ETH, gap, hot=True))
+    assert feed.stats.invalidations[SyncReason.GAP] == 1 and feed.stats.snapshots == 2
+    _assert_books_equal(srv, feed, consumer, USDM_ETH[3])
 
 
 def test_feed_reconnects_and_resyncs_after_server_disconnect(data_dir):
