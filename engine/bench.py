@@ -87,6 +87,8 @@ class BenchData:
     models: object  # ModelSet: 100 rounds = 300 trees per horizon
     small_models: object  # ModelSet: 34 rounds = 102 trees per horizon (the budget's "100-tree model")
     eth_features: np.ndarray
+    models_dir: Path
+    hot_model_dir: Path  # one 5 s horizon, 34 rounds: the budget's tick-to-decision model
 
 
 def load(data_dir: Path, quick: bool, workdir: Path) -> BenchData:
@@ -110,13 +112,15 @@ def load(data_dir: Path, quick: bool, workdir: Path) -> BenchData:
     ticks = workdir / "eth.parquet"
     tickfile.write(ticks, eth)
     cfg = EngineConfig()
-    for rounds, name in ((100, "models"), (34, "small_models")):
+    one_horizon = cfg.labels.model_copy(update={"horizons_s": [5.0]})
+    for rounds, name, labels in ((100, "models", cfg.labels), (34, "small_models", cfg.labels), (34, "hot_model", one_horizon)):
         fixed = TrainConfig(n_estimators=rounds, early_stopping_rounds=0, min_child_samples=20)
-        train_models(ticks, workdir / name, cfg.features, cfg.labels, fixed)
+        train_models(ticks, workdir / name, cfg.features, labels, fixed)
     fm = compute_features(eth)
     return BenchData(
         snapshot, buffered, depth[: 2000 if quick else None], eth, goog,
         load_model_dir(workdir / "models"), load_model_dir(workdir / "small_models"), fm.X,
+        workdir / "models", workdir / "hot_model",
     )
 
 
@@ -237,53 +241,62 @@ def stage_submit(d: BenchData, quick: bool) -> StageResult:
     return _result("adapter submit (simulated venue)", samples)
 
 
-def stage_tick_to_decision(d: BenchData, quick: bool) -> StageResult:
-    """Raw frame bytes in, risk-checked order intent out, as the daemon runs it (no journal, no venue)."""
-    from scalper.engine.core import EngineCore
-    from scalper.exec.simulated import SimulatedExchange
-    from scalper.features.kernels import PRE_MASK, FeatureState, step
-    from scalper.ingest.binance import EventBuffer, parse_message
-    from scalper.ingest.tickfile import Instrument
-    from scalper.risk.limits import RiskManager
+def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
+    """Raw frame bytes in, risk-checked order intent out, through the daemon's own objects.
 
-    cfg = EngineConfig()
-    events = EventBuffer(1 << 15)
-    seq, book = _synced_feed(d, events)
-    state = FeatureState()
-    inst = Instrument("BINANCE_USDM", "ETHUSDT", 0.01, 0.001, "bench")
-    risk = RiskManager(cfg.risk, 0.01, 0.001, cfg.exec.taker_fee_bps)
-    venue = SimulatedExchange(1_000_000, cfg.exec.taker_fee_bps, 0.01, 0.001, keep_history=False)
-    core = EngineCore(inst, state, d.models, risk, venue, 5.0, cfg.risk.take_profit_bps, cfg.risk.stop_loss_bps)
-    arrays, feat = state.arrays(), state.feat
-    warm = events.columns()
-    for i in range(len(warm["kind"])):  # the snapshot and the diffs placed on it, untimed
-        while step(*arrays, int(warm["ts_event"][i]), int(warm["kind"][i]), int(warm["side"][i]),
-                   int(round(warm["price"][i] / 0.01)), float(warm["size"][i]), int(warm["flags"][i]), feat) & PRE_MASK:
-            pass
-    events.truncate(0)
+    A real :class:`~scalper.engine.daemon.Daemon` (feed hot path, kernel, models, risk, journaled
+    paper venue, metrics) takes each recorded depthUpdate as its websocket session would
+    (``feed._on_frame`` then ``_flush``); only the socket read is missing. The journal writer runs
+    between frames, untimed, so orders become durable and reach the venue as they do live. Risk is
+    set so that decisions size an entry by Kelly and some pass every check and fill (take-profit
+    30 bps, stop-loss 10 bps).
+    """
+    import asyncio
+
+    out = []
+    for models_dir, note in ((d.hot_model_dir, "1 horizon, 102 trees"), (d.models_dir, "3 horizons x 300 trees")):
+        decide, book = asyncio.run(_daemon_frames(d, models_dir))
+        out.append(_result("tick-to-decision (raw depthUpdate -> risk-checked intent)", decide, f"daemon, {note}"))
+    out.append(_result("tick-to-book (raw depthUpdate -> kernel book + features)", book, "daemon, frames that do not decide"))
+    return out
+
+
+async def _daemon_frames(d: BenchData, models_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    from scalper.engine.daemon import Daemon
+    from scalper.features.kernels import I_DECISIONS
+    from scalper.ingest.binance import parse_message
+
+    cfg = EngineConfig.model_validate({
+        "risk": {"take_profit_bps": 30.0, "stop_loss_bps": 10.0},
+        "daemon": {"market": "usdm", "symbol": "ETHUSDT", "tick_size": 0.01, "lot_size": 0.001,
+                   "model_dir": str(models_dir), "journal_path": str(models_dir / "journal.jsonl")},
+    })
+    daemon = Daemon(cfg)
+    await daemon.journal.start()
+    daemon._build_core(1)
+    feed, ist = daemon.feed, daemon.state.ist
+    feed.sequencer.reset()
+    for raw in d.buffered_raw:
+        feed._on_frame(raw, time.time_ns())
+    feed.place_snapshot(parse_message(d.snapshot_raw), time.time_ns())
+    feed._flush()
     clock = time.perf_counter_ns
-    samples = []
-    decided: list[int] = []
-
-    def decide(g: int, _i: int) -> None:  # the daemon's decision, without metrics
-        core.on_decision(g, feat)
-        decided.append(g)
-
+    decide, book = [], []
     for raw in d.depth_raw:
+        decisions = ist[I_DECISIONS]
+        now = time.time_ns()
         t0 = clock()
-        msg = parse_message(raw)
-        for diff in seq.on_diff(msg):
-            book.apply_diff(diff)
-            events.append_diff(diff, 0)
-        cols = events.columns()
-        ticks = np.rint(cols["price"] / 0.01).astype(np.int64)
-        decisions = len(decided)
-        core.drive(cols["ts_event"], cols["kind"], cols["side"], ticks, cols["size"], cols["flags"], decide)
-        events.truncate(0)
-        if len(decided) > decisions:
-            samples.append(clock() - t0)
-    assert len(samples) > 100 and state.is_valid
-    return _result("tick-to-decision (raw depthUpdate -> risk-checked intent)", np.array(samples), "frames that decide")
+        feed._on_frame(raw, now)
+        feed._flush()
+        dt = clock() - t0
+        (decide if ist[I_DECISIONS] > decisions else book).append(dt)
+        if daemon.journal.backlog:
+            await daemon.journal.flush()
+    await daemon.journal.close()
+    fills = daemon.risk.account
+    assert len(decide) > 100 and daemon.state.is_valid and feed.is_synced
+    assert daemon.risk.approved_count > 0 and fills.fees_paid > 0.0  # entries were approved and filled
+    return np.array(decide), np.array(book)
 
 
 def throughput(d: BenchData, quick: bool) -> list[StageResult]:
@@ -334,9 +347,11 @@ def run_suite(data_dir: Path, quick: bool, progress: Callable[[str], None] | Non
             results.append(fn(d, quick))
         say("stage_inference")
         results += stage_inference(d, quick)
-        for fn in (stage_risk, stage_submit, stage_tick_to_decision):
+        for fn in (stage_risk, stage_submit):
             say(fn.__name__)
             results.append(fn(d, quick))
+        say("stage_tick_to_decision")
+        results += stage_tick_to_decision(d, quick)
         say("throughput")
         results += throughput(d, quick)
     return results

@@ -349,7 +349,10 @@ class BinanceFeed:
             self.stats.snapshot_errors += 1
             self._start_resync(delay_s=self._resync_backoff.next_delay())
             return
-        snap, now = task.result()
+        self.place_snapshot(*task.result())
+
+    def place_snapshot(self, snap: DepthSnapshot, now: int) -> None:
+        """Set the book to a REST snapshot and apply the diffs buffered since (the resync task's end)."""
         self.stats.snapshots += 1
         ready = self.sequencer.on_snapshot(snap)
         if self.sequencer.state is SyncState.INVALID:
