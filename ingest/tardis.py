@@ -260,7 +260,9 @@ def _kept(table: _Table | None) -> int:
 
 def _read_bytes(path: Path) -> bytes:
     raw = path.read_bytes()
-    if path.suffix.lower() != ".gz":
+    # The magic bytes too, not only the suffix: polars itself would try to inflate such a file and
+    # fail with a bare OSError that names neither the file nor the reason.
+    if path.suffix.lower() != ".gz" and raw[:2] != b"\x1f\x8b":
         return raw
     try:
         return gzip.decompress(raw)
