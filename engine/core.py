@@ -26,6 +26,7 @@ from scalper.features.kernels import (
     CODE_WAKE,
     CODE_WATCH,
     I_DECISION_TS,
+    I_IS_VALID,
     I_LAST_BOOK_TS,
     I_WAKE_TS,
     INT64_MAX,
@@ -120,16 +121,13 @@ class EngineCore:
 
     # -- market facts -------------------------------------------------------------------------
     def _market(self, ts_ns: int) -> MarketState:
+        # Read the arrays once, positionally: this runs at every entry check (hot path).
+        st = self.state
+        n, px, ist = st.n.tolist(), st.px, st.ist
+        bid = int(px[0, 0]) if n[0] else INT64_MIN
+        ask = int(px[1, 0]) if n[1] else INT64_MAX
         tick = self.instrument.tick_size
-        bid, ask = self.state.best_bid_tick, self.state.best_ask_tick
-        return MarketState(
-            ts_ns=ts_ns,
-            best_bid=bid * tick,
-            best_ask=ask * tick,
-            spread_ticks=int(ask - bid),
-            last_event_ts_ns=int(self.state.ist[I_LAST_BOOK_TS]),
-            is_book_valid=self.state.is_valid,
-        )
+        return MarketState(ts_ns, bid * tick, ask * tick, ask - bid, int(ist[I_LAST_BOOK_TS]), bool(ist[I_IS_VALID]))
 
     def _mid(self) -> float:
         return 0.5 * (self.state.best_bid_tick + self.state.best_ask_tick) * self.instrument.tick_size
@@ -149,11 +147,12 @@ class EngineCore:
         """Predict every horizon (one ONNX call each) and act on the most confident up/down call."""
         best_p, best_side, best_h = 0.0, 0, 0
         for k, predictor in enumerate(self.models.predictors):
-            proba = predictor.predict(features)
-            self._classes[k] = np.argmax(proba)
+            # Python floats: three numpy scalar reads and an argmax cost more than the list.
+            proba = predictor.predict(features).tolist()
+            self._classes[k] = proba.index(max(proba))  # the first maximum, as numpy's argmax
             for cls, side in ((UP, 1), (DOWN, -1)):
                 if proba[cls] > best_p:
-                    best_p, best_side, best_h = float(proba[cls]), side, predictor.horizon_ns
+                    best_p, best_side, best_h = proba[cls], side, predictor.horizon_ns
         self.on_signal(ts_ns, self._classes, best_p, best_side, best_h)
 
     def on_signal(self, ts_ns: int, classes: np.ndarray, p: float, side: int, horizon_ns: int) -> None:

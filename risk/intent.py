@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class TradingState(enum.IntEnum):
@@ -40,8 +41,7 @@ class RejectReason(enum.IntEnum):
     BELOW_MIN_PROBABILITY = 14
 
 
-@dataclass(frozen=True, slots=True)
-class OrderIntent:
+class OrderIntent(NamedTuple):
     """An order the engine wants to send: a marketable IOC limit order.
 
     Attributes
@@ -59,6 +59,9 @@ class OrderIntent:
     reason : str
         Why it was sent: ``"entry"``, ``"take_profit"``, ``"stop_loss"``, ``"time_stop"``,
         ``"end_of_data"`` or ``"shutdown"``.
+
+    Intents and rejections are NamedTuples (immutable, ~4x cheaper to build than frozen
+    dataclasses): the engine makes one at nearly every decision.
     """
 
     ts_ns: int
@@ -90,8 +93,7 @@ def _approve(intent: OrderIntent, approval_id: int) -> ApprovedOrder:
     return ApprovedOrder(intent, approval_id, _APPROVAL_TOKEN)
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(NamedTuple):
     """A refused :class:`OrderIntent` and its enumerated reason; ``detail`` says what was exceeded."""
 
     intent: OrderIntent
