@@ -36,6 +36,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
+from scalper.engine.histogram import NsHistogram
 from scalper.exec.orders import OrderStatus
 from scalper.risk.intent import RejectReason
 
@@ -101,9 +102,10 @@ class EngineMetrics:
         ``scalper_book_valid``, ``scalper_journal_writable``: 1 yes, 0 no.
     model_info : Info
         ``scalper_model_info{version, horizons}`` = 1 (see :meth:`set_model`).
-    tick_to_decision, inference, journal_write : Histogram
-        ``scalper_tick_to_decision_seconds``, ``scalper_inference_seconds``,
-        ``scalper_journal_write_seconds``, s (see the ``observe_*`` helpers).
+    tick_to_decision, inference : NsHistogram
+        ``scalper_tick_to_decision_seconds``, ``scalper_inference_seconds``, s (lock-free, one writer).
+    journal_write : Histogram
+        ``scalper_journal_write_seconds``, s (written off the hot path). See the ``observe_*`` helpers.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -193,14 +195,15 @@ class EngineMetrics:
             "scalper_model", "Loaded model set (version, horizons in s); constant 1.", registry=reg,
         )
 
-        self.tick_to_decision = Histogram(
+        # The two decision-path latencies skip prometheus_client's locks (see engine/histogram.py).
+        self.tick_to_decision = NsHistogram(
             "scalper_tick_to_decision_seconds",
             "Time from receiving the market event to the decision being made; seconds.",
-            buckets=LATENCY_BUCKETS_S, registry=reg,
+            LATENCY_BUCKETS_S, reg,
         )
-        self.inference = Histogram(
+        self.inference = NsHistogram(
             "scalper_inference_seconds", "Duration of one model inference call (all horizons); seconds.",
-            buckets=LATENCY_BUCKETS_S, registry=reg,
+            LATENCY_BUCKETS_S, reg,
         )
         self.journal_write = Histogram(
             "scalper_journal_write_seconds",
@@ -210,11 +213,11 @@ class EngineMetrics:
 
     def observe_tick_to_decision(self, ns: int) -> None:
         """Record one tick-to-decision latency given in ns (``scalper_tick_to_decision_seconds``)."""
-        self.tick_to_decision.observe(ns / _NS_PER_S)
+        self.tick_to_decision.observe_ns(ns)
 
     def observe_inference(self, ns: int) -> None:
         """Record one inference duration given in ns (``scalper_inference_seconds``)."""
-        self.inference.observe(ns / _NS_PER_S)
+        self.inference.observe_ns(ns)
 
     def observe_journal_write(self, ns: int) -> None:
         """Record one journal append duration given in ns (``scalper_journal_write_seconds``)."""
