@@ -14,11 +14,11 @@ from scalper.models.card import ModelCard, ModelCardMismatch
 CARD_SUFFIX = ".card.json"
 
 
-def _session(path: Path) -> ort.InferenceSession:
-    # One thread and sequential execution: a single row gains nothing from parallelism and the
-    # second core belongs to the feed and I/O.
+def _session(path: Path, threads: int = 1) -> ort.InferenceSession:
+    # One thread and sequential execution for single rows: a row gains nothing from parallelism and
+    # the second core belongs to the feed and I/O. Batches (backtests) split rows over every core.
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
+    opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -47,7 +47,9 @@ class OnnxPredictor:
             raise ModelCardMismatch(f"{path}: no model card {card_path.name} beside it")
         self.card = ModelCard.load(card_path)
         self.card.check_features(str(card_path))
+        self.path = path
         self.session = _session(path)
+        self._batch_session: ort.InferenceSession | None = None
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = [o.name for o in self.session.get_outputs()]
         n_feat = len(self.card.feature_names)
@@ -93,8 +95,16 @@ class OnnxPredictor:
         return self.proba[0]
 
     def predict_batch(self, X: np.ndarray) -> np.ndarray:
-        """Return float32[N, n_classes] probabilities for float32[N, F] rows in one call."""
-        return self.session.run([self.card.probabilities_output], {self.card.input_name: np.ascontiguousarray(X, dtype=np.float32)})[0]
+        """Return float32[N, n_classes] probabilities for float32[N, F] rows in one call.
+
+        Runs on a second session that uses every core (0 threads: ONNX Runtime's default, one per
+        physical core), made at the first call: 29,000 rows of a 300-tree model take 0.19 s on one
+        thread and 0.10 s on two here. Same graph, same float32 arithmetic per row as :meth:`predict`.
+        """
+        if self._batch_session is None:
+            self._batch_session = _session(self.path, threads=0)
+        x = np.ascontiguousarray(X, dtype=np.float32)
+        return self._batch_session.run([self.card.probabilities_output], {self.card.input_name: x})[0]
 
 
 @dataclass(frozen=True)
