@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalper.engine.config import EngineConfig
-from scalper.engine.core import EngineCore, choose_signals
+from scalper.engine.core import EngineCore, Prediction, choose_signals
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.batch import FeatureMatrix, compute_features
-from scalper.features.kernels import (
-    FeatureState,
-)
+from scalper.features.kernels import INT64_MAX, INT64_MIN, FeatureState
 from scalper.ingest.tickfile import TickData
 from scalper.models.inference import ModelSet
+from scalper.risk.intent import RejectReason
+from scalper.risk.kelly import edge_rejections
 from scalper.risk.limits import RiskManager
 
 
@@ -117,8 +117,30 @@ def run_backtest(
         )
         # Python scalars: the loop below reads one row per decision.
         signals = (sig_classes, sig_p.tolist(), sig_side.tolist(), sig_horizon.tolist())
+        blocked = edge_rejections(sig_p, cfg.risk, cfg.exec.taker_fee_bps)
+        may_enter = np.flatnonzero((fm.ts >= trade_from_ns) & (blocked == 0))
+        predictions, core.predictions = Prediction(fm.ts, sig_classes), None
     row = 0
     next_report = 0
+
+    def skip_inert() -> None:
+        # Flat with nothing in flight, a decision whose probability fails the p-only sizing rules
+        # only counts its refusal (risk.kelly.edge_rejections): count those here and let the kernel
+        # run on to the next decision that may enter. tests/realdata/test_batch_predictions.py
+        # checks that fills, PnL and refusal counts equal the per-decision replay's.
+        nonlocal row
+        if not core.is_idle():
+            state.decide_from(INT64_MIN)
+            return
+        k = int(np.searchsorted(may_enter, row))
+        nxt = int(may_enter[k]) if k < len(may_enter) else len(fm.ts)
+        if nxt > row:
+            seg = blocked[row:nxt][fm.ts[row:nxt] >= trade_from_ns]
+            for reason, count in enumerate(np.bincount(seg).tolist()):
+                if reason and count:
+                    risk.reject_counts[RejectReason(reason)] += count
+            row = nxt
+        state.decide_from(int(fm.ts[nxt]) if nxt < len(fm.ts) else INT64_MAX)
 
     def decide(g: int, i: int) -> None:
         nonlocal row, next_report
@@ -133,7 +155,12 @@ def run_backtest(
             on_progress(i)
             next_report = i + 50_000
 
-    core.drive(ts, kind, side, price_tick, size, flags, decide)
+    if signals is None:
+        core.drive(ts, kind, side, price_tick, size, flags, decide)
+    else:
+        skip_inert()
+        core.drive(ts, kind, side, price_tick, size, flags, decide, after=skip_inert)
+        core.predictions = predictions
     if len(ts):
         core.finish(int(ts[-1]))
     wall = time.perf_counter() - t0

@@ -25,7 +25,7 @@ def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -
     Labels use the same mid series and each model card's dead zone, as in training.
     """
     preds = result.core.predictions
-    if not preds.ts:
+    if len(preds.ts) == 0:
         return {}
     ts = np.asarray(preds.ts, dtype=np.int64)
     classes = np.asarray(preds.classes, dtype=np.int64)

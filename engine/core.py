@@ -44,10 +44,13 @@ from scalper.risk.market import MarketState
 
 @dataclass
 class Prediction:
-    """Model output kept for the report: per decision, the argmax class of every horizon."""
+    """Model output kept for the report: per decision, the argmax class of every horizon.
 
-    ts: list[int] = field(default_factory=list)
-    classes: list[np.ndarray] = field(default_factory=list)
+    Lists grown one decision at a time, or arrays (int64[M], int8[M, H]) from a batched replay.
+    """
+
+    ts: list[int] | np.ndarray = field(default_factory=list)
+    classes: list[np.ndarray] | np.ndarray = field(default_factory=list)
 
 
 @dataclass
@@ -212,13 +215,15 @@ class EngineCore:
         flags: np.ndarray,
         decide: Callable[[int, int], None],
         on_invalid: Callable[[], None] | None = None,
+        after: Callable[[], None] | None = None,
     ) -> None:
         """Run schema-v1 event columns through the kernels, handing every code to this core.
 
         One numba call (``run_until``) covers the events until something needs Python. ``decide``
         is called with the decision time (ns) and the index of the event that revealed it; the
         backtest and the daemon take decisions differently, everything else is the same here.
-        ``on_invalid`` is called when the book becomes crossed or locked.
+        ``on_invalid`` is called when the book becomes crossed or locked; ``after``, when given,
+        after every code has been handled (a replay uses it to skip inert decisions).
         """
         state = self.state
         arrays, feat = state.arrays(), state.feat
@@ -237,6 +242,8 @@ class EngineCore:
                 if code & CODE_INVALID and on_invalid is not None:
                     on_invalid()
             self.after_code()
+            if after is not None:
+                after()
 
     def after_code(self) -> None:
         """Re-arm the wake-up time; the loop calls it after handling each code."""
@@ -245,6 +252,15 @@ class EngineCore:
             stop = self.position.time_stop_ns
             wake = stop if wake is None else min(wake, stop)
         self.state.set_wake(wake)
+
+    def is_idle(self) -> bool:
+        """True when flat with nothing in flight: only a decision that sizes an entry can change that."""
+        return (
+            self.position is None
+            and self.pending_exit_reason is None
+            and self.risk.account.position == 0.0
+            and not self.adapter.has_open_orders()
+        )
 
     def close_position(self, ts_ns: int, reason: str) -> None:
         """Exit the whole position at the next chance (now if the book is valid): recovery, operator."""

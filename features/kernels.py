@@ -66,7 +66,8 @@ I_EVENTS = 22
 I_CROSSED = 23
 I_DECISIONS = 24
 I_LAST_BOOK_TS = 25  # last book level or clear event: the book's age (trades do not refresh it)
-N_ISTATE = 26
+I_DECIDE_FROM = 26  # grid points before this time pass without a decision (a replay that knows they are inert)
+N_ISTATE = 27
 
 # Float state slots.
 F_PREV_BID_SZ = 0
@@ -133,6 +134,7 @@ class FeatureState:
         self.ist[I_LAST_TRADE_TS] = INT64_MIN
         self.ist[I_FIRST_TS] = INT64_MIN
         self.ist[I_WAKE_TS] = INT64_MAX
+        self.ist[I_DECIDE_FROM] = INT64_MIN
         self.clear_watch()
 
     @classmethod
@@ -147,6 +149,10 @@ class FeatureState:
     def set_wake(self, ts_ns: int | None) -> None:
         """Make :func:`step` return ``CODE_WAKE`` before the first event after ``ts_ns`` (None: never)."""
         self.ist[I_WAKE_TS] = INT64_MAX if ts_ns is None else ts_ns
+
+    def decide_from(self, ts_ns: int) -> None:
+        """Make :func:`step` pass over decision times before ``ts_ns`` (INT64_MIN: decide at every one)."""
+        self.ist[I_DECIDE_FROM] = ts_ns
 
     def set_watch(self, bid_hi: int, bid_lo: int, ask_hi: int, ask_lo: int) -> None:
         """Make :func:`step` return ``CODE_WATCH`` when best bid >= bid_hi or <= bid_lo, or best ask >= ask_hi or <= ask_lo (ticks)."""
@@ -359,7 +365,7 @@ def step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price
         return CODE_WAKE
     if g != INT64_MIN:
         ist[I_NEXT_GRID] = g + ist[I_GRID_NS]
-        if ist[I_IS_VALID]:
+        if ist[I_IS_VALID] and g >= ist[I_DECIDE_FROM]:
             compute_features(px, sz, n, ist, fst, rb_ts, rb_val, g, feat_out)
             ist[I_DECISION_TS] = g
             ist[I_DECISIONS] += 1

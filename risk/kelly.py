@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from scalper.risk.config import RiskConfig
 from scalper.risk.intent import RejectReason
 from scalper.risk.lots import floor_to_lot
@@ -199,3 +201,35 @@ def kelly_size(
     Handbook of Asset and Liability Management, Vol. 1, Elsevier, 2006.
     """
     return kelly_size_with_reason(p, price, equity, cfg, fee_bps, lot_size, current_abs_position)[0]
+
+
+def edge_rejections(p: np.ndarray, cfg: RiskConfig, fee_bps: float) -> np.ndarray:
+    """Return, per probability, the refusal :func:`kelly_size_with_reason` gives on ``p`` alone.
+
+    The first three rules of the sizing depend on nothing but ``p`` and the config; a replay that
+    knows every decision's probability in advance uses this to skip decisions no position could
+    come from. Same formulas, same order, elementwise, so the result equals the scalar rule's.
+
+    Parameters
+    ----------
+    p : ndarray
+        float64[M], win probabilities in [0, 1].
+    cfg : RiskConfig
+    fee_bps : float
+        Taker fee per side, bps.
+
+    Returns
+    -------
+    ndarray
+        int8[M]: 0 where ``p`` passes those rules (the size then depends on equity and limits),
+        else ``BELOW_MIN_PROBABILITY``, ``KELLY_NON_POSITIVE`` or ``EDGE_BELOW_FEES``.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    b = cfg.take_profit_bps / cfg.stop_loss_bps
+    gross_f_star = p - (1.0 - p) / b
+    edge = p * cfg.take_profit_bps - (1.0 - p) * cfg.stop_loss_bps - 2.0 * fee_bps
+    out = np.zeros(p.shape, dtype=np.int8)
+    out[edge <= 0.0] = RejectReason.EDGE_BELOW_FEES
+    out[gross_f_star <= 0.0] = RejectReason.KELLY_NON_POSITIVE
+    out[p < cfg.min_probability] = RejectReason.BELOW_MIN_PROBABILITY
+    return out

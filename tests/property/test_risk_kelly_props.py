@@ -1,7 +1,10 @@
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
 from scalper.risk import RiskConfig, kelly_fraction_star, kelly_size_with_reason
+from scalper.risk.intent import RejectReason
+from scalper.risk.kelly import edge_rejections
 from scalper.risk.lots import exceeds, floor_to_lot, is_lot_multiple
 
 LOTS = st.sampled_from([1e-8, 1e-5, 0.001, 0.01, 0.1, 1.0, 100.0])
@@ -62,3 +65,19 @@ def test_half_lot_offsets_are_not_lot_multiples_and_floor_down(n, lot):
     qty = (n + 0.5) * lot
     assert not is_lot_multiple(qty, lot)
     assert round(floor_to_lot(qty, lot) / lot) == n
+
+
+@given(
+    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=50),
+    st.floats(0.5, 100.0),
+    st.floats(0.5, 100.0),
+    st.floats(0.0, 0.6),
+    st.floats(0.0, 5.0),
+)
+def test_vectorised_edge_rejections_equal_the_scalar_rule(ps, tp, sl, min_p, fee):
+    cfg = RiskConfig(take_profit_bps=tp, stop_loss_bps=sl, min_probability=min_p)
+    got = edge_rejections(np.array(ps), cfg, fee)
+    p_only = {RejectReason.BELOW_MIN_PROBABILITY, RejectReason.KELLY_NON_POSITIVE, RejectReason.EDGE_BELOW_FEES}
+    for p, code in zip(ps, got.tolist()):
+        _, reason = kelly_size_with_reason(p, 100.0, 1e6, cfg, fee, 0.001, 0.0)
+        assert code == (reason if reason in p_only else 0)

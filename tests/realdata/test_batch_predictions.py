@@ -21,7 +21,7 @@ def test_batched_and_per_decision_predictions_give_the_same_backtest(goog10_tick
     data = tickfile.read(goog10_tickfile)
     batch = run_backtest(data, load_model_dir(tmp_path / "m"), CFG, batch_predictions=True)
     live = run_backtest(data, load_model_dir(tmp_path / "m"), CFG, batch_predictions=False)
-    assert batch.core.predictions.ts == live.core.predictions.ts
+    assert np.array_equal(batch.core.predictions.ts, live.core.predictions.ts)
     assert len(batch.core.predictions.ts) == len(batch.features.ts) == 29_000
     assert np.array_equal(np.array(batch.core.predictions.classes), np.array(live.core.predictions.classes))
     fb, fl = fills_table(batch), fills_table(live)
@@ -29,3 +29,5 @@ def test_batched_and_per_decision_predictions_give_the_same_backtest(goog10_tick
     for col in ("ts_ns", "side", "qty", "price", "fee"):
         assert np.array_equal(fb[col], fl[col]), col
     assert batch.core.risk.account.realized_pnl == live.core.risk.account.realized_pnl
+    assert batch.core.risk.reject_counts == live.core.risk.reject_counts  # skipped decisions counted too
+    assert batch.core.risk.approved_count == live.core.risk.approved_count
