@@ -370,6 +370,8 @@ def step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price
             ist[I_DECISION_TS] = g
             ist[I_DECISIONS] += 1
             return CODE_DECISION
+        if ts > wake:
+            return CODE_WAKE  # due after the grid point passed without a decision, before this event
     ist[I_EVENTS] += 1
     ist[I_LAST_EVENT_TS] = ts
     if kind == KIND_BOOK:
