@@ -17,7 +17,7 @@ from scalper.engine.config import EngineConfig
 from scalper.engine.core import EngineCore, Prediction, choose_signals
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.batch import FeatureMatrix, compute_features
-from scalper.features.kernels import INT64_MAX, INT64_MIN, FeatureState
+from scalper.features.kernels import CODE_DECISION, I_DECISION_TS, I_NEXT_GRID, INT64_MAX, INT64_MIN, FeatureState
 from scalper.ingest.tickfile import TickData
 from scalper.models.inference import ModelSet
 from scalper.risk.intent import RejectReason
@@ -123,12 +123,31 @@ def run_backtest(
     row = 0
     next_report = 0
 
-    def skip_inert() -> None:
-        # Flat with nothing in flight, a decision whose probability fails the p-only sizing rules
-        # only counts its refusal (risk.kelly.edge_rejections): count those here and let the kernel
-        # run on to the next decision that may enter. tests/realdata/test_batch_predictions.py
-        # checks that fills, PnL and refusal counts equal the per-decision replay's.
+    marking = False  # a quiet position: decisions are passed over and marked in bulk
+
+    def mark_passed(code: int) -> None:
+        # Before any code: mark the position at every decision the kernel passed over, in order, at
+        # the mid it had then (the batch pass's mid series; equal to the book's mid at a decision).
         nonlocal row
+        if not marking:
+            return
+        bound = int(state.ist[I_DECISION_TS]) if code & CODE_DECISION else int(state.ist[I_NEXT_GRID])
+        end = int(np.searchsorted(fm.ts, bound, side="left"))
+        if end > row:
+            risk.mark_many(fm.mid_at(fm.ts[row:end]) * inst.tick_size)
+            row = end
+
+    def skip_inert() -> None:
+        # After any code. Flat with nothing in flight, a decision whose probability fails the p-only
+        # sizing rules only counts its refusal (risk.kelly.edge_rejections): count those here and
+        # let the kernel run on to the next decision that may enter. With a quiet position a
+        # decision only marks it (mark_passed). tests/realdata/test_batch_predictions.py checks that
+        # fills, PnL, drawdown and refusal counts equal the per-decision replay's.
+        nonlocal row, marking
+        marking = core.is_quiet()
+        if marking:
+            state.decide_from(INT64_MAX)
+            return
         if not core.is_idle():
             state.decide_from(INT64_MIN)
             return
@@ -159,7 +178,8 @@ def run_backtest(
         core.drive(ts, kind, side, price_tick, size, flags, decide)
     else:
         skip_inert()
-        core.drive(ts, kind, side, price_tick, size, flags, decide, after=skip_inert)
+        core.drive(ts, kind, side, price_tick, size, flags, decide, before=mark_passed, after=skip_inert)
+        mark_passed(0)
         core.predictions = predictions
     if len(ts):
         core.finish(int(ts[-1]))

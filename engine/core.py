@@ -215,6 +215,7 @@ class EngineCore:
         flags: np.ndarray,
         decide: Callable[[int, int], None],
         on_invalid: Callable[[], None] | None = None,
+        before: Callable[[int], None] | None = None,
         after: Callable[[], None] | None = None,
     ) -> None:
         """Run schema-v1 event columns through the kernels, handing every code to this core.
@@ -222,8 +223,9 @@ class EngineCore:
         One numba call (``run_until``) covers the events until something needs Python. ``decide``
         is called with the decision time (ns) and the index of the event that revealed it; the
         backtest and the daemon take decisions differently, everything else is the same here.
-        ``on_invalid`` is called when the book becomes crossed or locked; ``after``, when given,
-        after every code has been handled (a replay uses it to skip inert decisions).
+        ``on_invalid`` is called when the book becomes crossed or locked. A replay that skips inert
+        decisions passes ``before`` (called with each code before it is handled) and ``after``
+        (called once it has been).
         """
         state = self.state
         arrays, feat = state.arrays(), state.feat
@@ -232,6 +234,8 @@ class EngineCore:
             i, code = run_until(*arrays, ts, kind, side, price_tick, size, flags, i, feat)
             if code == 0:
                 return
+            if before is not None:
+                before(code)
             if code & CODE_WAKE:
                 self.on_wake(int(state.ist[I_WAKE_TS]))
             elif code & CODE_DECISION:
@@ -261,6 +265,11 @@ class EngineCore:
             and self.risk.account.position == 0.0
             and not self.adapter.has_open_orders()
         )
+
+    def is_quiet(self) -> bool:
+        """True when a position is open with no order in flight and no exit waiting: a decision then
+        only marks the position to the mid (:meth:`on_signal`)."""
+        return self.position is not None and self.pending_exit_reason is None and not self.adapter.has_open_orders()
 
     def close_position(self, ts_ns: int, reason: str) -> None:
         """Exit the whole position at the next chance (now if the book is valid): recovery, operator."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 _FLAT_TOLERANCE = 1e-9
 # A reducing fill whose size differs from |position| by less than this fraction of it closes the
 # position: float sums of lot multiples (0.1 + 0.2 - 0.3) must not leave a dust position behind.
@@ -166,6 +168,39 @@ class Account:
             raise ValueError(f"mark mid={mid!r} is not a finite positive price")
         self.last_mark = mid
         self._revalue(mid)
+
+    def mark_many(self, mids: np.ndarray) -> float:
+        """Apply :meth:`mark` at each mid in turn, vectorised; return the largest drawdown along the way.
+
+        The account afterwards equals that of ``for m in mids: mark(m)`` exactly (the same float
+        operations, elementwise); the return value is what a per-mark kill switch would have seen.
+
+        Parameters
+        ----------
+        mids : ndarray
+            float64[k], quote per base unit, finite and > 0; k >= 1.
+
+        Raises
+        ------
+        ValueError
+            If a mid is not finite and positive; the account is left unchanged.
+        """
+        mids = np.asarray(mids, dtype=np.float64)
+        bad = ~(np.isfinite(mids) & (mids > 0.0))
+        if mids.size == 0 or bad.any():
+            raise ValueError(f"mark mids must be finite positive prices, got {mids[bad][:3].tolist() or 'none'}")
+        unrealized = self.position * (mids - self.avg_entry_price)
+        equity = self.initial_equity + self.realized_pnl - self.fees_paid + unrealized
+        peak = np.maximum.accumulate(np.maximum(equity, self.peak_equity))
+        drawdown = peak - equity
+        worst = float(drawdown.max())
+        self.last_mark = float(mids[-1])
+        self.unrealized_pnl = float(unrealized[-1])
+        self.peak_equity = float(peak[-1])
+        self.drawdown = float(drawdown[-1])
+        if worst > self.max_drawdown:
+            self.max_drawdown = worst
+        return worst
 
     def _revalue(self, price: float) -> None:
         # One place updates unrealized PnL, peak and drawdown so fills and marks cannot disagree.

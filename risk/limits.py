@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections import deque
 
+import numpy as np
+
 from scalper.risk.accounting import Account
 from scalper.risk.config import RiskConfig
 from scalper.risk.intent import (
@@ -219,6 +221,18 @@ class RiskManager:
         """
         self.account.mark(mid)
         self._apply_kill_switch()
+
+    def mark_many(self, mids: np.ndarray) -> None:
+        """:meth:`mark` at each mid in turn (float64[k], quote per base unit), vectorised; same result.
+
+        Raises
+        ------
+        ValueError
+            If a mid is not finite and positive.
+        """
+        worst = self.account.mark_many(mids)
+        if self.state == TradingState.ACTIVE and worst >= self.cfg.max_drawdown:
+            self.state = TradingState.REDUCING_ONLY
 
     def set_state(self, state: TradingState) -> None:
         """Set the trading state by operator command (halt, reducing-only, or back to active).

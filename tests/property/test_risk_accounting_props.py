@@ -1,10 +1,11 @@
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scalper.risk import Account
+from scalper.risk import Account, RiskConfig, RiskManager
 
 fills = st.lists(
     st.tuples(
@@ -63,3 +64,16 @@ def test_account_position_is_the_signed_sum_of_fill_quantities(sequence):
     _apply(acc, sequence)
     assert acc.position == pytest.approx(sum(side * qty for side, qty, _, _ in sequence), abs=1e-9)
     assert (acc.position == 0.0) == (acc.avg_entry_price == 0.0)
+
+
+@given(fills, st.lists(st.floats(1.0, 1e4), min_size=1, max_size=40), st.floats(1e-3, 5e3))
+def test_mark_many_equals_marking_one_by_one(sequence, mids, max_drawdown):
+    one, many = (RiskManager(RiskConfig(max_drawdown=max_drawdown), 0.01, 0.001, 1.0) for _ in range(2))
+    for rm in (one, many):
+        _apply(rm.account, sequence)
+    for m in mids:
+        one.mark(m)
+    many.mark_many(np.array(mids))
+    state = lambda acc: {k: getattr(acc, k) for k in Account.__slots__}  # noqa: E731
+    assert state(one.account) == state(many.account)
+    assert one.state == many.state

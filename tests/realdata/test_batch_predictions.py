@@ -31,3 +31,5 @@ def test_batched_and_per_decision_predictions_give_the_same_backtest(goog10_tick
     assert batch.core.risk.account.realized_pnl == live.core.risk.account.realized_pnl
     assert batch.core.risk.reject_counts == live.core.risk.reject_counts  # skipped decisions counted too
     assert batch.core.risk.approved_count == live.core.risk.approved_count
+    for field in ("peak_equity", "drawdown", "max_drawdown", "unrealized_pnl", "last_mark"):
+        assert getattr(batch.core.risk.account, field) == getattr(live.core.risk.account, field), field
