@@ -41,7 +41,7 @@ def side_index(side: int) -> int:
     return 0 if side > 0 else 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _find(px, n, s, price_tick):
     # First index whose level is not better than price_tick (lower bound in the side's order).
     lo = 0
@@ -63,7 +63,7 @@ def _find(px, n, s, price_tick):
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def book_set(px, sz, n, s, price_tick, size):
     """Set the total size at ``price_tick`` on row ``s`` (0 bids, 1 asks); ``size == 0`` deletes the level.
 
@@ -169,13 +169,13 @@ def book_clear(n):
     n[1] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def is_two_sided(n):
     """Return True when both sides hold at least one level."""
     return n[0] > 0 and n[1] > 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def is_crossed(px, n):
     """Return True when both sides exist and best bid >= best ask (crossed or locked)."""
     return n[0] > 0 and n[1] > 0 and px[0, 0] >= px[1, 0]

@@ -178,7 +178,7 @@ class FeatureState:
         return int(self.px[1, 0]) if self.n[1] else INT64_MAX
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _push(ist, fst, rb_ts, rb_val, ts, ofi, buy, sell, logret, trades):
     cap = rb_ts.shape[0]
     _evict(ist, fst, rb_ts, rb_val, ts)
@@ -209,7 +209,7 @@ def _push(ist, fst, rb_ts, rb_val, ts, ofi, buy, sell, logret, trades):
     ist[I_HEAD] = head + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _drop_oldest(ist, fst, rb_val, w, cap):
     k = ist[I_TAIL + w] % cap
     base = F_SUM + w * N_CH
@@ -223,7 +223,7 @@ def _drop_oldest(ist, fst, rb_val, w, cap):
     ist[I_TAIL + w] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _evict(ist, fst, rb_ts, rb_val, t):
     cap = rb_ts.shape[0]
     for w in range(N_WINDOWS):
@@ -270,7 +270,7 @@ def compute_features(px, sz, n, ist, fst, rb_ts, rb_val, t, out):
     out[14] = (t - last) * 1e-9
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _on_message_end(px, sz, n, ist, fst, rb_ts, rb_val, ts, flags):
     code = 0
     if flags & FLAG_SNAPSHOT:
@@ -326,7 +326,7 @@ def _on_message_end(px, sz, n, ist, fst, rb_ts, rb_val, ts, flags):
     return code
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags, feat_out):
     """Process one tick-file event, or report that something is due before it.
 

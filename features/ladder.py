@@ -112,7 +112,7 @@ def _ladder_pop_best(lpx, lsz, ln, s, after):
     return p, q
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def deep_book_set(px, sz, n, lpx, lsz, ln, s, price_tick, size):
     """Set the total size at ``price_tick`` on row ``s`` (0 bids, 1 asks); ``size == 0`` deletes the level.
 
