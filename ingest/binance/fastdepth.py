@@ -63,14 +63,14 @@ def tick_decimal(tick_size: float) -> tuple[int, int]:
     raise ValueError(f"tick_size {tick_size!r} has more than 12 decimals")
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _ws(b, i):
     while i < b.shape[0] and (b[i] == 32 or b[i] == 9 or b[i] == 10 or b[i] == 13):
         i += 1
     return i
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _string_end(b, i):
     # b[i] is the opening quote; return the index of the closing quote, or -1 (escape or no end).
     j = i + 1
@@ -84,7 +84,7 @@ def _string_end(b, i):
     return -1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _uint(b, i):
     # Digits at b[i:]; returns (value, next index), next == -1 when there is no plain integer.
     v = 0
@@ -97,7 +97,7 @@ def _uint(b, i):
     return v, j
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _decimal(b, i):
     # A quoted plain decimal "123.450" at b[i]; returns (mantissa, decimals, next index) or next == -1.
     if i >= b.shape[0] or b[i] != _QUOTE:
@@ -123,7 +123,7 @@ def _decimal(b, i):
     return m, max(decimals, 0), j + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _levels(b, i, side, tick_m, tick_k, at, ts_side, tick_out, size_out):
     # The [["p","q"], ...] array at b[i]; writes levels from row `at`; returns (rows written, next) or next == -1.
     cap = tick_out.shape[0]
@@ -178,7 +178,7 @@ def _levels(b, i, side, tick_m, tick_k, at, ts_side, tick_out, size_out):
         return 0, -1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _key(b, i, name):
     # True when the quoted key at b[i] equals `name` (bytes as uint8 array).
     n = name.shape[0]
@@ -190,7 +190,7 @@ def _key(b, i, name):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
     # The depthUpdate object at b[i]; returns the index after its closing brace, or -1.
     if i >= b.shape[0] or b[i] != _LBRACE:
