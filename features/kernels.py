@@ -209,7 +209,7 @@ def _push(ist, fst, rb_ts, rb_val, ts, ofi, buy, sell, logret, trades):
     ist[I_HEAD] = head + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _drop_oldest(ist, fst, rb_val, w, cap):
     k = ist[I_TAIL + w] % cap
     base = F_SUM + w * N_CH
@@ -223,7 +223,7 @@ def _drop_oldest(ist, fst, rb_val, w, cap):
     ist[I_TAIL + w] += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _evict(ist, fst, rb_ts, rb_val, t):
     cap = rb_ts.shape[0]
     for w in range(N_WINDOWS):
