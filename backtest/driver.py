@@ -120,6 +120,7 @@ def run_backtest(
         blocked = edge_rejections(sig_p, cfg.risk, cfg.exec.taker_fee_bps)
         may_enter = np.flatnonzero((fm.ts >= trade_from_ns) & (blocked == 0))
         predictions, core.predictions = Prediction(fm.ts, sig_classes), None
+        state.book_only()  # the replay needs the book, not the features: those came from the batch pass
     row = 0
     next_report = 0
 

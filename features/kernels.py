@@ -67,7 +67,8 @@ I_CROSSED = 23
 I_DECISIONS = 24
 I_LAST_BOOK_TS = 25  # last book level or clear event: the book's age (trades do not refresh it)
 I_DECIDE_FROM = 26  # grid points before this time pass without a decision (a replay that knows they are inert)
-N_ISTATE = 27
+I_BOOK_ONLY = 27  # 1: book, validity, grid and watches only; no feature windows (features came from a batch pass)
+N_ISTATE = 28
 
 # Float state slots.
 F_PREV_BID_SZ = 0
@@ -149,6 +150,11 @@ class FeatureState:
     def set_wake(self, ts_ns: int | None) -> None:
         """Make :func:`step` return ``CODE_WAKE`` before the first event after ``ts_ns`` (None: never)."""
         self.ist[I_WAKE_TS] = INT64_MAX if ts_ns is None else ts_ns
+
+    def book_only(self) -> None:
+        """Stop the feature windows for good: :func:`step` keeps the book, the grid, wakes and watches,
+        and reports decisions without features (a replay whose features came from the batch pass)."""
+        self.ist[I_BOOK_ONLY] = 1
 
     def decide_from(self, ts_ns: int) -> None:
         """Make :func:`step` pass over decision times before ``ts_ns`` (INT64_MIN: decide at every one)."""
@@ -294,7 +300,7 @@ def _on_message_end(px, sz, n, ist, fst, rb_ts, rb_val, ts, flags):
     qb = sz[0, 0]
     qa = sz[1, 0]
     mid = 0.5 * (bid + ask)
-    if ist[I_HAS_PREV]:
+    if ist[I_HAS_PREV] and not ist[I_BOOK_ONLY]:
         pb = ist[I_PREV_BID]
         pa = ist[I_PREV_ASK]
         # OFI increment e_n of Cont, Kukanov & Stoikov (2014), eq. (2).
@@ -366,7 +372,8 @@ def step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price
     if g != INT64_MIN:
         ist[I_NEXT_GRID] = g + ist[I_GRID_NS]
         if ist[I_IS_VALID] and g >= ist[I_DECIDE_FROM]:
-            compute_features(px, sz, n, ist, fst, rb_ts, rb_val, g, feat_out)
+            if not ist[I_BOOK_ONLY]:
+                compute_features(px, sz, n, ist, fst, rb_ts, rb_val, g, feat_out)
             ist[I_DECISION_TS] = g
             ist[I_DECISIONS] += 1
             return CODE_DECISION
@@ -382,7 +389,8 @@ def step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price
         ist[I_LAST_TRADE_TS] = ts
         buy = size if side > 0 else 0.0
         sell = size if side < 0 else 0.0
-        _push(ist, fst, rb_ts, rb_val, ts, 0.0, buy, sell, 0.0, 1.0)
+        if not ist[I_BOOK_ONLY]:
+            _push(ist, fst, rb_ts, rb_val, ts, 0.0, buy, sell, 0.0, 1.0)
     else:
         ist[I_LAST_BOOK_TS] = ts
         deep_book_clear(n, lpx, ln)
