@@ -265,6 +265,65 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
     return out
 
 
+def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
+    """The floor under tick-to-decision: what the numba kernels and ONNX Runtime cost on their own.
+
+    Per recorded depthUpdate: scan the bytes to tick events, continue the sequence from the ids,
+    apply and featurise (``run_until``), and at a decision predict with the 102-tree model; no risk,
+    no daemon objects, no metrics. The daemon row minus this row is what Python costs around them.
+    """
+    from scalper.features.kernels import CODE_DECISION, PRE_MASK, FeatureState, run_until, step
+    from scalper.ingest.binance import BinanceOrderBookSequencer, EventBuffer, Market, event_time_ns, parse_message
+    from scalper.ingest.binance.fastdepth import H_FINAL_ID, H_FIRST_ID, H_PREV_FINAL_ID, DepthFrameParser
+    from scalper.models.inference import load_model_dir
+
+    predictor = load_model_dir(d.hot_model_dir).predictors[0]
+    state = FeatureState()
+    arrays, feat = state.arrays(), state.feat
+    seq = BinanceOrderBookSequencer(Market.USDM)
+    events = EventBuffer(1 << 15)
+
+    def apply_slow(diffs) -> None:  # the general path, untimed: snapshot and the diffs placed on it
+        for diff in diffs:
+            events.append_diff(diff, 0)
+        c = events.columns()
+        ticks = np.rint(c["price"] / 0.01).astype(np.int64)
+        for k in range(len(ticks)):
+            while step(*arrays, int(c["ts_event"][k]), int(c["kind"][k]), int(c["side"][k]), int(ticks[k]),
+                       float(c["size"][k]), int(c["flags"][k]), feat) & PRE_MASK:
+                pass
+        events.truncate(0)
+
+    for raw in d.buffered_raw:
+        seq.on_diff(parse_message(raw))
+    snap = parse_message(d.snapshot_raw)
+    events.append_snapshot(snap, event_time_ns(snap), 0)
+    apply_slow(seq.on_snapshot(snap))
+    parser = DepthFrameParser(0.01)
+    clock = time.perf_counter_ns
+    samples = []
+    for raw in d.depth_raw:
+        t0 = clock()
+        n = parser.parse(raw)
+        h = parser.header
+        if n < 0 or not seq.try_continue(int(h[H_FIRST_ID]), int(h[H_FINAL_ID]), int(h[H_PREV_FINAL_ID])):
+            apply_slow(seq.on_diff(parse_message(raw)))
+            continue
+        cols = parser.columns(n)
+        i, decided = 0, False
+        while True:
+            i, code = run_until(*arrays, *cols, i, feat)
+            if code & CODE_DECISION:
+                predictor.predict(feat)
+                decided = True
+            elif code == 0:
+                break
+        if decided:
+            samples.append(clock() - t0)
+    assert len(samples) > 100 and state.is_valid and seq.last_update_id is not None
+    return _result("tick-to-prediction, kernels only (scan + apply + features + ONNX)", np.array(samples), "1 horizon, 102 trees; no risk, no daemon")
+
+
 async def _daemon_frames(d: BenchData, models_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     from scalper.engine.daemon import Daemon
     from scalper.features.kernels import I_DECISIONS
@@ -357,6 +416,7 @@ def run_suite(data_dir: Path, quick: bool, progress: Callable[[str], None] | Non
             results.append(fn(d, quick))
         say("stage_tick_to_decision")
         results += stage_tick_to_decision(d, quick)
+        results.append(stage_kernel_path(d, quick))
         say("throughput")
         results += throughput(d, quick)
     return results

@@ -10,7 +10,8 @@ from scalper.engine.cli import app
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 STAGES = ("decode", "parse", "sequence + book apply", "live step", "inference 1 row", "inference batched",
-          "risk", "adapter submit", "tick-to-decision", "tick-to-book", "batch path", "full backtest")
+          "risk", "adapter submit", "tick-to-decision", "tick-to-book", "tick-to-prediction", "batch path",
+          "full backtest")
 
 
 def test_bench_quick_measures_every_stage(data_dir, tmp_path):
