@@ -12,6 +12,7 @@ The pytest-benchmark suites in ``benchmarks/`` call the same stage functions.
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 from collections.abc import Callable
@@ -54,6 +55,13 @@ class StageResult:
         }
 
 
+def _settle() -> None:
+    # As the daemon does once started: collect, then freeze what exists (the stage's inputs) so a
+    # full collection does not walk it inside a timed call.
+    gc.collect()
+    gc.freeze()
+
+
 def _result(stage: str, samples: np.ndarray, note: str = "") -> StageResult:
     s = np.asarray(samples, dtype=np.float64)
     return StageResult(
@@ -63,6 +71,7 @@ def _result(stage: str, samples: np.ndarray, note: str = "") -> StageResult:
 
 
 def _time_each(fn: Callable[[object], object], items, repeat: int = 1) -> np.ndarray:
+    _settle()
     clock = time.perf_counter_ns
     out = np.empty(len(items) * repeat, dtype=np.int64)
     k = 0
@@ -135,6 +144,15 @@ def stage_parse(d: BenchData, quick: bool) -> StageResult:
     samples = _time_each(parse_message, d.depth_raw)
     assert isinstance(parse_message(d.depth_raw[-1]), DepthUpdate)
     return _result("parse + normalise prices (depthUpdate -> typed arrays)", samples)
+
+
+def stage_scan(d: BenchData, quick: bool) -> StageResult:
+    from scalper.ingest.binance.fastdepth import DepthFrameParser
+
+    parser = DepthFrameParser(0.01)
+    samples = _time_each(parser.parse, d.depth_raw)
+    assert parser.parse(d.depth_raw[-1]) > 0 and parser.price_tick[0] > 0
+    return _result("scan depthUpdate -> tick events (numba, the daemon's hot path)", samples)
 
 
 def _synced_feed(d: BenchData, events=None):
@@ -235,6 +253,7 @@ def stage_submit(d: BenchData, quick: bool) -> StageResult:
     warm.submit(_approve(OrderIntent(0, 1, 0.01, 3400.5, False, "entry"), 0), 0)
     ex = SimulatedExchange(1_000_000, 0.5, 0.01, 0.001, keep_history=False)
     orders = [_approve(OrderIntent(i, 1, 0.01, 3400.5, False, "entry"), i) for i in range(20_000 if quick else 100_000)]
+    _settle()
     clock = time.perf_counter_ns
     samples = np.empty(len(orders), dtype=np.int64)
     for i, o in enumerate(orders):
@@ -300,6 +319,7 @@ def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
     events.append_snapshot(snap, event_time_ns(snap), 0)
     apply_slow(seq.on_snapshot(snap))
     parser = DepthFrameParser(0.01)
+    _settle()
     clock = time.perf_counter_ns
     samples = []
     for raw in d.depth_raw:
@@ -343,6 +363,7 @@ async def _daemon_frames(d: BenchData, models_dir: Path) -> tuple[np.ndarray, np
         feed._on_frame(raw, time.time_ns())
     feed.place_snapshot(parse_message(d.snapshot_raw), time.time_ns())
     feed._flush()
+    _settle()
     clock = time.perf_counter_ns
     decide, book = [], []
     for raw in d.depth_raw:
@@ -406,7 +427,7 @@ def run_suite(data_dir: Path, quick: bool, progress: Callable[[str], None] | Non
         say("loading recordings and training the benchmark models")
         d = load(data_dir, quick, Path(tmp))
         results: list[StageResult] = []
-        for fn in (stage_decode, stage_parse, stage_book_apply, stage_feature_step):
+        for fn in (stage_decode, stage_parse, stage_scan, stage_book_apply, stage_feature_step):
             say(fn.__name__)
             results.append(fn(d, quick))
         say("stage_inference")

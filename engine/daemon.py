@@ -24,6 +24,7 @@ SIGUSR1 halts trading, SIGUSR2 sets reducing-only. With Redis configured, the ``
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -374,6 +375,10 @@ class Daemon:
         self._publish_model_info(self.models)
         server, port = serve(self.metrics, self.cfg.daemon.metrics_host, self.cfg.daemon.metrics_port)
         log.info("metrics on http://%s:%d/metrics", self.cfg.daemon.metrics_host, port)
+        # Everything loaded so far (models, numba dispatchers, libraries) lives for the whole run: keep
+        # it out of the collector's scans, so a full collection never walks it during a frame.
+        gc.collect()
+        gc.freeze()
         feed_task = asyncio.create_task(self.feed.run(self.stop_event))
         house_task = asyncio.create_task(self._housekeeping())
         await self.stop_event.wait()
