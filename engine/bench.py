@@ -150,6 +150,7 @@ def stage_scan(d: BenchData, quick: bool) -> StageResult:
     from scalper.ingest.binance.fastdepth import DepthFrameParser
 
     parser = DepthFrameParser(0.01)
+    parser.parse(d.depth_raw[0])  # load the compiled scanner before timing
     samples = _time_each(parser.parse, d.depth_raw)
     assert parser.parse(d.depth_raw[-1]) > 0 and parser.price_tick[0] > 0
     return _result("scan depthUpdate -> tick events (numba, the daemon's hot path)", samples)
