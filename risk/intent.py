@@ -7,6 +7,7 @@ order can bypass the checks (the idea of barter-rs ``RiskApproved[Order]``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -93,9 +94,26 @@ def _approve(intent: OrderIntent, approval_id: int) -> ApprovedOrder:
     return ApprovedOrder(intent, approval_id, _APPROVAL_TOKEN)
 
 
-class Rejection(NamedTuple):
-    """A refused :class:`OrderIntent` and its enumerated reason; ``detail`` says what was exceeded."""
+class Rejection:
+    """A refused :class:`OrderIntent` and its enumerated reason; ``detail`` says what was exceeded.
 
-    intent: OrderIntent
-    reason: RejectReason
-    detail: str = ""
+    ``detail`` may be given as a function that builds the text, called when the text is first read:
+    most decisions end in a sizing refusal that nobody reads, and formatting its five floats cost
+    ~1.3 µs of a 3.5 µs refusal. The function must capture the values it reports, not read live state.
+    """
+
+    __slots__ = ("intent", "reason", "_detail")
+
+    def __init__(self, intent: OrderIntent, reason: RejectReason, detail: str | Callable[[], str] = "") -> None:
+        self.intent = intent
+        self.reason = reason
+        self._detail = detail
+
+    @property
+    def detail(self) -> str:
+        if not isinstance(self._detail, str):
+            self._detail = self._detail()
+        return self._detail
+
+    def __repr__(self) -> str:
+        return f"Rejection(intent={self.intent!r}, reason={self.reason!r}, detail={self.detail!r})"

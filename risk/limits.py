@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -148,7 +150,8 @@ class RiskManager:
         intent = OrderIntent(ts_ns, side, qty, limit_price, False, "entry")
         if reason is None:
             return intent
-        return self._reject(intent, reason, self._sizing_detail(reason, p, limit_price))
+        equity, position = self.account.equity, self.account.position
+        return self._reject(intent, reason, functools.partial(self._sizing_detail, reason, p, limit_price, equity, position))
 
     def check(self, intent: OrderIntent, market: MarketState) -> ApprovedOrder | Rejection:
         """Approve or refuse an order intent.
@@ -340,12 +343,12 @@ class RiskManager:
         self.approved_count += 1
         return _approve(intent, self.approved_count)
 
-    def _reject(self, intent: OrderIntent, reason: RejectReason, detail: str) -> Rejection:
+    def _reject(self, intent: OrderIntent, reason: RejectReason, detail: str | Callable[[], str]) -> Rejection:
         self.reject_counts[reason] += 1
         return Rejection(intent, reason, detail)
 
-    def _sizing_detail(self, reason: RejectReason, p: float, price: float) -> str:
-        # Built only on the refusal path, so the approved path stays free of string formatting.
+    def _sizing_detail(self, reason: RejectReason, p: float, price: float, equity: float, position: float) -> str:
+        # Built when a refusal's detail is first read (Rejection.detail), from the values at refusal time.
         cfg = self.cfg
         if reason == RejectReason.BELOW_MIN_PROBABILITY:
             return f"p={p!r} < min_probability={cfg.min_probability!r}"
@@ -357,7 +360,7 @@ class RiskManager:
             )
         if reason == RejectReason.MAX_POSITION:
             return (
-                f"|position|={abs(self.account.position)!r} leaves less than lot_size={self.lot_size!r} "
+                f"|position|={abs(position)!r} leaves less than lot_size={self.lot_size!r} "
                 f"below max_position={cfg.max_position!r}"
             )
         if reason == RejectReason.MAX_ORDER_NOTIONAL:
@@ -368,5 +371,5 @@ class RiskManager:
         f_star = kelly_fraction_star(p, cfg.take_profit_bps / cfg.stop_loss_bps)
         return (
             f"Kelly size below one lot: p={p!r}, f*={f_star:.6g}, kelly_fraction={cfg.kelly_fraction!r}, "
-            f"equity={self.account.equity!r}, lot_size={self.lot_size!r}"
+            f"equity={equity!r}, lot_size={self.lot_size!r}"
         )
