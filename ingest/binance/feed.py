@@ -258,12 +258,12 @@ class BinanceFeed:
         n = fast.parse(raw)
         if n < 0:
             return False
-        h = fast.header
-        if not self.sequencer.try_continue(int(h[H_FIRST_ID]), int(h[H_FINAL_ID]), int(h[H_PREV_FINAL_ID])):
+        h = fast.header.tolist()  # one conversion, not five numpy scalar reads
+        if not self.sequencer.try_continue(h[H_FIRST_ID], h[H_FINAL_ID], h[H_PREV_FINAL_ID]):
             return False
         self._flush()  # anything buffered before this frame goes first
         self.stats.diffs_applied += 1
-        t = int(h[H_TRANSACTION_MS] if h[H_TRANSACTION_MS] >= 0 else h[H_EVENT_MS]) * 1_000_000
+        t = (h[H_TRANSACTION_MS] if h[H_TRANSACTION_MS] >= 0 else h[H_EVENT_MS]) * 1_000_000
         if t > self._last_event_ns:
             self._last_event_ns = t
         if n:
