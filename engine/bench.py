@@ -397,10 +397,20 @@ async def _daemon_frames(
 
 
 def throughput(d: BenchData, quick: bool) -> list[StageResult]:
-    """Events per second of the batch path, the full backtest and the event-by-event live replay."""
+    """Events per second of the batch path, the full backtest and the event-by-event live replay, and
+    of the backtest's replay pass alone (the like-for-like of hftbacktest's no-op replay: the book, the
+    decision grid and order wake-ups, no features)."""
     from scalper.backtest.driver import run_backtest
     from scalper.features.batch import compute_features
-    from scalper.features.kernels import PRE_MASK, FeatureState, step
+    from scalper.features.kernels import INT64_MAX, PRE_MASK, FeatureState, run_until, step
+
+    def replay_pass(data) -> int:
+        st = FeatureState()
+        st.book_only()
+        st.decide_from(INT64_MAX)  # a strategy that never acts: nothing returns to Python
+        i, code = run_until(*st.arrays(), data.ts_event, data.kind, data.side, data.price_tick, data.size, data.flags, 0, st.feat)
+        assert code == 0 and i == len(data) and st.is_valid
+        return i
 
     out = []
     for name, data in (("GOOG L10", d.goog), ("ETHUSDT", d.eth)):
@@ -408,6 +418,9 @@ def throughput(d: BenchData, quick: bool) -> list[StageResult]:
         compute_features(data)
         t = min(_wall(lambda: compute_features(data)) for _ in range(3))
         out.append(StageResult(f"batch path: book + features ({name})", n, 0, 0, 0, 0, n / t, "events/s"))
+        replay_pass(data)
+        t = min(_wall(lambda: replay_pass(data)) for _ in range(3))
+        out.append(StageResult(f"replay pass: book, grid, wakes ({name})", n, 0, 0, 0, 0, n / t, "events/s"))
         models = d.models
         # Best of two: the first run also loads (or compiles) the replay kernel.
         t = min(_wall(lambda: run_backtest(data, models, EngineConfig())) for _ in range(2))

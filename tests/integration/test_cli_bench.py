@@ -10,7 +10,7 @@ from scalper.engine.cli import app
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 STAGES = ("decode", "parse", "sequence + book apply", "live step", "inference 1 row", "inference batched",
-          "risk", "adapter submit", "tick-to-decision", "tick-to-book", "tick-to-prediction", "batch path",
+          "risk", "adapter submit", "tick-to-decision", "tick-to-book", "tick-to-prediction", "batch path", "replay pass",
           "full backtest")
 
 
