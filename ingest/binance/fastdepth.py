@@ -195,7 +195,7 @@ def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
     # The depthUpdate object at b[i]; returns the index after its closing brace, or -1.
     if i >= b.shape[0] or b[i] != _LBRACE:
         return -1
-    seen = 0  # bit per key: e E T s U u pu b a
+    seen = 0  # bit per key: e E T s U u pu b a ps
     t_ms = -1
     pu = -1
     n_bid = 0
@@ -254,6 +254,12 @@ def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
             pu, j = _uint(b, j)
             if j < 0:
                 return -1
+        elif klen == 2 and c0 == 112 and b[i + 2] == 115:  # ps (COIN-M pair)
+            bit = 512
+            vend = _string_end(b, j) if j < b.shape[0] and b[j] == _QUOTE else -1
+            if vend < 0:
+                return -1
+            j = vend + 1
         elif klen == 1 and c0 == 98:  # b
             bit = 128
             if seen & 256:
@@ -269,7 +275,7 @@ def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
             if j < 0:
                 return -1
         else:
-            return -1  # a key this scanner does not know (e.g. COIN-M "ps"): the general parser decides
+            return -1  # a key this scanner does not know: the general parser decides
         if seen & bit:
             return -1
         seen |= bit
