@@ -4,10 +4,12 @@ Every stage is timed one operation at a time with ``time.perf_counter_ns`` (so p
 are real per-operation figures, timer overhead of ~50 ns included) and checked after timing, so a fast
 wrong answer fails. Data: the Binance USD-M ETHUSDT recording (2024-07-18/19) and the NASDAQ GOOG
 level-10 LOBSTER session from the shared data folder. Models: LightGBM multiclass, 100 rounds
-(300 trees: one per class per round) for every stage, plus a 34-round (102-tree) model for the
-budget's "100-tree" single-row inference, trained here on the ETHUSDT recording and exported to ONNX.
+(300 trees: one per class per round) for every stage, plus 34-round (102-tree) models for the
+budget's "100-tree" single-row inference and a one-horizon 102-tree set for the budget's
+tick-to-decision, all trained here on the ETHUSDT recording and exported to ONNX. Before each timed
+stage the garbage collector runs and the heap is frozen, as the daemon does once started.
 
-The pytest-benchmark suites in ``benchmarks/`` call the same stage functions.
+The pytest-benchmark suites in ``benchmarks/`` time the replay, Binance and memory stages on their own.
 """
 
 from __future__ import annotations
