@@ -13,15 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scalper.backtest.batched import BatchedDecisions
 from scalper.engine.config import EngineConfig
-from scalper.engine.core import EngineCore, Prediction, choose_signals
+from scalper.engine.core import EngineCore
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.batch import FeatureMatrix, compute_features
-from scalper.features.kernels import CODE_DECISION, I_DECISION_TS, I_NEXT_GRID, INT64_MAX, INT64_MIN, FeatureState
+from scalper.features.kernels import FeatureState
 from scalper.ingest.tickfile import TickData
 from scalper.models.inference import ModelSet
-from scalper.risk.intent import RejectReason
-from scalper.risk.kelly import edge_rejections
 from scalper.risk.limits import RiskManager
 
 
@@ -36,10 +35,6 @@ class ReplayResult:
     wall_s: float
     trade_from_ns: int
     features: FeatureMatrix | None = None
-
-
-class BatchDivergence(RuntimeError):
-    """The event-by-event replay reached a decision the batch pass did not (a kernel bug, never data)."""
 
 
 def run_backtest(
@@ -68,11 +63,12 @@ def run_backtest(
         Compute every decision's features in one numba pass and predict them in one ONNX call per
         horizon before the replay (DESIGN: the batch path gives the same features and predictions as
         the live path; ``tests/realdata/test_batch_predictions.py`` proves it on real data). False
-        calls the models at each decision, as the daemon does.
+        calls the models at each decision, as the daemon does. A batched replay takes Python only at
+        decisions that can trade (see ``backtest/batched.py``).
 
     Raises
     ------
-    BatchDivergence
+    scalper.backtest.batched.BatchDivergence
         If a decision of the replay differs from the batch pass's.
     """
     inst = data.instrument
@@ -108,80 +104,34 @@ def run_backtest(
     feat = state.feat
     t0 = time.perf_counter()
     fm = None
-    signals = None
-    if batch_predictions:
-        fm = compute_features(data, FeatureState.from_config(fc))
-        X32 = fm.X.astype(np.float32)
-        sig_classes, sig_p, sig_side, sig_horizon = choose_signals(
-            [m.predict_batch(X32) for m in models.predictors], models.horizons_ns
-        )
-        # Python scalars: the loop below reads one row per decision.
-        signals = (sig_classes, sig_p.tolist(), sig_side.tolist(), sig_horizon.tolist())
-        blocked = edge_rejections(sig_p, cfg.risk, cfg.exec.taker_fee_bps)
-        may_enter = np.flatnonzero((fm.ts >= trade_from_ns) & (blocked == 0))
-        predictions, core.predictions = Prediction(fm.ts, sig_classes), None
-        state.book_only()  # the replay needs the book, not the features: those came from the batch pass
-    row = 0
     next_report = 0
 
-    marking = False  # a quiet position: decisions are passed over and marked in bulk
-
-    def mark_passed(code: int) -> None:
-        # Before any code: mark the position at every decision the kernel passed over, in order, at
-        # the mid it had then (the batch pass's mid series; equal to the book's mid at a decision).
-        nonlocal row
-        if not marking:
-            return
-        bound = int(state.ist[I_DECISION_TS]) if code & CODE_DECISION else int(state.ist[I_NEXT_GRID])
-        end = int(np.searchsorted(fm.ts, bound, side="left"))
-        if end > row:
-            risk.mark_many(fm.mid_at(fm.ts[row:end]) * inst.tick_size)
-            row = end
-
-    def skip_inert() -> None:
-        # After any code. Flat with nothing in flight, a decision whose probability fails the p-only
-        # sizing rules only counts its refusal (risk.kelly.edge_rejections): count those here and
-        # let the kernel run on to the next decision that may enter. With a quiet position a
-        # decision only marks it (mark_passed). tests/realdata/test_batch_predictions.py checks that
-        # fills, PnL, drawdown and refusal counts equal the per-decision replay's.
-        nonlocal row, marking
-        marking = core.is_quiet()
-        if marking:
-            state.decide_from(INT64_MAX)
-            return
-        if not core.is_idle():
-            state.decide_from(INT64_MIN)
-            return
-        k = int(np.searchsorted(may_enter, row))
-        nxt = int(may_enter[k]) if k < len(may_enter) else len(fm.ts)
-        if nxt > row:
-            seg = blocked[row:nxt][fm.ts[row:nxt] >= trade_from_ns]
-            for reason, count in enumerate(np.bincount(seg).tolist()):
-                if reason and count:
-                    risk.reject_counts[RejectReason(reason)] += count
-            row = nxt
-        state.decide_from(int(fm.ts[nxt]) if nxt < len(fm.ts) else INT64_MAX)
-
-    def decide(g: int, i: int) -> None:
-        nonlocal row, next_report
-        if signals is None:
-            core.on_decision(g, feat)
-        else:
-            if row >= len(fm.ts) or fm.ts[row] != g:
-                raise BatchDivergence(f"decision {row} at {g} ns does not match the batch pass")
-            core.on_signal(g, signals[0][row], signals[1][row], signals[2][row], signals[3][row])
-            row += 1
+    def report(i: int) -> None:
+        nonlocal next_report
         if on_progress is not None and i >= next_report:
             on_progress(i)
             next_report = i + 50_000
 
-    if signals is None:
-        core.drive(ts, kind, side, price_tick, size, flags, decide)
+    if batch_predictions:
+        fm = compute_features(data, FeatureState.from_config(fc))
+        batched = BatchedDecisions(fm, models, core, cfg.risk, cfg.exec.taker_fee_bps, trade_from_ns)
+        core.predictions = None  # the batch pass predicted every row: batched.predictions
+
+        def decide(g: int, i: int) -> None:
+            batched.decide(g)
+            report(i)
+
+        batched.after()  # from the first event on, pass over what is inert
+        core.drive(ts, kind, side, price_tick, size, flags, decide, before=batched.before, after=batched.after)
+        batched.before(0)  # marks for decisions passed over after the last code
+        core.predictions = batched.predictions
     else:
-        skip_inert()
-        core.drive(ts, kind, side, price_tick, size, flags, decide, before=mark_passed, after=skip_inert)
-        mark_passed(0)
-        core.predictions = predictions
+
+        def decide(g: int, i: int) -> None:
+            core.on_decision(g, feat)
+            report(i)
+
+        core.drive(ts, kind, side, price_tick, size, flags, decide)
     if len(ts):
         core.finish(int(ts[-1]))
     wall = time.perf_counter() - t0
