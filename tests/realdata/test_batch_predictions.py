@@ -16,14 +16,27 @@ pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 CFG = EngineConfig(risk=RiskConfig(take_profit_bps=30.0, stop_loss_bps=10.0, max_position=50.0))
 
 
-def test_batched_and_per_decision_predictions_give_the_same_backtest(goog10_tickfile, tmp_path):
-    train_models(goog10_tickfile, tmp_path / "m", CFG.features, CFG.labels, CFG.train)
+@pytest.fixture(scope="module")
+def goog_models(goog10_tickfile, tmp_path_factory):
+    out = tmp_path_factory.mktemp("m")
+    train_models(goog10_tickfile, out, CFG.features, CFG.labels, CFG.train)
+    return out
+
+
+# 0: trade the whole session; the other: trade from the middle, so the first half is not predicted.
+@pytest.mark.parametrize("trade_from_ns", [0, 1_340_297_100_000_000_000], ids=["all", "second-half"])
+def test_batched_and_per_decision_predictions_give_the_same_backtest(goog10_tickfile, goog_models, trade_from_ns):
     data = tickfile.read(goog10_tickfile)
-    batch = run_backtest(data, load_model_dir(tmp_path / "m"), CFG, batch_predictions=True)
-    live = run_backtest(data, load_model_dir(tmp_path / "m"), CFG, batch_predictions=False)
+    assert data.ts_event[0] < trade_from_ns < data.ts_event[-1] or trade_from_ns == 0
+    batch = run_backtest(data, load_model_dir(goog_models), CFG, trade_from_ns=trade_from_ns, batch_predictions=True)
+    live = run_backtest(data, load_model_dir(goog_models), CFG, trade_from_ns=trade_from_ns, batch_predictions=False)
     assert np.array_equal(batch.core.predictions.ts, live.core.predictions.ts)
     assert len(batch.core.predictions.ts) == len(batch.features.ts) == 29_000
-    assert np.array_equal(np.array(batch.core.predictions.classes), np.array(live.core.predictions.classes))
+    ts = np.asarray(batch.core.predictions.ts)
+    traded = ts >= trade_from_ns
+    batch_classes, live_classes = np.array(batch.core.predictions.classes), np.array(live.core.predictions.classes)
+    assert np.array_equal(batch_classes[traded], live_classes[traded])
+    assert (batch_classes[~traded] == -1).all()  # rows before trade_from_ns are not predicted
     fb, fl = fills_table(batch), fills_table(live)
     assert len(fb["qty"]) > 0
     for col in ("ts_ns", "side", "qty", "price", "fee"):
