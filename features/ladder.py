@@ -116,6 +116,17 @@ def _ladder_pop_best(lpx, lsz, ln, s, after):
 def deep_book_set(px, sz, n, lpx, lsz, ln, s, price_tick, size):
     """Set the total size at ``price_tick`` on row ``s`` (0 bids, 1 asks); ``size == 0`` deletes the level.
 
+    Parameters
+    ----------
+    px, sz, n, lpx, lsz, ln : ndarray
+        The deep book (:func:`new_deep_book`), updated in place.
+    s : int
+        Row: 0 bids, 1 asks.
+    price_tick : int
+        Level price, ticks.
+    size : float
+        New total size at the level, base units (0 deletes it).
+
     Returns
     -------
     int
