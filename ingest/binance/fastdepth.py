@@ -8,7 +8,7 @@ and writes schema-v1 book events with prices already in integer ticks (``price_t
 
 It accepts only what it can convert exactly and never raises: a frame of another kind, any
 malformed or unusual input (escapes, exponents, duplicate keys, a price off the tick grid, more
-levels than the buffers hold) returns :data:`NOT_HANDLED`, and the caller hands the frame to
+levels than the buffers hold) returns :data:`NOT_HANDLED` (-1), and the caller hands the frame to
 :func:`~scalper.ingest.binance.parse.parse_message`, which names the field and the reason of any error.
 So nothing is dropped or mis-parsed silently; the slow path is the reference
 (``tests/realdata/test_fastdepth_realdata.py`` compares both on every recorded depthUpdate).
@@ -24,8 +24,7 @@ from numba import njit
 
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK
 
-HANDLED = 1
-NOT_HANDLED = 0
+NOT_HANDLED = -1
 
 # Header slots.
 H_EVENT_MS = 0  # E
@@ -295,7 +294,7 @@ def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
 
 @njit(cache=True)
 def parse_depth_frame(b, tick_m, tick_k, header, ts_out, kind_out, side_out, tick_out, size_out, flags_out):
-    """Scan one frame; on :data:`HANDLED`, fill ``header`` and the first ``header[H_EVENTS]`` event rows.
+    """Scan one frame; when it is handled, fill ``header`` and the first ``header[H_EVENTS]`` event rows.
 
     Parameters
     ----------
@@ -313,7 +312,8 @@ def parse_depth_frame(b, tick_m, tick_k, header, ts_out, kind_out, side_out, tic
     Returns
     -------
     int
-        :data:`HANDLED`, or :data:`NOT_HANDLED` (any other frame, or one to leave to the general parser).
+        The number of events written (>= 0), or :data:`NOT_HANDLED` (any other frame, or one to
+        leave to the general parser).
     """
     start = _ws(b, 0)
     if start >= b.shape[0] or b[start] != _LBRACE:
@@ -358,7 +358,7 @@ def parse_depth_frame(b, tick_m, tick_k, header, ts_out, kind_out, side_out, tic
         flags_out[k] = 0
     if n > 0:
         flags_out[n - 1] = FLAG_LAST_IN_MESSAGE
-    return HANDLED
+    return n
 
 
 class DepthFrameParser:
@@ -385,9 +385,7 @@ class DepthFrameParser:
 
     def parse(self, raw: bytes) -> int:
         """Return the number of book events written for a depthUpdate frame, or -1 for any other frame."""
-        if parse_depth_frame(np.frombuffer(raw, dtype=np.uint8), self.tick_m, self.tick_k, *self._args) != HANDLED:
-            return -1
-        return int(self.header[H_EVENTS])
+        return parse_depth_frame(np.frombuffer(raw, dtype=np.uint8), self.tick_m, self.tick_k, *self._args)
 
     def columns(self, n: int) -> tuple[np.ndarray, ...]:
         """Return views ``(ts_event, kind, side, price_tick, size, flags)`` of the first ``n`` events."""
