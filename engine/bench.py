@@ -468,4 +468,5 @@ def run_suite(data_dir: Path, quick: bool, progress: Callable[[str], None] | Non
         results.append(stage_kernel_path(d, quick))
         say("throughput")
         results += throughput(d, quick)
+    gc.unfreeze()  # the stages froze their inputs; a caller that goes on (tests) gets them collectable again
     return results
