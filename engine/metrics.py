@@ -36,7 +36,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
-from scalper.engine.histogram import NsHistogram
+from scalper.engine.hotmetrics import HotCounter, NsHistogram
 from scalper.exec.orders import OrderStatus
 from scalper.risk.intent import RejectReason
 
@@ -72,13 +72,13 @@ class EngineMetrics:
     ----------
     registry : CollectorRegistry
         The registry holding the metrics below (pass it to :func:`serve` or a push gateway).
-    events_book, events_trade, events_clear : prometheus_client counter child
+    events_book, events_trade, events_clear : HotCounterChild
         ``scalper_events_total{kind}``: market events applied, by tick-file kind.
     events_by_kind : tuple
         The same three children indexed by the tick-file ``kind`` code (0 book, 1 trade, 2 clear).
     sequence_gaps, resyncs, reconnects : Counter
         ``scalper_sequence_gaps_total``, ``scalper_resyncs_total``, ``scalper_reconnects_total``.
-    decisions : Counter
+    decisions : HotCounter
         ``scalper_decisions_total``: decision points reached (model asked).
     orders : Mapping[OrderStatus, counter child]
         ``scalper_orders_total{status}``, one child per :class:`~scalper.exec.orders.OrderStatus`;
@@ -112,13 +112,12 @@ class EngineMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         reg = self.registry
 
-        events = Counter(
-            "scalper_events_total", "Market events applied to the book, by kind (book, trade, clear); count.",
-            ["kind"], registry=reg,
+        # Updated at every frame and decision: lock-free (engine/hotmetrics.py).
+        events = HotCounter(
+            "scalper_events", "Market events applied to the book, by kind (book, trade, clear); count.",
+            reg, "kind", ("book", "trade", "clear"),
         )
-        self.events_book = events.labels("book")
-        self.events_trade = events.labels("trade")
-        self.events_clear = events.labels("clear")
+        self.events_book, self.events_trade, self.events_clear = events.children
         self.events_by_kind = (self.events_book, self.events_trade, self.events_clear)
 
         self._rejected_messages = Counter(
@@ -135,8 +134,8 @@ class EngineMetrics:
         self.reconnects = Counter(
             "scalper_reconnects_total", "Market-data connection re-establishments; count.", registry=reg,
         )
-        self.decisions = Counter(
-            "scalper_decisions_total", "Decision points at which the models were asked; count.", registry=reg,
+        self.decisions = HotCounter(
+            "scalper_decisions", "Decision points at which the models were asked; count.", reg,
         )
         orders = Counter(
             "scalper_orders_total",
@@ -195,7 +194,7 @@ class EngineMetrics:
             "scalper_model", "Loaded model set (version, horizons in s); constant 1.", registry=reg,
         )
 
-        # The two decision-path latencies skip prometheus_client's locks (see engine/histogram.py).
+        # The two decision-path latencies skip prometheus_client's locks (see engine/hotmetrics.py).
         self.tick_to_decision = NsHistogram(
             "scalper_tick_to_decision_seconds",
             "Time from receiving the market event to the decision being made; seconds.",
