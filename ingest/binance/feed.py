@@ -181,7 +181,10 @@ class BinanceFeed:
         url = f"{self.ws_url}/stream?streams={'/'.join(self.streams)}"
         while not stop.is_set():
             try:
-                async with connect(url, open_timeout=10, max_size=None, compression=None) as ws:
+                # close_timeout: a server that does not answer our close frame (busy, or blocked writing
+                # to us) must not hold a shutdown longer than 2 s; the default 10 s equals the daemon's
+                # whole wait for the feed.
+                async with connect(url, open_timeout=10, close_timeout=2, max_size=None, compression=None) as ws:
                     self._ws = ws
                     self.stats.connects += 1
                     self.backoff.reset()
