@@ -93,14 +93,7 @@ def run_backtest(
         trade_from_ns=trade_from_ns,
         record=True,
     )
-    ts, kind, side, price_tick, size, flags = (
-        data.ts_event,
-        data.kind,
-        data.side,
-        data.price_tick,
-        data.size,
-        data.flags,
-    )
+    ts, kind, side, price_tick, size, flags = data.kernel_columns()
     feat = state.feat
     t0 = time.perf_counter()
     fm = None

@@ -28,7 +28,7 @@ def _rss_kib() -> int:
 
 
 def test_rss_is_flat_over_ten_million_live_steps(goog10, record_property):
-    cols = list(zip(*(c.tolist() for c in (goog10.ts_event, goog10.kind, goog10.side, goog10.price_tick, goog10.size, goog10.flags))))
+    cols = list(zip(*(c.tolist() for c in goog10.kernel_columns())))
     span = int(goog10.ts_event[-1] - goog10.ts_event[0]) + 1_000_000_000
     state = FeatureState()
     arrays, feat = state.arrays(), state.feat

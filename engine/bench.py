@@ -199,7 +199,7 @@ def stage_feature_step(d: BenchData, quick: bool) -> StageResult:
 
     data = d.goog
     n = 50_000 if quick else len(data)
-    cols = [c[:n].tolist() for c in (data.ts_event, data.kind, data.side, data.price_tick, data.size, data.flags)]
+    cols = [c[:n].tolist() for c in data.kernel_columns()]
     warm = FeatureState()  # compile (or load) the kernel before timing, on a throwaway state
     step(*warm.arrays(), *(c[0] for c in cols), warm.feat)
     state = FeatureState()
@@ -410,7 +410,7 @@ def throughput(d: BenchData, quick: bool) -> list[StageResult]:
         st = FeatureState()
         st.book_only()
         st.decide_from(INT64_MAX)  # a strategy that never acts: nothing returns to Python
-        i, code = run_until(*st.arrays(), data.ts_event, data.kind, data.side, data.price_tick, data.size, data.flags, 0, st.feat)
+        i, code = run_until(*st.arrays(), *data.kernel_columns(), 0, st.feat)
         assert code == 0 and i == len(data) and st.is_valid
         return i
 
@@ -428,7 +428,7 @@ def throughput(d: BenchData, quick: bool) -> list[StageResult]:
         t = min(_wall(lambda: run_backtest(data, models, EngineConfig())) for _ in range(2))
         out.append(StageResult(f"full backtest ({name})", n, 0, 0, 0, 0, n / t, "events/s"))
         if not quick:
-            cols = list(zip(*(c.tolist() for c in (data.ts_event, data.kind, data.side, data.price_tick, data.size, data.flags))))
+            cols = list(zip(*(c.tolist() for c in data.kernel_columns())))
 
             def replay():
                 st = FeatureState()

@@ -60,12 +60,7 @@ def compute_features(data: TickData, state: FeatureState | None = None) -> Featu
     mid = np.empty(m)
     n_dec, n_mid = run_batch(
         *state.arrays(),
-        data.ts_event,
-        data.kind,
-        data.side,
-        data.price_tick,
-        data.size,
-        data.flags,
+        *data.kernel_columns(),
         X,
         ts,
         mid_ts,

@@ -105,6 +105,10 @@ class TickData:
         """int64[n]: prices in ticks of ``instrument.tick_size`` (computed once, ~1 ms per million rows)."""
         return self.instrument.price_to_ticks(self.price)
 
+    def kernel_columns(self) -> tuple[np.ndarray, ...]:
+        """Return ``(ts_event, kind, side, price_tick, size, flags)``: the columns the feature kernels take, in order."""
+        return (self.ts_event, self.kind, self.side, self.price_tick, self.size, self.flags)
+
     def columns(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in COLUMNS}
 
