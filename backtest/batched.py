@@ -76,7 +76,6 @@ class BatchedDecisions:
         self._blocked = edge_rejections(p, risk_cfg, fee_bps)
         self._may_enter = np.flatnonzero((fm.ts >= trade_from_ns) & (self._blocked == 0))
         self._row = 0  # the next batch row not yet accounted for
-        self._marking = False
         self.state.book_only()
 
     def decide(self, g: int) -> None:
@@ -95,7 +94,8 @@ class BatchedDecisions:
 
     def before(self, code: int) -> None:
         """Before any code: mark a quiet position at every decision the kernel passed over."""
-        if not self._marking:
+        # Nothing changes the core between two codes, so it is quiet now iff it was after the last one.
+        if not self.core.is_quiet():
             return
         ist = self.state.ist
         bound = int(ist[I_DECISION_TS]) if code & CODE_DECISION else int(ist[I_NEXT_GRID])
@@ -108,8 +108,7 @@ class BatchedDecisions:
     def after(self) -> None:
         """After any code: tell the kernel which decisions it may pass over from now on."""
         core, state = self.core, self.state
-        self._marking = core.is_quiet()
-        if self._marking:
+        if core.is_quiet():
             state.decide_from(INT64_MAX)
             return
         if not core.is_idle():
