@@ -15,7 +15,8 @@ returns :data:`SET_OVERFLOW` so the caller can count it; the top of book is neve
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from scalper.features.jit import inline_kernel, kernel
 
 BID = 0
 ASK = 1
@@ -35,13 +36,13 @@ def new_book(capacity: int = DEFAULT_CAPACITY) -> tuple[np.ndarray, np.ndarray, 
     )
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def side_index(side: int) -> int:
     """Map a schema side (+1 bid, -1 ask) to a book row (0 bids, 1 asks)."""
     return 0 if side > 0 else 1
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _find(px, n, s, price_tick):
     # First index whose level is not better than price_tick (lower bound in the side's order).
     lo = 0
@@ -63,7 +64,7 @@ def _find(px, n, s, price_tick):
     return lo
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def book_set(px, sz, n, s, price_tick, size):
     """Set the total size at ``price_tick`` on row ``s`` (0 bids, 1 asks); ``size == 0`` deletes the level.
 
@@ -101,13 +102,13 @@ def book_set(px, sz, n, s, price_tick, size):
     return status
 
 
-@njit(cache=True)
+@kernel
 def _better(s, a, b):
     # True when price a ranks before price b on side s (bids: higher first; asks: lower first).
     return a > b if s == BID else a < b
 
 
-@njit(cache=True)
+@kernel
 def book_merge(px, sz, n, s, ticks, sizes, tmp_px, tmp_sz):
     """Apply a batch of level updates to row ``s`` in one merge pass (O(levels + batch), not O(levels x batch)).
 
@@ -162,20 +163,20 @@ def book_merge(px, sz, n, s, ticks, sizes, tmp_px, tmp_sz):
     return overflows
 
 
-@njit(cache=True)
+@kernel
 def book_clear(n):
     """Remove every level from both sides."""
     n[0] = 0
     n[1] = 0
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def is_two_sided(n):
     """Return True when both sides hold at least one level."""
     return n[0] > 0 and n[1] > 0
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def is_crossed(px, n):
     """Return True when both sides exist and best bid >= best ask (crossed or locked)."""
     return n[0] > 0 and n[1] > 0 and px[0, 0] >= px[1, 0]

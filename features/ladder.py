@@ -26,9 +26,9 @@ sends it again. ``tests/realdata/test_deep_book_realdata.py`` checks this agains
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from scalper.features.book import ASK, BID, book_set
+from scalper.features.jit import inline_kernel, kernel
 
 EMPTY = np.iinfo(np.int64).min
 DEFAULT_TOP_LEVELS = 64
@@ -59,13 +59,13 @@ def new_deep_book(
     )
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _worse(s, a, b):
     # True when price a ranks after price b on side s (bids: lower; asks: higher).
     return a < b if s == BID else a > b
 
 
-@njit(cache=True)
+@kernel
 def _ladder_put(lpx, lsz, ln, s, p, q):
     # Store (p, q) with q > 0; returns 1 when a level had to be dropped for a shared slot.
     k = p & (lpx.shape[1] - 1)
@@ -85,7 +85,7 @@ def _ladder_put(lpx, lsz, ln, s, p, q):
     return 1
 
 
-@njit(cache=True)
+@kernel
 def _ladder_pop_best(lpx, lsz, ln, s, after):
     # Remove and return the best ladder level of side s; `after` is a price every ladder level is
     # worse than. Levels within W ticks of it are found by an outward scan; farther ones, which
@@ -112,7 +112,7 @@ def _ladder_pop_best(lpx, lsz, ln, s, after):
     return p, q
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def deep_book_set(px, sz, n, lpx, lsz, ln, s, price_tick, size):
     """Set the total size at ``price_tick`` on row ``s`` (0 bids, 1 asks); ``size == 0`` deletes the level.
 
@@ -163,7 +163,7 @@ def deep_book_set(px, sz, n, lpx, lsz, ln, s, price_tick, size):
     return dropped
 
 
-@njit(cache=True)
+@kernel
 def deep_book_clear(n, lpx, ln):
     """Remove every level from both sides (O(W) only for a side whose ladder holds levels)."""
     n[0] = 0

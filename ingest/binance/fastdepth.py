@@ -20,8 +20,8 @@ division of two exact doubles, the same float64 as Python's ``float(text)``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from scalper.features.jit import kernel
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK
 
 NOT_HANDLED = -1
@@ -62,14 +62,14 @@ def tick_decimal(tick_size: float) -> tuple[int, int]:
     raise ValueError(f"tick_size {tick_size!r} has more than 12 decimals")
 
 
-@njit(cache=True)
+@kernel
 def _ws(b, i):
     while i < b.shape[0] and (b[i] == 32 or b[i] == 9 or b[i] == 10 or b[i] == 13):
         i += 1
     return i
 
 
-@njit(cache=True)
+@kernel
 def _string_end(b, i):
     # b[i] is the opening quote; return the index of the closing quote, or -1 (escape or no end).
     j = i + 1
@@ -83,7 +83,7 @@ def _string_end(b, i):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def _uint(b, i):
     # Digits at b[i:]; returns (value, next index), next == -1 when there is no plain integer.
     v = 0
@@ -96,7 +96,7 @@ def _uint(b, i):
     return v, j
 
 
-@njit(cache=True)
+@kernel
 def _decimal(b, i):
     # A quoted plain decimal "123.450" at b[i]; returns (mantissa, decimals, next index) or next == -1.
     if i >= b.shape[0] or b[i] != _QUOTE:
@@ -122,7 +122,7 @@ def _decimal(b, i):
     return m, max(decimals, 0), j + 1
 
 
-@njit(cache=True)
+@kernel
 def _levels(b, i, side, tick_m, tick_k, at, ts_side, tick_out, size_out):
     # The [["p","q"], ...] array at b[i]; writes levels from row `at`; returns (rows written, next) or next == -1.
     cap = tick_out.shape[0]
@@ -177,7 +177,7 @@ def _levels(b, i, side, tick_m, tick_k, at, ts_side, tick_out, size_out):
         return 0, -1
 
 
-@njit(cache=True)
+@kernel
 def _key(b, i, name):
     # True when the quoted key at b[i] equals `name` (bytes as uint8 array).
     n = name.shape[0]
@@ -189,7 +189,7 @@ def _key(b, i, name):
     return True
 
 
-@njit(cache=True)
+@kernel
 def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
     # The depthUpdate object at b[i]; returns the index after its closing brace, or -1.
     if i >= b.shape[0] or b[i] != _LBRACE:
@@ -292,7 +292,7 @@ def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
         return -1
 
 
-@njit(cache=True)
+@kernel
 def parse_depth_frame(b, tick_m, tick_k, header, ts_out, kind_out, side_out, tick_out, size_out, flags_out):
     """Scan one frame; when it is handled, fill ``header`` and the first ``header[H_EVENTS]`` event rows.
 

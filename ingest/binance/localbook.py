@@ -8,9 +8,9 @@ not crossed and that its best levels equal Binance's own ``bookTicker`` at the s
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from scalper.features.book import ASK, BID, book_clear, book_merge, book_set, is_crossed, new_book
+from scalper.features.jit import kernel
 from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate
 
 DEFAULT_CAPACITY = 8192
@@ -86,7 +86,7 @@ class LocalBook:
         return best == expected
 
 
-@njit(cache=True)
+@kernel
 def _apply_side(px, sz, n, s, levels, tick, tick_buf, tmp_px, tmp_sz):
     k = levels.shape[0]
     if k > tick_buf.shape[0]:
@@ -100,7 +100,7 @@ def _apply_side(px, sz, n, s, levels, tick, tick_buf, tmp_px, tmp_sz):
     return book_merge(px, sz, n, s, tick_buf[:k], levels[:, 1], tmp_px, tmp_sz)
 
 
-@njit(cache=True)
+@kernel
 def _apply(px, sz, n, bids, asks, tick, clear, tick_buf, tmp_px, tmp_sz):
     # Returns the number of level insertions capacity forced out.
     if clear:
