@@ -22,14 +22,22 @@ from scalper.models.labels import direction_labels  # noqa: E402
 def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -> dict[str, dict[str, float]]:
     """Return, per horizon, the share of decisions (at or after ``from_ns``) whose argmax class was right.
 
-    Labels use the same mid series and each model card's dead zone, as in training.
+    Labels use the same mid series and each model card's dead zone, as in training. A batched replay
+    predicts only the decisions that could open a position; the others of the span are predicted here,
+    from the batch pass's rows, in one call per horizon.
     """
     preds = result.core.predictions
     if len(preds.ts) == 0:
         return {}
     ts = np.asarray(preds.ts, dtype=np.int64)
-    classes = np.asarray(preds.classes, dtype=np.int64)
+    classes = np.array(preds.classes, dtype=np.int64)
     sel = ts >= from_ns
+    missing = np.flatnonzero(sel & (classes[:, 0] < 0))
+    if missing.size:
+        rows = np.searchsorted(fm.ts, ts[missing])
+        X32 = fm.X[rows].astype(np.float32)
+        for k, p in enumerate(result.core.models.predictors):
+            classes[missing, k] = p.predict_batch(X32).argmax(axis=1)
     out = {}
     last = fm.mid_ts[-1] if fm.mid_ts.size else np.iinfo(np.int64).min
     for k, p in enumerate(result.core.models.predictors):

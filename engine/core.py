@@ -177,7 +177,7 @@ class EngineCore:
             self.predictions.classes.append(np.array(classes, dtype=np.int8))
         if self.risk.account.position != 0.0:
             self.risk.mark(self._mid())
-        if ts_ns < self.trade_from_ns or self.position is not None or self.adapter.has_open_orders():
+        if not self.can_enter(ts_ns):
             return
         tick = self.instrument.tick_size
         touch = (self.state.best_ask_tick if side > 0 else self.state.best_bid_tick) * tick
@@ -256,6 +256,11 @@ class EngineCore:
             stop = self.position.time_stop_ns
             wake = stop if wake is None else min(wake, stop)
         self.state.set_wake(wake)
+
+    def can_enter(self, ts_ns: int) -> bool:
+        """True when a signal at ``ts_ns`` would be sized for an entry (:meth:`on_signal`): trading has
+        started, no position is open and no order is in flight."""
+        return ts_ns >= self.trade_from_ns and self.position is None and not self.adapter.has_open_orders()
 
     def is_idle(self) -> bool:
         """True when flat with nothing in flight: only a decision that sizes an entry can change that."""
