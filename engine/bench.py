@@ -272,8 +272,11 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
 
     A real :class:`~scalper.engine.daemon.Daemon` (feed hot path, kernel, models, risk, journaled
     paper venue, metrics) takes each recorded depthUpdate as its websocket session would
-    (``feed._on_frame`` then ``_flush``); only the socket read is missing. The journal writer runs
-    between frames, untimed, so orders become durable and reach the venue as they do live. Risk is
+    (``feed._on_frame`` then ``_flush``); only the socket read is missing. A deciding frame is timed
+    from its bytes to the end of the decision (intent sent to the venue, or refused); the frame's
+    events after the decision point are applied next, outside that span (the tick-to-book row times
+    whole frames). The journal writer runs between frames, untimed, so orders become durable and
+    reach the venue as they do live. Risk is
     set so that decisions size an entry by Kelly and some pass every check and fill (take-profit
     30 bps, stop-loss 10 bps).
 
@@ -297,13 +300,16 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
 def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
     """The floor under tick-to-decision: what the numba kernels and ONNX Runtime cost on their own.
 
-    Per recorded depthUpdate: scan the bytes to tick events, continue the sequence from the ids,
-    apply and featurise (``run_until``), and at a decision predict with the 102-tree model; no risk,
-    no daemon objects, no metrics. The daemon row minus this row is what Python costs around them.
+    Per recorded depthUpdate: the daemon's frame kernel (scan the bytes to tick events, continue the
+    sequence from the ids, apply and featurise up to the decision: ``engine/framepath.py``), then the
+    prediction of the 102-tree model; timed to the prediction, as the daemon row is timed to the
+    intent. No risk, no daemon objects, no metrics. The daemon row minus this row is what Python
+    costs around them.
     """
+    from scalper.engine.framepath import run_depth_frame
     from scalper.features.kernels import CODE_DECISION, PRE_MASK, FeatureState, run_until, step
     from scalper.ingest.binance import BinanceOrderBookSequencer, EventBuffer, Market, event_time_ns, parse_message
-    from scalper.ingest.binance.fastdepth import H_FINAL_ID, H_FIRST_ID, H_PREV_FINAL_ID, DepthFrameParser
+    from scalper.ingest.binance.fastdepth import DepthFrameParser
     from scalper.models.inference import load_model_dir
 
     predictor = load_model_dir(d.hot_model_dir).predictors[0]
@@ -329,27 +335,25 @@ def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
     events.append_snapshot(snap, event_time_ns(snap), 0)
     apply_slow(seq.on_snapshot(snap))
     parser = DepthFrameParser(0.01)
+    args = (*parser.scan_args(), *arrays, feat)
     _settle()
     clock = time.perf_counter_ns
     samples = []
     for raw in d.depth_raw:
         t0 = clock()
-        n = parser.parse(raw)
-        h = parser.header
-        if n < 0 or not seq.try_continue(int(h[H_FIRST_ID]), int(h[H_FINAL_ID]), int(h[H_PREV_FINAL_ID])):
+        m, i, code = run_depth_frame(np.frombuffer(raw, dtype=np.uint8), seq.ids, *args)
+        if m < 0:
             apply_slow(seq.on_diff(parse_message(raw)))
             continue
-        cols = parser.columns(n)
-        i, decided = 0, False
-        while True:
-            i, code = run_until(*arrays, *cols, i, feat)
+        cols = parser.columns(m)
+        decided = False
+        while code:
             if code & CODE_DECISION:
                 predictor.predict(feat)
+                if not decided:
+                    samples.append(clock() - t0)
                 decided = True
-            elif code == 0:
-                break
-        if decided:
-            samples.append(clock() - t0)
+            i, code = run_until(*arrays, *cols, i, feat)
     assert len(samples) > 100 and state.is_valid and seq.last_update_id is not None
     return _result("tick-to-prediction, kernels only (scan + apply + features + ONNX)", np.array(samples), "1 horizon, 102 trees; no risk, no daemon")
 
@@ -358,7 +362,6 @@ async def _daemon_frames(
     d: BenchData, models_dir: Path, idle_s: float = 0.0, frames: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     from scalper.engine.daemon import Daemon
-    from scalper.features.kernels import I_DECISIONS
     from scalper.ingest.binance import parse_message
 
     cfg = EngineConfig.model_validate({
@@ -369,25 +372,36 @@ async def _daemon_frames(
     daemon = Daemon(cfg)
     await daemon.journal.start()
     daemon._build_core(1)
-    feed, ist = daemon.feed, daemon.state.ist
+    feed = daemon.feed
     feed.sequencer.reset()
     for raw in d.buffered_raw:
         feed._on_frame(raw, time.time_ns())
     feed.place_snapshot(parse_message(d.snapshot_raw), time.time_ns())
     feed._flush()
-    _settle()
     clock = time.perf_counter_ns
+    decided_at = []
+    daemon_decide = daemon._decide
+
+    def timed_decide(g: int, feat: np.ndarray, ts_recv: int) -> None:
+        daemon_decide(g, feat, ts_recv)
+        decided_at.append(clock())  # the risk-checked intent is out (or refused): the end of tick-to-decision
+
+    daemon._decide = timed_decide
+    _settle()
     decide, book = [], []
     for raw in d.depth_raw[:frames]:
         if idle_s:
             time.sleep(idle_s)
-        decisions = ist[I_DECISIONS]
+        decided_at.clear()
         now = time.time_ns()
         t0 = clock()
         feed._on_frame(raw, now)
         feed._flush()
-        dt = clock() - t0
-        (decide if ist[I_DECISIONS] > decisions else book).append(dt)
+        t1 = clock()
+        if decided_at:
+            decide.append(decided_at[0] - t0)
+        else:
+            book.append(t1 - t0)
         if daemon.journal.backlog:
             await daemon.journal.flush()
     await daemon.journal.close()

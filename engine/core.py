@@ -217,6 +217,7 @@ class EngineCore:
         on_invalid: Callable[[], None] | None = None,
         before: Callable[[int], None] | None = None,
         after: Callable[[], None] | None = None,
+        start: tuple[int, int] | None = None,
     ) -> None:
         """Run schema-v1 event columns through the kernels, handing every code to this core.
 
@@ -225,13 +226,15 @@ class EngineCore:
         backtest and the daemon take decisions differently, everything else is the same here.
         ``on_invalid`` is called when the book becomes crossed or locked. A replay that skips inert
         decisions passes ``before`` (called with each code before it is handled) and ``after``
-        (called once it has been).
+        (called once it has been). ``start`` is the ``(i, code)`` of a ``run_until`` on these events
+        that the caller has already made (the daemon's frame path, ``engine/framepath.py``).
         """
         state = self.state
         arrays, feat = state.arrays(), state.feat
-        i = 0
+        i, code = start if start is not None else (0, None)
         while True:
-            i, code = run_until(*arrays, ts, kind, side, price_tick, size, flags, i, feat)
+            if code is None:
+                i, code = run_until(*arrays, ts, kind, side, price_tick, size, flags, i, feat)
             if code == 0:
                 return
             if before is not None:
@@ -248,6 +251,7 @@ class EngineCore:
             self.after_code()
             if after is not None:
                 after()
+            code = None
 
     def after_code(self) -> None:
         """Re-arm the wake-up time; the loop calls it after handling each code."""

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from scalper.engine.config import EngineConfig
 from scalper.engine.core import EngineCore
+from scalper.engine.framepath import NOT_RUN, DepthFramePath
 from scalper.engine.metrics import EngineMetrics, serve
 from scalper.exec.adapter import ExecutionAdapter
 from scalper.exec.journal import (
@@ -114,6 +115,10 @@ class JournaledVenue(ExecutionAdapter):
     def has_open_orders(self) -> bool:
         return bool(self._held) or self.venue.has_open_orders()
 
+    def holds_orders(self) -> bool:
+        """True while an order waits for its intent to be durable (:meth:`release` sends it)."""
+        return bool(self._held)
+
     def order(self, order_id: int) -> Order:
         return self.venue.order(order_id)
 
@@ -148,9 +153,10 @@ class Daemon:
             backend = self._redis_backend()
         self.journal = JournalWriter(backend, on_write=self.metrics.journal_write.observe)
         # The kernel's book is the one that counts; it reports a crossed book back (feed.invalidate).
+        self.frames = DepthFramePath(d.tick_size, self.state, self.on_frame, hold=self._orders_held)
         self.feed = BinanceFeed(
             Market(d.market), d.symbol, d.tick_size, d.ws_url, d.rest_url, self.on_events,
-            check_book=False, tick_sink=self.on_tick_events,
+            check_book=False, hot_path=self.frames,
         )
         self.core: EngineCore | None = None
         self.venue: JournaledVenue | None = None
@@ -216,29 +222,37 @@ class Daemon:
                 self.metrics.events_by_kind[k].inc(int(counts[k]))
         self._guarded(cols["ts_event"], kind, cols["side"], ticks, cols["size"], cols["flags"], lambda i: int(recv[i]))
 
-    def on_tick_events(self, ts, kind, side, ticks, size, flags, ts_recv_ns: int) -> None:
-        """Run one depthUpdate frame from the feed's hot path (book events, prices in ticks)."""
-        self.metrics.events_by_kind[KIND_BOOK].inc(len(ts))
-        self._guarded(ts, kind, side, ticks, size, flags, lambda _i: ts_recv_ns)
+    def on_frame(self, m: int, i: int, code: int, ts_recv_ns: int) -> None:
+        """Run one depthUpdate frame of the feed's hot path: ``m`` book events (prices in ticks), of
+        which the frame path applied the first ``i`` and stopped with ``code`` (``NOT_RUN``: none)."""
+        self.metrics.events_by_kind[KIND_BOOK].inc(m)
+        start = None if code == NOT_RUN else (i, code)
+        self._guarded(*self.frames.columns(m), lambda _i: ts_recv_ns, start)
 
-    def _guarded(self, ts, kind, side, ticks, size, flags, recv_of) -> None:
+    def _orders_held(self) -> bool:
+        # Orders waiting for the journal are released at the frame's first event, before its events.
+        return self.venue is None or self.venue.holds_orders()
+
+    def _guarded(self, ts, kind, side, ticks, size, flags, recv_of, start=None) -> None:
         try:
-            self._run_events(ts, kind, side, ticks, size, flags, recv_of)
+            self._run_events(ts, kind, side, ticks, size, flags, recv_of, start)
         except Exception:  # noqa: BLE001 - fail closed but keep the process and its journal alive
             self.metrics.engine_errors.inc()
             self.risk.set_state(TradingState.HALTED)
             log.exception("engine error while processing a frame: trading halted")
 
-    def _run_events(self, ts, kind, side, ticks, size, flags, recv_of) -> None:
+    def _run_events(self, ts, kind, side, ticks, size, flags, recv_of, start=None) -> None:
         # recv_of(i): local receive time (ns) of event i, for the tick-to-decision histogram.
+        # start: where the frame path's run_until stopped (it runs only when no order is held).
         core, state = self.core, self.state
         feat = state.feat
-        if len(ts) and self.venue.release(int(ts[0])):
+        if start is None and len(ts) and self.venue.release(int(ts[0])):
             core.after_code()
         core.drive(
             ts, kind, side, ticks, size, flags,
             decide=lambda g, i: self._decide(g, feat, recv_of(i)),
             on_invalid=self.feed.invalidate,
+            start=start,
         )
         if self._recovered_position and state.is_valid:
             self._recovered_position = False

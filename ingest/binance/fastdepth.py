@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalper.features.jit import kernel
+from scalper.ingest.binance.sequencer import continue_ids
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK
 
 NOT_HANDLED = -1
@@ -361,6 +362,20 @@ def parse_depth_frame(b, tick_m, tick_k, header, ts_out, kind_out, side_out, tic
     return n
 
 
+@kernel
+def take_depth_frame(b, ids, tick_m, tick_k, header, ts_out, kind_out, side_out, tick_out, size_out, flags_out):
+    """:func:`parse_depth_frame`, then :func:`~scalper.ingest.binance.sequencer.continue_ids` on its ids.
+
+    Returns the number of events written when the frame is a depthUpdate that continues the synced
+    book (``ids`` then hold its ``u``), else :data:`NOT_HANDLED` with ``ids`` unchanged: the caller
+    passes the frame to the general parser and the sequencer's ``on_diff``, which decide and count.
+    """
+    n = parse_depth_frame(b, tick_m, tick_k, header, ts_out, kind_out, side_out, tick_out, size_out, flags_out)
+    if n < 0 or not continue_ids(ids, header[H_FIRST_ID], header[H_FINAL_ID], header[H_PREV_FINAL_ID]):
+        return NOT_HANDLED
+    return n
+
+
 class DepthFrameParser:
     """Preallocated buffers around :func:`parse_depth_frame` for one instrument.
 
@@ -386,6 +401,14 @@ class DepthFrameParser:
     def parse(self, raw: bytes) -> int:
         """Return the number of book events written for a depthUpdate frame, or -1 for any other frame."""
         return parse_depth_frame(np.frombuffer(raw, dtype=np.uint8), self.tick_m, self.tick_k, *self._args)
+
+    def take(self, raw: bytes, ids: np.ndarray) -> int:
+        """:func:`take_depth_frame` on ``raw`` with the sequencer's ``ids``: events written, or -1."""
+        return take_depth_frame(np.frombuffer(raw, dtype=np.uint8), ids, self.tick_m, self.tick_k, *self._args)
+
+    def scan_args(self) -> tuple:
+        """Return ``(tick_m, tick_k)``, then the header and the six event columns, as the kernels take them."""
+        return (self.tick_m, self.tick_k, *self._args)
 
     def columns(self, n: int) -> tuple[np.ndarray, ...]:
         """Return views ``(ts_event, kind, side, price_tick, size, flags)`` of the first ``n`` events."""

@@ -16,12 +16,13 @@ import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import websockets
 from websockets.asyncio.client import connect
 
-from scalper.ingest.binance.fastdepth import H_EVENT_MS, H_FINAL_ID, H_FIRST_ID, H_PREV_FINAL_ID, H_TRANSACTION_MS, DepthFrameParser
+from scalper.ingest.binance.fastdepth import H_EVENT_MS, H_TRANSACTION_MS
 from scalper.ingest.binance.localbook import LocalBook
 from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate, Market, Trade
 from scalper.ingest.binance.normalise import EventBuffer, event_time_ns
@@ -33,7 +34,22 @@ REST_DEPTH_PATH = {Market.SPOT: "/api/v3/depth", Market.USDM: "/fapi/v1/depth", 
 DEPTH_STREAM = {Market.SPOT: "depth@100ms", Market.USDM: "depth@0ms", Market.COINM: "depth@0ms"}
 
 Sink = Callable[[dict[str, np.ndarray]], None]
-TickSink = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], None]
+
+
+class HotPath(Protocol):
+    """A consumer's own path for the depthUpdate frames that continue the synced book.
+
+    ``take(raw, ids, now)`` scans the frame and, when it is a depthUpdate that continues the book
+    (:func:`~scalper.ingest.binance.sequencer.continue_ids` on the sequencer's ``ids``), consumes it
+    and returns its number of book events; otherwise it changes nothing and returns a negative number,
+    and the frame takes the general path. ``header`` then holds the frame's ids and times
+    (:mod:`~scalper.ingest.binance.fastdepth` slots). :class:`~scalper.ingest.binance.fastdepth.DepthFrameParser`
+    does the scan; the daemon's path (``engine/framepath.py``) also applies the events in the same numba call.
+    """
+
+    header: np.ndarray
+
+    def take(self, raw: bytes, ids: np.ndarray, now: int) -> int: ...
 
 
 @dataclass
@@ -105,18 +121,16 @@ class BinanceFeed:
         Keep a book here too, to detect a crossed book and compare bookTickers. A consumer that
         applies the events to its own book (the daemon's kernel) and calls :meth:`invalidate` when
         that book crosses passes False, so each level is applied once, not twice.
-    tick_sink : callable, optional
-        The hot path, for such a consumer (only with ``check_book=False``): a depthUpdate frame that
-        continues the synced book is scanned straight to book events with prices in ticks
-        (:mod:`~scalper.ingest.binance.fastdepth`) and handed over as
-        ``tick_sink(ts_event, kind, side, price_tick, size, flags, ts_recv_ns)`` (views valid during
-        the call). Every other frame, and any frame the scanner leaves alone, takes the general path
+    hot_path : HotPath, optional
+        For such a consumer (only with ``check_book=False``): every depthUpdate frame that continues
+        the synced book goes to ``hot_path.take`` (events with prices in ticks, no Python objects per
+        level). Every other frame, and any frame the hot path leaves alone, takes the general path
         to ``sink``; events never overtake each other.
 
     Raises
     ------
     ValueError
-        If ``tick_sink`` is given with ``check_book=True``.
+        If ``hot_path`` is given with ``check_book=True``.
     """
 
     def __init__(
@@ -132,10 +146,10 @@ class BinanceFeed:
         snapshot_timeout_s: float = 10.0,
         clock: Callable[[], int] = time.time_ns,
         check_book: bool = True,
-        tick_sink: TickSink | None = None,
+        hot_path: HotPath | None = None,
     ) -> None:
-        if tick_sink is not None and check_book:
-            raise ValueError("tick_sink bypasses the feed's check book: pass check_book=False with it")
+        if hot_path is not None and check_book:
+            raise ValueError("hot_path bypasses the feed's check book: pass check_book=False with it")
         self.market = Market(market)
         self.symbol = symbol.upper()
         self.ws_url = ws_url.rstrip("/")
@@ -148,8 +162,7 @@ class BinanceFeed:
         self.sequencer = BinanceOrderBookSequencer(self.market)
         self.book = LocalBook(tick_size) if check_book else None
         self.events = EventBuffer(4096)
-        self.tick_sink = tick_sink
-        self._fast = DepthFrameParser(tick_size) if tick_sink is not None else None
+        self._fast = hot_path
         self.stats = FeedStats()
         self._snapshot_task: asyncio.Task | None = None
         self._resync_backoff = Backoff(self.backoff.initial_s, self.backoff.max_s)
@@ -256,21 +269,16 @@ class BinanceFeed:
             self.stats.malformed["unexpected_snapshot"] += 1
 
     def _fast_diff(self, raw: bytes, now: int) -> bool:
-        # True when the frame was a depthUpdate continuing the synced book and went to tick_sink.
-        fast = self._fast
-        n = fast.parse(raw)
-        if n < 0:
-            return False
-        h = fast.header.tolist()  # one conversion, not five numpy scalar reads
-        if not self.sequencer.try_continue(h[H_FIRST_ID], h[H_FINAL_ID], h[H_PREV_FINAL_ID]):
-            return False
+        # True when the frame was a depthUpdate continuing the synced book and the hot path took it.
         self._flush()  # anything buffered before this frame goes first
+        fast = self._fast
+        if fast.take(raw, self.sequencer.ids, now) < 0:
+            return False
         self.stats.diffs_applied += 1
-        t = (h[H_TRANSACTION_MS] if h[H_TRANSACTION_MS] >= 0 else h[H_EVENT_MS]) * 1_000_000
+        h = fast.header
+        t = int(h[H_TRANSACTION_MS] if h[H_TRANSACTION_MS] >= 0 else h[H_EVENT_MS]) * 1_000_000
         if t > self._last_event_ns:
             self._last_event_ns = t
-        if n:
-            self.tick_sink(*fast.columns(n), now)
         return True
 
     def _on_diff(self, diff: DepthUpdate, now: int) -> None:

@@ -9,9 +9,48 @@ from __future__ import annotations
 from collections import deque
 from enum import Enum, StrEnum
 
+import numpy as np
+
+from scalper.features.jit import inline_kernel
 from scalper.ingest.binance.messages import DepthSnapshot, DepthUpdate, Market
 
 DEFAULT_MAX_BUFFER = 10_000
+
+# Slots of BinanceOrderBookSequencer.ids: what the hot path needs to continue the book from ids alone.
+ID_LAST_U = 0  # u of the last diff handed back; -1 before the first one after a snapshot
+ID_SYNCED = 1  # 1 in SYNCED, else 0
+ID_FUTURES = 2  # 1: futures rule (pu chains the diffs), 0: spot rule (U = last u + 1)
+N_IDS = 3
+
+
+@inline_kernel
+def continue_ids(ids, first_update_id, final_update_id, prev_final_update_id):
+    """Accept a diff given only its ids when it plainly continues a synced book; else change nothing.
+
+    Parameters
+    ----------
+    ids : ndarray
+        int64[N_IDS], :attr:`BinanceOrderBookSequencer.ids`; ``ids[ID_LAST_U]`` becomes ``u`` on success.
+    first_update_id, final_update_id, prev_final_update_id : int
+        ``U``, ``u`` and ``pu`` of the diff (``pu`` is -1 on spot streams, which have none).
+
+    Returns
+    -------
+    bool
+        True: apply the diff now, exactly as :meth:`BinanceOrderBookSequencer.on_diff` would have
+        returned ``[diff]``. False (not synced, first diff after the snapshot, stale, gap): nothing
+        changed; the caller passes the parsed diff to ``on_diff``, which decides and counts.
+    """
+    last_u = ids[ID_LAST_U]
+    if ids[ID_SYNCED] == 0 or last_u < 0 or final_update_id <= last_u:
+        return False
+    if ids[ID_FUTURES]:
+        if prev_final_update_id != last_u:
+            return False
+    elif first_update_id != last_u + 1:
+        return False
+    ids[ID_LAST_U] = final_update_id
+    return True
 
 
 class SyncState(Enum):
@@ -121,10 +160,13 @@ class BinanceOrderBookSequencer:
     market : Market
     counters : dict of SyncReason to int
         How often each :class:`SyncReason` happened since construction (``reset()`` keeps them).
+    ids : ndarray
+        int64[N_IDS]: the last ``u``, whether SYNCED and which rule applies, kept by this object for
+        :func:`continue_ids`, which a numba hot path calls on them directly.
     """
 
-    __slots__ = ("market", "_futures", "_max_buffer", "_buffer", "_state", "_invalid_reason", "_snapshot_id",
-                 "_last_u", "_rejected", "counters")
+    __slots__ = ("market", "_futures", "_max_buffer", "_buffer", "_state_", "_invalid_reason", "_snapshot_id",
+                 "ids", "_rejected", "counters")
 
     def __init__(self, market: Market, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
         if max_buffer < 1:
@@ -133,10 +175,12 @@ class BinanceOrderBookSequencer:
         self._futures = self.market.is_futures
         self._max_buffer = max_buffer
         self._buffer: deque[DepthUpdate] = deque()
+        self.ids = np.zeros(N_IDS, dtype=np.int64)
+        self.ids[ID_FUTURES] = 1 if self._futures else 0
         self._state = SyncState.AWAITING_SNAPSHOT
         self._invalid_reason: SyncReason | None = None
         self._snapshot_id: int | None = None
-        self._last_u: int | None = None
+        self._last_u = None
         self._rejected: tuple[int, DepthUpdate] | None = None
         self.counters: dict[SyncReason, int] = dict.fromkeys(SyncReason, 0)
 
@@ -144,6 +188,25 @@ class BinanceOrderBookSequencer:
     def state(self) -> SyncState:
         """Return the current state."""
         return self._state
+
+    # The state and the last u live where the hot path reads them (ids); these keep the Python view.
+    @property
+    def _state(self) -> SyncState:
+        return self._state_
+
+    @_state.setter
+    def _state(self, state: SyncState) -> None:
+        self._state_ = state
+        self.ids[ID_SYNCED] = 1 if state is SyncState.SYNCED else 0
+
+    @property
+    def _last_u(self) -> int | None:
+        u = int(self.ids[ID_LAST_U])
+        return None if u < 0 else u
+
+    @_last_u.setter
+    def _last_u(self, u: int | None) -> None:
+        self.ids[ID_LAST_U] = -1 if u is None else u
 
     @property
     def invalid_reason(self) -> SyncReason | None:
@@ -192,24 +255,8 @@ class BinanceOrderBookSequencer:
         return []
 
     def try_continue(self, first_update_id: int, final_update_id: int, prev_final_update_id: int) -> bool:
-        """Accept a diff given only its ids when it plainly continues a synced book; else change nothing.
-
-        The hot path's shortcut (ids from :mod:`~scalper.ingest.binance.fastdepth`, no
-        :class:`DepthUpdate` built): True means apply the diff now, exactly as :meth:`on_diff` would
-        have returned ``[diff]``. False (not synced yet, first diff after the snapshot, stale, gap)
-        leaves the state untouched so the caller passes the parsed diff to :meth:`on_diff`, which
-        decides and counts. ``prev_final_update_id`` is -1 when the stream has no ``pu`` (spot).
-        """
-        last_u = self._last_u
-        if self._state is not SyncState.SYNCED or last_u is None or final_update_id <= last_u:
-            return False
-        if self._futures:
-            if prev_final_update_id != last_u:
-                return False
-        elif first_update_id != last_u + 1:
-            return False
-        self._last_u = final_update_id
-        return True
+        """:func:`continue_ids` on this sequencer (for callers in Python)."""
+        return bool(continue_ids(self.ids, first_update_id, final_update_id, prev_final_update_id))
 
     def on_snapshot(self, snapshot: DepthSnapshot) -> list[DepthUpdate]:
         """Take the REST snapshot the caller has just set its book to; return the buffered diffs

@@ -13,7 +13,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from scalper.features.kernels import FeatureState, step
+from scalper.engine.framepath import DepthFramePath
+from scalper.features.kernels import PRE_MASK, FeatureState, step
 from scalper.features.ladder import deep_levels
 from scalper.ingest.binance.feed import Backoff, BinanceFeed
 from scalper.ingest.binance.messages import Market
@@ -29,7 +30,11 @@ SPOT_ETH = ("binance_spot/ethusdt_20240808.gz", Market.SPOT, "ETHUSDT", 0.01)
 
 
 class Consumer:
-    """Applies every emitted event to a kernel book, as the engine does, and records clears."""
+    """Applies every emitted event to a kernel book, as the engine does, and records clears.
+
+    The general path's events arrive as columns (``__call__``); the hot path's through the daemon's
+    frame path, which applies a frame's first events itself and leaves the rest from where it stopped.
+    """
 
     def __init__(self, tick_size: float) -> None:
         self.state = FeatureState()
@@ -37,19 +42,25 @@ class Consumer:
         self.events = 0
         self.clears = 0
         self.hot_frames = 0
+        self.path = DepthFramePath(tick_size, self.state, self.frame, hold=lambda: False)
 
     def __call__(self, cols: dict[str, np.ndarray]) -> None:
         ticks = np.rint(cols["price"] / self.tick_size).astype(np.int64)
-        self.ticks(cols["ts_event"], cols["kind"], cols["side"], ticks, cols["size"], cols["flags"], 0)
+        self._step(cols["ts_event"], cols["kind"], cols["side"], ticks, cols["size"], cols["flags"])
+        self.events += len(ticks)
+        self.clears += int(np.sum(cols["kind"] == 2))
 
-    def ticks(self, ts, kind, side, ticks, size, flags, _recv) -> None:
-        self.hot_frames += _recv != 0
+    def frame(self, m: int, i: int, code: int, _now: int) -> None:
+        # The frame path applied events [0, i) and stopped with run_until's code; i is the next to pass.
+        self.hot_frames += 1
+        self._step(*(c[i:m] for c in self.path.columns(m)))
+        self.events += m
+
+    def _step(self, ts, kind, side, ticks, size, flags) -> None:
         arrays = self.state.arrays()
         for i in range(len(ticks)):
-            while step(*arrays, int(ts[i]), int(kind[i]), int(side[i]), int(ticks[i]), float(size[i]), int(flags[i]), self.state.feat) & 3:
+            while step(*arrays, int(ts[i]), int(kind[i]), int(side[i]), int(ticks[i]), float(size[i]), int(flags[i]), self.state.feat) & PRE_MASK:
                 pass
-        self.events += len(ticks)
-        self.clears += int(np.sum(kind == 2))
 
 
 def _server_book(srv: ReplayServer, tick: float) -> tuple[list, list]:
@@ -68,7 +79,7 @@ async def _run(data_dir, spec, fault=None, after_diffs=300, hot=False):
     path, market, symbol, tick = spec
     srv = await ReplayServer(((ln.local_ts_ns, ln.raw) for ln in Recording([data_dir / "hftbacktest" / path])), speed=0).start()
     consumer = Consumer(tick)
-    hot_path = {"check_book": False, "tick_sink": consumer.ticks} if hot else {}
+    hot_path = {"check_book": False, "hot_path": consumer.path} if hot else {}
     feed = BinanceFeed(market, symbol, tick, srv.ws_url, srv.rest_url, consumer, backoff=Backoff(0.01, 0.2), **hot_path)
     stop = asyncio.Event()
     task = asyncio.create_task(feed.run(stop))

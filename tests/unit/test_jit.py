@@ -7,10 +7,11 @@ import pytest
 from numba import njit
 from numba.core.registry import CPUDispatcher
 
+from scalper.engine import framepath
 from scalper.features import book, jit, kernels, ladder
-from scalper.ingest.binance import fastdepth, localbook
+from scalper.ingest.binance import fastdepth, localbook, sequencer
 
-HOT_MODULES = (book, ladder, kernels, fastdepth, localbook)
+HOT_MODULES = (book, ladder, kernels, fastdepth, localbook, sequencer, framepath)
 
 
 def _dispatchers(module):

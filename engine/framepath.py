@@ -1,0 +1,94 @@
+"""The daemon's hot path: a raw depthUpdate frame scanned, sequenced, applied and featurised in one numba call.
+
+Apart, the steps cost a numba dispatch each (about 1 µs for a kernel taking 17 arrays), plus the
+Python between them: the sequencer's id check, six column views, a second call to continue after a
+decision. :func:`run_depth_frame` does the frame scan (:mod:`~scalper.ingest.binance.fastdepth`), the
+id continuation (:func:`~scalper.ingest.binance.sequencer.continue_ids`) and ``run_until`` on the new
+events at once, and returns where ``run_until`` stopped, so the caller only handles the code (a
+decision, a wake-up, a watch), exactly as :meth:`~scalper.engine.core.EngineCore.drive` would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from scalper.features.jit import kernel
+from scalper.features.kernels import FeatureState, run_until
+from scalper.ingest.binance.fastdepth import NOT_HANDLED, DepthFrameParser, take_depth_frame
+
+NOT_RUN = -1
+"""Code of a frame that was only scanned: no event applied yet."""
+
+
+@kernel
+def run_depth_frame(b, ids, tick_m, tick_k, header, ts, kind, side, price_tick, size, flags,
+                    px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, feat_out):
+    """Scan one frame and, when it continues the synced book, apply its events until one needs the caller.
+
+    Parameters
+    ----------
+    b : ndarray
+        uint8[n], the frame's bytes.
+    ids : ndarray
+        int64, the sequencer's ``ids`` (:func:`~scalper.ingest.binance.sequencer.continue_ids`).
+    tick_m, tick_k, header, ts, kind, side, price_tick, size, flags
+        :meth:`DepthFrameParser.scan_args`: tick size and the buffers the frame is scanned into.
+    px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, feat_out : ndarray
+        :meth:`FeatureState.arrays` and the feature row, as for :func:`~scalper.features.kernels.run_until`.
+
+    Returns
+    -------
+    (int, int, int)
+        ``(m, i, code)``: ``m`` events scanned (:data:`NOT_HANDLED` and nothing changed when the frame is
+        not a depthUpdate continuing the book), then ``run_until``'s result on the first ``m`` events.
+    """
+    m = take_depth_frame(b, ids, tick_m, tick_k, header, ts, kind, side, price_tick, size, flags)
+    if m <= 0:
+        return m, 0, 0
+    i, code = run_until(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val,
+                        ts[:m], kind[:m], side[:m], price_tick[:m], size[:m], flags[:m], 0, feat_out)
+    return m, i, code
+
+
+class DepthFramePath:
+    """The feed's hot path (:class:`~scalper.ingest.binance.feed.HotPath`) into a kernel state.
+
+    Parameters
+    ----------
+    tick_size : float
+        Price increment, quote currency.
+    state : FeatureState
+        The kernel state the events are applied to.
+    on_frame : callable
+        ``on_frame(m, i, code, now)`` after each frame taken: ``m`` events (:meth:`columns`), of which
+        the first ``i`` are applied and ``code`` is ``run_until``'s, or :data:`NOT_RUN` when none is.
+    hold : callable
+        True when the next frame must only be scanned: the caller has work due before its events.
+    """
+
+    def __init__(self, tick_size: float, state: FeatureState, on_frame: Callable[[int, int, int, int], None],
+                 hold: Callable[[], bool]) -> None:
+        self.parser = DepthFrameParser(tick_size)
+        self.header = self.parser.header
+        self.on_frame = on_frame
+        self.hold = hold
+        self._args = (*self.parser.scan_args(), *state.arrays(), state.feat)
+
+    def take(self, raw: bytes, ids: np.ndarray, now: int) -> int:
+        """Take one frame (see :class:`~scalper.ingest.binance.feed.HotPath`); return its event count or -1."""
+        if self.hold():
+            m = self.parser.take(raw, ids)
+            i, code = 0, NOT_RUN
+        else:
+            m, i, code = run_depth_frame(np.frombuffer(raw, dtype=np.uint8), ids, *self._args)
+        if m == NOT_HANDLED:
+            return m
+        if m:
+            self.on_frame(m, i, code, now)
+        return m
+
+    def columns(self, m: int) -> tuple[np.ndarray, ...]:
+        """Views ``(ts_event, kind, side, price_tick, size, flags)`` of the last frame's ``m`` events."""
+        return self.parser.columns(m)
