@@ -94,6 +94,8 @@ def _uint(b, i):
         j += 1
     if j == i or (j < b.shape[0] and (48 <= b[j] <= 57 or b[j] == _DOT or b[j] == 101 or b[j] == 69)):
         return 0, -1
+    if b[i] == 48 and j - i > 1:
+        return 0, -1  # a leading zero: not a JSON number (orjson refuses "00")
     return v, j
 
 

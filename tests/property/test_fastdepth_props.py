@@ -81,6 +81,11 @@ def test_corrupted_frames_are_refused_or_equal(raw, data):
     assert _agree(cut)
 
 
+def test_an_id_with_a_leading_zero_is_left_to_the_general_parser():
+    raw = b'{"e":"depthUpdate","E":10,"T":10,"s":"ETHUSDT","U":10000,"u":00,"b":[],"a":[]}'
+    assert PARSER.parse(raw) == -1 and _agree(raw)
+
+
 def test_off_grid_price_and_odd_ticks():
     assert tick_decimal(0.01) == (1, 2) and tick_decimal(0.5) == (5, 1) and tick_decimal(10.0) == (10, 0)
     half = DepthFrameParser(0.5)
