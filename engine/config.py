@@ -48,6 +48,9 @@ class DaemonConfig(_Section):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the journal and the halt key")
     stream_key: str = Field("scalper:journal", description="Redis stream of the journal")
     halt_key: str = Field("scalper:halt", description="Redis key polled each second: active | reducing_only | halted")
+    keep_warm_ms: float = Field(
+        1.0, ge=0, description="between frames, re-touch the hot path's code and data this often (0: off); see BENCHMARKS.md"
+    )
 
 
 class EngineConfig(_Section):

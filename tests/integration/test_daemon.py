@@ -282,3 +282,55 @@ def test_an_inference_error_stops_entries_and_is_counted(eth_models, tmp_path):
 
     assert snapshot(daemon.metrics)["scalper_inference_errors_total"] == 1.0
     assert daemon.risk.state == TradingState.REDUCING_ONLY
+
+
+def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models, tmp_path):
+    import numpy as np
+    from scalper.engine.config import load_config
+    from scalper.engine.daemon import Daemon
+    from scalper.ingest.binance import Recording, parse_message
+
+    daemon = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "file")))
+    daemon._build_core(1)
+    feed = daemon.feed
+    feed.sequencer.reset()
+    snapshot, frames = None, []
+    for line in Recording([data_dir / USDM / FILES[0]]):
+        if snapshot is None and b'"lastUpdateId"' in line.raw and b'"stream"' not in line.raw:
+            snapshot = line.raw
+        elif b"depthUpdate" in line.raw:
+            frames.append(line.raw)
+        if len(frames) > 3000:
+            break
+    for raw in frames[:1500]:
+        feed._on_frame(raw, time.time_ns())
+    feed.place_snapshot(parse_message(snapshot), time.time_ns())
+    for raw in frames[1500:]:
+        feed._on_frame(raw, time.time_ns())
+        feed._flush()
+    assert feed.is_synced and daemon.state.is_valid and feed.stats.diffs_applied > 1000
+
+    state = [a.copy() for a in daemon.state.arrays()]
+    ids = feed.sequencer.ids.copy()
+    rounds = []
+    warm = daemon.frames.warm
+    daemon.frames.warm = lambda: (rounds.append(1), warm())
+
+    async def run_for(seconds: float) -> None:
+        task = asyncio.create_task(daemon.keep_warm())
+        await asyncio.sleep(seconds)
+        daemon.stop_event.set()
+        await asyncio.wait_for(task, 1)
+
+    asyncio.run(run_for(0.05))
+    assert len(rounds) >= 10  # about one round a millisecond
+    for before, after in zip(state, daemon.state.arrays()):
+        assert np.array_equal(before, after)
+    assert np.array_equal(ids, feed.sequencer.ids)
+    # The next frame still continues the book: the re-scanned frame was not taken.
+    n = feed.stats.diffs_applied
+    feed._on_frame(frames[-1], time.time_ns())
+    assert feed.stats.diffs_applied == n  # the last frame again: stale, refused
+    daemon.cfg = daemon.cfg.model_copy(update={"daemon": daemon.cfg.daemon.model_copy(update={"keep_warm_ms": 0.0})})
+    daemon.stop_event.clear()
+    asyncio.run(asyncio.wait_for(daemon.keep_warm(), 0.1))  # off: returns at once

@@ -31,12 +31,6 @@ class ScriptedPredictor:
     def predict(self, features):
         return self.script.pop(0) if self.script else np.array(FLAT, dtype=np.float32)
 
-    def predict_batch(self, X):
-        out = np.tile(np.array(FLAT, dtype=np.float32), (len(X), 1))
-        k = min(len(X), len(self.script))
-        out[:k] = self.script[:k]
-        return out
-
 
 CFG = EngineConfig(
     risk=RiskConfig(take_profit_bps=10.0, stop_loss_bps=10.0, max_position=10.0),
@@ -45,8 +39,10 @@ CFG = EngineConfig(
 
 
 def _replay(builder, script, cfg=CFG):
+    # One decision at a time, so the script's k-th answer is the k-th decision's (a batched replay
+    # predicts only the decisions that can enter; tests/unit/test_batched_replay.py covers it).
     models = ModelSet(Path("."), (ScriptedPredictor(script),))
-    res = run_backtest(builder.build(), models, cfg)
+    res = run_backtest(builder.build(), models, cfg, batch_predictions=False)
     return res, fills_table(res)
 
 
