@@ -1,6 +1,7 @@
 """A replay whose decisions are predicted in batches ahead of the replay: Python only where trading can happen.
 
-Features do not depend on trading, so the batch pass computes every decision row first. Predictions
+Features do not depend on trading, so the batch pass computes every decision row, in a thread that
+runs ahead of the replay on the other core (:class:`~scalper.features.batch.FeatureStream`). Predictions
 are needed only where a decision can open a position: flat, nothing in flight. The replay asks for
 them there, and rows are predicted in batches (one ONNX call per horizon) from that row on, the batch
 doubling while the replay stays flat and starting small again after an entry; decisions taken with a
@@ -25,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalper.engine.core import EngineCore, Prediction, choose_signals
-from scalper.features.batch import FeatureMatrix
+from scalper.features.batch import FeatureStream
 from scalper.features.kernels import CODE_DECISION, I_DECISION_TS, I_NEXT_GRID, INT64_MAX, INT64_MIN
 from scalper.models.inference import ModelSet
 from scalper.risk.config import RiskConfig
@@ -48,12 +49,13 @@ class BatchedDecisions:
 
     Parameters
     ----------
-    fm : FeatureMatrix
-        Decision rows and mid series of the batch pass.
+    features : FeatureStream
+        The batch pass (decision rows and mid series), possibly still running in its thread: every
+        read waits for the rows it needs.
     models : ModelSet
-        Predicts every row, one call per horizon.
+        Predicts rows in batches, one call per horizon.
     core : EngineCore
-        The core the replay drives; its state is switched to book-only (features came from ``fm``).
+        The core the replay drives; its state is switched to book-only (features come from the pass).
     risk_cfg : RiskConfig
     fee_bps : float
         Taker fee per side, bps (the edge rule counts it).
@@ -62,53 +64,66 @@ class BatchedDecisions:
     """
 
     def __init__(
-        self, fm: FeatureMatrix, models: ModelSet, core: EngineCore, risk_cfg: RiskConfig, fee_bps: float, trade_from_ns: int
+        self, features: FeatureStream, models: ModelSet, core: EngineCore, risk_cfg: RiskConfig, fee_bps: float, trade_from_ns: int
     ) -> None:
-        m, h = len(fm.ts), len(models.predictors)
-        self.fm = fm
+        m, h = features.max_rows, len(models.predictors)
+        self.features = features
         self.models = models
         self.core = core
         self.state = core.state
         self.trade_from_ns = trade_from_ns
         self.risk_cfg = risk_cfg
         self.fee_bps = fee_bps
-        # Rows before trade_from_ns can neither trade nor count in the report: never predicted.
-        self._first = int(np.searchsorted(fm.ts, trade_from_ns, side="left"))
-        self._done = self._first  # rows [_first, _done) are predicted
+        # Rows before trade_from_ns can neither trade nor count in the report: never predicted. Their
+        # number is known once the pass is past trade_from_ns.
+        self._first: int | None = None
+        self._done = 0  # rows [_first, _done) are predicted or were passed over with a position open
         self._batch = MIN_BATCH
         self._classes = np.full((m, h), -1, dtype=np.int8)  # -1: not predicted
         self._p = np.zeros(m)
         self._side = np.zeros(m, dtype=np.int8)
         self._horizon = np.zeros(m, dtype=np.int64)
         self._blocked = np.zeros(m, dtype=np.int8)
-        self.predictions = Prediction(fm.ts, self._classes)
         self._row = 0  # the next batch row not yet accounted for
         self.state.book_only()
 
-    def _predict_next_batch(self) -> None:
-        # Predict the next rows; the batch doubles while the replay stays flat (see after()).
+    def predictions(self) -> Prediction:
+        """Every row's classes once the replay is over (-1: not predicted), for the report."""
+        fm = self.features.result()
+        return Prediction(fm.ts, self._classes[: len(fm.ts)])
+
+    def _first_row(self, wait: bool) -> int | None:
+        # The first row at or after trade_from_ns; None while the pass is short of it and wait is False.
+        if self._first is None and (wait or self.features.is_past(self.trade_from_ns)):
+            self._first = self.features.rows_before(self.trade_from_ns)
+            self._done = max(self._done, self._first)
+            self._row = max(self._row, self._first)  # flat before trade_from_ns: nothing to count or mark
+        return self._first
+
+    def _predict_next_batch(self) -> bool:
+        # Predict the next rows (False: none left); the batch doubles while the replay stays flat.
         lo = self._done
-        hi = min(lo + self._batch, len(self.fm.ts))
+        hi = min(lo + self._batch, self.features.rows_ready(lo + self._batch))
+        if hi <= lo:
+            return False
         self._batch = min(2 * self._batch, MAX_BATCH)
-        X32 = self.fm.X[lo:hi].astype(np.float32)
+        X32 = self.features.X[lo:hi].astype(np.float32)
         probas = [m.predict_batch(X32) for m in self.models.predictors]
         self._classes[lo:hi], self._p[lo:hi], self._side[lo:hi], self._horizon[lo:hi] = choose_signals(probas, self.models.horizons_ns)
         self._blocked[lo:hi] = edge_rejections(self._p[lo:hi], self.risk_cfg, self.fee_bps)
         self._done = hi
+        return True
 
-    def _next_may_enter(self, row: int) -> int:
-        # First row >= row (and >= trade_from_ns) whose p passes the p-only sizing rules, predicting
-        # as far as needed; len(fm.ts) when there is none.
-        row = max(row, self._first)
+    def _next_may_enter(self, row: int) -> tuple[int, bool]:
+        # (first row >= row whose p passes the p-only sizing rules, False), predicting as far as
+        # needed; (number of rows, True) when there is none.
         self._done = max(self._done, row)  # rows passed over with a position open stay unpredicted
         while True:
-            if row >= self._done:
-                if self._done >= len(self.fm.ts):
-                    return len(self.fm.ts)
-                self._predict_next_batch()
+            if row >= self._done and not self._predict_next_batch():
+                return self._done, True
             free = np.flatnonzero(self._blocked[row : self._done] == 0)
             if free.size:
-                return row + int(free[0])
+                return row + int(free[0]), False
             row = self._done
 
     def decide(self, g: int) -> None:
@@ -119,11 +134,13 @@ class BatchedDecisions:
         BatchDivergence
             If ``g`` is not the next decision of the batch pass.
         """
+        if g >= self.trade_from_ns:
+            self._first_row(wait=True)
         row = self._row
-        if row >= len(self.fm.ts) or self.fm.ts[row] != g:
+        if row >= self.features.rows_ready(row + 1) or self.features.ts[row] != g:
             raise BatchDivergence(f"decision {row} at {g} ns does not match the batch pass")
         if self.core.can_enter(g):
-            self._done = max(self._done, row)  # rows passed over with a position open stay unpredicted
+            self._done = max(self._done, row)
             if row == self._done:
                 self._predict_next_batch()
         self.core.on_signal(g, self._classes[row], float(self._p[row]), int(self._side[row]), int(self._horizon[row]))
@@ -136,10 +153,10 @@ class BatchedDecisions:
             return
         ist = self.state.ist
         bound = int(ist[I_DECISION_TS]) if code & CODE_DECISION else int(ist[I_NEXT_GRID])
-        end = int(np.searchsorted(self.fm.ts, bound, side="left"))
+        end = self.features.rows_before(bound)
         if end > self._row:
-            fm = self.fm
-            self.core.risk.mark_many(fm.mid_at(fm.ts[self._row : end]) * self.core.instrument.tick_size)
+            f = self.features
+            self.core.risk.mark_many(f.mid_at(f.ts[self._row : end]) * self.core.instrument.tick_size)
             self._row = end
 
     def after(self) -> None:
@@ -152,13 +169,15 @@ class BatchedDecisions:
             self._batch = MIN_BATCH  # an entry is in flight: the next flat stretch may be short
             state.decide_from(INT64_MIN)
             return
-        fm, row = self.fm, self._row
-        nxt = self._next_may_enter(row)
+        if self._first_row(wait=False) is None:
+            state.decide_from(self.trade_from_ns)  # flat until trading starts: nothing to count
+            return
+        row = self._row
+        nxt, at_end = self._next_may_enter(row)
         if nxt > row:
-            seg = self._blocked[row:nxt][fm.ts[row:nxt] >= self.trade_from_ns]
             counts = core.risk.reject_counts
-            for reason, count in enumerate(np.bincount(seg).tolist()):
+            for reason, count in enumerate(np.bincount(self._blocked[row:nxt]).tolist()):
                 if reason and count:
                     counts[RejectReason(reason)] += count
             self._row = nxt
-        state.decide_from(int(fm.ts[nxt]) if nxt < len(fm.ts) else INT64_MAX)
+        state.decide_from(INT64_MAX if at_end else int(self.features.ts[nxt]))

@@ -17,7 +17,7 @@ from scalper.backtest.batched import BatchedDecisions
 from scalper.engine.config import EngineConfig
 from scalper.engine.core import EngineCore
 from scalper.exec.simulated import SimulatedExchange
-from scalper.features.batch import FeatureMatrix, compute_features
+from scalper.features.batch import FeatureMatrix, FeatureStream
 from scalper.features.kernels import FeatureState
 from scalper.ingest.tickfile import TickData
 from scalper.models.inference import ModelSet
@@ -60,11 +60,12 @@ def run_backtest(
     on_progress : callable, optional
         Called with the index of the next event now and then (for a progress bar).
     batch_predictions : bool
-        Compute every decision's features in one numba pass and predict them in one ONNX call per
-        horizon before the replay (DESIGN: the batch path gives the same features and predictions as
-        the live path; ``tests/realdata/test_batch_predictions.py`` proves it on real data). False
-        calls the models at each decision, as the daemon does. A batched replay takes Python only at
-        decisions that can trade (see ``backtest/batched.py``).
+        Compute every decision's features in one numba pass, run in a thread ahead of the replay,
+        and predict them in batches, one ONNX call per horizon, where the replay could enter (DESIGN:
+        the batch path gives the same features and predictions as the live path;
+        ``tests/realdata/test_batch_predictions.py`` proves it on real data). False calls the models
+        at each decision, as the daemon does. A batched replay takes Python only at decisions that can
+        trade (see ``backtest/batched.py``).
 
     Raises
     ------
@@ -106,9 +107,10 @@ def run_backtest(
             next_report = i + 50_000
 
     if batch_predictions:
-        fm = compute_features(data, FeatureState.from_config(fc))
-        batched = BatchedDecisions(fm, models, core, cfg.risk, cfg.exec.taker_fee_bps, trade_from_ns)
-        core.predictions = None  # the batch pass predicted every row: batched.predictions
+        # The batch pass runs in a thread ahead of the replay (the replay waits if it catches up).
+        features = FeatureStream(data, FeatureState.from_config(fc), background=True)
+        batched = BatchedDecisions(features, models, core, cfg.risk, cfg.exec.taker_fee_bps, trade_from_ns)
+        core.predictions = None  # the batched replay keeps them: batched.predictions()
 
         def decide(g: int, i: int) -> None:
             batched.decide(g)
@@ -117,7 +119,8 @@ def run_backtest(
         batched.after()  # from the first event on, pass over what is inert
         core.drive(ts, kind, side, price_tick, size, flags, decide, before=batched.before, after=batched.after)
         batched.before(0)  # marks for decisions passed over after the last code
-        core.predictions = batched.predictions
+        core.predictions = batched.predictions()
+        fm = features.result()
     else:
 
         def decide(g: int, i: int) -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from scalper.features.kernels import I_GRID_NS, FeatureState, run_batch
+from scalper.features.kernels import I_GRID_NS, INT64_MAX, INT64_MIN, N_PROGRESS, P_MIDS, P_PAST, P_ROWS, FeatureState, run_batch
 from scalper.features.registry import FEATURE_NAMES, N_FEATURES
 from scalper.ingest.tickfile import TickData
+
+
+_POLL_S = 50e-6  # how long a replay that caught up with the pass sleeps between looks
 
 
 @dataclass(frozen=True)
@@ -50,20 +55,99 @@ def compute_features(data: TickData, state: FeatureState | None = None) -> Featu
     state : FeatureState, optional
         Starting state (its grid sets the decision spacing); a fresh 250 ms-grid state by default.
     """
-    state = state or FeatureState()
-    m = len(data)
-    grid = int(state.ist[I_GRID_NS])
-    max_rows = 2 if m == 0 else int((data.ts_event[-1] - data.ts_event[0]) // grid) + 2
-    X = np.empty((max_rows, N_FEATURES))
-    ts = np.empty(max_rows, dtype=np.int64)
-    mid_ts = np.empty(m, dtype=np.int64)
-    mid = np.empty(m)
-    n_dec, n_mid = run_batch(
-        *state.arrays(),
-        *data.kernel_columns(),
-        X,
-        ts,
-        mid_ts,
-        mid,
-    )
-    return FeatureMatrix(ts=ts[:n_dec].copy(), X=X[:n_dec].copy(), mid_ts=mid_ts[:n_mid].copy(), mid_tick=mid[:n_mid].copy())
+    return FeatureStream(data, state).result()
+
+
+class FeatureStream:
+    """The batch pass over a tick file, optionally run in a background thread that a replay follows.
+
+    A backtest replays the file a second time behind this pass (``backtest/batched.py``): with
+    ``background=True`` the two run at once on two cores (:func:`run_batch` releases the GIL and
+    publishes its progress as it goes), and the replay waits (:meth:`rows_ready`, :meth:`rows_before`)
+    only when it catches up.
+
+    Parameters
+    ----------
+    data : TickData
+    state : FeatureState, optional
+        Starting state; a fresh 250 ms-grid state by default.
+    background : bool
+        Run in a thread; False runs the whole pass here, now.
+
+    Attributes
+    ----------
+    ts, X : ndarray
+        int64[max_rows], float64[max_rows, N_FEATURES]: decision rows, as many written as
+        :meth:`rows_ready` has reported.
+    """
+
+    def __init__(self, data: TickData, state: FeatureState | None = None, background: bool = False) -> None:
+        state = state or FeatureState()
+        m = len(data)
+        grid = int(state.ist[I_GRID_NS])
+        self.max_rows = 2 if m == 0 else int((data.ts_event[-1] - data.ts_event[0]) // grid) + 2
+        self.X = np.empty((self.max_rows, N_FEATURES))
+        self.ts = np.empty(self.max_rows, dtype=np.int64)
+        self._mid_ts = np.empty(m, dtype=np.int64)
+        self._mid = np.empty(m)
+        self._progress = np.zeros(N_PROGRESS, dtype=np.int64)
+        self._progress[P_PAST] = INT64_MIN
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        args = (*state.arrays(), *data.kernel_columns(), self.X, self.ts, self._mid_ts, self._mid, self._progress)
+        if background:
+            threading.Thread(target=self._run, args=args, name="feature-pass", daemon=True).start()
+        else:
+            self._run(*args)
+            self._raise()
+
+    def _run(self, *args) -> None:
+        try:
+            run_batch(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting replay, raised there
+            self._error = exc
+        finally:
+            self._progress[P_PAST] = INT64_MAX
+            self._done.set()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise RuntimeError("the feature pass failed") from self._error
+
+    def _wait(self, slot: int, value: int) -> int:
+        # The pass runs without the GIL and only writes numbers: poll them, sleeping a little between looks.
+        p = self._progress
+        while p[slot] < value and not self._done.is_set():
+            time.sleep(_POLL_S)
+        self._raise()
+        return int(p[slot])
+
+    def is_past(self, t_ns: int) -> bool:
+        """True when every decision before ``t_ns`` is written (no wait)."""
+        return bool(self._progress[P_PAST] >= t_ns)
+
+    def rows_ready(self, k: int) -> int:
+        """Wait until ``k`` rows exist or the pass has ended; return the rows written (< k only at the end)."""
+        self._wait(P_ROWS, k)
+        return int(self._progress[P_ROWS])
+
+    def rows_before(self, t_ns: int) -> int:
+        """Wait until every decision before ``t_ns`` is written; return how many rows lie before it."""
+        self._wait(P_PAST, t_ns)
+        return int(np.searchsorted(self.ts[: self._progress[P_ROWS]], t_ns, side="left"))
+
+    def mid_at(self, t: np.ndarray) -> np.ndarray:
+        """:meth:`FeatureMatrix.mid_at` on the mids written so far (wait with :meth:`rows_before` first)."""
+        return self._matrix(copy=False).mid_at(t)
+
+    def result(self) -> FeatureMatrix:
+        """Wait for the end of the pass and return its rows and mid series."""
+        self._done.wait()
+        self._raise()
+        return self._matrix(copy=True)
+
+    def _matrix(self, copy: bool) -> FeatureMatrix:
+        r, k = int(self._progress[P_ROWS]), int(self._progress[P_MIDS])
+        cols = (self.ts[:r], self.X[:r], self._mid_ts[:k], self._mid[:k])
+        ts, X, mid_ts, mid = (c.copy() for c in cols) if copy else cols
+        return FeatureMatrix(ts=ts, X=X, mid_ts=mid_ts, mid_tick=mid)

@@ -24,3 +24,6 @@ kernel = njit(**KERNEL_OPTIONS)
 
 inline_kernel = njit(inline="always", **KERNEL_OPTIONS)
 """Decorator for a small hot-path kernel inlined into its callers (see ``features/kernels.py``)."""
+
+background_kernel = njit(nogil=True, **KERNEL_OPTIONS)
+"""Decorator for a kernel run in a thread beside Python (the backtest's feature pass): it releases the GIL."""

@@ -32,7 +32,7 @@ import numpy as np
 
 from scalper.features.book import is_crossed, is_two_sided, side_index
 from scalper.features.config import FeaturesConfig
-from scalper.features.jit import inline_kernel, kernel
+from scalper.features.jit import background_kernel, inline_kernel, kernel
 from scalper.features.ladder import DEFAULT_LADDER_TICKS, DEFAULT_TOP_LEVELS, deep_book_clear, deep_book_set, new_deep_book
 from scalper.features.registry import FEATURE_NAMES, N_FEATURES, WINDOWS_NS
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE as FLAG_LAST
@@ -105,6 +105,12 @@ assert I_TAIL + N_WINDOWS <= I_PREV_BID, "window tail slots overlap the next sta
 assert FEATURE_NAMES[0] == "spread_ticks" and FEATURE_NAMES[14] == "time_since_last_trade_s" and N_FEATURES == 15
 
 DEFAULT_RING_CAPACITY = 1 << 16
+
+# Slots of run_batch's progress array.
+P_ROWS = 0
+P_MIDS = 1
+P_PAST = 2
+N_PROGRESS = 3
 
 
 class FeatureState:
@@ -431,9 +437,9 @@ def run_until(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, 
     return i, 0
 
 
-@kernel
+@background_kernel
 def run_batch(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags,
-              feat_out, dec_ts_out, mid_ts_out, mid_out):
+              feat_out, dec_ts_out, mid_ts_out, mid_out, progress):
     """Replay a whole file in one numba loop, collecting the decision rows and the mid series.
 
     Parameters
@@ -444,6 +450,10 @@ def run_batch(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, 
         int64[M]: decision times, ns.
     mid_ts_out, mid_out : ndarray
         int64[len(ts)], float64[len(ts)]: the mid (ticks) at every valid message end, and its time.
+    progress : ndarray
+        int64[N_PROGRESS], kept current as the loop goes, for a reader in another thread (the GIL is
+        released): rows written (``P_ROWS``), mids written (``P_MIDS``), and a time before which every
+        decision is written (``P_PAST``, ns; INT64_MAX at the end). Each is stored after what it counts.
 
     Returns
     -------
@@ -460,13 +470,18 @@ def run_batch(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, 
         if code & CODE_DECISION:
             dec_ts_out[n_dec] = ist[I_DECISION_TS]
             n_dec += 1
+            progress[P_ROWS] = n_dec
             continue
         if code & CODE_WAKE:
             ist[I_WAKE_TS] = INT64_MAX
             continue
-        if (flags[i] & FLAG_LAST) and ist[I_IS_VALID] and ist[I_HAS_PREV]:
-            mid_ts_out[n_mid] = ts[i]
-            mid_out[n_mid] = fst[F_LAST_MID]
-            n_mid += 1
+        if flags[i] & FLAG_LAST:
+            if ist[I_IS_VALID] and ist[I_HAS_PREV]:
+                mid_ts_out[n_mid] = ts[i]
+                mid_out[n_mid] = fst[F_LAST_MID]
+                n_mid += 1
+                progress[P_MIDS] = n_mid
+            progress[P_PAST] = ts[i]  # event i is through: every decision before its time is out
         i += 1
+    progress[P_PAST] = INT64_MAX
     return n_dec, n_mid
