@@ -301,13 +301,13 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
 def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
     """The floor under tick-to-decision: what the numba kernels and ONNX Runtime cost on their own.
 
-    Per recorded depthUpdate: the daemon's frame kernel (scan the bytes to tick events, continue the
-    sequence from the ids, apply and featurise up to the decision: ``engine/framepath.py``), then the
-    prediction of the 102-tree model; timed to the prediction, as the daemon row is timed to the
-    intent. No risk, no daemon objects, no metrics. The daemon row minus this row is what Python
-    costs around them.
+    Per recorded depthUpdate: the daemon's frame kernel (``engine/framepath.py``: a decision due
+    before the frame is taken off its head; otherwise scan the bytes to tick events, continue the
+    sequence from the ids, apply and featurise up to the decision), then the prediction of the
+    102-tree model; timed to the prediction, as the daemon row is timed to the intent. No risk, no
+    daemon objects, no metrics. The daemon row minus this row is what Python costs around them.
     """
-    from scalper.engine.framepath import run_depth_frame
+    from scalper.engine.framepath import DUE_BEFORE_FRAME, run_depth_frame
     from scalper.features.kernels import CODE_DECISION, PRE_MASK, FeatureState, run_until, step
     from scalper.ingest.binance import BinanceOrderBookSequencer, EventBuffer, Market, event_time_ns, parse_message
     from scalper.ingest.binance.fastdepth import DepthFrameParser
@@ -342,18 +342,22 @@ def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
     samples = []
     for raw in d.depth_raw:
         t0 = clock()
-        m, i, code = run_depth_frame(np.frombuffer(raw, dtype=np.uint8), seq.ids, *args)
+        b = np.frombuffer(raw, dtype=np.uint8)
+        m, i, code = run_depth_frame(b, seq.ids, *args)
+        if m == DUE_BEFORE_FRAME:  # the decision came off the frame's head; its levels come next
+            predictor.predict(feat)
+            samples.append(clock() - t0)
+            m, i, code = run_depth_frame(b, seq.ids, *args)
         if m < 0:
             apply_slow(seq.on_diff(parse_message(raw)))
             continue
+        if code & CODE_DECISION:
+            predictor.predict(feat)
+            samples.append(clock() - t0)
         cols = parser.columns(m)
-        decided = False
-        while code:
+        while code:  # the rest of the frame, untimed (a later decision in it predicts too)
             if code & CODE_DECISION:
                 predictor.predict(feat)
-                if not decided:
-                    samples.append(clock() - t0)
-                decided = True
             i, code = run_until(*arrays, *cols, i, feat)
     assert len(samples) > 100 and state.is_valid and seq.last_update_id is not None
     return _result("tick-to-prediction, kernels only (scan + apply + features + ONNX)", np.array(samples), "1 horizon, 102 trees; no risk, no daemon")

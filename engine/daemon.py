@@ -224,7 +224,8 @@ class Daemon:
 
     def on_frame(self, m: int, i: int, code: int, ts_recv_ns: int) -> None:
         """Run one depthUpdate frame of the feed's hot path: ``m`` book events (prices in ticks), of
-        which the frame path applied the first ``i`` and stopped with ``code`` (``NOT_RUN``: none)."""
+        which the frame path applied the first ``i`` and stopped with ``code`` (``NOT_RUN``: none).
+        ``m == 0``: ``code`` is due before the frame's events, which come in a later call."""
         self.metrics.events_by_kind[KIND_BOOK].inc(m)
         start = None if code == NOT_RUN else (i, code)
         self._guarded(*self.frames.columns(m), lambda _i: ts_recv_ns, start)
@@ -254,7 +255,7 @@ class Daemon:
             on_invalid=self.feed.invalidate,
             start=start,
         )
-        if self._recovered_position and state.is_valid:
+        if self._recovered_position and state.is_valid and len(ts):
             self._recovered_position = False
             core.close_position(int(ts[-1]), "recovered")
         if len(ts) and self.venue.release(int(ts[-1])):

@@ -15,12 +15,15 @@ from collections.abc import Callable
 import numpy as np
 
 from scalper.features.jit import kernel
-from scalper.features.kernels import I_HEAD, FeatureState, run_until
-from scalper.ingest.binance.fastdepth import NOT_HANDLED, DepthFrameParser, take_depth_frame
-from scalper.ingest.binance.sequencer import N_IDS
+from scalper.features.kernels import I_HEAD, FeatureState, due_before, run_until
+from scalper.ingest.binance.fastdepth import NOT_HANDLED, DepthFrameParser, frame_head, take_depth_frame
+from scalper.ingest.binance.sequencer import N_IDS, continues
 
 NOT_RUN = -1
 """Code of a frame that was only scanned: no event applied yet."""
+
+DUE_BEFORE_FRAME = -2
+"""Event count :func:`run_depth_frame` reports when a code is due before the frame: nothing scanned yet."""
 
 # What DepthFramePath.warm reads: the ladder this close to the touch, the newest ring entries.
 WARM_NEAR_TICKS = 256
@@ -48,7 +51,16 @@ def run_depth_frame(b, ids, tick_m, tick_k, header, ts, kind, side, price_tick, 
     (int, int, int)
         ``(m, i, code)``: ``m`` events scanned (:data:`NOT_HANDLED` and nothing changed when the frame is
         not a depthUpdate continuing the book), then ``run_until``'s result on the first ``m`` events.
+        ``(DUE_BEFORE_FRAME, 0, code)`` when a decision or a wake-up is due before the frame's time,
+        read from its head (a futures frame that continues the book): the code is reported before the
+        levels are even scanned; handle it and call again with the same frame.
     """
+    t_ms, first, final, prev = frame_head(b)
+    if t_ms >= 0 and continues(ids, first, final, prev):
+        # Every event of the frame is at t: what is due before t needs nothing from the levels.
+        due = due_before(px, sz, n, ist, fst, rb_ts, rb_val, t_ms * 1_000_000, feat_out)
+        if due:
+            return DUE_BEFORE_FRAME, 0, due
     m = take_depth_frame(b, ids, tick_m, tick_k, header, ts, kind, side, price_tick, size, flags)
     if m <= 0:
         return m, 0, 0
@@ -111,12 +123,19 @@ class DepthFramePath:
         self._no_ids = np.zeros(N_IDS, dtype=np.int64)  # never synced: continue_ids refuses every frame
 
     def take(self, raw: bytes, ids: np.ndarray, now: int) -> int:
-        """Take one frame (see :class:`~scalper.ingest.binance.feed.HotPath`); return its event count or -1."""
-        if self.hold():
-            m = self.parser.take(raw, ids)
-            i, code = 0, NOT_RUN
+        """Take one frame (see :class:`~scalper.ingest.binance.feed.HotPath`); return its event count or -1.
+
+        A decision or wake-up due before the frame goes to ``on_frame(0, 0, code, now)`` first.
+        """
+        b = np.frombuffer(raw, dtype=np.uint8)
+        while not self.hold():
+            m, i, code = run_depth_frame(b, ids, *self._args)
+            if m != DUE_BEFORE_FRAME:
+                break
+            self.on_frame(0, 0, code, now)
         else:
-            m, i, code = run_depth_frame(np.frombuffer(raw, dtype=np.uint8), ids, *self._args)
+            m = take_depth_frame(b, ids, *self.parser.scan_args())
+            i, code = 0, NOT_RUN
         if m == NOT_HANDLED:
             return m
         self._last = raw

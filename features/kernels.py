@@ -346,6 +346,41 @@ def _on_message_end(px, sz, n, ist, fst, rb_ts, rb_val, ts, flags):
 
 
 @inline_kernel
+def due_before(px, sz, n, ist, fst, rb_ts, rb_val, ts, feat_out):
+    """What :func:`step` must report before an event at ``ts`` (ns): ``CODE_DECISION``, ``CODE_WAKE`` or 0.
+
+    The first part of :func:`step`, for a caller that knows an event's time before the event itself
+    (the daemon reads a frame's time from its head and decides before reading its levels). A grid
+    point passed without a decision (invalid book, :meth:`FeatureState.decide_from`) is passed here,
+    exactly as :func:`step` passes it; with 0 returned, :func:`step` on an event at ``ts`` reports
+    nothing due and applies it.
+    """
+    if ist[I_FIRST_TS] == INT64_MIN:
+        ist[I_FIRST_TS] = ts
+        grid = ist[I_GRID_NS]
+        ist[I_NEXT_GRID] = -((-ts) // grid) * grid
+    nxt = ist[I_NEXT_GRID]
+    g = INT64_MIN
+    if ts > nxt:
+        grid = ist[I_GRID_NS]
+        g = nxt + ((ts - 1 - nxt) // grid) * grid
+    wake = ist[I_WAKE_TS]
+    if ts > wake and (g == INT64_MIN or wake < g):
+        return CODE_WAKE
+    if g != INT64_MIN:
+        ist[I_NEXT_GRID] = g + ist[I_GRID_NS]
+        if ist[I_IS_VALID] and g >= ist[I_DECIDE_FROM]:
+            if not ist[I_BOOK_ONLY]:
+                compute_features(px, sz, n, ist, fst, rb_ts, rb_val, g, feat_out)
+            ist[I_DECISION_TS] = g
+            ist[I_DECISIONS] += 1
+            return CODE_DECISION
+        if ts > wake:
+            return CODE_WAKE  # due after the grid point passed without a decision, before this event
+    return 0
+
+
+@inline_kernel
 def step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags, feat_out):
     """Process one tick-file event, or report that something is due before it.
 
@@ -370,28 +405,9 @@ def step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price
         0, or a combination of ``CODE_*`` bits. When a ``PRE_MASK`` bit is set the event was *not*
         applied and the caller must pass it again after handling the code.
     """
-    if ist[I_FIRST_TS] == INT64_MIN:
-        ist[I_FIRST_TS] = ts
-        grid = ist[I_GRID_NS]
-        ist[I_NEXT_GRID] = -((-ts) // grid) * grid
-    nxt = ist[I_NEXT_GRID]
-    g = INT64_MIN
-    if ts > nxt:
-        grid = ist[I_GRID_NS]
-        g = nxt + ((ts - 1 - nxt) // grid) * grid
-    wake = ist[I_WAKE_TS]
-    if ts > wake and (g == INT64_MIN or wake < g):
-        return CODE_WAKE
-    if g != INT64_MIN:
-        ist[I_NEXT_GRID] = g + ist[I_GRID_NS]
-        if ist[I_IS_VALID] and g >= ist[I_DECIDE_FROM]:
-            if not ist[I_BOOK_ONLY]:
-                compute_features(px, sz, n, ist, fst, rb_ts, rb_val, g, feat_out)
-            ist[I_DECISION_TS] = g
-            ist[I_DECISIONS] += 1
-            return CODE_DECISION
-        if ts > wake:
-            return CODE_WAKE  # due after the grid point passed without a decision, before this event
+    due = due_before(px, sz, n, ist, fst, rb_ts, rb_val, ts, feat_out)
+    if due:
+        return due
     ist[I_EVENTS] += 1
     ist[I_LAST_EVENT_TS] = ts
     if kind == KIND_BOOK:

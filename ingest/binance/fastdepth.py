@@ -296,6 +296,90 @@ def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
 
 
 @kernel
+def _event_start(b):
+    # (index of the event object's "{", True when it sits in a {"stream": ..., "data": ...} wrapper);
+    # index -1 when the frame has neither shape.
+    start = _ws(b, 0)
+    if start >= b.shape[0] or b[start] != _LBRACE:
+        return -1, False
+    i = _ws(b, start + 1)
+    if not (i < b.shape[0] and b[i] == _QUOTE and _key(b, i, _STREAM)):
+        return start, False
+    i = _ws(b, i + _STREAM.shape[0] + 2)
+    if i >= b.shape[0] or b[i] != _COLON:
+        return -1, False
+    i = _ws(b, i + 1)
+    end = _string_end(b, i) if i < b.shape[0] and b[i] == _QUOTE else -1
+    if end < 0:
+        return -1, False
+    i = _ws(b, end + 1)
+    if i >= b.shape[0] or b[i] != _COMMA:
+        return -1, False
+    i = _ws(b, i + 1)
+    if not (i < b.shape[0] and b[i] == _QUOTE and _key(b, i, _DATA)):
+        return -1, False
+    i = _ws(b, i + _DATA.shape[0] + 2)
+    if i >= b.shape[0] or b[i] != _COLON:
+        return -1, False
+    return _ws(b, i + 1), True
+
+
+@kernel
+def frame_head(b):
+    """Read a depthUpdate frame's head only: ``(T ms, U, u, pu)`` from the keys before its levels.
+
+    For a hot path that must act on the frame's time before it reads the levels (a decision due
+    before the frame). ``T`` is -1 unless the frame is a depthUpdate whose ``T`` precedes ``b``
+    and ``a``, as on Binance's futures streams (spot frames have no ``T``: -1); ``pu`` is -1 when
+    absent. Nothing is validated past the head: :func:`parse_depth_frame` still decides the frame.
+    """
+    start, _ = _event_start(b)
+    t_ms, first, final, prev = -1, -1, -1, -1
+    if start < 0:
+        return -1, first, final, prev
+    depth = False
+    i = _ws(b, start + 1)
+    while i < b.shape[0] and b[i] == _QUOTE:
+        end = _string_end(b, i)
+        if end < 0:
+            return -1, first, final, prev
+        klen = end - i - 1
+        c0 = b[i + 1]
+        j = _ws(b, end + 1)
+        if j >= b.shape[0] or b[j] != _COLON:
+            return -1, first, final, prev
+        j = _ws(b, j + 1)
+        if klen == 1 and (c0 == 98 or c0 == 97):  # b, a: the levels start
+            return (t_ms if depth else -1), first, final, prev
+        if j < b.shape[0] and b[j] == _QUOTE:
+            vend = _string_end(b, j)
+            if vend < 0:
+                return -1, first, final, prev
+            if klen == 1 and c0 == 101:  # e
+                depth = vend - j - 1 == _DEPTH_UPDATE.shape[0]
+                for q in range(_DEPTH_UPDATE.shape[0] if depth else 0):
+                    depth = depth and b[j + 1 + q] == _DEPTH_UPDATE[q]
+            j = vend + 1
+        else:
+            v, j = _uint(b, j)
+            if j < 0:
+                return -1, first, final, prev
+            if klen == 1 and c0 == 84:  # T
+                t_ms = v if v <= _MAX_TIME_MS else -1
+            elif klen == 1 and c0 == 85:  # U
+                first = v
+            elif klen == 1 and c0 == 117:  # u
+                final = v
+            elif klen == 2 and c0 == 112 and b[i + 2] == 117:  # pu
+                prev = v
+        j = _ws(b, j)
+        if j >= b.shape[0] or b[j] != _COMMA:
+            return -1, first, final, prev
+        i = _ws(b, j + 1)
+    return -1, first, final, prev
+
+
+@kernel
 def parse_depth_frame(b, tick_m, tick_k, header, ts_out, kind_out, side_out, tick_out, size_out, flags_out):
     """Scan one frame; when it is handled, fill ``header`` and the first ``header[H_EVENTS]`` event rows.
 
@@ -318,39 +402,17 @@ def parse_depth_frame(b, tick_m, tick_k, header, ts_out, kind_out, side_out, tic
         The number of events written (>= 0), or :data:`NOT_HANDLED` (any other frame, or one to
         leave to the general parser).
     """
-    start = _ws(b, 0)
-    if start >= b.shape[0] or b[start] != _LBRACE:
+    start, wrapped = _event_start(b)
+    if start < 0:
         return NOT_HANDLED
-    i = _ws(b, start + 1)
-    if not (i < b.shape[0] and b[i] == _QUOTE and _key(b, i, _STREAM)):
-        i = _event(b, start, tick_m, tick_k, header, side_out, tick_out, size_out)
-    else:
-        # {"stream": "<name>", "data": {...}}
-        i = _ws(b, i + _STREAM.shape[0] + 2)
-        if i >= b.shape[0] or b[i] != _COLON:
-            return NOT_HANDLED
-        i = _ws(b, i + 1)
-        end = _string_end(b, i) if i < b.shape[0] and b[i] == _QUOTE else -1
-        if end < 0:
-            return NOT_HANDLED
-        i = _ws(b, end + 1)
-        if i >= b.shape[0] or b[i] != _COMMA:
-            return NOT_HANDLED
-        i = _ws(b, i + 1)
-        if not (i < b.shape[0] and b[i] == _QUOTE and _key(b, i, _DATA)):
-            return NOT_HANDLED
-        i = _ws(b, i + _DATA.shape[0] + 2)
-        if i >= b.shape[0] or b[i] != _COLON:
-            return NOT_HANDLED
-        i = _event(b, _ws(b, i + 1), tick_m, tick_k, header, side_out, tick_out, size_out)
-        if i < 0:
-            return NOT_HANDLED
+    i = _event(b, start, tick_m, tick_k, header, side_out, tick_out, size_out)
+    if i < 0:
+        return NOT_HANDLED
+    if wrapped:
         i = _ws(b, i)
         if i >= b.shape[0] or b[i] != _RBRACE:
             return NOT_HANDLED
         i += 1
-    if i < 0:
-        return NOT_HANDLED
     if _ws(b, i) != b.shape[0]:
         return NOT_HANDLED
     n = header[H_EVENTS]

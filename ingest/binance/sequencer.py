@@ -24,6 +24,18 @@ N_IDS = 3
 
 
 @inline_kernel
+def continues(ids, first_update_id, final_update_id, prev_final_update_id):
+    """True when a diff with these ids plainly continues the synced book (:func:`continue_ids`
+    without taking it)."""
+    last_u = ids[ID_LAST_U]
+    if ids[ID_SYNCED] == 0 or last_u < 0 or final_update_id <= last_u:
+        return False
+    if ids[ID_FUTURES]:
+        return prev_final_update_id == last_u
+    return first_update_id == last_u + 1
+
+
+@inline_kernel
 def continue_ids(ids, first_update_id, final_update_id, prev_final_update_id):
     """Accept a diff given only its ids when it plainly continues a synced book; else change nothing.
 
@@ -41,13 +53,7 @@ def continue_ids(ids, first_update_id, final_update_id, prev_final_update_id):
         returned ``[diff]``. False (not synced, first diff after the snapshot, stale, gap): nothing
         changed; the caller passes the parsed diff to ``on_diff``, which decides and counts.
     """
-    last_u = ids[ID_LAST_U]
-    if ids[ID_SYNCED] == 0 or last_u < 0 or final_update_id <= last_u:
-        return False
-    if ids[ID_FUTURES]:
-        if prev_final_update_id != last_u:
-            return False
-    elif first_update_id != last_u + 1:
+    if not continues(ids, first_update_id, final_update_id, prev_final_update_id):
         return False
     ids[ID_LAST_U] = final_update_id
     return True
@@ -253,10 +259,6 @@ class BinanceOrderBookSequencer:
         else:
             self.counters[SyncReason.DROPPED_WHILE_INVALID] += 1
         return []
-
-    def try_continue(self, first_update_id: int, final_update_id: int, prev_final_update_id: int) -> bool:
-        """:func:`continue_ids` on this sequencer (for callers in Python)."""
-        return bool(continue_ids(self.ids, first_update_id, final_update_id, prev_final_update_id))
 
     def on_snapshot(self, snapshot: DepthSnapshot) -> list[DepthUpdate]:
         """Take the REST snapshot the caller has just set its book to; return the buffered diffs

@@ -52,7 +52,8 @@ class Consumer:
 
     def frame(self, m: int, i: int, code: int, _now: int) -> None:
         # The frame path applied events [0, i) and stopped with run_until's code; i is the next to pass.
-        self.hot_frames += 1
+        # m == 0: a decision was due before the frame (this consumer takes none); its events come next.
+        self.hot_frames += m > 0
         self._step(*(c[i:m] for c in self.path.columns(m)))
         self.events += m
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from scalper.ingest.binance.messages import DepthSnapshot, DepthUpdate, Market
-from scalper.ingest.binance.sequencer import BinanceOrderBookSequencer, SyncReason, SyncState
+from scalper.ingest.binance.sequencer import BinanceOrderBookSequencer, SyncReason, SyncState, continue_ids
 
 EMPTY = np.empty((0, 2))
 
@@ -239,26 +239,26 @@ def test_max_buffer_must_be_positive():
         BinanceOrderBookSequencer(Market.SPOT, max_buffer=0)
 
 
-# -- try_continue: the hot path's shortcut must agree with on_diff or change nothing -------------
+# -- continue_ids: the hot path's shortcut must agree with on_diff or change nothing -------------
 
 
-def test_try_continue_accepts_only_a_plain_continuation_and_otherwise_changes_nothing():
+def test_continue_ids_accepts_only_a_plain_continuation_and_otherwise_changes_nothing():
     seq = BinanceOrderBookSequencer(Market.USDM)
-    assert not seq.try_continue(100, 104, 90)  # awaiting the snapshot: on_diff buffers it
+    assert not continue_ids(seq.ids, 100, 104, 90)  # awaiting the snapshot: on_diff buffers it
     seq.on_snapshot(snap(100))
-    assert not seq.try_continue(95, 104, 90)  # first diff on the snapshot: on_diff decides
+    assert not continue_ids(seq.ids, 95, 104, 90)  # first diff on the snapshot: on_diff decides
     assert ids(seq.on_diff(fut(95, 104, 90))) == [(95, 104)]
-    assert seq.try_continue(105, 110, 104) and seq.last_update_id == 110
+    assert continue_ids(seq.ids, 105, 110, 104) and seq.last_update_id == 110
     before = counts(seq)
-    assert not seq.try_continue(105, 110, 104)  # stale: left to on_diff, which counts it
-    assert not seq.try_continue(115, 120, 111)  # gap: left to on_diff, which invalidates
+    assert not continue_ids(seq.ids, 105, 110, 104)  # stale: left to on_diff, which counts it
+    assert not continue_ids(seq.ids, 115, 120, 111)  # gap: left to on_diff, which invalidates
     assert seq.state is SyncState.SYNCED and seq.last_update_id == 110 and counts(seq) == before
     assert seq.on_diff(fut(115, 120, 111)) == [] and seq.invalid_reason is SyncReason.GAP
 
 
-def test_try_continue_on_spot_chains_by_first_id():
+def test_continue_ids_on_spot_chains_by_first_id():
     seq = BinanceOrderBookSequencer(Market.SPOT)
     seq.on_snapshot(snap(100))
     assert ids(seq.on_diff(spot(99, 103))) == [(99, 103)]
-    assert seq.try_continue(104, 106, -1) and seq.last_update_id == 106
-    assert not seq.try_continue(108, 109, -1) and seq.last_update_id == 106
+    assert continue_ids(seq.ids, 104, 106, -1) and seq.last_update_id == 106
+    assert not continue_ids(seq.ids, 108, 109, -1) and seq.last_update_id == 106
