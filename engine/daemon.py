@@ -29,6 +29,7 @@ import logging
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,8 @@ from scalper.exec.orders import Fill, Order
 from scalper.exec.recovery import recover
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.kernels import (
+    CODE_DECISION,
+    I_DECISION_TS,
     I_LAST_BOOK_TS,
     I_LAST_EVENT_TS,
     FeatureState,
@@ -220,23 +223,33 @@ class Daemon:
         for k in range(3):
             if counts[k]:
                 self.metrics.events_by_kind[k].inc(int(counts[k]))
-        self._guarded(cols["ts_event"], kind, cols["side"], ticks, cols["size"], cols["flags"], lambda i: int(recv[i]))
+        self._guarded(self._run_events, cols["ts_event"], kind, cols["side"], ticks, cols["size"], cols["flags"], lambda i: int(recv[i]))
 
     def on_frame(self, m: int, i: int, code: int, ts_recv_ns: int) -> None:
         """Run one depthUpdate frame of the feed's hot path: ``m`` book events (prices in ticks), of
         which the frame path applied the first ``i`` and stopped with ``code`` (``NOT_RUN``: none).
         ``m == 0``: ``code`` is due before the frame's events, which come in a later call."""
+        if m == 0 and code == CODE_DECISION:
+            # The common case, a decision off the frame's head: straight to it (core.drive would
+            # only dispatch it), none of the frame's plumbing before the intent.
+            self._guarded(self._decide_now, ts_recv_ns)
+            return
         self.metrics.events_by_kind[KIND_BOOK].inc(m)
         start = None if code == NOT_RUN else (i, code)
-        self._guarded(*self.frames.columns(m), lambda _i: ts_recv_ns, start)
+        self._guarded(self._run_events, *self.frames.columns(m), lambda _i: ts_recv_ns, start)
+
+    def _decide_now(self, ts_recv_ns: int) -> None:
+        state = self.state
+        self._decide(int(state.ist[I_DECISION_TS]), state.feat, ts_recv_ns)
+        self.core.after_code()
 
     def _orders_held(self) -> bool:
         # Orders waiting for the journal are released at the frame's first event, before its events.
         return self.venue is None or self.venue.holds_orders()
 
-    def _guarded(self, ts, kind, side, ticks, size, flags, recv_of, start=None) -> None:
+    def _guarded(self, fn: Callable[..., None], *args) -> None:
         try:
-            self._run_events(ts, kind, side, ticks, size, flags, recv_of, start)
+            fn(*args)
         except Exception:  # noqa: BLE001 - fail closed but keep the process and its journal alive
             self.metrics.engine_errors.inc()
             self.risk.set_state(TradingState.HALTED)
