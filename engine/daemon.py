@@ -297,8 +297,8 @@ class Daemon:
         """Between frames, every ``daemon.keep_warm_ms``, bring the hot path back into the CPU caches.
 
         On a shared VM a core idle for a few ms comes back without the kernels' and the model's cache
-        lines: a frame after 5 ms of quiet took ~360 µs to its decision instead of ~20 back to back
-        (BENCHMARKS.md). Each round predicts the last feature row again with every model, re-scans the
+        lines: a frame after 5 ms of quiet took ~300 µs to its decision instead of ~15 back to back,
+        ~130 µs with this loop (BENCHMARKS.md); the loop costs ~16 % of one core at 1 ms. Each round predicts the last feature row again with every model, re-scans the
         last frame without applying it, and reads the book and ring it will touch; it changes no state.
         Returns at once when ``keep_warm_ms`` is 0.
         """

@@ -6,6 +6,11 @@ decision. :func:`run_depth_frame` does the frame scan (:mod:`~scalper.ingest.bin
 id continuation (:func:`~scalper.ingest.binance.sequencer.continue_ids`) and ``run_until`` on the new
 events at once, and returns where ``run_until`` stopped, so the caller only handles the code (a
 decision, a wake-up, a watch), exactly as :meth:`~scalper.engine.core.EngineCore.drive` would.
+
+Every event of a depthUpdate frame carries the frame's time, so a decision due before that time needs
+nothing from the levels: it is read off the frame's head and reported before the levels are scanned
+(``tests/realdata/test_framepath_realdata.py``: the same decisions, after the same events, with the
+same features as the general path, on every frame of a recorded session).
 """
 
 from __future__ import annotations

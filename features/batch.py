@@ -128,8 +128,7 @@ class FeatureStream:
 
     def rows_ready(self, k: int) -> int:
         """Wait until ``k`` rows exist or the pass has ended; return the rows written (< k only at the end)."""
-        self._wait(P_ROWS, k)
-        return int(self._progress[P_ROWS])
+        return self._wait(P_ROWS, k)
 
     def rows_before(self, t_ns: int) -> int:
         """Wait until every decision before ``t_ns`` is written; return how many rows lie before it."""
