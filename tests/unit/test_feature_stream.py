@@ -1,0 +1,43 @@
+"""FeatureStream: the batch pass run in a thread that a replay follows (features/batch.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scalper.features import batch
+from scalper.features.batch import FeatureStream, compute_features
+from scalper.ingest.synthetic import SyntheticConfig, generate_session
+
+
+@pytest.fixture(scope="module")
+def session():
+    return generate_session(SyntheticConfig(seed=5, duration_s=300.0))
+
+
+def test_background_pass_gives_the_rows_of_the_pass_run_here(session):
+    here = compute_features(session)
+    stream = FeatureStream(session, background=True)
+    # Read as a replay does: a row at a time, and everything before a time.
+    k = stream.rows_ready(10)
+    assert k >= 10 and np.array_equal(stream.ts[:10], here.ts[:10])
+    t = int(here.ts[len(here.ts) // 2])
+    assert stream.rows_before(t) == len(here.ts) // 2
+    fm = stream.result()
+    assert np.array_equal(fm.ts, here.ts) and np.array_equal(fm.X, here.X)
+    assert np.array_equal(fm.mid_ts, here.mid_ts) and np.array_equal(fm.mid_tick, here.mid_tick)
+    assert stream.rows_ready(len(here.ts) + 5) == len(here.ts)  # past the end: what there is
+    assert stream.is_past(np.iinfo(np.int64).max)
+
+
+def test_a_failed_pass_raises_in_the_reader(session, monkeypatch):
+    def broken(*_args):
+        raise MemoryError("no room for the rows")
+
+    monkeypatch.setattr(batch, "run_batch", broken)
+    stream = FeatureStream(session, background=True)
+    with pytest.raises(RuntimeError, match="the feature pass failed") as err:
+        stream.rows_ready(1)
+    assert isinstance(err.value.__cause__, MemoryError)
+    with pytest.raises(RuntimeError, match="the feature pass failed"):
+        compute_features(session)
