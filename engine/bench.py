@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -475,8 +477,56 @@ def _wall(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def run_suite(data_dir: Path, quick: bool, progress: Callable[[str], None] | None = None) -> list[StageResult]:
-    """Run every stage and return its results, in pipeline order."""
+PEER_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "peer_hftbacktest.py"
+_PEER_RATE = re.compile(r"= ([\d,]+) events/s")
+
+
+class PeerError(RuntimeError):
+    """The peer benchmark could not be run or its output not read."""
+
+
+def peer_throughput(data_dir: Path, python: Path, script: Path = PEER_SCRIPT, timeout_s: float = 600.0) -> StageResult:
+    """Run hftbacktest's no-op replay of the ETHUSDT recording in its own interpreter and read its events/s.
+
+    hftbacktest pins numpy and numba versions of its own, so it runs in another environment
+    (``benchmarks/peer_hftbacktest.py`` says how to make it); ``python`` is that environment's interpreter.
+
+    Raises
+    ------
+    PeerError
+        If the script is missing, the run fails or times out, or its output has no events/s line
+        (the message names the command and ends with the run's last output).
+    """
+    if not script.is_file():
+        raise PeerError(f"peer script {script} not found (it ships in the repository's benchmarks/)")
+    cmd = [str(python), str(script), *(str(data_dir / f) for f in ETH_FILES)]
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PeerError(f"{' '.join(cmd)}: {exc}") from exc
+    found = _PEER_RATE.findall(run.stdout)
+    if run.returncode != 0 or not found:
+        tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
+        raise PeerError(f"{' '.join(cmd)} exited {run.returncode} without an events/s line: {' | '.join(tail)}")
+    rate = float(found[-1].replace(",", ""))
+    return StageResult("hftbacktest no-op replay (peer, ETHUSDT)", 0, 0, 0, 0, 0, rate, "events/s, its own converter and venv")
+
+
+def with_peer_ratios(results: list[StageResult], peer: StageResult) -> list[StageResult]:
+    """Return ``results`` and the peer's row, each ETHUSDT throughput row noting its ratio to the peer."""
+    out = []
+    for r in results:
+        if r.stage.endswith("(ETHUSDT)") and r.note == "events/s":
+            r = replace(r, note=f"events/s, {r.ops_per_s / peer.ops_per_s:.2f}x hftbacktest")
+        out.append(r)
+    return [*out, peer]
+
+
+def run_suite(
+    data_dir: Path, quick: bool, progress: Callable[[str], None] | None = None, peer_python: Path | None = None
+) -> list[StageResult]:
+    """Run every stage and return its results, in pipeline order; with ``peer_python``, run hftbacktest
+    (:func:`peer_throughput`) right before the throughput stages and give their ratios to it."""
     say = progress or (lambda _msg: None)
     with tempfile.TemporaryDirectory() as tmp:
         say("loading recordings and training the benchmark models")
@@ -493,7 +543,13 @@ def run_suite(data_dir: Path, quick: bool, progress: Callable[[str], None] | Non
         say("stage_tick_to_decision")
         results += stage_tick_to_decision(d, quick)
         results.append(stage_kernel_path(d, quick))
+        peer = None
+        if peer_python is not None:
+            say("peer: hftbacktest")
+            peer = peer_throughput(data_dir, peer_python)
         say("throughput")
         results += throughput(d, quick)
+        if peer is not None:
+            results = with_peer_ratios(results, peer)
     gc.unfreeze()  # the stages froze their inputs; a caller that goes on (tests) gets them collectable again
     return results

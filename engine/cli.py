@@ -332,19 +332,25 @@ def bench_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer samples per stage (under a minute).")] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the table as JSON.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Real data folder; $SCALPER_DATA_DIR or ../shared/data by default.")] = None,
+    peer_python: Annotated[Optional[Path], typer.Option(
+        help="Python of a venv with hftbacktest (see benchmarks/peer_hftbacktest.py): also run its no-op replay of the same recording and show the ratios."
+    )] = None,
 ) -> None:
     """Measure every pipeline stage on real recorded data: p50 / p99 / p99.9 / max latency and ops/s."""
     import json
     import os
     import platform
 
-    from scalper.engine.bench import run_suite
+    from scalper.engine.bench import PeerError, run_suite
 
     root = data_dir or Path(os.environ.get("SCALPER_DATA_DIR", "../shared/data"))
     if not root.is_dir():
         _fail(FileNotFoundError(f"real data folder {root} not found (set --data-dir or SCALPER_DATA_DIR)"))
-    with err.status("benchmarking") as status:
-        results = run_suite(root, quick, progress=lambda msg: status.update(f"benchmarking: {msg}"))
+    try:
+        with err.status("benchmarking") as status:
+            results = run_suite(root, quick, progress=lambda msg: status.update(f"benchmarking: {msg}"), peer_python=peer_python)
+    except PeerError as exc:
+        _fail(exc)
     table = Table(title=f"scalper bench{' --quick' if quick else ''} ({platform.processor() or platform.machine()}, Python {platform.python_version()})")
     for col in ("stage", "p50 us", "p99 us", "p99.9 us", "max us", "ops/s", "note"):
         table.add_column(col, justify="left" if col in ("stage", "note") else "right")
