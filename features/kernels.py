@@ -469,7 +469,8 @@ def run_batch(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, 
     progress : ndarray
         int64[N_PROGRESS], kept current as the loop goes, for a reader in another thread (the GIL is
         released): rows written (``P_ROWS``), mids written (``P_MIDS``), and a time before which every
-        decision is written (``P_PAST``, ns; INT64_MAX at the end). Each is stored after what it counts.
+        decision is written (``P_PAST``, ns; INT64_MAX at the end). Each is stored after what it counts
+        (plain stores: x86 keeps their order, which the reader relies on; a weakly ordered CPU would need a fence).
 
     Returns
     -------
