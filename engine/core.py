@@ -239,19 +239,34 @@ class EngineCore:
                 return
             if before is not None:
                 before(code)
-            if code & CODE_WAKE:
-                self.on_wake(int(state.ist[I_WAKE_TS]))
-            elif code & CODE_DECISION:
-                decide(int(state.ist[I_DECISION_TS]), i)
-            else:
-                if code & CODE_WATCH:
-                    self.on_watch(int(ts[i - 1]))
-                if code & CODE_INVALID and on_invalid is not None:
-                    on_invalid()
-            self.after_code()
+            self.on_code(code, i, decide, int(ts[i - 1]) if code & CODE_WATCH else 0, on_invalid)
             if after is not None:
                 after()
             code = None
+
+    def on_code(
+        self,
+        code: int,
+        i: int,
+        decide: Callable[[int, int], None],
+        watch_ts_ns: int = 0,
+        on_invalid: Callable[[], None] | None = None,
+    ) -> None:
+        """Handle one code of ``run_until`` (see :meth:`drive`), then re-arm the wake-up time.
+
+        ``i`` goes to ``decide`` with the decision time; ``watch_ts_ns`` is the time of the event that
+        met a price watch. The daemon's frame path also calls it for a code due before a frame.
+        """
+        if code & CODE_WAKE:
+            self.on_wake(int(self.state.ist[I_WAKE_TS]))
+        elif code & CODE_DECISION:
+            decide(int(self.state.ist[I_DECISION_TS]), i)
+        else:
+            if code & CODE_WATCH:
+                self.on_watch(watch_ts_ns)
+            if code & CODE_INVALID and on_invalid is not None:
+                on_invalid()
+        self.after_code()
 
     def after_code(self) -> None:
         """Re-arm the wake-up time; the loop calls it after handling each code."""

@@ -52,8 +52,6 @@ from scalper.exec.orders import Fill, Order
 from scalper.exec.recovery import recover
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.kernels import (
-    CODE_DECISION,
-    I_DECISION_TS,
     I_LAST_BOOK_TS,
     I_LAST_EVENT_TS,
     FeatureState,
@@ -166,6 +164,7 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self._recovered_position = False
         self._reported_counts: dict = {}
+        self._frame_recv_ns = 0  # receive time of the frame a code due before it came from
 
     def _redis_backend(self):
         from scalper.exec.journal_redis import RedisJournal
@@ -229,19 +228,18 @@ class Daemon:
         """Run one depthUpdate frame of the feed's hot path: ``m`` book events (prices in ticks), of
         which the frame path applied the first ``i`` and stopped with ``code`` (``NOT_RUN``: none).
         ``m == 0``: ``code`` is due before the frame's events, which come in a later call."""
-        if m == 0 and code == CODE_DECISION:
-            # The common case, a decision off the frame's head: straight to it (core.drive would
-            # only dispatch it), none of the frame's plumbing before the intent.
-            self._guarded(self._decide_now, ts_recv_ns)
+        if m == 0:
+            # Due before the frame (a decision off its head, most often): no events to run, so
+            # straight to the core, none of the frame's plumbing before the intent.
+            self._frame_recv_ns = ts_recv_ns
+            self._guarded(self.core.on_code, code, 0, self._decide_frame)
             return
         self.metrics.events_by_kind[KIND_BOOK].inc(m)
         start = None if code == NOT_RUN else (i, code)
         self._guarded(self._run_events, *self.frames.columns(m), lambda _i: ts_recv_ns, start)
 
-    def _decide_now(self, ts_recv_ns: int) -> None:
-        state = self.state
-        self._decide(int(state.ist[I_DECISION_TS]), state.feat, ts_recv_ns)
-        self.core.after_code()
+    def _decide_frame(self, g: int, _i: int) -> None:
+        self._decide(g, self.state.feat, self._frame_recv_ns)
 
     def _orders_held(self) -> bool:
         # Orders waiting for the journal are released at the frame's first event, before its events.
