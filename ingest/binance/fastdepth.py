@@ -193,6 +193,19 @@ def _key(b, i, name):
 
 
 @kernel
+def _key_value(b, i):
+    # The quoted key at b[i] and its colon: (key length, first key byte, index of the value); index -1
+    # when malformed.
+    end = _string_end(b, i)
+    if end < 0:
+        return 0, 0, -1
+    j = _ws(b, end + 1)
+    if j >= b.shape[0] or b[j] != _COLON:
+        return 0, 0, -1
+    return end - i - 1, b[i + 1], _ws(b, j + 1)
+
+
+@kernel
 def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
     # The depthUpdate object at b[i]; returns the index after its closing brace, or -1.
     if i >= b.shape[0] or b[i] != _LBRACE:
@@ -206,15 +219,9 @@ def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
     while True:
         if i >= b.shape[0] or b[i] != _QUOTE:
             return -1
-        end = _string_end(b, i)
-        if end < 0:
+        klen, c0, j = _key_value(b, i)
+        if j < 0:
             return -1
-        klen = end - i - 1
-        c0 = b[i + 1]
-        j = _ws(b, end + 1)
-        if j >= b.shape[0] or b[j] != _COLON:
-            return -1
-        j = _ws(b, j + 1)
         bit = 0
         if klen == 1 and c0 == 101:  # e
             bit = 1
@@ -340,15 +347,9 @@ def frame_head(b):
     depth = False
     i = _ws(b, start + 1)
     while i < b.shape[0] and b[i] == _QUOTE:
-        end = _string_end(b, i)
-        if end < 0:
+        klen, c0, j = _key_value(b, i)
+        if j < 0:
             return -1, first, final, prev
-        klen = end - i - 1
-        c0 = b[i + 1]
-        j = _ws(b, end + 1)
-        if j >= b.shape[0] or b[j] != _COLON:
-            return -1, first, final, prev
-        j = _ws(b, j + 1)
         if klen == 1 and (c0 == 98 or c0 == 97):  # b, a: the levels start
             return (t_ms if depth else -1), first, final, prev
         if j < b.shape[0] and b[j] == _QUOTE:
