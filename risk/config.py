@@ -39,7 +39,11 @@ class RiskConfig(BaseModel):
         100_000.0, gt=0.0, description="Largest notional of one order (qty x limit price), quote currency."
     )
     max_orders_per_second: int = Field(
-        5, ge=1, description="Most entry orders approved in any trailing 1 s of event time; exits are exempt."
+        5,
+        ge=1,
+        le=10_000,
+        description="Most entry orders approved in any trailing 1 s of event time; exits are exempt. At most "
+        "10,000: the risk layer keeps that many approval times in a preallocated window.",
     )
     stale_book_ms: float = Field(
         5000.0, gt=0.0, description="Refuse entries when the last book event is older than this, ms."

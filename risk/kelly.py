@@ -13,9 +13,32 @@ import math
 
 import numpy as np
 
+from scalper.features.jit import inline_kernel
 from scalper.risk.config import RiskConfig
 from scalper.risk.intent import RejectReason
 from scalper.risk.lots import floor_to_lot
+
+# What kelly_qty returns instead of a reason when an input is out of range: negative, so it never
+# collides with a RejectReason; kelly_size_with_reason turns it into the ValueError it names.
+BAD_PRICE, BAD_LOT_SIZE, BAD_FEE, BAD_POSITION, BAD_EQUITY, BAD_PROBABILITY = -1, -2, -3, -4, -5, -6
+
+# Plain ints, which numba compiles in as constants.
+_BELOW_MIN_PROBABILITY = int(RejectReason.BELOW_MIN_PROBABILITY)
+_KELLY_NON_POSITIVE = int(RejectReason.KELLY_NON_POSITIVE)
+_EDGE_BELOW_FEES = int(RejectReason.EDGE_BELOW_FEES)
+_MAX_POSITION = int(RejectReason.MAX_POSITION)
+_MAX_ORDER_NOTIONAL = int(RejectReason.MAX_ORDER_NOTIONAL)
+_REASONS = {int(r): r for r in RejectReason}
+
+
+@inline_kernel
+def _f_star(p: float, b: float) -> float:
+    return p - (1.0 - p) / b
+
+
+@inline_kernel
+def _edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fee_bps: float) -> float:
+    return p * take_profit_bps - (1.0 - p) * stop_loss_bps - 2.0 * fee_bps
 
 
 def kelly_fraction_star(p: float, b: float) -> float:
@@ -50,7 +73,7 @@ def kelly_fraction_star(p: float, b: float) -> float:
         raise ValueError(f"win probability p={p!r} is not in [0, 1]")
     if not (math.isfinite(b) and b > 0.0):
         raise ValueError(f"payoff ratio b={b!r} is not a finite positive number")
-    return p - (1.0 - p) / b
+    return _f_star(p, b)
 
 
 def expected_edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fee_bps: float) -> float:
@@ -79,7 +102,7 @@ def expected_edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fe
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"win probability p={p!r} is not in [0, 1]")
-    return p * take_profit_bps - (1.0 - p) * stop_loss_bps - 2.0 * fee_bps
+    return _edge_bps(p, take_profit_bps, stop_loss_bps, fee_bps)
 
 
 def kelly_size_with_reason(
@@ -104,42 +127,81 @@ def kelly_size_with_reason(
         ``KELLY_NON_POSITIVE`` (no edge by Kelly, no equity, or a stake below one lot),
         ``EDGE_BELOW_FEES``, ``MAX_POSITION`` or ``MAX_ORDER_NOTIONAL``.
     """
+    p, price, equity, lot_size, fee_bps = float(p), float(price), float(equity), float(lot_size), float(fee_bps)
+    current_abs_position = float(current_abs_position)
+    qty, code = kelly_qty(
+        p, price, equity, current_abs_position, cfg.kelly_fraction, cfg.take_profit_bps, cfg.stop_loss_bps,
+        cfg.min_probability, cfg.max_position, cfg.max_order_notional, fee_bps, lot_size,
+    )
+    if code < 0:
+        bad = {
+            BAD_PRICE: f"price={price!r} is not a finite positive price",
+            BAD_LOT_SIZE: f"lot_size={lot_size!r} is not a finite positive size",
+            BAD_FEE: f"fee_bps={fee_bps!r} is not a finite non-negative fee",
+            BAD_POSITION: f"current_abs_position={current_abs_position!r} is not finite and >= 0",
+            BAD_EQUITY: f"equity={equity!r} is not finite",
+            BAD_PROBABILITY: f"win probability p={p!r} is not in [0, 1]",
+        }
+        raise ValueError(bad[code])
+    return qty, (_REASONS[code] if code else None)
+
+
+@inline_kernel
+def kelly_qty(
+    p: float,
+    price: float,
+    equity: float,
+    current_abs_position: float,
+    kelly_fraction: float,
+    take_profit_bps: float,
+    stop_loss_bps: float,
+    min_probability: float,
+    max_position: float,
+    max_order_notional: float,
+    fee_bps: float,
+    lot_size: float,
+) -> tuple[float, int]:
+    """The compiled rule of :func:`kelly_size_with_reason`, with the config's fields passed one by one.
+
+    Returns ``(qty, code)``: ``code`` is 0 when sized, else the :class:`RejectReason` value, or a
+    negative ``BAD_*`` code naming the input out of range (nothing raised: the hot path fails closed).
+    """
     if not (math.isfinite(price) and price > 0.0):
-        raise ValueError(f"price={price!r} is not a finite positive price")
+        return 0.0, BAD_PRICE
     if not (math.isfinite(lot_size) and lot_size > 0.0):
-        raise ValueError(f"lot_size={lot_size!r} is not a finite positive size")
+        return 0.0, BAD_LOT_SIZE
     if not (math.isfinite(fee_bps) and fee_bps >= 0.0):
-        raise ValueError(f"fee_bps={fee_bps!r} is not a finite non-negative fee")
+        return 0.0, BAD_FEE
     if not (math.isfinite(current_abs_position) and current_abs_position >= 0.0):
-        raise ValueError(f"current_abs_position={current_abs_position!r} is not finite and >= 0")
+        return 0.0, BAD_POSITION
     if not math.isfinite(equity):
-        raise ValueError(f"equity={equity!r} is not finite")
-
-    gross_f_star = kelly_fraction_star(p, cfg.take_profit_bps / cfg.stop_loss_bps)
-    if p < cfg.min_probability:
-        return 0.0, RejectReason.BELOW_MIN_PROBABILITY
+        return 0.0, BAD_EQUITY
+    if not 0.0 <= p <= 1.0:
+        return 0.0, BAD_PROBABILITY
+    gross_f_star = _f_star(p, take_profit_bps / stop_loss_bps)
+    if p < min_probability:
+        return 0.0, _BELOW_MIN_PROBABILITY
     if gross_f_star <= 0.0:
-        return 0.0, RejectReason.KELLY_NON_POSITIVE
-    if expected_edge_bps(p, cfg.take_profit_bps, cfg.stop_loss_bps, fee_bps) <= 0.0:
-        return 0.0, RejectReason.EDGE_BELOW_FEES
+        return 0.0, _KELLY_NON_POSITIVE
+    if _edge_bps(p, take_profit_bps, stop_loss_bps, fee_bps) <= 0.0:
+        return 0.0, _EDGE_BELOW_FEES
     if equity <= 0.0:
-        return 0.0, RejectReason.KELLY_NON_POSITIVE
+        return 0.0, _KELLY_NON_POSITIVE
     # A positive edge implies take_profit_bps > 2 * fee_bps, so the net payoff ratio is positive.
-    net_b = (cfg.take_profit_bps - 2.0 * fee_bps) / (cfg.stop_loss_bps + 2.0 * fee_bps)
-    f_star = kelly_fraction_star(p, net_b)
-
-    loss_per_unit = price * (cfg.stop_loss_bps + 2.0 * fee_bps) / 1e4
-    kelly_qty = cfg.kelly_fraction * f_star * equity / loss_per_unit
-    position_room = cfg.max_position - current_abs_position
-    notional_room = cfg.max_order_notional / price
-    qty = floor_to_lot(max(0.0, min(kelly_qty, position_room, notional_room)), lot_size)
+    net_b = (take_profit_bps - 2.0 * fee_bps) / (stop_loss_bps + 2.0 * fee_bps)
+    f_star = _f_star(p, net_b)
+    loss_per_unit = price * (stop_loss_bps + 2.0 * fee_bps) / 1e4
+    kelly = kelly_fraction * f_star * equity / loss_per_unit
+    position_room = max_position - current_abs_position
+    notional_room = max_order_notional / price
+    qty = floor_to_lot(max(0.0, min(kelly, position_room, notional_room)), lot_size)
     if qty > 0.0:
-        return qty, None
-    if position_room <= min(kelly_qty, notional_room):
-        return 0.0, RejectReason.MAX_POSITION
-    if notional_room <= kelly_qty:
-        return 0.0, RejectReason.MAX_ORDER_NOTIONAL
-    return 0.0, RejectReason.KELLY_NON_POSITIVE
+        return qty, 0
+    if position_room <= min(kelly, notional_room):
+        return 0.0, _MAX_POSITION
+    if notional_room <= kelly:
+        return 0.0, _MAX_ORDER_NOTIONAL
+    return 0.0, _KELLY_NON_POSITIVE
 
 
 def kelly_size(

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scalper.risk import ApprovedOrder, MarketState, OrderIntent, RiskConfig, RiskManager
+from scalper.risk import ApprovedOrder, MarketState, OrderIntent, Rejection, RiskConfig, RiskManager, TradingState
 from scalper.risk.lots import exceeds
 
 T0 = 1_700_000_000_000_000_000
@@ -64,3 +64,54 @@ def test_kelly_sized_entries_pass_size_limits_and_stay_within_them(
         assert isinstance(result, ApprovedOrder), result.detail
         rm.on_fill(side, intent.qty, 100.0, 0.0)
         assert not exceeds(abs(rm.account.position), max_position, LOT)
+
+
+entries = st.lists(
+    st.tuples(
+        st.sampled_from([1, -1]),  # side
+        st.one_of(st.floats(0.0, 1.0), st.just(0.5), st.sampled_from([float("nan"), -0.1, 1.5])),  # p
+        st.one_of(st.floats(1.0, 200.0), st.sampled_from([0.0, -5.0, float("inf")])),  # limit price
+        st.integers(0, 400_000_000),  # ns since the previous decision
+        st.integers(0, 2_000_000_000),  # book age, ns
+        st.integers(1, 12),  # spread, ticks
+        st.booleans(),  # book valid
+        st.sampled_from([0, 0, 0, 1, 2]),  # trading state
+        st.booleans(),  # fill the approved entry
+    ),
+    max_size=30,
+)
+
+
+@given(
+    steps=entries,
+    max_position=st.floats(0.05, 5.0),
+    max_order_notional=st.floats(5.0, 500.0),
+    max_orders_per_second=st.integers(1, 4),
+    min_probability=st.sampled_from([0.0, 0.55]),
+)
+def test_enter_equals_check_of_entry_intent(steps, max_position, max_order_notional, max_orders_per_second, min_probability):
+    # The hot path's one compiled call and the two public steps, on twin managers fed the same fills.
+    cfg = RiskConfig(
+        max_position=max_position, max_order_notional=max_order_notional, max_orders_per_second=max_orders_per_second,
+        min_probability=min_probability, take_profit_bps=20.0, stop_loss_bps=10.0, stale_book_ms=1000.0,
+        max_spread_ticks=8, max_drawdown=1e9,
+    )
+    fused, steps_rm = (RiskManager(cfg, tick_size=0.01, lot_size=LOT, fee_bps=1.0) for _ in range(2))
+    ts_ns = T0
+    for side, p, price, gap_ns, age_ns, spread, valid, state, fill in steps:
+        ts_ns += gap_ns
+        market = MarketState(ts_ns, price - 0.01, price, spread, ts_ns - age_ns, valid)
+        for rm in (fused, steps_rm):
+            rm.set_state(TradingState(state))
+        got = fused.enter(ts_ns, side, p, price, market)
+        intent = steps_rm.entry_intent(ts_ns, side, p, price)
+        want = intent if isinstance(intent, Rejection) else steps_rm.check(intent, market)
+        assert type(got) is type(want)
+        if isinstance(want, Rejection):
+            assert (got.reason, got.intent, got.detail) == (want.reason, want.intent, want.detail)
+        else:
+            assert (got.intent, got.approval_id) == (want.intent, want.approval_id)
+            if fill:
+                for rm in (fused, steps_rm):
+                    rm.on_fill(side, want.intent.qty, price, 0.01)
+        assert fused.reject_counts == steps_rm.reject_counts and fused.approved_count == steps_rm.approved_count

@@ -10,8 +10,9 @@ from numba.core.registry import CPUDispatcher
 from scalper.engine import framepath
 from scalper.features import book, jit, kernels, ladder
 from scalper.ingest.binance import fastdepth, localbook, sequencer
+from scalper.risk import kelly, limits, lots
 
-HOT_MODULES = (book, ladder, kernels, fastdepth, localbook, sequencer, framepath)
+HOT_MODULES = (book, ladder, kernels, fastdepth, localbook, sequencer, framepath, kelly, limits, lots)
 
 
 def _dispatchers(module):
