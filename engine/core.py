@@ -37,7 +37,7 @@ from scalper.features.kernels import (
 from scalper.ingest.tickfile import Instrument
 from scalper.models.inference import ModelSet
 from scalper.models.labels import DOWN, UP
-from scalper.risk.intent import OrderIntent, Rejection
+from scalper.risk.intent import ApprovedOrder, OrderIntent, Rejection
 from scalper.risk.limits import RiskManager
 from scalper.risk.market import MarketState
 
@@ -135,19 +135,22 @@ class EngineCore:
     def _mid(self) -> float:
         return 0.5 * (self.state.best_bid_tick + self.state.best_ask_tick) * self.instrument.tick_size
 
-    def _send(self, intent: OrderIntent | Rejection) -> bool:
+    def _submit(self, decision: ApprovedOrder | Rejection, ts_ns: int) -> None:
         # Rejections are counted by the risk manager (reject_counts); nothing more to keep here.
-        if isinstance(intent, Rejection):
-            return False
-        decision = self.risk.check(intent, self._market(intent.ts_ns))
-        if isinstance(decision, Rejection):
-            return False
-        self.adapter.submit(decision, intent.ts_ns)
-        return True
+        if not isinstance(decision, Rejection):
+            self.adapter.submit(decision, ts_ns)
 
     # -- codes from the event loop ------------------------------------------------------------
-    def on_decision(self, ts_ns: int, features: np.ndarray) -> None:
-        """Predict every horizon (one ONNX call each) and act on the most confident up/down call."""
+    def on_decision(self, ts_ns: int, features: np.ndarray) -> bool:
+        """Predict every horizon (one ONNX call each) and act on the most confident up/down call.
+
+        A core that keeps no predictions (``record`` off: the daemon) predicts nothing when no entry
+        can be sized (:meth:`can_enter` false): the decision then only marks an open position, as
+        :meth:`on_signal` would after predicting. Returns True when the models were asked.
+        """
+        if self.predictions is None and not self.can_enter(ts_ns):
+            self._mark_open()
+            return False
         best_p, best_side, best_h = 0.0, 0, 0
         for k, predictor in enumerate(self.models.predictors):
             # Python floats: three numpy scalar reads and an argmax cost more than the list.
@@ -157,6 +160,7 @@ class EngineCore:
                 if proba[cls] > best_p:
                     best_p, best_side, best_h = proba[cls], side, predictor.horizon_ns
         self.on_signal(ts_ns, self._classes, best_p, best_side, best_h)
+        return True
 
     def on_signal(self, ts_ns: int, classes: np.ndarray, p: float, side: int, horizon_ns: int) -> None:
         """Open a position on a model call that passes risk.
@@ -175,15 +179,18 @@ class EngineCore:
         if self.predictions is not None:
             self.predictions.ts.append(ts_ns)
             self.predictions.classes.append(np.array(classes, dtype=np.int8))
-        if self.risk.account.position != 0.0:
-            self.risk.mark(self._mid())
+        self._mark_open()
         if not self.can_enter(ts_ns):
             return
         tick = self.instrument.tick_size
         touch = (self.state.best_ask_tick if side > 0 else self.state.best_bid_tick) * tick
         limit = touch * (1.0 + side * self.slippage)
         self._entry_horizon_ns = horizon_ns
-        self._send(self.risk.entry_intent(ts_ns, side, p, limit))
+        self._submit(self.risk.enter(ts_ns, side, p, limit, self._market(ts_ns)), ts_ns)
+
+    def _mark_open(self) -> None:
+        if self.risk.account.position != 0.0:
+            self.risk.mark(self._mid())
 
     def on_wake(self, ts_ns: int) -> None:
         """Deliver due orders to the simulated venue, then run a due time stop."""
@@ -365,7 +372,7 @@ class EngineCore:
         tick = self.instrument.tick_size
         touch = (self.state.best_ask_tick if side > 0 else self.state.best_bid_tick) * tick
         limit = touch * (1.0 + side * self.slippage)
-        self._send(OrderIntent(ts_ns, side, abs(qty), limit, True, reason))
+        self._submit(self.risk.check(OrderIntent(ts_ns, side, abs(qty), limit, True, reason), self._market(ts_ns)), ts_ns)
 
     def _retry_exit(self, ts_ns: int) -> None:
         # An IOC exit that filled only partly, or that waited for a valid book: send the rest now.

@@ -277,13 +277,15 @@ class Daemon:
         m.decisions.inc()
         t0 = time.perf_counter_ns()
         try:
-            self.core.on_decision(g, feat)
+            predicted = self.core.on_decision(g, feat)
         except Exception:  # noqa: BLE001 - fail closed: a broken model must stop entries, not the daemon
+            predicted = True
             m.inference_errors.inc()
             if self.risk.state == TradingState.ACTIVE:
                 self.risk.set_state(TradingState.REDUCING_ONLY)
             log.exception("inference failed at decision %d: new entries stopped", g)
-        m.observe_inference(time.perf_counter_ns() - t0)
+        if predicted:  # a decision in position asks no model: nothing to put in the inference histogram
+            m.observe_inference(time.perf_counter_ns() - t0)
         m.observe_tick_to_decision(time.time_ns() - ts_recv)
 
     def _journal_fill(self, fill: Fill) -> None:

@@ -163,3 +163,34 @@ def test_stale_book_and_wide_spread_block_entries():
     b.level(T0 + 100 * MS, 1, 9_990, 1.0)
     res, f = _replay(b, [UP], wide)
     assert res.core.risk.reject_counts[RejectReason.MAX_SPREAD] == 1
+
+
+class CountingPredictor(ScriptedPredictor):
+    def __init__(self):
+        super().__init__([])
+        self.calls = 0
+
+    def predict(self, features):
+        self.calls += 1
+        return np.array(FLAT, dtype=np.float32)
+
+
+@pytest.mark.parametrize("record", [False, True])
+def test_a_core_without_records_asks_no_model_while_it_cannot_enter(record):
+    from scalper.engine.core import EngineCore, OpenPosition
+    from scalper.exec.simulated import SimulatedExchange
+    from scalper.features.kernels import FeatureState
+    from scalper.ingest.tickfile import Instrument
+    from scalper.risk.limits import RiskManager
+
+    predictor = CountingPredictor()
+    state = FeatureState()
+    core = EngineCore(
+        Instrument("TEST", "X", 0.01, 1.0, "test"), state, ModelSet(Path("."), (predictor,)),
+        RiskManager(CFG.risk, 0.01, 1.0, 0.0), SimulatedExchange(MS, 0.0, 0.01, 1.0), 1.0, 10.0, 10.0, record=record,
+    )
+    assert core.on_decision(T0, state.feat) is True and predictor.calls == 1  # flat: the model is asked
+    core.position = OpenPosition(1, 10_010, 9_990, T0 + 5_000_000_000)
+    # In position: the daemon's core (no records) predicts nothing; a backtest's keeps every prediction.
+    assert core.on_decision(T0 + 250 * MS, state.feat) is record
+    assert predictor.calls == (2 if record else 1)
