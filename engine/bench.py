@@ -238,17 +238,16 @@ def stage_risk(d: BenchData, quick: bool) -> StageResult:
     from scalper.risk.limits import RiskManager
     from scalper.risk.market import MarketState
 
-    rm = RiskManager(RiskConfig(max_position=1e9, max_order_notional=1e12, max_orders_per_second=10**9), 0.01, 0.001, 0.5)
-    market = MarketState(1, 3400.0, 3400.01, 1, 1, True)
-    items = list(range(20_000 if quick else 100_000))
+    rm = RiskManager(RiskConfig(max_position=1e9, max_order_notional=1e12, max_orders_per_second=10_000), 0.01, 0.001, 0.5)
+    # One entry a millisecond: 1,000 in any second, inside the 10,000 a second allowed, so each is approved.
+    items = [MarketState(i * 1_000_000, 3400.0, 3400.01, 1, i * 1_000_000, True) for i in range(20_000 if quick else 100_000)]
 
-    def check(i):
-        intent = rm.entry_intent(i, 1, 0.7, 3400.5)
-        return rm.check(intent, market)
+    def enter(market):
+        return rm.enter(market.ts_ns, 1, 0.7, 3400.5, market)
 
-    samples = _time_each(check, items)
-    assert isinstance(check(0), ApprovedOrder)
-    return _result("risk: Kelly size + pre-trade checks", samples)
+    samples = _time_each(enter, items)
+    assert rm.approved_count == len(items) and isinstance(enter(items[-1]), ApprovedOrder)
+    return _result("risk: Kelly size + pre-trade checks (RiskManager.enter)", samples, "approved entries")
 
 
 def stage_submit(d: BenchData, quick: bool) -> StageResult:
@@ -283,20 +282,26 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
     set so that decisions size an entry by Kelly and some pass every check and fill (take-profit
     30 bps, stop-loss 10 bps).
 
+    Decisions are reported in two rows: flat (no position, nothing in flight: the models are asked
+    and the entry is sized and checked, the budget's "risk-checked order intent out") and in position
+    (the daemon asks no model then and only marks the position to the mid).
+
     Frames arrive back to back here, so caches stay warm. The full run adds the same path with the
     process idle for 5 ms before each frame, as it is between frames at the recorded pace: on this
     VM an idle vCPU comes back with cold caches, and that, not the code, sets live latency.
     """
     out = []
     for models_dir, note in ((d.hot_model_dir, "1 horizon, 102 trees"), (d.models_dir, "3 horizons x 300 trees")):
-        decide, book = asyncio.run(_daemon_frames(d, models_dir))
-        out.append(_result("tick-to-decision (raw depthUpdate -> risk-checked intent)", decide, f"daemon, {note}"))
+        decide, flat, book = asyncio.run(_daemon_frames(d, models_dir))
+        out.append(_result("tick-to-decision, flat (raw depthUpdate -> predicted, risk-checked intent)", decide[flat],
+                           f"daemon, {note}"))
+        out.append(_result("tick-to-decision, in position (raw depthUpdate -> position marked)", decide[~flat],
+                           f"daemon, {note}; no prediction"))
     out.append(_result("tick-to-book (raw depthUpdate -> kernel book + features)", book, "daemon, frames that do not decide"))
     if not quick:
-        decide, _ = asyncio.run(_daemon_frames(d, d.hot_model_dir, idle_s=0.005, frames=1500))
-        out.append(_result("tick-to-decision after 5 ms idle", decide, "daemon, 1 horizon, 102 trees; no keep-warm"))
-        decide, _ = asyncio.run(_daemon_frames(d, d.hot_model_dir, idle_s=0.005, frames=1500, keep_warm=True))
-        out.append(_result("tick-to-decision after 5 ms idle", decide, "daemon, 1 horizon, 102 trees; keep-warm 1 ms"))
+        for keep_warm, note in ((False, "no keep-warm"), (True, "keep-warm 1 ms")):
+            decide, flat, _ = asyncio.run(_daemon_frames(d, d.hot_model_dir, idle_s=0.005, frames=1500, keep_warm=keep_warm))
+            out.append(_result("tick-to-decision, flat, after 5 ms idle", decide[flat], f"daemon, 1 horizon, 102 trees; {note}"))
     return out
 
 
@@ -367,7 +372,9 @@ def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
 
 async def _daemon_frames(
     d: BenchData, models_dir: Path, idle_s: float = 0.0, frames: int | None = None, keep_warm: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Returns the deciding frames' times (ns), whether each decision could size an entry (flat, nothing
+    # in flight: predicted, sized, checked) and the other frames' times.
     # idle_s: pause before each frame, the process blocked in a sleep; with keep_warm the pause is
     # spent in the event loop instead, where the daemon's keep-warm task runs, as it does live.
     from scalper.engine.daemon import Daemon
@@ -389,16 +396,17 @@ async def _daemon_frames(
     feed._flush()
     clock = time.perf_counter_ns
     decided_at = []
-    daemon_decide = daemon._decide
+    daemon_decide, can_enter = daemon._decide, daemon.core.can_enter
 
     def timed_decide(g: int, feat: np.ndarray, ts_recv: int) -> None:
+        flat = can_enter(g)  # read before the decision changes it; the timed span includes this call
         daemon_decide(g, feat, ts_recv)
-        decided_at.append(clock())  # the risk-checked intent is out (or refused): the end of tick-to-decision
+        decided_at.append((clock(), flat))  # the risk-checked intent is out (or refused): the end of tick-to-decision
 
     daemon._decide = timed_decide
     warm_task = asyncio.create_task(daemon.keep_warm()) if keep_warm else None
     _settle()
-    decide, book = [], []
+    decide, flat, book = [], [], []
     for raw in d.depth_raw[:frames]:
         if warm_task is not None:
             await asyncio.sleep(idle_s)
@@ -411,7 +419,8 @@ async def _daemon_frames(
         feed._flush()
         t1 = clock()
         if decided_at:
-            decide.append(decided_at[0] - t0)
+            decide.append(decided_at[0][0] - t0)
+            flat.append(decided_at[0][1])
         else:
             book.append(t1 - t0)
         if daemon.journal.backlog:
@@ -424,7 +433,7 @@ async def _daemon_frames(
     assert len(decide) > 100 and daemon.state.is_valid and feed.is_synced
     if frames is None:
         assert daemon.risk.approved_count > 0 and fills.fees_paid > 0.0  # entries were approved and filled
-    return np.array(decide), np.array(book)
+    return np.array(decide), np.array(flat, dtype=bool), np.array(book)
 
 
 def throughput(d: BenchData, quick: bool) -> list[StageResult]:
