@@ -480,9 +480,9 @@ class RiskManager:
         # The error entry_intent reports for a sizing input out of range, built when first read.
         try:
             kelly_size_with_reason(p, price, equity, self.cfg, self.fee_bps, self.lot_size, abs(position))
-        except Exception as exc:  # noqa: BLE001 - the text of exactly what entry_intent would catch
+        except ValueError as exc:
             return repr(exc)
-        return "sizing inputs out of range"
+        raise AssertionError("enter_rules refused sizing inputs that kelly_size_with_reason accepts")
 
     def _sizing_detail(self, reason: RejectReason, p: float, price: float, equity: float, position: float) -> str:
         # Built when a refusal's detail is first read (Rejection.detail), from the values at refusal time.
