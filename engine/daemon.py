@@ -298,23 +298,29 @@ class Daemon:
 
         On a shared VM a core idle for a few ms comes back without the kernels' and the model's cache
         lines: a frame after 5 ms of quiet took ~300 µs to its decision instead of ~15 back to back,
-        ~130 µs with this loop (BENCHMARKS.md); the loop costs ~16 % of one core at 1 ms. Each round predicts the last feature row again with every model, re-scans the
-        last frame without applying it, and reads the book and ring it will touch; it changes no state.
+        ~130 µs with this loop (BENCHMARKS.md); the loop costs ~16 % of one core at 1 ms. Each round
+        predicts the last feature row again with every model, sizes and checks an entry on the book
+        against a scratch risk manager (:meth:`~scalper.engine.core.EngineCore.rehearse_entry`),
+        re-scans the last frame without applying it, and reads the book and ring it will touch; it
+        changes no state.
         Returns at once when ``keep_warm_ms`` is 0.
         """
         period = self.cfg.daemon.keep_warm_ms / 1e3
         if period <= 0:
             return
         row = self.state.feat.copy()
+        d = self.cfg.daemon
+        scratch = RiskManager(self.cfg.risk, d.tick_size, d.lot_size, self.cfg.exec.taker_fee_bps)
         while not self.stop_event.is_set():
             # A bare sleep, not self._sleep: this loop runs a thousand times a second.
             await asyncio.sleep(period)
             np.copyto(row, self.state.feat)
             try:
                 for predictor in self.models.predictors:
-                    predictor.predict(row)
+                    p = float(predictor.predict(row).max())
+                self.core.rehearse_entry(scratch, p)
             except Exception:  # noqa: BLE001 - a broken model is the decision path's to report, not this loop's
-                log.exception("keep-warm stopped: a model failed on the last feature row")
+                log.exception("keep-warm stopped: a model or the entry sizing failed on the last feature row")
                 return
             self.frames.warm()
 

@@ -312,9 +312,14 @@ def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models
 
     state = [a.copy() for a in daemon.state.arrays()]
     ids = feed.sequencer.ids.copy()
-    rounds = []
+    risk = daemon.risk
+    risk_before = (dict(risk.reject_counts), risk.approved_count, risk._approvals.copy(), risk.account.equity)
+    next_order = daemon.venue.venue.next_order_id
+    rounds, rehearsals = [], []
     warm = daemon.frames.warm
     daemon.frames.warm = lambda: (rounds.append(1), warm())
+    rehearse = daemon.core.rehearse_entry
+    daemon.core.rehearse_entry = lambda scratch, p: rehearsals.append(rehearse(scratch, p))
 
     async def run_for(seconds: float) -> None:
         task = asyncio.create_task(daemon.keep_warm())
@@ -323,7 +328,10 @@ def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models
         await asyncio.wait_for(task, 1)
 
     asyncio.run(run_for(0.05))
-    assert len(rounds) >= 10  # about one round a millisecond
+    assert len(rounds) >= 10 and len(rehearsals) == len(rounds)  # about one round a millisecond
+    # The rehearsed entries were sized and checked against the scratch risk manager only.
+    assert (dict(risk.reject_counts), risk.approved_count, risk.account.equity) == (risk_before[0], risk_before[1], risk_before[3])
+    assert np.array_equal(risk._approvals, risk_before[2]) and daemon.venue.venue.next_order_id == next_order
     for before, after in zip(state, daemon.state.arrays()):
         assert np.array_equal(before, after)
     assert np.array_equal(ids, feed.sequencer.ids)
