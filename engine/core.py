@@ -124,13 +124,8 @@ class EngineCore:
 
     # -- market facts -------------------------------------------------------------------------
     def _market(self, ts_ns: int) -> MarketState:
-        # Read the arrays once, positionally: this runs at every entry check (hot path).
         st = self.state
-        n, px, ist = st.n.tolist(), st.px, st.ist
-        bid = int(px[0, 0]) if n[0] else INT64_MIN
-        ask = int(px[1, 0]) if n[1] else INT64_MAX
-        tick = self.instrument.tick_size
-        return MarketState(ts_ns, bid * tick, ask * tick, ask - bid, int(ist[I_LAST_BOOK_TS]), bool(ist[I_IS_VALID]))
+        return MarketState.of_book(ts_ns, st.px, st.n, st.ist, self.instrument.tick_size)
 
     def _mid(self) -> float:
         return 0.5 * (self.state.best_bid_tick + self.state.best_ask_tick) * self.instrument.tick_size
@@ -186,11 +181,9 @@ class EngineCore:
         self._submit(self._entry(ts_ns, side, p, self.risk), ts_ns)
 
     def _entry(self, ts_ns: int, side: int, p: float, risk: RiskManager) -> ApprovedOrder | Rejection:
-        # A marketable IOC limit past the touch, sized and checked by ``risk``.
-        tick = self.instrument.tick_size
-        touch = (self.state.best_ask_tick if side > 0 else self.state.best_bid_tick) * tick
-        limit = touch * (1.0 + side * self.slippage)
-        return risk.enter(ts_ns, side, p, limit, self._market(ts_ns))
+        # A marketable IOC limit past the touch, sized and checked by ``risk`` in one compiled call.
+        st = self.state
+        return risk.enter_at_touch(ts_ns, side, p, self.slippage, self.instrument.tick_size, st.px, st.n, st.ist)
 
     def rehearse_entry(self, scratch: RiskManager, p: float) -> None:
         """Size and check an entry on the current book against ``scratch``, a risk manager of nobody's

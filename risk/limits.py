@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from scalper.features.jit import inline_kernel, kernel
+from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, INT64_MAX, INT64_MIN
 from scalper.risk.accounting import Account
 from scalper.risk.config import RiskConfig
 from scalper.risk.intent import (
@@ -137,6 +138,24 @@ def enter_rules(params, approvals, state, equity, position, ts_ns, side, p, limi
     # A Kelly size is a positive lot multiple at a finite positive price: the intent checks pass.
     return qty, order_rules(params, approvals, state, position, side, qty, limit_price, False, ts_ns,
                             spread_ticks, last_book_ts_ns, is_book_valid)
+
+
+@kernel
+def enter_at_touch_rules(params, approvals, state, equity, position, ts_ns, side, p, slippage, tick_size, px, n, ist):
+    """:func:`enter_rules` for a marketable limit ``slippage`` past the touch of a kernel book, with the
+    market facts read off that book (as :meth:`MarketState.of_book` reads them).
+
+    Returns ``(qty, limit_price, code)``.
+    """
+    bid = px[0, 0] if n[0] > 0 else INT64_MIN
+    ask = px[1, 0] if n[1] > 0 else INT64_MAX
+    touch = ask if side > 0 else bid
+    limit = touch * tick_size * (1.0 + side * slippage)
+    # An empty side makes the spread wider than any limit (MarketState holds it as an unbounded int).
+    spread = float(ask - bid) if n[0] > 0 and n[1] > 0 else math.inf
+    qty, code = enter_rules(params, approvals, state, equity, position, ts_ns, side, p, limit, spread,
+                            ist[I_LAST_BOOK_TS], ist[I_IS_VALID] != 0)
+    return qty, limit, code
 
 
 class RiskManager:
@@ -331,6 +350,33 @@ class RiskManager:
             self.params, self._approvals, int(self.state), equity, position, ts_ns, side, p, limit_price,
             float(market.spread_ticks), market.last_event_ts_ns, market.is_book_valid,
         )
+        return self._entry_result(ts_ns, side, p, limit_price, qty, code, equity, position, market)
+
+    def enter_at_touch(
+        self, ts_ns: int, side: int, p: float, slippage: float, tick_size: float, px: np.ndarray, n: np.ndarray,
+        ist: np.ndarray,
+    ) -> ApprovedOrder | Rejection:
+        """:meth:`enter` at a limit ``slippage`` past the touch of a kernel book, in one compiled call.
+
+        The same as ``enter(ts_ns, side, p, limit, MarketState.of_book(ts_ns, px, n, ist, tick_size))``
+        with ``limit = touch_tick * tick_size * (1 + side * slippage)`` (the best ask for a buy, the
+        best bid for a sell). ``slippage`` is a fraction (bps / 1e4); ``px``, ``n``, ``ist`` are
+        :class:`~scalper.features.kernels.FeatureState`'s arrays. The engine's entries come here.
+        """
+        acc = self.account
+        equity, position = acc.equity, acc.position
+        qty, limit, code = enter_at_touch_rules(
+            self.params, self._approvals, int(self.state), equity, position, ts_ns, side, p, slippage, tick_size,
+            px, n, ist,
+        )
+        # Only a refusal by the checks reports the market facts; it is rare, so they are read only then.
+        market = MarketState.of_book(ts_ns, px, n, ist, tick_size) if code and qty > 0.0 else None
+        return self._entry_result(ts_ns, side, p, limit, qty, code, equity, position, market)
+
+    def _entry_result(
+        self, ts_ns: int, side: int, p: float, limit_price: float, qty: float, code: int, equity: float,
+        position: float, market: MarketState | None,
+    ) -> ApprovedOrder | Rejection:
         intent = OrderIntent(ts_ns, side, qty, limit_price, False, "entry")
         if code == 0:
             return self._approve(intent)

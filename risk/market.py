@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
+from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, INT64_MAX, INT64_MIN
+
 
 class MarketState(NamedTuple):
     """Book state of one instrument as the risk layer sees it when an order intent is checked.
@@ -32,3 +36,16 @@ class MarketState(NamedTuple):
     spread_ticks: int
     last_event_ts_ns: int
     is_book_valid: bool
+
+    @classmethod
+    def of_book(cls, ts_ns: int, px: np.ndarray, n: np.ndarray, ist: np.ndarray, tick_size: float) -> MarketState:
+        """The market facts of a kernel book at ``ts_ns``.
+
+        ``px``, ``n``, ``ist`` are :class:`~scalper.features.kernels.FeatureState`'s top-of-book prices
+        (int64[2, K], ticks), level counts (int64[2]) and scalar state; ``tick_size`` in quote
+        currency. An empty side reads as the ``INT64_MIN`` bid / ``INT64_MAX`` ask tick.
+        """
+        sides = n.tolist()
+        bid = int(px[0, 0]) if sides[0] else INT64_MIN
+        ask = int(px[1, 0]) if sides[1] else INT64_MAX
+        return cls(ts_ns, bid * tick_size, ask * tick_size, ask - bid, int(ist[I_LAST_BOOK_TS]), bool(ist[I_IS_VALID]))

@@ -115,3 +115,46 @@ def test_enter_equals_check_of_entry_intent(steps, max_position, max_order_notio
                 for rm in (fused, steps_rm):
                     rm.on_fill(side, want.intent.qty, price, 0.01)
         assert fused.reject_counts == steps_rm.reject_counts and fused.approved_count == steps_rm.approved_count
+
+
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from([1, -1]),  # side
+            st.floats(0.0, 1.0),  # p
+            st.integers(9_000, 11_000),  # best bid, ticks
+            st.integers(0, 12),  # spread, ticks (0: locked)
+            st.booleans(), st.booleans(),  # bid side, ask side present
+            st.integers(0, 2_000_000_000),  # book age, ns
+            st.booleans(),  # book valid
+            st.integers(0, 400_000_000),  # ns since the previous decision
+        ),
+        max_size=30,
+    ),
+    slippage_bps=st.floats(0.0, 20.0),
+    max_orders_per_second=st.integers(1, 4),
+)
+def test_enter_at_touch_equals_enter_at_the_touch_limit(steps, slippage_bps, max_orders_per_second):
+    from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, FeatureState
+
+    cfg = RiskConfig(max_position=2.0, max_order_notional=150.0, max_orders_per_second=max_orders_per_second,
+                     take_profit_bps=20.0, stop_loss_bps=10.0, stale_book_ms=1000.0, max_spread_ticks=8, max_drawdown=1e9)
+    tick, slippage = 0.01, slippage_bps / 1e4
+    at_touch, given_limit = (RiskManager(cfg, tick_size=tick, lot_size=LOT, fee_bps=1.0) for _ in range(2))
+    book = FeatureState()
+    ts_ns = T0
+    for side, p, bid, spread, has_bid, has_ask, age_ns, valid, gap_ns in steps:
+        ts_ns += gap_ns
+        book.px[0, 0], book.px[1, 0] = bid, bid + spread
+        book.n[:] = (int(has_bid), int(has_ask))
+        book.ist[I_LAST_BOOK_TS], book.ist[I_IS_VALID] = ts_ns - age_ns, int(valid)
+        touch = book.best_ask_tick if side > 0 else book.best_bid_tick
+        limit = touch * tick * (1.0 + side * slippage)
+        got = at_touch.enter_at_touch(ts_ns, side, p, slippage, tick, book.px, book.n, book.ist)
+        want = given_limit.enter(ts_ns, side, p, limit, MarketState.of_book(ts_ns, book.px, book.n, book.ist, tick))
+        assert type(got) is type(want)
+        if isinstance(want, Rejection):
+            assert (got.reason, got.intent, got.detail) == (want.reason, want.intent, want.detail)
+        else:
+            assert (got.intent, got.approval_id) == (want.intent, want.approval_id)
+        assert at_touch.reject_counts == given_limit.reject_counts
