@@ -235,6 +235,10 @@ class Daemon:
             self._guarded(self.core.on_code, code, 0, self._decide_frame)
             return
         self.metrics.events_by_kind[KIND_BOOK].inc(m)
+        if code == 0 and not self._recovered_position:
+            # Every event applied and nothing due. No order waits for the journal either: the frame
+            # path only scans a frame while one does. So nothing of _run_events is left to do.
+            return
         start = None if code == NOT_RUN else (i, code)
         self._guarded(self._run_events, *self.frames.columns(m), lambda _i: ts_recv_ns, start)
 
