@@ -233,21 +233,26 @@ def stage_inference(d: BenchData, quick: bool) -> list[StageResult]:
 
 
 def stage_risk(d: BenchData, quick: bool) -> StageResult:
+    from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, FeatureState
     from scalper.risk.config import RiskConfig
     from scalper.risk.intent import ApprovedOrder
     from scalper.risk.limits import RiskManager
-    from scalper.risk.market import MarketState
 
     rm = RiskManager(RiskConfig(max_position=1e9, max_order_notional=1e12, max_orders_per_second=10_000), 0.01, 0.001, 0.5)
+    book = FeatureState()
+    book.px[0, 0], book.px[1, 0] = 340_000, 340_001  # ticks of 0.01: 3400.00 / 3400.01
+    book.n[:] = 1
+    book.ist[I_IS_VALID] = 1
     # One entry a millisecond: 1,000 in any second, inside the 10,000 a second allowed, so each is approved.
-    items = [MarketState(i * 1_000_000, 3400.0, 3400.01, 1, i * 1_000_000, True) for i in range(20_000 if quick else 100_000)]
+    items = [i * 1_000_000 for i in range(20_000 if quick else 100_000)]
 
-    def enter(market):
-        return rm.enter(market.ts_ns, 1, 0.7, 3400.5, market)
+    def enter(ts_ns):
+        book.ist[I_LAST_BOOK_TS] = ts_ns
+        return rm.enter_at_touch(ts_ns, 1, 0.7, 2e-4, 0.01, book.px, book.n, book.ist)
 
     samples = _time_each(enter, items)
     assert rm.approved_count == len(items) and isinstance(enter(items[-1]), ApprovedOrder)
-    return _result("risk: Kelly size + pre-trade checks (RiskManager.enter)", samples, "approved entries")
+    return _result("risk: Kelly size + pre-trade checks (RiskManager.enter_at_touch)", samples, "approved entries, limit 2 bps past the ask")
 
 
 def stage_submit(d: BenchData, quick: bool) -> StageResult:
