@@ -42,6 +42,10 @@ class RejectReason(enum.IntEnum):
     BELOW_MIN_PROBABILITY = 14
 
 
+REASON_OF_CODE = {int(r): r for r in RejectReason}
+"""The reason of each code the compiled risk rules return (``scalper.risk.kelly``, ``scalper.risk.limits``)."""
+
+
 class OrderIntent(NamedTuple):
     """An order the engine wants to send: a marketable IOC limit order.
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from scalper.features.jit import inline_kernel
 from scalper.risk.config import RiskConfig
-from scalper.risk.intent import RejectReason
+from scalper.risk.intent import REASON_OF_CODE, RejectReason
 from scalper.risk.lots import floor_to_lot
 
 # What kelly_qty returns instead of a reason when an input is out of range: negative, so it never
@@ -28,7 +28,6 @@ _KELLY_NON_POSITIVE = int(RejectReason.KELLY_NON_POSITIVE)
 _EDGE_BELOW_FEES = int(RejectReason.EDGE_BELOW_FEES)
 _MAX_POSITION = int(RejectReason.MAX_POSITION)
 _MAX_ORDER_NOTIONAL = int(RejectReason.MAX_ORDER_NOTIONAL)
-_REASONS = {int(r): r for r in RejectReason}
 
 
 @inline_kernel
@@ -143,7 +142,7 @@ def kelly_size_with_reason(
             BAD_PROBABILITY: f"win probability p={p!r} is not in [0, 1]",
         }
         raise ValueError(bad[code])
-    return qty, (_REASONS[code] if code else None)
+    return qty, (REASON_OF_CODE[code] if code else None)
 
 
 @inline_kernel

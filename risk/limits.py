@@ -2,8 +2,9 @@
 
 The numeric rules (Kelly sizing in :func:`~scalper.risk.kelly.kelly_qty`, the checks in
 :func:`order_rules`) are numba kernels: :class:`RiskManager` calls them from Python, and
-:meth:`RiskManager.enter` sizes and checks an entry in one compiled call, which is what a decision
-on the hot path costs (~0.7 µs against ~4.5 µs for the two steps in Python).
+:meth:`RiskManager.enter` / :meth:`RiskManager.enter_at_touch` size and check an entry in one
+compiled call (p50 1.8 µs with the Python objects around it, the kernel alone 0.36 µs; the two
+steps in Python took 4.2 µs).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, INT64_MAX, INT6
 from scalper.risk.accounting import Account
 from scalper.risk.config import RiskConfig
 from scalper.risk.intent import (
+    REASON_OF_CODE,
     ApprovedOrder,
     OrderIntent,
     Rejection,
@@ -47,7 +49,7 @@ _RATE_WINDOW_NS = 1_000_000_000
 ) = range(12)
 
 # Plain ints, which numba compiles in as constants.
-_ACTIVE, _REDUCING_ONLY, _HALTED = int(TradingState.ACTIVE), int(TradingState.REDUCING_ONLY), int(TradingState.HALTED)
+_REDUCING_ONLY, _HALTED = int(TradingState.REDUCING_ONLY), int(TradingState.HALTED)
 _R_HALTED = int(RejectReason.HALTED)
 _R_EXIT_EXCEEDS_POSITION = int(RejectReason.EXIT_EXCEEDS_POSITION)
 _R_REDUCING_ONLY = int(RejectReason.REDUCING_ONLY)
@@ -58,7 +60,6 @@ _R_MAX_POSITION = int(RejectReason.MAX_POSITION)
 _R_MAX_ORDER_NOTIONAL = int(RejectReason.MAX_ORDER_NOTIONAL)
 _R_MAX_ORDERS_PER_SECOND = int(RejectReason.MAX_ORDERS_PER_SECOND)
 _R_RISK_CHECK_ERROR = int(RejectReason.RISK_CHECK_ERROR)
-_REASON_OF_CODE = {int(r): r for r in RejectReason}
 
 # The approvals window: int64[2 + max_orders_per_second], the first slot's index and the count in
 # the two head slots, then a ring of approval times (ns).
@@ -380,7 +381,7 @@ class RiskManager:
         intent = OrderIntent(ts_ns, side, qty, limit_price, False, "entry")
         if code == 0:
             return self._approve(intent)
-        reason = _REASON_OF_CODE[code]
+        reason = REASON_OF_CODE[code]
         if code == _R_RISK_CHECK_ERROR:
             return self._reject(intent, reason, functools.partial(self._sizing_error, p, limit_price, equity, position))
         if qty == 0.0:
@@ -472,7 +473,7 @@ class RiskManager:
                                market.is_book_valid)
         if code == 0:
             return self._approve(intent)
-        reason = _REASON_OF_CODE[code]
+        reason = REASON_OF_CODE[code]
         return self._reject(intent, reason, functools.partial(self._check_detail, reason, intent, market, position))
 
     def _check_detail(self, reason: RejectReason, intent: OrderIntent, market: MarketState, position: float) -> str:
