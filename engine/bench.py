@@ -282,14 +282,17 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
     (``feed._on_frame`` then ``_flush``); only the socket read is missing. A deciding frame is timed
     from its bytes to the end of the decision (intent sent to the venue, or refused); the frame's
     events after the decision point are applied next, outside that span (the tick-to-book row times
-    whole frames). The journal writer runs between frames, untimed, so orders become durable and
-    reach the venue as they do live. Risk is
-    set so that decisions size an entry by Kelly and some pass every check and fill (take-profit
-    30 bps, stop-loss 10 bps).
+    whole frames). Between frames the journal writer runs, untimed, so orders become durable and
+    reach the venue as they do live, and the loop runs once, as it does between two socket reads:
+    that is where the daemon prepares the next decision (``daemon.prepare_decisions``). Risk is set
+    so that decisions size an entry by Kelly and some pass every check and fill (take-profit 30 bps,
+    stop-loss 10 bps).
 
-    Decisions are reported in two rows: flat (no position, nothing in flight: the models are asked
-    and the entry is sized and checked, the budget's "risk-checked order intent out") and in position
-    (the daemon asks no model then and only marks the position to the mid).
+    Decisions are reported as flat (no position, nothing in flight: the models' call is sized and
+    checked, the budget's "risk-checked order intent out"), split into those prepared between frames
+    (the frame brought no event before the grid point, so the prepared row was the decision's) and
+    those predicted on the path, and in position (the daemon asks no model then and only marks the
+    position to the mid). The preparations themselves are timed as a row of their own.
 
     Frames arrive back to back here, so caches stay warm. The full run adds the same path with the
     process idle for 5 ms before each frame, as it is between frames at the recorded pace: on this
@@ -297,16 +300,26 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
     """
     out = []
     for models_dir, note in ((d.hot_model_dir, "1 horizon, 102 trees"), (d.models_dir, "3 horizons x 300 trees")):
-        decide, flat, book = asyncio.run(_daemon_frames(d, models_dir))
-        out.append(_result("tick-to-decision, flat (raw depthUpdate -> predicted, risk-checked intent)", decide[flat],
-                           f"daemon, {note}"))
-        out.append(_result("tick-to-decision, in position (raw depthUpdate -> position marked)", decide[~flat],
+        r = asyncio.run(_daemon_frames(d, models_dir))
+        flat, ready = r.flat, r.flat & r.prepared
+        out.append(_result("tick-to-decision, flat (raw depthUpdate -> predicted, risk-checked intent)", r.decide_ns[flat],
+                           f"daemon, {note}; {ready.sum()} of {flat.sum()} prepared between frames"))
+        if models_dir == d.hot_model_dir:
+            out.append(_result("tick-to-decision, flat, prepared between frames", r.decide_ns[ready], f"daemon, {note}"))
+            out.append(_result("tick-to-decision, flat, predicted on the path", r.decide_ns[flat & ~r.prepared],
+                               f"daemon, {note}; an event came after the preparation"))
+            out.append(_result("decision prepared between frames (loop idle time)", r.prepare_ns,
+                               f"daemon, {note}; after each frame that leaves the core flat"))
+        out.append(_result("tick-to-decision, in position (raw depthUpdate -> position marked)", r.decide_ns[~flat],
                            f"daemon, {note}; no prediction"))
+        if models_dir == d.hot_model_dir:
+            book = r.book_ns
     out.append(_result("tick-to-book (raw depthUpdate -> kernel book + features)", book, "daemon, frames that do not decide"))
     if not quick:
         for keep_warm, note in ((False, "no keep-warm"), (True, "keep-warm 1 ms")):
-            decide, flat, _ = asyncio.run(_daemon_frames(d, d.hot_model_dir, idle_s=0.005, frames=1500, keep_warm=keep_warm))
-            out.append(_result("tick-to-decision, flat, after 5 ms idle", decide[flat], f"daemon, 1 horizon, 102 trees; {note}"))
+            r = asyncio.run(_daemon_frames(d, d.hot_model_dir, idle_s=0.005, frames=1500, keep_warm=keep_warm))
+            out.append(_result("tick-to-decision, flat, after 5 ms idle", r.decide_ns[r.flat],
+                               f"daemon, 1 horizon, 102 trees; {note}; {(r.flat & r.prepared).sum()} of {r.flat.sum()} prepared"))
     return out
 
 
@@ -375,11 +388,22 @@ def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
     return _result("tick-to-prediction, kernels only (scan + apply + features + ONNX)", np.array(samples), "1 horizon, 102 trees; no risk, no daemon")
 
 
+@dataclass(frozen=True)
+class DaemonRun:
+    """What :func:`_daemon_frames` measured: per deciding frame its time (ns), whether the core was
+    flat (the models' call sized and checked) and whether the decision had been prepared between
+    frames; the other frames' times; the preparations' times (ns), made in the loop between frames."""
+
+    decide_ns: np.ndarray
+    flat: np.ndarray
+    prepared: np.ndarray
+    book_ns: np.ndarray
+    prepare_ns: np.ndarray
+
+
 async def _daemon_frames(
     d: BenchData, models_dir: Path, idle_s: float = 0.0, frames: int | None = None, keep_warm: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Returns the deciding frames' times (ns), whether each decision could size an entry (flat, nothing
-    # in flight: predicted, sized, checked) and the other frames' times.
+) -> DaemonRun:
     # idle_s: pause before each frame, the process blocked in a sleep; with keep_warm the pause is
     # spent in the event loop instead, where the daemon's keep-warm task runs, as it does live.
     from scalper.engine.daemon import Daemon
@@ -393,7 +417,7 @@ async def _daemon_frames(
     daemon = Daemon(cfg)
     await daemon.journal.start()
     daemon._build_core(1)
-    feed = daemon.feed
+    feed, core = daemon.feed, daemon.core
     feed.sequencer.reset()
     for raw in d.buffered_raw:
         feed._on_frame(raw, time.time_ns())
@@ -401,17 +425,25 @@ async def _daemon_frames(
     feed._flush()
     clock = time.perf_counter_ns
     decided_at = []
-    daemon_decide, can_enter = daemon._decide, daemon.core.can_enter
+    daemon_decide, can_enter, daemon_prepare = daemon._decide, core.can_enter, daemon._prepare
 
     def timed_decide(g: int, feat: np.ndarray, ts_recv: int) -> None:
         flat = can_enter(g)  # read before the decision changes it; the timed span includes this call
+        hits = core.prepared_hits
         daemon_decide(g, feat, ts_recv)
-        decided_at.append((clock(), flat))  # the risk-checked intent is out (or refused): the end of tick-to-decision
+        decided_at.append((clock(), flat, core.prepared_hits > hits))  # the intent is out (or refused)
 
-    daemon._decide = timed_decide
+    prepare_ns = []
+
+    def timed_prepare() -> None:
+        t = clock()
+        daemon_prepare()
+        prepare_ns.append(clock() - t)
+
+    daemon._decide, daemon._prepare = timed_decide, timed_prepare
     warm_task = asyncio.create_task(daemon.keep_warm()) if keep_warm else None
     _settle()
-    decide, flat, book = [], [], []
+    decide, flat, prepared, book = [], [], [], []
     for raw in d.depth_raw[:frames]:
         if warm_task is not None:
             await asyncio.sleep(idle_s)
@@ -426,10 +458,12 @@ async def _daemon_frames(
         if decided_at:
             decide.append(decided_at[0][0] - t0)
             flat.append(decided_at[0][1])
+            prepared.append(decided_at[0][2])
         else:
             book.append(t1 - t0)
         if daemon.journal.backlog:
             await daemon.journal.flush()
+        await asyncio.sleep(0)  # the loop runs what the frame left ready (a decision to prepare), as live
     if warm_task is not None:
         daemon.stop_event.set()
         await warm_task
@@ -438,7 +472,9 @@ async def _daemon_frames(
     assert len(decide) > 100 and daemon.state.is_valid and feed.is_synced
     if frames is None:
         assert daemon.risk.approved_count > 0 and fills.fees_paid > 0.0  # entries were approved and filled
-    return np.array(decide), np.array(flat, dtype=bool), np.array(book)
+    prepared_flat = np.array(prepared, dtype=bool) & np.array(flat, dtype=bool)
+    assert prepared_flat.sum() == sum(prepared) > 0  # decisions were prepared ahead, and only flat ones
+    return DaemonRun(np.array(decide), np.array(flat, dtype=bool), prepared_flat, np.array(book), np.array(prepare_ns))
 
 
 def throughput(d: BenchData, quick: bool) -> list[StageResult]:

@@ -51,6 +51,9 @@ class DaemonConfig(_Section):
     keep_warm_ms: float = Field(
         1.0, ge=0, description="between frames, re-touch the hot path's code and data this often (0: off); see BENCHMARKS.md"
     )
+    prepare_decisions: bool = Field(
+        True, description="while flat, predict the next grid point's decision between frames, so the frame that reveals it needs no model call"
+    )
 
 
 class EngineConfig(_Section):

@@ -32,6 +32,7 @@ from scalper.features.kernels import (
     INT64_MAX,
     INT64_MIN,
     FeatureState,
+    peek_next_decision,
     run_until,
 )
 from scalper.ingest.tickfile import Instrument
@@ -119,8 +120,13 @@ class EngineCore:
         self.predictions = Prediction() if record else None
         self.pending_exit_reason: str | None = None
         self._on_fill = on_fill
-        self._classes = np.zeros(len(models.predictors), dtype=np.int8)
         self._entry_horizon_ns = 0
+        # The next decision's row, predicted ahead (prepare_decision): (row bytes, models, signal).
+        self._prepared: tuple[bytes, ModelSet, tuple[float, int, int, list[int]]] | None = None
+        self._peek_row = np.zeros_like(state.feat)
+        self._peek_ist = np.zeros_like(state.ist)
+        self._peek_fst = np.zeros_like(state.fst)
+        self.prepared_hits = 0
 
     # -- market facts -------------------------------------------------------------------------
     def _market(self, ts_ns: int) -> MarketState:
@@ -141,29 +147,67 @@ class EngineCore:
 
         A core that keeps no predictions (``record`` off: the daemon) predicts nothing when no entry
         can be sized (:meth:`can_enter` false): the decision then only marks an open position, as
-        :meth:`on_signal` would after predicting. Returns True when the models were asked.
+        :meth:`on_signal` would after predicting. When :meth:`prepare_decision` predicted this very
+        feature row ahead (byte for byte, same models), its answer is used and no model is asked.
+        Returns True when the models were asked.
         """
         if self.predictions is None and not self.can_enter(ts_ns):
             self._mark_open()
             return False
+        prepared = self._prepared
+        if prepared is not None and prepared[1] is self.models and features.tobytes() == prepared[0]:
+            self.prepared_hits += 1
+            p, side, horizon_ns, classes = prepared[2]
+            self.on_signal(ts_ns, classes, p, side, horizon_ns)
+            return False
+        p, side, horizon_ns, classes = self._predict(features)
+        self.on_signal(ts_ns, classes, p, side, horizon_ns)
+        return True
+
+    def _predict(self, features: np.ndarray) -> tuple[float, int, int, list[int]]:
+        # The most confident up/down call across horizons: (p, side, horizon ns, argmax class per horizon).
         best_p, best_side, best_h = 0.0, 0, 0
-        for k, predictor in enumerate(self.models.predictors):
+        classes = []
+        for predictor in self.models.predictors:
             # Python floats: three numpy scalar reads and an argmax cost more than the list.
             proba = predictor.predict(features).tolist()
-            self._classes[k] = proba.index(max(proba))  # the first maximum, as numpy's argmax
+            classes.append(proba.index(max(proba)))  # the first maximum, as numpy's argmax
             for cls, side in ((UP, 1), (DOWN, -1)):
                 if proba[cls] > best_p:
                     best_p, best_side, best_h = proba[cls], side, predictor.horizon_ns
-        self.on_signal(ts_ns, self._classes, best_p, best_side, best_h)
-        return True
+        return best_p, best_side, best_h, classes
 
-    def on_signal(self, ts_ns: int, classes: np.ndarray, p: float, side: int, horizon_ns: int) -> None:
+    def prepare_decision(self) -> float | None:
+        """Predict, ahead of time, the decision the next grid point will take if no event comes first.
+
+        Between frames the daemon knows the next decision time and, while no event arrives, every
+        input of that decision: :func:`~scalper.features.kernels.peek_next_decision` writes its
+        feature row without changing the state, and every model answers it now. :meth:`on_decision`
+        then uses that answer when the decision's row is the same bytes, so the frame that reveals
+        the decision goes from its bytes to the risk-checked intent without a model call; any other
+        row (an event came first, the grid point was passed over) is predicted as before.
+
+        Only a core without records, flat with nothing in flight, prepares (in position a decision
+        asks no model). Returns the prepared call's probability, or None when nothing was prepared.
+        """
+        if self.predictions is not None or not self.is_idle():
+            return None
+        st = self.state
+        g = peek_next_decision(st.px, st.sz, st.n, st.ist, st.fst, st.rb_ts, st.rb_val, self._peek_row,
+                               self._peek_ist, self._peek_fst)
+        if g == INT64_MIN or g < self.trade_from_ns:
+            return None
+        signal = self._predict(self._peek_row)
+        self._prepared = (self._peek_row.tobytes(), self.models, signal)
+        return signal[0]
+
+    def on_signal(self, ts_ns: int, classes: np.ndarray | list[int], p: float, side: int, horizon_ns: int) -> None:
         """Open a position on a model call that passes risk.
 
         Parameters
         ----------
-        classes : ndarray
-            int8[n_horizons], argmax class of each horizon's model (kept for the report).
+        classes : ndarray or list of int
+            int8[n_horizons] (or a list), argmax class of each horizon's model (kept for the report).
         p, side, horizon_ns : float, int, int
             The most confident up (+1) or down (-1) call across horizons, its probability and its
             horizon (ns), which becomes the time stop. A replay that predicted every decision in one

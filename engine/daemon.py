@@ -165,6 +165,8 @@ class Daemon:
         self._recovered_position = False
         self._reported_counts: dict = {}
         self._frame_recv_ns = 0  # receive time of the frame a code due before it came from
+        self._prepares = d.prepare_decisions
+        self._prepare_pending = False
 
     def _redis_backend(self):
         from scalper.exec.journal_redis import RedisJournal
@@ -223,11 +225,16 @@ class Daemon:
             if counts[k]:
                 self.metrics.events_by_kind[k].inc(int(counts[k]))
         self._guarded(self._run_events, cols["ts_event"], kind, cols["side"], ticks, cols["size"], cols["flags"], lambda i: int(recv[i]))
+        self._after_events()
 
     def on_frame(self, m: int, i: int, code: int, ts_recv_ns: int) -> None:
         """Run one depthUpdate frame of the feed's hot path: ``m`` book events (prices in ticks), of
         which the frame path applied the first ``i`` and stopped with ``code`` (``NOT_RUN``: none).
-        ``m == 0``: ``code`` is due before the frame's events, which come in a later call."""
+        ``m == 0``: ``code`` is due before the frame's events, which come in a later call.
+
+        With ``daemon.prepare_decisions`` on, events that leave the core flat and idle (here and in
+        :meth:`on_events`) schedule :meth:`~scalper.engine.core.EngineCore.prepare_decision` for the
+        loop's idle time."""
         if m == 0:
             # Due before the frame (a decision off its head, most often): no events to run, so
             # straight to the core, none of the frame's plumbing before the intent.
@@ -235,12 +242,32 @@ class Daemon:
             self._guarded(self.core.on_code, code, 0, self._decide_frame)
             return
         self.metrics.events_by_kind[KIND_BOOK].inc(m)
-        if code == 0 and not self._recovered_position:
-            # Every event applied and nothing due. No order waits for the journal either: the frame
-            # path only scans a frame while one does. So nothing of _run_events is left to do.
+        # Every event applied and nothing due, no order waiting for the journal (the frame path only
+        # scans a frame while one does): then nothing of _run_events is left to do.
+        if code != 0 or self._recovered_position:
+            start = None if code == NOT_RUN else (i, code)
+            self._guarded(self._run_events, *self.frames.columns(m), lambda _i: ts_recv_ns, start)
+        self._after_events()
+
+    def _after_events(self) -> None:
+        # The state moved: while flat, prepare the next decision once the loop has run what is ready
+        # (call_soon: after the frames already read, in the idle time before the next one arrives).
+        if not self._prepares or self._prepare_pending or not self.core.is_idle():
             return
-        start = None if code == NOT_RUN else (i, code)
-        self._guarded(self._run_events, *self.frames.columns(m), lambda _i: ts_recv_ns, start)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # frames handed over outside an event loop: there is no idle time to use
+            return
+        self._prepare_pending = True
+        loop.call_soon(self._prepare)
+
+    def _prepare(self) -> None:
+        self._prepare_pending = False
+        try:
+            self.core.prepare_decision()
+        except Exception:  # noqa: BLE001 - as at a decision: a broken model stops entries, not the daemon
+            self._prepares = False  # once, not at every frame; a model reload turns it back on
+            self._inference_failed("while preparing the next decision (preparing stopped)")
 
     def _decide_frame(self, g: int, _i: int) -> None:
         self._decide(g, self.state.feat, self._frame_recv_ns)
@@ -284,13 +311,16 @@ class Daemon:
             predicted = self.core.on_decision(g, feat)
         except Exception:  # noqa: BLE001 - fail closed: a broken model must stop entries, not the daemon
             predicted = True
-            m.inference_errors.inc()
-            if self.risk.state == TradingState.ACTIVE:
-                self.risk.set_state(TradingState.REDUCING_ONLY)
-            log.exception("inference failed at decision %d: new entries stopped", g)
+            self._inference_failed(f"at decision {g}")
         if predicted:  # a decision in position asks no model: nothing to put in the inference histogram
             m.observe_inference(time.perf_counter_ns() - t0)
         m.observe_tick_to_decision(time.time_ns() - ts_recv)
+
+    def _inference_failed(self, where: str) -> None:
+        self.metrics.inference_errors.inc()
+        if self.risk.state == TradingState.ACTIVE:
+            self.risk.set_state(TradingState.REDUCING_ONLY)
+        log.exception("inference failed %s: new entries stopped", where)
 
     def _journal_fill(self, fill: Fill) -> None:
         now = time.time_ns()
@@ -303,10 +333,11 @@ class Daemon:
         On a shared VM a core idle for a few ms comes back without the kernels' and the model's cache
         lines: a frame after 5 ms of quiet took ~300 µs to its decision instead of ~15 back to back,
         ~130 µs with this loop (BENCHMARKS.md); the loop costs ~16 % of one core at 1 ms. Each round
-        predicts the last feature row again with every model, sizes and checks an entry on the book
-        against a scratch risk manager (:meth:`~scalper.engine.core.EngineCore.rehearse_entry`),
-        re-scans the last frame without applying it, and reads the book and ring it will touch; it
-        changes no state.
+        prepares the next decision (:meth:`~scalper.engine.core.EngineCore.prepare_decision`; in
+        position, or with ``prepare_decisions`` off, it predicts the last feature row again with every
+        model instead), sizes and checks an entry on the book against a scratch risk manager
+        (:meth:`~scalper.engine.core.EngineCore.rehearse_entry`), re-scans the last frame without
+        applying it, and reads the book and ring it will touch; it changes no book, account or order.
         Returns at once when ``keep_warm_ms`` is 0.
         """
         period = self.cfg.daemon.keep_warm_ms / 1e3
@@ -320,8 +351,10 @@ class Daemon:
             await asyncio.sleep(period)
             np.copyto(row, self.state.feat)
             try:
-                for predictor in self.models.predictors:
-                    p = float(predictor.predict(row).max())
+                p = self.core.prepare_decision() if self._prepares else None
+                if p is None:  # nothing to prepare (in position, book invalid): the last row keeps the models warm
+                    for predictor in self.models.predictors:
+                        p = float(predictor.predict(row).max())
                 self.core.rehearse_entry(scratch, p)
             except Exception:  # noqa: BLE001 - a broken model is the decision path's to report, not this loop's
                 log.exception("keep-warm stopped: a model or the entry sizing failed on the last feature row")
@@ -378,6 +411,7 @@ class Daemon:
         fs = self.feed.stats
         self._count(m.journal_errors, "journal_errors", self.journal.errors)
         self._count(m.reconnects, "reconnects", fs.reconnects)
+        self._count(m.decisions_prepared, "prepared", self.core.prepared_hits)
         self._count(m.resyncs, "resyncs", fs.resyncs)
         self._count(m.sequence_gaps, "gaps", sum(v for k, v in fs.invalidations.items() if k.name == "GAP"))
         for reason, count in fs.malformed.items():
@@ -406,6 +440,7 @@ class Daemon:
             return False
         self.models = models
         self.core.models = models
+        self._prepares = self.cfg.daemon.prepare_decisions
         self._publish_model_info(models)
         log.info("models reloaded: horizons %s", [p.card.horizon_s for p in models.predictors])
         return True

@@ -135,7 +135,12 @@ class EngineMetrics:
             "scalper_reconnects_total", "Market-data connection re-establishments; count.", registry=reg,
         )
         self.decisions = HotCounter(
-            "scalper_decisions", "Decision points at which the models were asked; count.", reg,
+            "scalper_decisions", "Decision points reached (grid times with a valid book; models asked only when flat); count.", reg,
+        )
+        self.decisions_prepared = Counter(
+            "scalper_decisions_prepared_total",
+            "Decisions whose prediction was made between frames, ahead of the frame revealing them; count.",
+            registry=reg,
         )
         orders = Counter(
             "scalper_orders_total",

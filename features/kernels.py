@@ -380,6 +380,29 @@ def due_before(px, sz, n, ist, fst, rb_ts, rb_val, ts, feat_out):
     return 0
 
 
+@kernel
+def peek_next_decision(px, sz, n, ist, fst, rb_ts, rb_val, feat_out, ist_tmp, fst_tmp):
+    """Write into ``feat_out`` the features the next grid point's decision will have if no event comes
+    before it, changing no state; return that grid time (ns), or ``INT64_MIN`` (nothing written) when
+    it will not be a decision with features (book invalid, no event yet, features off, passed over).
+
+    The eviction that :func:`compute_features` does at the decision runs on copies of ``ist`` and
+    ``fst`` (``ist_tmp``: int64[N_ISTATE], ``fst_tmp``: float64[N_FSTATE]) in the same order, so the
+    row is bit-identical to the decision's while the state is unchanged (``tests/realdata``).
+    """
+    if ist[I_FIRST_TS] == INT64_MIN or not ist[I_IS_VALID] or ist[I_BOOK_ONLY]:
+        return INT64_MIN
+    g = ist[I_NEXT_GRID]
+    if g < ist[I_DECIDE_FROM]:
+        return INT64_MIN
+    for k in range(ist.shape[0]):  # element by element: a slice copy needs numba's runtime
+        ist_tmp[k] = ist[k]
+    for k in range(fst.shape[0]):
+        fst_tmp[k] = fst[k]
+    compute_features(px, sz, n, ist_tmp, fst_tmp, rb_ts, rb_val, g, feat_out)
+    return g
+
+
 @inline_kernel
 def step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags, feat_out):
     """Process one tick-file event, or report that something is due before it.

@@ -284,13 +284,11 @@ def test_an_inference_error_stops_entries_and_is_counted(eth_models, tmp_path):
     assert daemon.risk.state == TradingState.REDUCING_ONLY
 
 
-def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models, tmp_path):
-    import numpy as np
-    from scalper.engine.config import load_config
-    from scalper.engine.daemon import Daemon
+def _synced(daemon, data_dir) -> list[bytes]:
+    # Build the daemon's core and sync its book on the first 3,000 depthUpdates of the recording
+    # (outside an event loop: nothing is prepared); return those frames.
     from scalper.ingest.binance import Recording, parse_message
 
-    daemon = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "file")))
     daemon._build_core(1)
     feed = daemon.feed
     feed.sequencer.reset()
@@ -309,6 +307,50 @@ def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models
         feed._on_frame(raw, time.time_ns())
         feed._flush()
     assert feed.is_synced and daemon.state.is_valid and feed.stats.diffs_applied > 1000
+    return frames
+
+
+def test_a_model_failing_while_preparing_stops_entries_once_until_a_reload(data_dir, eth_models, tmp_path):
+    from scalper.engine.config import load_config
+    from scalper.engine.daemon import Daemon
+    from scalper.engine.metrics import snapshot
+    from scalper.risk.intent import TradingState
+
+    daemon = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "file")))
+    _synced(daemon, data_dir)
+    assert daemon.core.is_idle() and daemon.core.prepare_decision() is not None  # a row to prepare
+    calls = []
+
+    def broken(_features):
+        calls.append(1)
+        raise RuntimeError("onnxruntime: bad input")
+
+    daemon.models.predictors[0].predict = broken
+    daemon.risk.set_state(TradingState.ACTIVE)  # the sync's decisions could not journal their entries (no writer)
+    errors = snapshot(daemon.metrics)["scalper_inference_errors_total"]
+
+    async def frames_arrive(n: int) -> None:
+        for _ in range(n):
+            daemon._after_events()
+            await asyncio.sleep(0)
+
+    asyncio.run(frames_arrive(5))
+    assert calls == [1] and snapshot(daemon.metrics)["scalper_inference_errors_total"] == errors + 1
+    assert daemon.risk.state == TradingState.REDUCING_ONLY
+    assert daemon.reload_models()  # fresh, working models: preparing resumes
+    asyncio.run(frames_arrive(1))
+    assert daemon.core._prepared[1] is daemon.models
+    assert snapshot(daemon.metrics)["scalper_inference_errors_total"] == errors + 1
+
+
+def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models, tmp_path):
+    import numpy as np
+    from scalper.engine.config import load_config
+    from scalper.engine.daemon import Daemon
+
+    daemon = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "file")))
+    frames = _synced(daemon, data_dir)
+    feed = daemon.feed
 
     state = [a.copy() for a in daemon.state.arrays()]
     ids = feed.sequencer.ids.copy()
@@ -342,3 +384,52 @@ def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models
     daemon.cfg = daemon.cfg.model_copy(update={"daemon": daemon.cfg.daemon.model_copy(update={"keep_warm_ms": 0.0})})
     daemon.stop_event.clear()
     asyncio.run(asyncio.wait_for(daemon.keep_warm(), 0.1))  # off: returns at once
+
+
+def test_decisions_prepared_between_frames_trade_exactly_as_predicted_ones(data_dir, eth_models, tmp_path):
+    from scalper.engine.config import load_config
+    from scalper.engine.daemon import Daemon
+    from scalper.features.kernels import I_DECISIONS
+    from scalper.ingest.binance import Recording, parse_message
+
+    snapshot, buffered, frames = None, [], []
+    for line in Recording([data_dir / USDM / FILES[0]]):
+        if snapshot is None and b'"lastUpdateId"' in line.raw and b'"stream"' not in line.raw:
+            snapshot = line.raw
+        elif b"depthUpdate" in line.raw:
+            (buffered if snapshot is None else frames).append(line.raw)
+
+    async def trade(prepare: bool, name: str):
+        (tmp_path / name).mkdir()
+        cfg = load_config(_daemon_config(tmp_path / name, eth_models, 0, "file"))
+        # Wide exits and a probability floor: many flat decisions, most refused, some entered.
+        cfg = cfg.model_copy(update={
+            "daemon": cfg.daemon.model_copy(update={"prepare_decisions": prepare}),
+            "risk": cfg.risk.model_copy(update={"take_profit_bps": 30.0, "stop_loss_bps": 10.0, "min_probability": 0.6}),
+        })
+        daemon = Daemon(cfg)
+        await daemon.journal.start()
+        daemon._build_core(1)
+        feed = daemon.feed
+        feed.sequencer.reset()
+        for raw in buffered:
+            feed._on_frame(raw, time.time_ns())
+        feed.place_snapshot(parse_message(snapshot), time.time_ns())
+        for raw in frames:
+            feed._on_frame(raw, time.time_ns())
+            feed._flush()
+            if daemon.journal.backlog:
+                await daemon.journal.flush()
+            await asyncio.sleep(0)  # the loop's turn between frames: where a decision is prepared
+        await daemon.journal.close()
+        risk, acc = daemon.risk, daemon.risk.account
+        outcome = (risk.approved_count, dict(risk.reject_counts), acc.position, acc.realized_pnl, acc.fees_paid,
+                   int(daemon.state.ist[I_DECISIONS]), daemon.venue.venue.next_order_id)
+        return outcome, daemon.core.prepared_hits, (tmp_path / name / "journal.jsonl").read_text().count('"type":"fill"')
+
+    on, hits, fills_on = asyncio.run(trade(True, "on"))
+    off, no_hits, fills_off = asyncio.run(trade(False, "off"))
+    assert on == off and fills_on == fills_off
+    assert on[0] > 5 and fills_on > 5  # entries were approved and filled
+    flat_decisions = on[0] + sum(on[1].values())
+    assert hits > 0.8 * flat_decisions > 100 and no_hits == 0

@@ -194,3 +194,92 @@ def test_a_core_without_records_asks_no_model_while_it_cannot_enter(record):
     # In position: the daemon's core (no records) predicts nothing; a backtest's keeps every prediction.
     assert core.on_decision(T0 + 250 * MS, state.feat) is record
     assert predictor.calls == (2 if record else 1)
+
+
+class _Twin:
+    """A daemon-style core (no records) on a kernel state, driven event by event from a TickBuilder."""
+
+    def __init__(self, script, record=False):
+        from scalper.engine.core import EngineCore
+        from scalper.exec.simulated import SimulatedExchange
+        from scalper.features.kernels import FeatureState
+        from scalper.ingest.tickfile import Instrument
+        from scalper.risk.limits import RiskManager
+
+        self.predictor = CountingScript(script)
+        self.state = FeatureState()
+        self.venue = SimulatedExchange(MS, 0.0, 0.01, 1.0)
+        self.core = EngineCore(
+            Instrument("TEST", "X", 0.01, 1.0, "test"), self.state, ModelSet(Path("."), (self.predictor,)),
+            RiskManager(CFG.risk, 0.01, 1.0, 0.0), self.venue, 1.0, 10.0, 10.0, record=record,
+        )
+        self.asked = []
+
+    def run(self, builder):
+        d = builder.build()
+        ticks = np.rint(d.price / 0.01).astype(np.int64)
+        self.core.drive(d.ts_event, d.kind, d.side, ticks, d.size, d.flags,
+                        decide=lambda g, i: self.asked.append(self.core.on_decision(g, self.state.feat)))
+
+
+class CountingScript(ScriptedPredictor):
+    def __init__(self, script):
+        super().__init__(script)
+        self.calls = 0
+
+    def predict(self, features):
+        self.calls += 1
+        return super().predict(features)
+
+
+def _entry(core):
+    acc = core.risk.account
+    return acc.position, acc.avg_entry_price, core.risk.approved_count
+
+
+def _started(twin):
+    # The book at T0 (a grid point), then an event that takes the decision at T0 (the model says
+    # flat): the next grid point is T0 + 250 ms.
+    twin.run(_book().level(T0 + 100 * MS, 1, 9_990, 1.0))
+    assert twin.asked == [True] and twin.predictor.calls == 1
+    twin.asked.clear()
+    return twin
+
+
+def test_a_decision_prepared_between_frames_is_taken_without_asking_the_model():
+    prepared, plain = _started(_Twin([FLAT, UP])), _started(_Twin([FLAT, UP]))
+    assert prepared.core.prepare_decision() == pytest.approx(0.9) and prepared.predictor.calls == 2
+    for twin in (prepared, plain):
+        twin.run(TickBuilder().level(T0 + 300 * MS, 1, 9_991, 1.0))  # after the grid point: decide at T0 + 250 ms
+    assert prepared.asked == [False] and prepared.predictor.calls == 2 and prepared.core.prepared_hits == 1
+    assert plain.asked == [True] and plain.predictor.calls == 2 and plain.core.prepared_hits == 0
+    # The same entry as the decision that asked the model: sized, checked, sent and filled.
+    assert _entry(prepared.core) == _entry(plain.core) == (10.0, pytest.approx(100.01), 1)
+
+
+def test_an_event_before_the_grid_point_makes_the_decision_ask_the_model():
+    twin = _started(_Twin([FLAT, FLAT, UP]))
+    assert twin.core.prepare_decision() == 0.0  # the scripted flat call: no up or down probability
+    twin.run(TickBuilder().level(T0 + 200 * MS, 1, 10_000, 50.0).level(T0 + 300 * MS, 1, 9_991, 1.0))
+    assert twin.asked == [True] and twin.predictor.calls == 3 and twin.core.prepared_hits == 0
+    assert twin.core.risk.approved_count == 1  # the decision acted on the model's fresh answer (UP)
+
+
+def test_new_models_are_asked_even_for_a_prepared_row():
+    twin = _started(_Twin([FLAT, FLAT]))
+    twin.core.prepare_decision()
+    fresh = CountingScript([UP])
+    twin.core.models = ModelSet(Path("."), (fresh,))
+    twin.run(TickBuilder().level(T0 + 300 * MS, 1, 9_991, 1.0))
+    assert fresh.calls == 1 and twin.core.prepared_hits == 0 and twin.core.risk.approved_count == 1
+
+
+def test_only_a_flat_core_without_records_prepares():
+    from scalper.engine.core import OpenPosition
+
+    recording = _started(_Twin([FLAT], record=True))
+    assert recording.core.prepare_decision() is None and recording.predictor.calls == 1
+    twin = _started(_Twin([FLAT]))
+    twin.core.position = OpenPosition(1, 10_010, 9_990, T0 + 5_000_000_000)
+    twin.core.risk.account.restore(1.0, 100.0, 0.0, 0.0)
+    assert twin.core.prepare_decision() is None and twin.predictor.calls == 1

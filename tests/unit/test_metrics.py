@@ -21,6 +21,7 @@ EXPECTED = {
     "scalper_resyncs_total": ("counter", set()),
     "scalper_reconnects_total": ("counter", set()),
     "scalper_decisions_total": ("counter", set()),
+    "scalper_decisions_prepared_total": ("counter", set()),
     "scalper_orders_total": ("counter", {"status"}),
     "scalper_risk_rejections_total": ("counter", {"reason"}),
     "scalper_inference_errors_total": ("counter", set()),
