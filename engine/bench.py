@@ -316,6 +316,9 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
             book = r.book_ns
     out.append(_result("tick-to-book (raw depthUpdate -> kernel book + features)", book, "daemon, frames that do not decide"))
     if not quick:
+        r = asyncio.run(_daemon_frames(d, d.hot_model_dir, prepare=False))
+        out.append(_result("tick-to-decision, flat, prepare_decisions off", r.decide_ns[r.flat],
+                           "daemon, 1 horizon, 102 trees; every flat decision predicted on the path"))
         for keep_warm, note in ((False, "no keep-warm"), (True, "keep-warm 1 ms")):
             r = asyncio.run(_daemon_frames(d, d.hot_model_dir, idle_s=0.005, frames=1500, keep_warm=keep_warm))
             out.append(_result("tick-to-decision, flat, after 5 ms idle", r.decide_ns[r.flat],
@@ -402,17 +405,20 @@ class DaemonRun:
 
 
 async def _daemon_frames(
-    d: BenchData, models_dir: Path, idle_s: float = 0.0, frames: int | None = None, keep_warm: bool = False
+    d: BenchData, models_dir: Path, idle_s: float = 0.0, frames: int | None = None, keep_warm: bool = False,
+    prepare: bool = True,
 ) -> DaemonRun:
     # idle_s: pause before each frame, the process blocked in a sleep; with keep_warm the pause is
     # spent in the event loop instead, where the daemon's keep-warm task runs, as it does live.
+    # prepare: daemon.prepare_decisions.
     from scalper.engine.daemon import Daemon
     from scalper.ingest.binance import parse_message
 
     cfg = EngineConfig.model_validate({
         "risk": {"take_profit_bps": 30.0, "stop_loss_bps": 10.0},
         "daemon": {"market": "usdm", "symbol": "ETHUSDT", "tick_size": 0.01, "lot_size": 0.001,
-                   "model_dir": str(models_dir), "journal_path": str(models_dir / "journal.jsonl")},
+                   "model_dir": str(models_dir), "journal_path": str(models_dir / "journal.jsonl"),
+                   "prepare_decisions": prepare},
     })
     daemon = Daemon(cfg)
     await daemon.journal.start()
@@ -473,7 +479,7 @@ async def _daemon_frames(
     if frames is None:
         assert daemon.risk.approved_count > 0 and fills.fees_paid > 0.0  # entries were approved and filled
     prepared_flat = np.array(prepared, dtype=bool) & np.array(flat, dtype=bool)
-    assert prepared_flat.sum() == sum(prepared) > 0  # decisions were prepared ahead, and only flat ones
+    assert prepared_flat.sum() == sum(prepared) and (sum(prepared) > 0) == prepare  # ahead, and only flat ones
     return DaemonRun(np.array(decide), np.array(flat, dtype=bool), prepared_flat, np.array(book), np.array(prepare_ns))
 
 
