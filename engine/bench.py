@@ -301,18 +301,18 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
     out = []
     for models_dir, note in ((d.hot_model_dir, "1 horizon, 102 trees"), (d.models_dir, "3 horizons x 300 trees")):
         r = asyncio.run(_daemon_frames(d, models_dir))
-        flat, ready = r.flat, r.flat & r.prepared
-        out.append(_result("tick-to-decision, flat (raw depthUpdate -> predicted, risk-checked intent)", r.decide_ns[flat],
-                           f"daemon, {note}; {ready.sum()} of {flat.sum()} prepared between frames"))
-        if models_dir == d.hot_model_dir:
-            out.append(_result("tick-to-decision, flat, prepared between frames", r.decide_ns[ready], f"daemon, {note}"))
-            out.append(_result("tick-to-decision, flat, predicted on the path", r.decide_ns[flat & ~r.prepared],
+        hot = models_dir == d.hot_model_dir
+        out.append(_result("tick-to-decision, flat (raw depthUpdate -> predicted, risk-checked intent)", r.decide_ns[r.flat],
+                           f"daemon, {note}; {r.prepared.sum()} of {r.flat.sum()} prepared between frames"))
+        if hot:
+            out.append(_result("tick-to-decision, flat, prepared between frames", r.decide_ns[r.prepared], f"daemon, {note}"))
+            out.append(_result("tick-to-decision, flat, predicted on the path", r.decide_ns[r.flat & ~r.prepared],
                                f"daemon, {note}; an event came after the preparation"))
             out.append(_result("decision prepared between frames (loop idle time)", r.prepare_ns,
                                f"daemon, {note}; after each frame that leaves the core flat"))
-        out.append(_result("tick-to-decision, in position (raw depthUpdate -> position marked)", r.decide_ns[~flat],
+        out.append(_result("tick-to-decision, in position (raw depthUpdate -> position marked)", r.decide_ns[~r.flat],
                            f"daemon, {note}; no prediction"))
-        if models_dir == d.hot_model_dir:
+        if hot:
             book = r.book_ns
     out.append(_result("tick-to-book (raw depthUpdate -> kernel book + features)", book, "daemon, frames that do not decide"))
     if not quick:
@@ -322,7 +322,7 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
         for keep_warm, note in ((False, "no keep-warm"), (True, "keep-warm 1 ms")):
             r = asyncio.run(_daemon_frames(d, d.hot_model_dir, idle_s=0.005, frames=1500, keep_warm=keep_warm))
             out.append(_result("tick-to-decision, flat, after 5 ms idle", r.decide_ns[r.flat],
-                               f"daemon, 1 horizon, 102 trees; {note}; {(r.flat & r.prepared).sum()} of {r.flat.sum()} prepared"))
+                               f"daemon, 1 horizon, 102 trees; {note}; {r.prepared.sum()} of {r.flat.sum()} prepared"))
     return out
 
 
@@ -394,7 +394,7 @@ def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
 @dataclass(frozen=True)
 class DaemonRun:
     """What :func:`_daemon_frames` measured: per deciding frame its time (ns), whether the core was
-    flat (the models' call sized and checked) and whether the decision had been prepared between
+    flat (the models' call sized and checked) and whether it was a flat decision prepared between
     frames; the other frames' times; the preparations' times (ns), made in the loop between frames."""
 
     decide_ns: np.ndarray

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,6 +53,15 @@ class Prediction:
 
     ts: list[int] | np.ndarray = field(default_factory=list)
     classes: list[np.ndarray] | np.ndarray = field(default_factory=list)
+
+
+class _Prepared(NamedTuple):
+    """A decision predicted ahead (:meth:`EngineCore.prepare_decision`): the feature row's bytes, the
+    models that answered it and their call ``(p, side, horizon ns, argmax class per horizon)``."""
+
+    row: bytes
+    models: ModelSet
+    signal: tuple[float, int, int, list[int]]
 
 
 @dataclass
@@ -121,8 +131,7 @@ class EngineCore:
         self.pending_exit_reason: str | None = None
         self._on_fill = on_fill
         self._entry_horizon_ns = 0
-        # The next decision's row, predicted ahead (prepare_decision): (row bytes, models, signal).
-        self._prepared: tuple[bytes, ModelSet, tuple[float, int, int, list[int]]] | None = None
+        self._prepared: _Prepared | None = None
         self._peek_row = np.zeros_like(state.feat)
         self._peek_ist = np.zeros_like(state.ist)
         self._peek_fst = np.zeros_like(state.fst)
@@ -155,14 +164,14 @@ class EngineCore:
             self._mark_open()
             return False
         prepared = self._prepared
-        if prepared is not None and prepared[1] is self.models and features.tobytes() == prepared[0]:
+        asked = prepared is None or prepared.models is not self.models or features.tobytes() != prepared.row
+        if asked:
+            p, side, horizon_ns, classes = self._predict(features)
+        else:
             self.prepared_hits += 1
-            p, side, horizon_ns, classes = prepared[2]
-            self.on_signal(ts_ns, classes, p, side, horizon_ns)
-            return False
-        p, side, horizon_ns, classes = self._predict(features)
+            p, side, horizon_ns, classes = prepared.signal
         self.on_signal(ts_ns, classes, p, side, horizon_ns)
-        return True
+        return asked
 
     def _predict(self, features: np.ndarray) -> tuple[float, int, int, list[int]]:
         # The most confident up/down call across horizons: (p, side, horizon ns, argmax class per horizon).
@@ -198,7 +207,7 @@ class EngineCore:
         if g == INT64_MIN or g < self.trade_from_ns:
             return None
         signal = self._predict(self._peek_row)
-        self._prepared = (self._peek_row.tobytes(), self.models, signal)
+        self._prepared = _Prepared(self._peek_row.tobytes(), self.models, signal)
         return signal[0]
 
     def on_signal(self, ts_ns: int, classes: np.ndarray | list[int], p: float, side: int, horizon_ns: int) -> None:

@@ -349,10 +349,10 @@ class Daemon:
         while not self.stop_event.is_set():
             # A bare sleep, not self._sleep: this loop runs a thousand times a second.
             await asyncio.sleep(period)
-            np.copyto(row, self.state.feat)
             try:
                 p = self.core.prepare_decision() if self._prepares else None
                 if p is None:  # nothing to prepare (in position, book invalid): the last row keeps the models warm
+                    np.copyto(row, self.state.feat)
                     for predictor in self.models.predictors:
                         p = float(predictor.predict(row).max())
                 self.core.rehearse_entry(scratch, p)
