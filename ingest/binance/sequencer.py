@@ -134,6 +134,14 @@ class BinanceOrderBookSequencer:
     then ``U == u_prev + 1``; futures drop ``u < lastUpdateId`` and need ``U <= lastUpdateId <= u``,
     then ``pu == u_prev`` (futures ids are not contiguous between events, hence ``pu``).
 
+    Futures step 5 also accepts here a first diff with ``pu == lastUpdateId`` (and so
+    ``U > lastUpdateId``): a snapshot taken exactly at an event boundary, whose event ending at
+    ``lastUpdateId`` went by before the resync started buffering. Step 5 as written assumes that
+    event is still buffered; ``pu`` proves the next one continues the snapshot exactly, as step 6
+    accepts any later diff. Refusing it made every resync on a quiet stream fail (SNAPSHOT_TOO_OLD
+    at each diff, one REST request each). Spot needs no such case: its ids are contiguous, so the
+    next event's ``U == lastUpdateId + 1`` already passes.
+
     This object does steps 2 and 4-6 for either market. It also drops, as stale, a diff after the
     first whose ``u`` is <= the previous ``u`` (a repeated frame: its quantities are already in
     the book), which the current spot update procedure prescribes and which is harmless for
@@ -265,8 +273,9 @@ class BinanceOrderBookSequencer:
         to apply on top of it, in order.
 
         Stale buffered diffs are dropped. If none of them reaches the snapshot, the state becomes
-        SYNCED at ``lastUpdateId`` and the next diff from :meth:`on_diff` must straddle it. If the
-        first diff that is not stale starts beyond the snapshot, the state becomes INVALID with
+        SYNCED at ``lastUpdateId`` and the next diff from :meth:`on_diff` must straddle it (futures: or
+        have ``pu == lastUpdateId``). If the first diff that is not stale starts beyond the snapshot
+        (futures: and its ``pu`` is not the snapshot's id), the state becomes INVALID with
         SNAPSHOT_TOO_OLD and ``[]`` is returned; a gap among the buffered diffs gives INVALID with
         GAP and ``[]``.
 
@@ -327,7 +336,7 @@ class BinanceOrderBookSequencer:
             if d.final_update_id < first_needed:
                 self.counters[SyncReason.STALE_DROPPED] += 1
                 return False
-            if d.first_update_id > first_needed:
+            if d.first_update_id > first_needed and not (self._futures and d.prev_final_update_id == snap):
                 self._reject(d, SyncReason.SNAPSHOT_TOO_OLD)
                 return False
         else:

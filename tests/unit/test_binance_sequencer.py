@@ -162,6 +162,27 @@ def test_futures_first_diff_beyond_snapshot_is_snapshot_too_old():
     assert seq.invalid_reason is SyncReason.SNAPSHOT_TOO_OLD
 
 
+@pytest.mark.parametrize("market", [Market.USDM, Market.COINM])
+def test_futures_snapshot_at_a_diff_boundary_accepts_the_diff_whose_pu_is_the_snapshot_id(market):
+    # The diff ending at L=109 arrived before the resync; the next one starts at U=113 > L but its
+    # pu == L says it continues the snapshot exactly (the replay server's, and a venue's, snapshot
+    # taken between two events).
+    seq = BinanceOrderBookSequencer(market)
+    assert seq.on_snapshot(snap(109)) == []
+    assert ids(seq.on_diff(fut(113, 120, 109))) == [(113, 120)]
+    assert seq.state is SyncState.SYNCED and seq.last_update_id == 120
+    seq.reset()
+    seq.on_diff(fut(113, 120, 109))
+    assert ids(seq.on_snapshot(snap(109))) == [(113, 120)]
+
+
+def test_futures_first_diff_beyond_snapshot_with_another_pu_is_still_too_old():
+    seq = BinanceOrderBookSequencer(Market.USDM)
+    seq.on_snapshot(snap(109))
+    assert seq.on_diff(fut(113, 120, 110)) == []
+    assert seq.invalid_reason is SyncReason.SNAPSHOT_TOO_OLD
+
+
 def test_futures_pu_mismatch_is_a_gap_even_when_ids_look_contiguous():
     seq = BinanceOrderBookSequencer(Market.USDM)
     seq.on_snapshot(snap(100))
