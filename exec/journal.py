@@ -6,8 +6,10 @@ A journal is an ordered sequence of records. Each record is one JSON object (orj
 
 * ``seq`` -- int >= 1, strictly increasing within a journal; the :class:`JournalWriter` assigns it
   when the record is queued, so it is also the order in which the engine produced the records;
-* ``ts_ns`` -- int, when the engine made the record, ns since the epoch, UTC (event time in a backtest);
-* ``type`` -- one of the five below, followed by exactly that type's fields:
+* ``ts_ns`` -- int, the wall-clock time (``time.time_ns()``) at which the engine made the record, ns
+  since the epoch, UTC, for every record type alike. Market event times a record refers to are in
+  its own fields (``fill_ts_ns``); a record never carries an exchange time in ``ts_ns``;
+* ``type`` -- one of the six below, followed by exactly that type's fields:
 
 ``order_intent`` (:class:`IntentRecord`)
     ``order_id`` (the client order id), ``side`` (+1 buy, -1 sell), ``qty`` (base units),
@@ -24,6 +26,12 @@ A journal is an ordered sequence of records. Each record is one JSON object (orj
 ``reconciled`` (:class:`ReconciledRecord`)
     ``order_id``, ``outcome`` (a :class:`ReconcileOutcome` name): how an order left in flight by a
     restart was settled with the venue.
+``operator`` (:class:`OperatorRecord`)
+    ``action`` (an :class:`OperatorAction` name), ``state`` (a
+    :class:`~scalper.risk.intent.TradingState` name), ``reason`` (free text): an operator signal
+    (``TIGHTEN``: the operator slot becomes at least ``state``) or the explicit action that sets it
+    and releases the automatic latches (``SET``, e.g. ``scalper control resume``). Recovery folds
+    them into :attr:`~scalper.exec.recovery.RecoveredState.operator_state`.
 
 For example ``{"seq":7,"ts_ns":1700000000000000000,"type":"fill","order_id":3,"fill_ts_ns":...,
 "side":1,"qty":0.5,"price":101.25,"fee":0.02,"is_maker":false,"reason":"entry"}``. Floats are written
@@ -70,8 +78,7 @@ import orjson
 
 from scalper.exec.orders import Fill, Order, OrderStatus
 from scalper.risk.accounting import Account
-from scalper.risk.intent import OrderIntent
-
+from scalper.risk.intent import OrderIntent, TradingState
 
 
 class ReconcileOutcome(enum.Enum):
@@ -102,6 +109,27 @@ class JournalCorrupt(ValueError):
         self.location = location
         self.reason = reason
         super().__init__(f"journal corrupt at {location}: {reason}")
+
+
+class JournalStoreLost(RuntimeError):
+    """The store holds less than was made durable in it: it lost records (Redis restarted empty,
+    or a stream rewound from an old backup). Nothing more may be written there.
+
+    Attributes
+    ----------
+    stored_seq : int
+        The last seq the store holds now.
+    expected_seq : int
+        The last seq this writer knows it made durable there.
+    """
+
+    def __init__(self, stored_seq: int, expected_seq: int, where: str) -> None:
+        self.stored_seq = stored_seq
+        self.expected_seq = expected_seq
+        super().__init__(
+            f"{where} holds records up to seq {stored_seq}, but seq {expected_seq} was durable in it"
+            " (restarted without its data, or rewound?)"
+        )
 
 
 class JournalOverflow(RuntimeError):
@@ -255,7 +283,27 @@ class ReconciledRecord:
     outcome: ReconcileOutcome
 
 
-Record = IntentRecord | StatusRecord | FillRecord | PositionRecord | ReconciledRecord
+class OperatorAction(enum.Enum):
+    """What an ``operator`` record did to the operator's trading-state slot."""
+
+    TIGHTEN = "TIGHTEN"
+    """A signal (SIGUSR1 / SIGUSR2): the slot became at least ``state`` (it never loosens this way)."""
+    SET = "SET"
+    """The explicit action: the slot became ``state`` and the automatic latches were released."""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRecord:
+    """An operator action on the trading state (``operator``); see :mod:`scalper.risk.control`."""
+
+    TYPE: ClassVar[str] = "operator"
+    ts_ns: int
+    action: OperatorAction
+    state: TradingState
+    reason: str
+
+
+Record = IntentRecord | StatusRecord | FillRecord | PositionRecord | ReconciledRecord | OperatorRecord
 
 
 class JournalEntry(NamedTuple):
@@ -267,12 +315,15 @@ class JournalEntry(NamedTuple):
 
 _RECORD_TYPES = {
     cls.TYPE: cls
-    for cls in (IntentRecord, StatusRecord, FillRecord, PositionRecord, ReconciledRecord)
+    for cls in (IntentRecord, StatusRecord, FillRecord, PositionRecord, ReconciledRecord, OperatorRecord)
 }
 # Field kinds come from the dataclass annotations (strings under postponed evaluation), so the codec
 # cannot drift from the record definitions.
 _SCHEMAS = {cls: tuple((f.name, f.type) for f in fields(cls)) for cls in _RECORD_TYPES.values()}
-_ENUMS = {"OrderStatus": OrderStatus, "ReconcileOutcome": ReconcileOutcome}
+_ENUMS = {
+    "OrderStatus": OrderStatus, "ReconcileOutcome": ReconcileOutcome, "OperatorAction": OperatorAction,
+    "TradingState": TradingState,
+}
 
 
 def to_object(entry: JournalEntry) -> dict:

@@ -1,22 +1,38 @@
-"""Rebuild position, PnL and open orders from the journal after a restart (see :mod:`.journal`)."""
+"""Rebuild position, PnL and open orders from the journal after a restart (see :mod:`.journal`).
+
+Records a bounded shutdown could not write to the store (Redis down at SIGTERM) are in the file
+fallback (:meth:`~scalper.exec.journal_writer.JournalWriter.close`); :func:`replay_fallback` puts them
+back into the store before :func:`recover` reads it.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from scalper.exec.journal import (
     FillRecord,
     IntentRecord,
+    JournalBackend,
     JournalCorrupt,
     JournalEntry,
+    OperatorAction,
+    OperatorRecord,
     PositionRecord,
     ReconciledRecord,
     StatusRecord,
+    encode,
 )
+from scalper.exec.journal_file import FileJournal
 from scalper.exec.orders import Order
 from scalper.risk.accounting import Account
+from scalper.risk.intent import TradingState
+
+log = logging.getLogger(__name__)
 
 # A position record is the daemon's own Account after the same fills in the same order, so it matches
 # the re-fold to the last bit; the slack only forgives a writer that rounds differently, never a lost
@@ -51,6 +67,9 @@ class RecoveredState:
     fills_after_last_position : int
         Fills journaled after the last ``position`` record (a crash between the two writes). The
         position above includes them; write a fresh ``position`` record before trading.
+    operator_state : TradingState
+        The operator's trading-state slot after the last ``operator`` record (``ACTIVE`` without
+        one): a halt survives a restart until the explicit operator action releases it.
     """
 
     position: float
@@ -61,6 +80,7 @@ class RecoveredState:
     next_order_id: int
     last_seq: int
     fills_after_last_position: int
+    operator_state: TradingState = TradingState.ACTIVE
 
 
 def _known(orders: dict[int, Order], order_id: int, where: str) -> Order:
@@ -111,6 +131,7 @@ def recover(entries: Iterable[JournalEntry]) -> RecoveredState:
     settled: set[int] = set()
     last_seq = 0
     fills_after_position = 0
+    operator = TradingState.ACTIVE
     for seq, record in entries:
         where = f"seq {seq}"
         if seq <= last_seq:
@@ -147,6 +168,9 @@ def recover(entries: Iterable[JournalEntry]) -> RecoveredState:
             fills_after_position = 0
         elif isinstance(record, ReconciledRecord):
             settled.add(_known(orders, record.order_id, where).order_id)
+        elif isinstance(record, OperatorRecord):
+            tighten = record.action is OperatorAction.TIGHTEN
+            operator = max(operator, record.state) if tighten else record.state
         else:
             raise JournalCorrupt(where, f"not a journal record: {type(record).__name__}")
     return RecoveredState(
@@ -162,4 +186,44 @@ def recover(entries: Iterable[JournalEntry]) -> RecoveredState:
         next_order_id=max(orders, default=0) + 1,
         last_seq=last_seq,
         fills_after_last_position=fills_after_position,
+        operator_state=operator,
     )
+
+
+async def replay_fallback(store: JournalBackend, path: str | Path) -> int:
+    """Append the records of the file fallback at ``path`` that the store lacks, then move the file
+    aside (``<path>.replayed-<ns>``). Return how many records were appended (0 without a file).
+
+    The fallback holds what a bounded shutdown could not write to the store, in seq order. Records
+    the store already holds (a write in flight at the shutdown may have landed) must be identical;
+    the rest must continue the store's last seq.
+
+    Raises
+    ------
+    JournalCorrupt
+        Naming the file, if it is corrupt, if a record differs from the store's record of the same
+        seq, or if its records do not continue the store (the store lost records: restore it, e.g.
+        from its AOF or a backup, then start again). The file is left in place.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    saved = await FileJournal(path).read_all()
+    stored = {e.seq: e for e in await store.read_all()} if saved else {}
+    last = max(stored, default=0)
+    for entry in saved:
+        if entry.seq <= last and encode(stored.get(entry.seq, entry)) != encode(entry):
+            raise JournalCorrupt(f"fallback {path}", f"seq {entry.seq} differs from the store's record")
+    missing = [e for e in saved if e.seq > last]
+    if missing and missing[0].seq != last + 1:
+        raise JournalCorrupt(
+            f"fallback {path}",
+            f"starts at seq {missing[0].seq} but the store ends at seq {last}: seqs {last + 1}..{missing[0].seq - 1}"
+            " are missing (the store lost records: restore it from its AOF or a backup)",
+        )
+    if missing:
+        await store.append(missing)
+        await store.sync()
+    path.rename(path.with_name(f"{path.name}.replayed-{time.time_ns()}"))
+    log.warning("journal: replayed %d record(s) from the fallback %s into the store", len(missing), path)
+    return len(missing)

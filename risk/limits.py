@@ -19,6 +19,7 @@ from scalper.features.jit import inline_kernel, kernel
 from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, INT64_MAX, INT64_MIN
 from scalper.risk.accounting import Account
 from scalper.risk.config import RiskConfig
+from scalper.risk.control import Source, TradingControl
 from scalper.risk.intent import (
     REASON_OF_CODE,
     ApprovedOrder,
@@ -187,7 +188,11 @@ class RiskManager:
     account : Account
         Position, PnL and drawdown, fed by :meth:`on_fill` and :meth:`mark`.
     state : TradingState
-        ``ACTIVE`` at start; the kill switch moves it to ``REDUCING_ONLY``; :meth:`set_state` sets it.
+        The effective state the rules apply: the most restrictive slot of :attr:`control`. ``ACTIVE``
+        at start; the kill switch latches ``REDUCING_ONLY``; :meth:`impose` and :meth:`set_state`
+        move it. A plain attribute, so the compiled calls read it without a property call.
+    control : TradingControl
+        One slot per :class:`~scalper.risk.control.Source`; see :mod:`scalper.risk.control`.
     reject_counts : dict[RejectReason, int]
         Refusals so far per reason, every reason present from the start.
     approved_count : int
@@ -208,6 +213,7 @@ class RiskManager:
         self.lot_size = lot_size
         self.fee_bps = fee_bps
         self.account = Account(cfg.initial_equity)
+        self.control = TradingControl()
         self.state = TradingState.ACTIVE
         self.reject_counts: dict[RejectReason, int] = {reason: 0 for reason in RejectReason}
         self.approved_count = 0
@@ -430,24 +436,39 @@ class RiskManager:
             If a mid is not finite and positive.
         """
         worst = self.account.mark_many(mids)
-        if self.state == TradingState.ACTIVE and worst >= self.cfg.max_drawdown:
-            self.state = TradingState.REDUCING_ONLY
+        if worst >= self.cfg.max_drawdown:
+            self.impose(Source.RISK, TradingState.REDUCING_ONLY)
 
-    def set_state(self, state: TradingState) -> None:
-        """Set the trading state by operator command (halt, reducing-only, or back to active).
+    def impose(self, source: Source, state: TradingState) -> TradingState:
+        """Set ``source``'s slot (a latched source only tightens) and return the effective state.
+
+        See :meth:`~scalper.risk.control.TradingControl.impose`.
 
         Raises
         ------
         ValueError
             If ``state`` is not a :class:`TradingState` value.
         """
-        self.state = TradingState(state)
+        self.state = self.control.impose(source, state)
+        return self.state
+
+    def set_state(self, state: TradingState) -> TradingState:
+        """The explicit operator action: the operator slot becomes ``state`` and the other latched
+        slots (risk limit, inference, engine error) are released; the journal and key slots stay.
+        Return the effective state. The daemon journals every call (``operator`` record).
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is not a :class:`TradingState` value.
+        """
+        self.state = self.control.operator_set(state)
+        return self.state
 
     def _apply_kill_switch(self) -> None:
-        # Only ACTIVE moves: an operator's HALTED must not be loosened to REDUCING_ONLY, and going
-        # back to ACTIVE after a trip is an operator decision, never automatic.
-        if self.state == TradingState.ACTIVE and self.account.drawdown >= self.cfg.max_drawdown:
-            self.state = TradingState.REDUCING_ONLY
+        # The latch holds once tripped: going back to ACTIVE is an operator decision, never automatic.
+        if self.account.drawdown >= self.cfg.max_drawdown:
+            self.impose(Source.RISK, TradingState.REDUCING_ONLY)
 
     def _check(self, intent: OrderIntent, market: MarketState) -> ApprovedOrder | Rejection:
         side, qty, price = intent.side, intent.qty, intent.limit_price

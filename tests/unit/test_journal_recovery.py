@@ -182,3 +182,93 @@ def test_torn_intent_in_file_was_never_sent_so_it_is_not_in_flight(tmp_path):
     state = recover(asyncio.run(FileJournal(path).read_all()))
     assert state.open_orders == ()
     assert (state.last_seq, state.next_order_id) == (2, 2)
+
+
+def _operator(seq: int, action: str, state: str):
+    from scalper.exec.journal import OperatorAction, OperatorRecord
+    from scalper.risk.intent import TradingState
+
+    return JournalEntry(seq, OperatorRecord(T0 + seq, OperatorAction[action], TradingState[state], "test"))
+
+
+def test_operator_records_fold_into_the_operator_slot_a_signal_only_tightens():
+    from scalper.risk.intent import TradingState
+
+    j = Journal().intent(1, 1, 0.5).status(1, S.FILLED, 0.5, 100.0)
+    base = j.entries
+    assert recover(base).operator_state == TradingState.ACTIVE
+    halted = [*base, _operator(3, "TIGHTEN", "HALTED"), _operator(4, "TIGHTEN", "REDUCING_ONLY")]
+    assert recover(halted).operator_state == TradingState.HALTED  # SIGUSR2 after SIGUSR1 keeps the halt
+    resumed = [*halted, _operator(5, "SET", "ACTIVE")]
+    assert recover(resumed).operator_state == TradingState.ACTIVE
+    assert recover(resumed).last_seq == 5 and recover(resumed).next_order_id == 2
+
+
+def test_operator_record_round_trips_through_the_file_journal(tmp_path):
+    entries = [_operator(1, "TIGHTEN", "HALTED"), _operator(2, "SET", "REDUCING_ONLY")]
+    assert b'"type":"operator","action":"TIGHTEN","state":"HALTED"' in encode(entries[0])
+
+    async def scenario():
+        journal = FileJournal(tmp_path / "j.jsonl")
+        await journal.append(entries)
+        await journal.close()
+        return await FileJournal(tmp_path / "j.jsonl").read_all()
+
+    assert asyncio.run(scenario()) == entries
+
+
+class _Store:
+    """A store of entries for replay_fallback (the part of JournalBackend it uses)."""
+
+    def __init__(self, entries):
+        self.entries = list(entries)
+        self.durable_seq = entries[-1].seq if entries else 0
+
+    async def read_all(self):
+        return list(self.entries)
+
+    async def last_seq(self):
+        return self.entries[-1].seq if self.entries else 0
+
+    async def append(self, entries):
+        self.entries.extend(entries)
+
+    async def sync(self):
+        pass
+
+
+def _fallback(tmp_path, entries):
+    async def write():
+        journal = FileJournal(tmp_path / "fallback.jsonl")
+        await journal.append(entries)
+        await journal.close()
+
+    asyncio.run(write())
+    return tmp_path / "fallback.jsonl"
+
+
+def test_fallback_records_continuing_the_store_are_replayed_into_it_then_moved_aside(tmp_path):
+    from scalper.exec.recovery import replay_fallback
+
+    j = Journal().intent(1, 1, 0.5).status(1, S.FILLED, 0.5, 100.0).fill(1, 1, 0.5, 100.0).position(0.5, 100.0, 0.0, 0.0)
+    store = _Store(j.entries[:2])
+    # seq 2 was in flight when the writer stopped: it landed in the store and is in the fallback too.
+    path = _fallback(tmp_path, j.entries[1:])
+    assert asyncio.run(replay_fallback(store, path)) == 2
+    assert store.entries == j.entries
+    assert not path.exists() and len(list(tmp_path.glob("fallback.jsonl.replayed-*"))) == 1
+    assert asyncio.run(replay_fallback(store, path)) == 0  # nothing left to replay
+
+
+def test_fallback_that_does_not_continue_the_store_is_refused_saying_what_is_missing(tmp_path):
+    from scalper.exec.recovery import replay_fallback
+
+    j = Journal().intent(1, 1, 0.5).status(1, S.FILLED, 0.5, 100.0).fill(1, 1, 0.5, 100.0).position(0.5, 100.0, 0.0, 0.0)
+    path = _fallback(tmp_path, j.entries[2:])
+    with pytest.raises(JournalCorrupt, match=r"starts at seq 3 but the store ends at seq 0: seqs 1\.\.2 are missing"):
+        asyncio.run(replay_fallback(_Store([]), path))
+    assert path.exists()  # kept for the operator
+    (tmp_path / "other").mkdir()
+    other = Journal().intent(1, 1, 0.5).status(1, S.CANCELED)
+    with pytest.raises(JournalCorrupt, match="seq 2 differs from the store's record"):
+        asyncio.run(replay_fallback(_Store(other.entries), _fallback(tmp_path / "other", j.entries[1:])))

@@ -398,3 +398,30 @@ def test_every_reject_reason_is_reachable_and_counted_once():
     counts = {r: rm.reject_counts[r] + min_p.reject_counts[r] for r in RejectReason}
     assert counts == {reason: 1 for reason in RejectReason}
     assert rm.approved_count == 2
+
+
+def test_kill_switch_latch_is_not_undone_by_the_key_and_only_the_operator_releases_it():
+    from scalper.risk.control import Source
+
+    rm = make_rm()
+    rm.on_fill(+1, 10.0, 100.0, 0.0)
+    rm.mark(85.0)
+    assert rm.impose(Source.KEY, TradingState.ACTIVE) == TradingState.REDUCING_ONLY
+    assert rm.impose(Source.RISK, TradingState.ACTIVE) == TradingState.REDUCING_ONLY  # a latch never loosens itself
+    assert_rejected(rm.check(entry(side=-1), market()), RejectReason.REDUCING_ONLY, rm)
+    rm.impose(Source.KEY, TradingState.HALTED)  # the key may make it safer
+    assert rm.state == TradingState.HALTED
+    assert rm.set_state(TradingState.ACTIVE) == TradingState.HALTED  # the operator releases the latches, not the key
+    assert rm.impose(Source.KEY, TradingState.ACTIVE) == TradingState.ACTIVE
+    assert rm.control.slot(Source.RISK) == TradingState.ACTIVE
+
+
+def test_mark_many_latches_the_kill_switch_like_mark():
+    import numpy as np
+
+    from scalper.risk.control import Source
+
+    rm = make_rm()
+    rm.on_fill(+1, 10.0, 100.0, 0.0)
+    rm.mark_many(np.array([95.0, 85.0, 120.0]))
+    assert rm.state == TradingState.REDUCING_ONLY and rm.control.slot(Source.RISK) == TradingState.REDUCING_ONLY
