@@ -1,7 +1,12 @@
-"""The journal on a Redis Stream, the latest position in a snapshot hash (see :mod:`.journal`)."""
+"""The journal on a Redis Stream, the latest position in a snapshot hash (see :mod:`.journal`).
+
+Credentials never come from the config: :func:`redis_auth_from_env` reads ``SCALPER_REDIS_USERNAME``
+and ``SCALPER_REDIS_PASSWORD`` (Redis ACL user and password) for every connection the daemon makes.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import orjson
@@ -12,11 +17,38 @@ from scalper.exec.journal import (
     JournalBackend,
     JournalCorrupt,
     JournalEntry,
+    JournalStoreLost,
     PositionRecord,
     decode,
     encode,
     from_object,
 )
+
+# Appends only where the stream ends at the seq before the batch: after a silent reconnect to a Redis
+# that restarted empty (or was rewound), XADD alone would happily start a new history at seq 38.
+# KEYS: stream, snapshot hash. ARGV: the seq the stream must end at, n, n (seq, data) pairs, then the
+# snapshot's field/value pairs. A script runs (and is persisted) as one unit, like MULTI/EXEC.
+_APPEND_LUA = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local at = 0
+if #last > 0 then at = tonumber(string.match(last[1][1], '^(%d+)-')) end
+if at ~= tonumber(ARGV[1]) then return redis.error_reply('SCALPER_STREAM_ENDS_AT ' .. at) end
+local n = tonumber(ARGV[2])
+for i = 0, n - 1 do redis.call('XADD', KEYS[1], ARGV[3 + 2 * i] .. '-0', 'r', ARGV[4 + 2 * i]) end
+if #ARGV > 2 + 2 * n then redis.call('HSET', KEYS[2], unpack(ARGV, 3 + 2 * n)) end
+return n
+"""
+_ENDS_AT = "SCALPER_STREAM_ENDS_AT "
+
+
+def redis_auth_from_env() -> dict[str, str]:
+    """Return the Redis ACL credentials from the environment as client keyword arguments.
+
+    ``SCALPER_REDIS_USERNAME`` (an ACL user; Redis' ``default`` user when unset) and
+    ``SCALPER_REDIS_PASSWORD``; an unset variable is left out. Config files hold no secrets.
+    """
+    names = {"username": "SCALPER_REDIS_USERNAME", "password": "SCALPER_REDIS_PASSWORD"}
+    return {key: os.environ[var] for key, var in names.items() if os.environ.get(var)}
 
 
 class RedisJournal(JournalBackend):
@@ -24,6 +56,9 @@ class RedisJournal(JournalBackend):
 
     Entry ids are ``<seq>-0``: Redis refuses an XADD whose id is not above the stream's last one, so
     a retried write can never duplicate or reorder records, whatever happened to the first try.
+    Each append runs as one Lua script that first checks the stream still ends at the seq before the
+    batch: a stream that lost records (Redis restarted empty) raises
+    :class:`~scalper.exec.journal.JournalStoreLost` instead of starting a second history.
     Each entry has one field, ``r``, the record's JSON bytes. No MAXLEN: nothing is trimmed.
     ``<stream_key>:snapshot`` is a hash holding the latest ``position`` record (field -> JSON text
     of its value), written in the same MULTI/EXEC as the XADDs, so it never disagrees with the stream.
@@ -54,33 +89,44 @@ class RedisJournal(JournalBackend):
         self.page_size = page_size
         self._client = redis.Redis.from_url(
             url,
+            **redis_auth_from_env(),
             socket_timeout=socket_timeout_s,
             socket_connect_timeout=socket_timeout_s,
             retry=Retry(NoBackoff(), 0),
         )
+        self._append = self._client.register_script(_APPEND_LUA)
 
     async def append(self, entries: Sequence[JournalEntry]) -> None:
-        """XADD ``entries`` and update the snapshot in one transaction.
+        """XADD ``entries`` (seqs contiguous) and update the snapshot, in one script, if the stream
+        ends at the seq before the first of them.
 
         Raises
         ------
+        JournalStoreLost
+            If the stream ends below that seq: it lost records; nothing was written.
         redis.exceptions.RedisError
-            If Redis cannot be reached, times out, or refuses an entry (a seq not above the
-            stream's last one).
+            If Redis cannot be reached or times out, or the stream ends above that seq (another
+            writer, or a retry of a batch that landed).
         """
+        args: list = [entries[0].seq - 1, len(entries)]
         snapshot = None
-        async with self._client.pipeline(transaction=True) as pipe:
-            for entry in entries:
-                data = encode(entry)
-                pipe.xadd(self.stream_key, {"r": data}, id=f"{entry.seq}-0")
-                if isinstance(entry.record, PositionRecord):
-                    snapshot = data
-            if snapshot is not None:
-                pipe.hset(
-                    self.snapshot_key,
-                    mapping={k: orjson.dumps(v) for k, v in orjson.loads(snapshot).items()},
-                )
-            await pipe.execute()
+        for entry in entries:
+            data = encode(entry)
+            args += [entry.seq, data]
+            if isinstance(entry.record, PositionRecord):
+                snapshot = data
+        if snapshot is not None:
+            for k, v in orjson.loads(snapshot).items():
+                args += [k, orjson.dumps(v)]
+        try:
+            await self._append(keys=[self.stream_key, self.snapshot_key], args=args)
+        except redis.ResponseError as exc:
+            text = str(exc)
+            if text.startswith(_ENDS_AT) and int(text[len(_ENDS_AT):]) < entries[0].seq - 1:
+                raise JournalStoreLost(
+                    int(text[len(_ENDS_AT):]), entries[0].seq - 1, f"redis stream {self.stream_key}"
+                ) from None
+            raise
         self.durable_seq = entries[-1].seq
 
     async def sync(self) -> None:

@@ -9,7 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from scalper.exec.journal import JournalBackend, JournalEntry, JournalOverflow, Record
+from scalper.exec.journal import JournalBackend, JournalEntry, JournalOverflow, JournalStoreLost, Record
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,12 @@ class JournalWriter:
     the writer asks the backend what it already holds, so an ambiguous failure (the write landed but
     the reply was lost) never duplicates a record. :attr:`is_writable` tells the engine whether to
     keep opening positions.
+
+    Health: when the writer has had nothing to write for ``health_interval_s`` it asks the backend
+    for its last seq (a PING that also reads the stream), so a dead store is noticed within that
+    interval rather than at the next write. A store that holds less than was made durable in it
+    (Redis restarted empty) is *lost*: :attr:`store_lost` says so, nothing more is written to it,
+    records stay queued and :meth:`close` puts them in the file fallback.
 
     Use it from the event loop's thread only. Call :meth:`start` first and :meth:`close` last.
 
@@ -42,6 +48,14 @@ class JournalWriter:
     on_write : callable, optional
         Called with the seconds each successful backend write (plus sync, if one was needed) took,
         for a latency histogram. It runs on the writer task, so it must be quick.
+    health_interval_s : float
+        Longest time the backend goes unchecked while there is nothing to write, seconds.
+    fallback : JournalBackend, optional
+        Where :meth:`close` puts the records the backend could not take (a local
+        :class:`~scalper.exec.journal_file.FileJournal`); recovery replays them into the store
+        (:func:`scalper.exec.recovery.replay_fallback`).
+    on_health : callable, optional
+        Called with no argument when the backend starts or stops failing, or is found lost.
 
     Attributes
     ----------
@@ -55,6 +69,8 @@ class JournalWriter:
         Records made durable by this writer.
     last_error : BaseException or None
         The latest backend error.
+    store_lost : str or None
+        Why the backend is considered lost (it holds less than was durable in it), else None.
 
     Raises
     ------
@@ -72,16 +88,19 @@ class JournalWriter:
         retry_initial_s: float = 0.01,
         retry_max_s: float = 1.0,
         on_write: Callable[[float], None] | None = None,
+        health_interval_s: float = 1.0,
+        fallback: JournalBackend | None = None,
+        on_health: Callable[[], None] | None = None,
     ) -> None:
         if not (0 < max_batch and 0 < max_backlog <= max_buffered):
             raise ValueError(
                 "JournalWriter needs max_batch > 0 and 0 < max_backlog <= max_buffered; got"
                 f" {max_batch}, {max_backlog}, {max_buffered}"
             )
-        if not (0.0 < retry_initial_s <= retry_max_s):
+        if not (0.0 < retry_initial_s <= retry_max_s and health_interval_s > 0.0):
             raise ValueError(
-                f"JournalWriter needs 0 < retry_initial_s <= retry_max_s; got {retry_initial_s},"
-                f" {retry_max_s}"
+                "JournalWriter needs 0 < retry_initial_s <= retry_max_s and health_interval_s > 0; got"
+                f" {retry_initial_s}, {retry_max_s}, {health_interval_s}"
             )
         self.backend = backend
         self.max_batch = max_batch
@@ -90,6 +109,10 @@ class JournalWriter:
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self.on_write = on_write
+        self.health_interval_s = health_interval_s
+        self.fallback = fallback
+        self.on_health = on_health
+        self.store_lost: str | None = None
         self.errors = 0
         self.retries = 0
         self.overflow = 0
@@ -131,6 +154,7 @@ class JournalWriter:
             self._task is not None
             and not self._task.done()
             and not self._failing
+            and self.store_lost is None
             and len(self._buffer) <= self.max_backlog
         )
 
@@ -204,18 +228,55 @@ class JournalWriter:
         """
         await self._until_durable(self._seq)
 
-    async def close(self) -> None:
-        """Flush, then stop the writer task. Later :meth:`put_nowait` calls raise RuntimeError.
+    async def close(self, timeout_s: float | None = None) -> int:
+        """Flush, then stop the writer task; return how many records went to the fallback.
 
-        Like :meth:`flush` it waits through a backend outage; bound it with ``asyncio.wait_for``.
+        Without ``timeout_s`` it waits through a backend outage, like :meth:`flush`. With it, the
+        flush gets at most ``timeout_s`` seconds; whatever the backend has not made durable by then
+        (or ever, once it is lost) is appended to the fallback, synced, and logged with its seq
+        range and the fallback's path. Later :meth:`put_nowait` calls raise RuntimeError.
+
+        Raises
+        ------
+        OSError
+            If the fallback cannot be written (the records are then lost; the error says so).
         """
         if self._task is None:
-            return
-        await self.flush()
+            return 0
+        if self.store_lost is None and not self._task.done():
+            try:
+                await asyncio.wait_for(self.flush(), timeout_s)
+            except asyncio.TimeoutError:
+                pass
         self._accepting = False
         self._closing = True
         self._wake.set()
-        await self._task
+        if self._buffer and not self._task.done():
+            self._task.cancel()  # an append in flight may land too: the fallback's replay skips it
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        return await self._spill()
+
+    async def _spill(self) -> int:
+        rest = [e for e in self._buffer if e.seq > self.backend.durable_seq]
+        if not rest:
+            return 0
+        span = f"{len(rest)} record(s) (seq {rest[0].seq}..{rest[-1].seq}) not written to the store"
+        if self.fallback is None:
+            log.error("journal: %s and no fallback is configured: they are lost", span)
+            return 0
+        try:
+            await self.fallback.append(rest)
+            await self.fallback.close()
+        except OSError as exc:
+            raise OSError(f"journal: {span}; writing them to the fallback failed: {exc}") from exc
+        log.warning(
+            "journal: %s; written to %s (the next start replays them into the store)",
+            span, getattr(self.fallback, "path", self.fallback),
+        )
+        return len(rest)
 
     async def _until_durable(self, seq: int) -> None:
         if self.backend.durable_seq >= seq:
@@ -267,10 +328,7 @@ class JournalWriter:
                 )
             if stored < self.backend.durable_seq:
                 # Released records cannot be rewritten; carrying on would leave a silent hole.
-                raise RuntimeError(
-                    f"backend lost durable records: it holds up to seq {stored}, but seq"
-                    f" {self.backend.durable_seq} was durable (Redis restarted without persistence?)"
-                )
+                raise JournalStoreLost(stored, self.backend.durable_seq, "the journal store")
             self._written_seq = stored
             self._unsure = False
             self._release()
@@ -296,14 +354,20 @@ class JournalWriter:
             self._release()
             batch = self._next_batch()
             must_sync = self.backend.durable_seq < self._written_seq
-            if not batch and not must_sync and not self._unsure:
+            if self.store_lost is not None or (not batch and not must_sync and not self._unsure):
                 if self._closing:
                     return
                 self._wake.clear()
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.health_interval_s)
+                except asyncio.TimeoutError:
+                    self._unsure = True  # idle: ask the store what it holds (dead? restarted empty?)
                 continue
             try:
                 await self._step(batch)
+            except JournalStoreLost as exc:
+                self._lost(exc)
+                continue
             except Exception as exc:
                 self.errors += 1
                 self.last_error = exc
@@ -314,6 +378,7 @@ class JournalWriter:
                         "journal backend failing (%s: %s); %d records held",
                         type(exc).__name__, exc, len(self._buffer),
                     )
+                    self._health_changed()
                 await asyncio.sleep(delay)
                 delay = min(2.0 * delay, self.retry_max_s)
                 self.retries += 1
@@ -325,4 +390,20 @@ class JournalWriter:
                     "journal backend writable again after %d errors; %d records held",
                     self.errors, len(self._buffer),
                 )
+                self._health_changed()
             delay = self.retry_initial_s
+
+    def _lost(self, exc: JournalStoreLost) -> None:
+        self.errors += 1
+        self.last_error = exc
+        self.store_lost = str(exc)
+        log.error(
+            "journal store lost records: %s; nothing more is written to it, %d record(s) held for the"
+            " fallback; trading stays reducing-only until a restart (README, the daemon: recovery)",
+            exc, len(self._buffer),
+        )
+        self._health_changed()
+
+    def _health_changed(self) -> None:
+        if self.on_health is not None:
+            self.on_health()

@@ -291,3 +291,75 @@ def test_restart_recovers_position_and_in_flight_order_from_redis(redis_server):
     assert [o.order_id for o in state.open_orders] == [2]
     assert (state.next_order_id, state.last_seq) == (3, 6)
     assert (last, next_seq) == (6, 7)
+
+
+def test_an_append_to_a_stream_emptied_under_it_is_refused_as_store_lost(redis_process):
+    # Redis restarted without its data between two writes: the client reconnects silently, so only
+    # the append's own check can see that the stream no longer ends where this journal left it.
+    from scalper.exec.journal import JournalStoreLost
+
+    async def scenario():
+        journal = RedisJournal(redis_process.url, KEY)
+        await journal.append(entries(1, 3))
+        redis_process.kill()
+        for name in ("appendonlydir", "appendonly.aof"):
+            target = redis_process.data_dir / name
+            if target.is_dir():
+                import shutil
+
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        await asyncio.to_thread(redis_process.start)
+        with pytest.raises(JournalStoreLost, match="holds records up to seq 0, but seq 3 was durable"):
+            await journal.append(entries(4, 5))
+        got = await journal.read_all()
+        await journal.close()
+        return got
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_snapshot_is_written_by_the_checked_append_too(redis_server):
+    async def scenario():
+        journal = RedisJournal(redis_server, KEY)
+        await journal.append([*entries(1, 2), *entries(3, 4, position)])
+        snap = await journal.snapshot()
+        await journal.close()
+        return snap
+
+    assert asyncio.run(scenario()) == JournalEntry(4, position(4))
+
+
+def test_redis_credentials_come_from_the_environment_only(monkeypatch):
+    from scalper.exec.journal_redis import redis_auth_from_env
+
+    monkeypatch.delenv("SCALPER_REDIS_USERNAME", raising=False)
+    monkeypatch.delenv("SCALPER_REDIS_PASSWORD", raising=False)
+    assert redis_auth_from_env() == {}
+    monkeypatch.setenv("SCALPER_REDIS_USERNAME", "scalper")
+    monkeypatch.setenv("SCALPER_REDIS_PASSWORD", "s3cret")
+    assert redis_auth_from_env() == {"username": "scalper", "password": "s3cret"}
+
+
+def test_the_journal_authenticates_with_the_password_from_the_environment(redis_server, monkeypatch):
+    admin = redis.Redis.from_url(redis_server)
+    admin.execute_command("ACL", "SETUSER", "journal", "on", ">pw-from-env", "~scalper:*", "+@all")
+    admin.close()
+
+    async def append_as(password: str | None):
+        if password is None:
+            monkeypatch.delenv("SCALPER_REDIS_PASSWORD", raising=False)
+        else:
+            monkeypatch.setenv("SCALPER_REDIS_PASSWORD", password)
+        monkeypatch.setenv("SCALPER_REDIS_USERNAME", "journal")
+        journal = RedisJournal(redis_server, KEY)
+        try:
+            await journal.append(entries(1, 1))
+            return await journal.last_seq()
+        finally:
+            await journal.close()
+
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        asyncio.run(append_as("wrong"))
+    assert asyncio.run(append_as("pw-from-env")) == 1

@@ -187,13 +187,14 @@ def test_backend_that_lost_durable_records_keeps_writer_unwritable():
         await until(lambda: writer.errors >= 1)
         backend.stored.clear()  # came back empty: a Redis restarted without persistence
         backend.down = False
-        await until(lambda: writer.errors >= 4)
-        return writer.is_writable, str(writer.last_error), backend.stored
+        await until(lambda: writer.store_lost is not None)
+        await asyncio.sleep(0.05)  # no retry writes into the emptied store
+        return writer.is_writable, str(writer.last_error), backend.stored, backend.appends
 
-    writable, error, stored = run(scenario())
+    writable, error, stored, appends = run(scenario())
     assert not writable
-    assert "lost durable records" in error
-    assert stored == []
+    assert "holds records up to seq 0, but seq 1 was durable" in error
+    assert stored == [] and appends == 1
 
 
 def test_backlog_above_threshold_makes_writer_unwritable_until_drained():
