@@ -7,8 +7,9 @@ and writes schema-v1 book events with prices already in integer ticks (``price_t
 :meth:`EventBuffer.append_diff` followed by ``rint(price / tick_size)`` would.
 
 It accepts only what it can convert exactly and never raises: a frame of another kind, any
-malformed or unusual input (escapes, exponents, duplicate keys, a price off the tick grid, more
-levels than the buffers hold) returns :data:`NOT_HANDLED` (-1), and the caller hands the frame to
+malformed or unusual input (escapes, exponents, signs, duplicate keys, a zero price, a price off the
+tick grid or outside the price band in ``header[H_BAND_LO:H_BAND_HI + 1]``, more levels than the
+buffers hold) returns :data:`NOT_HANDLED` (-1), and the caller hands the frame to
 :func:`~scalper.ingest.binance.parse.parse_message`, which names the field and the reason of any error.
 So nothing is dropped or mis-parsed silently; the slow path is the reference
 (``tests/realdata/test_fastdepth_realdata.py`` compares both on every recorded depthUpdate).
@@ -22,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalper.features.jit import kernel
+from scalper.ingest.binance.levels import NO_BAND
 from scalper.ingest.binance.sequencer import continue_ids
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK
 
@@ -34,7 +36,9 @@ H_FIRST_ID = 2  # U
 H_FINAL_ID = 3  # u
 H_PREV_FINAL_ID = 4  # pu, -1 when absent (spot)
 H_EVENTS = 5  # book events written
-N_HEADER = 6
+H_BAND_LO = 6  # input: lowest price accepted, ticks (levels.NO_BAND until a book gives a mid)
+H_BAND_HI = 7  # input: highest price accepted, ticks
+N_HEADER = 8
 
 _MAX_TIME_MS = (2**63 - 1) // 1_000_000
 _MAX_EXACT = 1 << 53
@@ -126,7 +130,7 @@ def _decimal(b, i):
 
 
 @kernel
-def _levels(b, i, side, tick_m, tick_k, at, ts_side, tick_out, size_out):
+def _levels(b, i, side, tick_m, tick_k, lo, hi, at, ts_side, tick_out, size_out):
     # The [["p","q"], ...] array at b[i]; writes levels from row `at`; returns (rows written, next) or next == -1.
     cap = tick_out.shape[0]
     if i >= b.shape[0] or b[i] != _LBRACK:
@@ -167,6 +171,8 @@ def _levels(b, i, side, tick_m, tick_k, at, ts_side, tick_out, size_out):
             if pm % den != 0:
                 return 0, -1
             ticks = pm // den
+        if ticks < lo or ticks > hi:
+            return 0, -1
         tick_out[k] = ticks
         size_out[k] = qm / _POW10[qd]
         ts_side[k] = side
@@ -273,14 +279,14 @@ def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
             bit = 128
             if seen & 256:
                 return -1  # asks before bids: the caller's event order is bids first
-            n_bid, j = _levels(b, j, 1, tick_m, tick_k, 0, side_out, tick_out, size_out)
+            n_bid, j = _levels(b, j, 1, tick_m, tick_k, header[H_BAND_LO], header[H_BAND_HI], 0, side_out, tick_out, size_out)
             if j < 0:
                 return -1
         elif klen == 1 and c0 == 97:  # a
             bit = 256
             if not seen & 128:
                 return -1
-            n_ask, j = _levels(b, j, -1, tick_m, tick_k, n_bid, side_out, tick_out, size_out)
+            n_ask, j = _levels(b, j, -1, tick_m, tick_k, header[H_BAND_LO], header[H_BAND_HI], n_bid, side_out, tick_out, size_out)
             if j < 0:
                 return -1
         else:
@@ -391,7 +397,8 @@ def parse_depth_frame(b, tick_m, tick_k, header, ts_out, kind_out, side_out, tic
     tick_m, tick_k : int
         The tick size as ``tick_m / 10**tick_k`` (:func:`tick_decimal`).
     header : ndarray
-        int64[N_HEADER]: ``E``, ``T`` (-1 absent), ``U``, ``u``, ``pu`` (-1 absent), events written.
+        int64[N_HEADER]: out ``E``, ``T`` (-1 absent), ``U``, ``u``, ``pu`` (-1 absent), events written;
+        in ``H_BAND_LO``, ``H_BAND_HI``, the prices accepted, ticks (a level outside: NOT_HANDLED).
     ts_out, kind_out, side_out, tick_out, size_out, flags_out : ndarray
         Event columns of equal length L (int64, int8, int8, int64, float64, int8): ``ts_event`` ns
         (``T`` if present, else ``E``), ``KIND_BOOK``, side (+1 bids first, then -1 asks), price in
@@ -455,6 +462,7 @@ class DepthFrameParser:
     def __init__(self, tick_size: float, capacity: int = 4096) -> None:
         self.tick_m, self.tick_k = tick_decimal(tick_size)
         self.header = np.zeros(N_HEADER, dtype=np.int64)
+        self.header[H_BAND_LO], self.header[H_BAND_HI] = NO_BAND
         self.ts_event = np.zeros(capacity, dtype=np.int64)
         self.kind = np.zeros(capacity, dtype=np.int8)
         self.side = np.zeros(capacity, dtype=np.int8)

@@ -5,12 +5,16 @@ every websocket frame. It never raises out of :meth:`BinanceFeed.run` for bad da
 connection: malformed frames are counted by reason and skipped; a sequence gap, a crossed book or a
 snapshot that cannot be placed marks the book invalid (a KIND_CLEAR event tells the consumer to
 stop trading) and starts a resync; a dropped connection is reopened, resubscribed and resynced.
-Retries wait a capped exponential backoff. Nothing is applied to an invalid book.
+Retries wait a capped exponential backoff that grows while they fail and resets only once the book
+(or the connection) has stayed valid for ``backoff_reset_s``. Nothing is applied to an invalid book.
+Reconnects, resyncs and rejected frames are logged with their reason, at most one line per reason
+every ``log_interval_s`` (:class:`~scalper.ingest.binance.ratelog.ReasonLog`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import urllib.request
 from collections import Counter, deque
@@ -21,12 +25,16 @@ from typing import Protocol
 import numpy as np
 import websockets
 from websockets.asyncio.client import connect
+from websockets.frames import CloseCode
 
-from scalper.ingest.binance.fastdepth import H_EVENT_MS, H_TRANSACTION_MS
+from scalper.ingest.binance.config import FeedConfig
+from scalper.ingest.binance.fastdepth import H_BAND_HI, H_BAND_LO, H_EVENT_MS, H_TRANSACTION_MS
+from scalper.ingest.binance.levels import LEVEL_CODES, LEVEL_OK, NO_BAND, check_levels, mid_band, price_code
 from scalper.ingest.binance.localbook import LocalBook
 from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate, Market, Trade
 from scalper.ingest.binance.normalise import EventBuffer, event_time_ns
 from scalper.ingest.binance.parse import BinanceParseError, parse_message
+from scalper.ingest.binance.ratelog import ReasonLog
 from scalper.ingest.binance.sequencer import BinanceOrderBookSequencer, SyncReason, SyncState
 
 REST_DEPTH_PATH = {Market.SPOT: "/api/v3/depth", Market.USDM: "/fapi/v1/depth", Market.COINM: "/dapi/v1/depth"}
@@ -34,6 +42,24 @@ REST_DEPTH_PATH = {Market.SPOT: "/api/v3/depth", Market.USDM: "/fapi/v1/depth", 
 DEPTH_STREAM = {Market.SPOT: "depth@100ms", Market.USDM: "depth@0ms", Market.COINM: "depth@0ms"}
 
 Sink = Callable[[dict[str, np.ndarray]], None]
+
+log = logging.getLogger(__name__)
+
+
+def depth_request_weight(market: Market, limit: int) -> int:
+    """Return the request weight Binance charges for one REST depth snapshot of ``limit`` levels.
+
+    Binance documents the weight by ``limit``: spot ``GET /api/v3/depth`` 5 up to 100 levels, 25 up
+    to 500, 50 up to 1000, 250 up to 5000 (Spot API, "Order book"); USD-M ``GET /fapi/v1/depth`` and
+    COIN-M ``GET /dapi/v1/depth`` 2 up to 50 levels, 5 for 100, 10 for 500, 20 for 1000
+    (Derivatives docs, "Order Book"). The venue bans an IP whose weight per minute exceeds its
+    limit (2,400 on USD-M futures, 6,000 on spot at the time of writing).
+    """
+    table = ((100, 5), (500, 25), (1000, 50)) if market is Market.SPOT else ((50, 2), (100, 5), (500, 10))
+    for most, weight in table:
+        if limit <= most:
+            return weight
+    return 250 if market is Market.SPOT else 20
 
 
 class HotPath(Protocol):
@@ -72,7 +98,13 @@ class Backoff:
 
 @dataclass
 class FeedStats:
-    """Counters of one feed since start (the daemon exports them as Prometheus metrics)."""
+    """Counters of one feed since start (the daemon exports them as Prometheus metrics).
+
+    ``malformed`` counts rejected frames by reason (a :class:`ParseReason` or a :class:`LevelReason`);
+    ``snapshots`` the REST snapshots placed, ``snapshot_requests`` those requested and
+    ``request_weight`` their venue request weight (:func:`depth_request_weight`); ``disconnects``
+    the connection losses by reason (``frame_too_large``: a frame over ``max_frame_bytes`` was refused).
+    """
 
     frames: int = 0
     malformed: Counter = field(default_factory=Counter)
@@ -80,13 +112,31 @@ class FeedStats:
     diffs_applied: int = 0
     trades: int = 0
     snapshots: int = 0
+    snapshot_requests: int = 0
+    request_weight: int = 0
     snapshot_errors: int = 0
     connects: int = 0
     reconnects: int = 0
+    disconnects: Counter = field(default_factory=Counter)
     resyncs: int = 0
     invalidations: Counter = field(default_factory=Counter)
     book_ticker_matches: int = 0
     book_ticker_mismatches: int = 0
+
+
+def disconnect_reason(exc: BaseException) -> str:
+    """Name why a websocket session ended: ``frame_too_large`` (we refused a frame over the size
+    limit, close code 1009), ``closed_by_venue`` (the peer sent a close frame), ``connection_lost``
+    (no close handshake), ``handshake`` (the upgrade was refused), ``timeout`` or ``network``."""
+    if isinstance(exc, websockets.ConnectionClosed):
+        if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+            return "frame_too_large"
+        return "closed_by_venue" if exc.rcvd is not None else "connection_lost"
+    if isinstance(exc, websockets.InvalidHandshake):
+        return "handshake"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timeout"
+    return "network" if isinstance(exc, OSError) else "protocol"
 
 
 def _http_get(url: str, timeout_s: float) -> bytes:
@@ -113,8 +163,9 @@ class BinanceFeed:
         each frame that produced events.
     depth_limit : int
         Levels requested in the REST snapshot.
-    backoff : Backoff
-        Delay before reconnecting and before re-requesting a snapshot after a failed resync.
+    backoff : Backoff, optional
+        Delay before reconnecting and before re-requesting a snapshot after a failed resync
+        (default: ``config``'s ``backoff_initial_s`` / ``backoff_max_s``).
     clock : callable
         Local receive time source, ns since the epoch (``ts_recv``).
     check_book : bool
@@ -126,6 +177,14 @@ class BinanceFeed:
         the synced book goes to ``hot_path.take`` (events with prices in ticks, no Python objects per
         level). Every other frame, and any frame the hot path leaves alone, takes the general path
         to ``sink``; events never overtake each other.
+    config : FeedConfig, optional
+        Frame size limit, number checks (tick tolerance, price band), retry pacing and log rate.
+
+    Every price and size is checked before it reaches a book (:func:`~scalper.ingest.binance.levels.check_levels`:
+    finite, positive, on the tick grid, within ``config.price_band`` of the mid of the last snapshot
+    placed). A message that fails is counted in ``stats.malformed`` by its
+    :class:`~scalper.ingest.binance.levels.LevelReason` and never applied; a diff the sequencer had
+    already taken marks the book invalid (REJECTED) and resyncs, since the book now misses it.
 
     Raises
     ------
@@ -147,6 +206,7 @@ class BinanceFeed:
         clock: Callable[[], int] = time.time_ns,
         check_book: bool = True,
         hot_path: HotPath | None = None,
+        config: FeedConfig | None = None,
     ) -> None:
         if hot_path is not None and check_book:
             raise ValueError("hot_path bypasses the feed's check book: pass check_book=False with it")
@@ -156,7 +216,9 @@ class BinanceFeed:
         self.rest_url = rest_url.rstrip("/")
         self.sink = sink
         self.depth_limit = depth_limit
-        self.backoff = backoff or Backoff()
+        self.config = cfg = config or FeedConfig()
+        self.backoff = backoff or Backoff(cfg.backoff_initial_s, cfg.backoff_max_s)
+        self.tick_size = float(tick_size)
         self.snapshot_timeout_s = snapshot_timeout_s
         self.clock = clock
         self.sequencer = BinanceOrderBookSequencer(self.market)
@@ -166,6 +228,11 @@ class BinanceFeed:
         self.stats = FeedStats()
         self._snapshot_task: asyncio.Task | None = None
         self._resync_backoff = Backoff(self.backoff.initial_s, self.backoff.max_s)
+        self._valid_since: float | None = None  # monotonic s when the book last became valid
+        self._diff_seen = asyncio.Event()  # a diff arrived since the last resync started
+        self._band = NO_BAND
+        self._set_band(NO_BAND)
+        self._log = ReasonLog(log, cfg.log_interval_s)
         self._book_live = False
         self._ws = None
         self._tickers: deque[BookTicker] = deque(maxlen=256)
@@ -192,28 +259,40 @@ class BinanceFeed:
         """Connect, sync and stream until ``stop`` is set; reconnect after any connection loss."""
         stop = stop or asyncio.Event()
         url = f"{self.ws_url}/stream?streams={'/'.join(self.streams)}"
+        connected_at = None
         while not stop.is_set():
             try:
                 # close_timeout: a server that does not answer our close frame (busy, or blocked writing
                 # to us) must not hold a shutdown longer than 2 s; the default 10 s equals the daemon's
                 # whole wait for the feed.
-                async with connect(url, open_timeout=10, close_timeout=2, max_size=None, compression=None) as ws:
+                # max_size: the library refuses a larger frame by closing the connection (1009), so a
+                # hostile or broken peer cannot make us buffer and parse hundreds of MB.
+                async with connect(url, open_timeout=10, close_timeout=2, max_size=self.config.max_frame_bytes,
+                                   compression=None) as ws:
                     self._ws = ws
                     self.stats.connects += 1
-                    self.backoff.reset()
+                    connected_at = time.monotonic()
                     self._start_resync()
-                    await self._session(ws, stop)
+                    await self._session(ws, stop)  # returns only once stop is set
             except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as exc:
-                del exc  # the reason is in the reconnect count; the loop must outlive any network error
+                reason = disconnect_reason(exc)  # the loop must outlive any network error
             finally:
                 self._ws = None
             if stop.is_set():
                 break
             self.stats.reconnects += 1
+            self.stats.disconnects[reason] += 1
+            # A connection that held for a while resets the delay; one that keeps failing backs off.
+            if connected_at is not None and time.monotonic() - connected_at >= self.config.backoff_reset_s:
+                self.backoff.reset()
+            connected_at = None
             self._cancel_snapshot()
             self._mark_invalid(None, self.clock())
             self._flush()
-            await self._sleep_or_stop(self.backoff.next_delay(), stop)
+            delay = self.backoff.next_delay()
+            self._log.warning(f"disconnect:{reason}", "%s feed: connection lost (%s), reconnecting in %.2f s",
+                              self.symbol, reason, delay)
+            await self._sleep_or_stop(delay, stop)
         self._cancel_snapshot()
 
     async def stop_connection(self) -> None:
@@ -251,13 +330,17 @@ class BinanceFeed:
         try:
             msg = parse_message(raw)
         except BinanceParseError as exc:
-            self.stats.malformed[exc.reason] += 1
+            self._reject(exc.reason, str(exc))
             return
         if msg is None:
             self.stats.ignored += 1
         elif isinstance(msg, DepthUpdate):
             self._on_diff(msg, now)
         elif isinstance(msg, Trade):
+            code = price_code(msg.price, self.tick_size, self.config.tick_tolerance, *self._band)
+            if code != LEVEL_OK:
+                self._reject(LEVEL_CODES[code], f"trade {msg.trade_id} price {msg.price!r}")
+                return
             self.stats.trades += 1
             self.events.append_trade(msg, now)
             self._last_event_ns = max(self._last_event_ns, msg.trade_time_ms * 1_000_000)
@@ -267,6 +350,11 @@ class BinanceFeed:
                 self._tickers.append(msg)
         else:
             self.stats.malformed["unexpected_snapshot"] += 1
+
+    def _reject(self, reason: str, detail: str) -> None:
+        # A frame refused whole: counted by reason, logged at most once per reason per interval.
+        self.stats.malformed[reason] += 1
+        self._log.warning(f"rejected:{reason}", "%s feed: frame rejected (%s): %s", self.symbol, reason, detail[:200])
 
     def _fast_diff(self, raw: bytes, now: int) -> bool:
         # True when the frame was a depthUpdate continuing the synced book and the hot path took it.
@@ -282,6 +370,7 @@ class BinanceFeed:
         return True
 
     def _on_diff(self, diff: DepthUpdate, now: int) -> None:
+        self._diff_seen.set()
         ready = self.sequencer.on_diff(diff)
         if self.sequencer.state is SyncState.INVALID:
             self._go_invalid(self.sequencer.invalid_reason, now)
@@ -290,6 +379,13 @@ class BinanceFeed:
 
     def _apply(self, diffs: list[DepthUpdate], now: int) -> None:
         for d in diffs:
+            bad = self._bad_levels(d.bids, d.asks)
+            if bad is not None:
+                # The sequencer has taken d: without its levels the book is wrong from here on.
+                self._reject(bad[0], f"depthUpdate U={d.first_update_id} u={d.final_update_id}: {bad[1]}")
+                self.sequencer.invalidate(SyncReason.REJECTED)
+                self._go_invalid(SyncReason.REJECTED, now)
+                return
             self.events.append_diff(d, now)
             self._last_event_ns = max(self._last_event_ns, event_time_ns(d))
             self.stats.diffs_applied += 1
@@ -301,6 +397,22 @@ class BinanceFeed:
                 self._go_invalid(SyncReason.CROSSED, now)
                 return
             self._check_tickers(d.final_update_id)
+
+    def _bad_levels(self, bids: np.ndarray, asks: np.ndarray, band: tuple[int, int] | None = None) -> tuple[str, str] | None:
+        # (reason, which level) of the first price or size no book may hold, else None.
+        lo, hi = self._band if band is None else band
+        for side, levels in (("b", bids), ("a", asks)):
+            code, row = check_levels(levels, self.tick_size, self.config.tick_tolerance, lo, hi)
+            if code != LEVEL_OK:
+                return LEVEL_CODES[code], f"{side}[{row}] = {levels[row].tolist()} (band {lo}..{hi} ticks)"
+        return None
+
+    def _set_band(self, band: tuple[int, int]) -> None:
+        # The scanner reads the band from its header: it declines a frame with a level outside it,
+        # which the general path then rejects by reason.
+        self._band = band
+        if self._fast is not None:
+            self._fast.header[H_BAND_LO], self._fast.header[H_BAND_HI] = band
 
     def _check_tickers(self, u: int) -> None:
         # Compare the book with the tickers whose id this diff reached; ids inside it cannot be checked.
@@ -316,6 +428,11 @@ class BinanceFeed:
     # -- resync -------------------------------------------------------------------------------
     def _mark_invalid(self, reason: SyncReason | None, now: int) -> None:
         self._tickers.clear()
+        # The retry delay starts over only after a book that held: a resync that keeps failing soon
+        # after it syncs backs off instead of asking the venue again every diff.
+        if self._valid_since is not None and time.monotonic() - self._valid_since >= self.config.backoff_reset_s:
+            self._resync_backoff.reset()
+        self._valid_since = None
         # Tell the consumer first: a clear with no snapshot after it yet leaves its book unusable.
         if self._book_live:
             # Exchange time, not the local clock: a consumer's event clock must not jump.
@@ -328,11 +445,18 @@ class BinanceFeed:
 
     def _go_invalid(self, reason: SyncReason | None, now: int) -> None:
         self._mark_invalid(reason, now)
-        self._start_resync(delay_s=self._resync_backoff.next_delay())
+        delay = self._resync_backoff.next_delay()
+        rejected = self.sequencer.rejection
+        ids = f" (book at {rejected[0]}, diff U={rejected[1].first_update_id} u={rejected[1].final_update_id}" \
+              f" pu={rejected[1].prev_final_update_id})" if rejected is not None else ""
+        self._log.warning(f"invalid:{reason}", "%s feed: book invalid: %s%s; resync in %.2f s",
+                          self.symbol, reason, ids, delay)
+        self._start_resync(delay_s=delay)
 
     def _start_resync(self, delay_s: float = 0.0) -> None:
         self.stats.resyncs += 1
         self.sequencer.reset()
+        self._diff_seen.clear()
         self._cancel_snapshot()
         self._snapshot_task = asyncio.ensure_future(self._fetch_snapshot(delay_s))
 
@@ -344,7 +468,17 @@ class BinanceFeed:
     async def _fetch_snapshot(self, delay_s: float) -> tuple[DepthSnapshot, int]:
         if delay_s > 0:
             await asyncio.sleep(delay_s)
+        # Ask only once a diff has arrived since the resync began: then the stream is live for us, and
+        # the venue's snapshot, taken after it sent that diff, cannot predate what we buffer. Asked
+        # earlier (right after a reconnect), the snapshot may be served before the venue starts sending
+        # to this connection, and the diffs in between are lost: SNAPSHOT_TOO_OLD and a second request.
+        try:
+            await asyncio.wait_for(self._diff_seen.wait(), self.config.snapshot_wait_s)
+        except asyncio.TimeoutError:
+            pass  # a quiet stream: the snapshot is placed on its own and the next diff must continue it
         url = f"{self.rest_url}{REST_DEPTH_PATH[self.market]}?symbol={self.symbol}&limit={self.depth_limit}"
+        self.stats.snapshot_requests += 1
+        self.stats.request_weight += depth_request_weight(self.market, self.depth_limit)
         body = await asyncio.wait_for(asyncio.to_thread(_http_get, url, self.snapshot_timeout_s), self.snapshot_timeout_s + 1)
         msg = parse_message(body)
         if not isinstance(msg, DepthSnapshot):
@@ -357,26 +491,41 @@ class BinanceFeed:
             return
         exc = task.exception()
         if exc is not None:
-            self.stats.snapshot_errors += 1
-            self._start_resync(delay_s=self._resync_backoff.next_delay())
+            self._snapshot_failed(f"snapshot request failed: {exc!r}")
             return
         self.place_snapshot(*task.result())
 
+    def _snapshot_failed(self, why: str) -> None:
+        self.stats.snapshot_errors += 1
+        delay = self._resync_backoff.next_delay()
+        self._log.warning("snapshot_error", "%s feed: %s; retrying in %.2f s", self.symbol, why, delay)
+        self._start_resync(delay_s=delay)
+
     def place_snapshot(self, snap: DepthSnapshot, now: int) -> None:
-        """Set the book to a REST snapshot and apply the diffs buffered since (the resync task's end)."""
+        """Set the book to a REST snapshot and apply the diffs buffered since (the resync task's end).
+
+        A snapshot with a level that fails the number checks (against the band around its own mid) is
+        rejected by reason and requested again after the resync backoff; nothing of it is applied.
+        """
+        band = mid_band(snap.bids, snap.asks, self.tick_size, self.config.price_band)
+        bad = self._bad_levels(snap.bids, snap.asks, band)
+        if bad is not None:
+            self._reject(bad[0], f"depth snapshot lastUpdateId={snap.last_update_id}: {bad[1]}")
+            self._snapshot_failed(f"snapshot refused ({bad[0]})")
+            return
         self.stats.snapshots += 1
         ready = self.sequencer.on_snapshot(snap)
         if self.sequencer.state is SyncState.INVALID:
             self._go_invalid(self.sequencer.invalid_reason, now)
             return
+        self._set_band(band)
         if self.book is not None:
             self.book.apply_snapshot(snap)
         ts_event = event_time_ns(snap) or self._last_event_ns or now
         self.events.append_snapshot(snap, ts_event, now)
         self._book_live = True
+        self._valid_since = time.monotonic()
         self._apply(ready, now)
-        if self.sequencer.state is SyncState.SYNCED:
-            self._resync_backoff.reset()
 
     # -- plumbing -----------------------------------------------------------------------------
     def _flush(self) -> None:

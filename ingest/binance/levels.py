@@ -15,9 +15,15 @@ non-zero price. For those the value
 rounds correctly, so the result equals Python's ``float(text)`` bit for bit. Anything else
 (exponents, signs, long mantissas, non-strings, zero prices) makes :func:`decode_pairs` return
 None so that the caller takes its slow, validating path and can name the problem.
+
+Decoding says nothing about whether a number may reach a book: :func:`check_levels` does, given the
+instrument's tick and a price band (finite, positive, on the tick grid, inside the band), and names
+the first offending row with a :class:`LevelReason`.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 import numpy as np
 import orjson
@@ -155,3 +161,78 @@ def _scan(buf, out, n_bids, pow10):
         return False
     i = _list(buf, i + 1, out, n_bids, out.shape[0], pow10)
     return i == n - 1 and buf[i] == _CLOSE
+
+
+class LevelReason(StrEnum):
+    """Why :func:`check_levels` refused a price or size (a feed counts rejected messages by these)."""
+
+    BAD_PRICE = "bad_price"
+    """Not finite, not above half a tick, or too large for int64 ticks."""
+    BAD_SIZE = "bad_size"
+    """Not finite, or negative."""
+    OFF_GRID = "off_grid"
+    """More than the tolerance away from a whole number of ticks."""
+    OUT_OF_BAND = "out_of_band"
+    """Outside the band around the book's mid."""
+
+
+LEVEL_OK = 0
+LEVEL_CODES = (None, LevelReason.BAD_PRICE, LevelReason.BAD_SIZE, LevelReason.OFF_GRID, LevelReason.OUT_OF_BAND)
+""":func:`check_levels` code -> reason (code 0: every level passed)."""
+
+MAX_TICKS = 1 << 62
+"""Prices at or beyond this many ticks are refused: ``rint`` of a larger quotient can cast to INT64_MIN,
+the book's empty-slot marker, and sums of two such ticks overflow."""
+
+NO_BAND = (1, MAX_TICKS - 1)
+"""``(lo, hi)`` ticks when no book gives a mid: only the absolute checks apply."""
+
+
+@njit(cache=True, inline="always")
+def price_code(price, tick, tolerance, lo_tick, hi_tick):
+    """Return 0 when ``price`` (quote currency) is a positive, finite whole number of ticks (within
+    ``tolerance`` ticks) inside ``[lo_tick, hi_tick]``, else the :data:`LEVEL_CODES` code of the first
+    check it fails. Comparisons are written so that NaN fails them."""
+    x = price / tick
+    if not (x > 0.5 and x < MAX_TICKS):
+        return 1
+    t = np.rint(x)
+    if not abs(x - t) <= tolerance:
+        return 3
+    if t < lo_tick or t > hi_tick:
+        return 4
+    return 0
+
+
+@njit(cache=True)
+def check_levels(levels, tick, tolerance, lo_tick, hi_tick):
+    """Check every ``[price, size]`` row of ``levels`` (float64[k, 2]) before it may reach a book.
+
+    Prices as :func:`price_code`; sizes finite and >= 0 (0 deletes a level).
+
+    Returns
+    -------
+    (int, int)
+        ``(0, -1)`` when every row passes, else ``(code, row)`` of the first that fails
+        (:data:`LEVEL_CODES` names the code).
+    """
+    for j in range(levels.shape[0]):
+        q = levels[j, 1]
+        if not (q >= 0.0 and q < np.inf):
+            return 2, j
+        code = price_code(levels[j, 0], tick, tolerance, lo_tick, hi_tick)
+        if code != 0:
+            return code, j
+    return 0, -1
+
+
+def mid_band(bids: np.ndarray, asks: np.ndarray, tick: float, band: float) -> tuple[int, int]:
+    """Return ``(lo, hi)`` ticks of ``[mid / band, mid * band]`` for a book whose best levels are
+    ``bids[0]`` and ``asks[0]`` (quote currency); :data:`NO_BAND` when a side is empty or the mid is
+    not a sane positive price."""
+    if len(bids) == 0 or len(asks) == 0:
+        return NO_BAND
+    mid = 0.5 * (float(bids[0, 0]) + float(asks[0, 0])) / tick
+    if not (1.0 <= mid < MAX_TICKS / band):
+        return NO_BAND
+    return max(1, int(np.floor(mid / band))), int(np.ceil(mid * band))

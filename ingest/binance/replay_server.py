@@ -122,6 +122,7 @@ class ReplayServer:
         self._started = asyncio.Event()
         self._skip_next_diff = False
         self._diff_fault: str | None = None
+        self._fault_price: str | None = None
         self._held: str | None = None
         self._server = None
         self._producer: asyncio.Task | None = None
@@ -150,12 +151,23 @@ class ReplayServer:
         """Apply the next depthUpdate to the server's book but never send it (a missing-diff gap)."""
         self._skip_next_diff = True
 
-    def fault_next_diff(self, kind: str) -> None:
+    def fault_next_diff(self, kind: str, price: str | None = None) -> None:
         """Damage the next depthUpdate on the wire: ``"duplicate"`` sends it twice, ``"swap"`` sends it
-        after the one that follows, ``"corrupt"`` cuts its JSON short. The server's book is unaffected."""
-        if kind not in ("duplicate", "swap", "corrupt"):
+        after the one that follows, ``"corrupt"`` cuts its JSON short, ``"cross"`` adds a bid at the
+        server's best ask (a crossed book), ``"bid"`` adds a bid at ``price`` (a decimal string as sent,
+        e.g. ``"1e300"``). The server's book is unaffected.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``kind``, or ``"bid"`` without ``price``.
+        """
+        if kind not in ("duplicate", "swap", "corrupt", "cross", "bid"):
             raise ValueError(f"unknown fault {kind!r}")
+        if kind == "bid" and price is None:
+            raise ValueError("the 'bid' fault needs the price string to send")
         self._diff_fault = kind
+        self._fault_price = price
 
     def inject(self, frame: str) -> None:
         """Send ``frame`` as is to every client now (malformed-message tests)."""
@@ -249,7 +261,18 @@ class ReplayServer:
             return []
         if fault == "corrupt":
             return [raw[: len(raw) // 2]]
+        if fault == "cross":
+            return [self._with_bid(raw, min(self.book.asks, key=float))]
+        if fault == "bid":
+            return [self._with_bid(raw, self._fault_price)]
         return [raw]
+
+    @staticmethod
+    def _with_bid(raw: str, price: str) -> str:
+        # The frame with one more bid level, first, at `price` (a string sent as is).
+        msg = orjson.loads(raw)
+        msg["data"]["b"] = [[price, "1.000"], *msg["data"]["b"]]
+        return orjson.dumps(msg).decode()
 
     async def start(self) -> "ReplayServer":
         """Start listening; the replay itself begins when the first client connects."""

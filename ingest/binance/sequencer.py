@@ -71,8 +71,8 @@ class SyncState(Enum):
 
 
 class SyncReason(StrEnum):
-    """Keys of :attr:`BinanceOrderBookSequencer.counters`; GAP, SNAPSHOT_TOO_OLD and CROSSED also
-    name why the sequencer became INVALID."""
+    """Keys of :attr:`BinanceOrderBookSequencer.counters`; GAP, SNAPSHOT_TOO_OLD, CROSSED and REJECTED
+    also name why the sequencer became INVALID."""
 
     GAP = "gaps"
     """A diff does not continue the previous one (spot ``U != u_prev + 1``, futures ``pu != u_prev``)."""
@@ -86,13 +86,16 @@ class SyncReason(StrEnum):
     """The first diff after the snapshot starts beyond it: updates in between are missing."""
     CROSSED = "crossed"
     """The owner found its book crossed or locked (:meth:`BinanceOrderBookSequencer.invalidate`)."""
+    REJECTED = "rejected_diff"
+    """The owner refused the levels of a diff this sequencer had handed back (a price or size no book
+    may hold): its book misses that diff (:meth:`BinanceOrderBookSequencer.invalidate`)."""
     DROPPED_WHILE_INVALID = "dropped_while_invalid"
     """A diff discarded because the sequencer was INVALID."""
     RESYNC = "resyncs"
     """:meth:`BinanceOrderBookSequencer.reset` calls."""
 
 
-INVALIDATING = frozenset({SyncReason.GAP, SyncReason.SNAPSHOT_TOO_OLD, SyncReason.CROSSED})
+INVALIDATING = frozenset({SyncReason.GAP, SyncReason.SNAPSHOT_TOO_OLD, SyncReason.CROSSED, SyncReason.REJECTED})
 
 
 class BinanceOrderBookSequencer:
@@ -224,7 +227,7 @@ class BinanceOrderBookSequencer:
 
     @property
     def invalid_reason(self) -> SyncReason | None:
-        """Return why the state is INVALID (GAP, SNAPSHOT_TOO_OLD or CROSSED), else None."""
+        """Return why the state is INVALID (GAP, SNAPSHOT_TOO_OLD, CROSSED or REJECTED), else None."""
         return self._invalid_reason
 
     @property
@@ -299,12 +302,12 @@ class BinanceOrderBookSequencer:
         return out
 
     def invalidate(self, reason: SyncReason) -> None:
-        """Mark the book unusable for ``reason`` (the owner's call is CROSSED) and count it.
+        """Mark the book unusable for ``reason`` (the owner calls it with CROSSED or REJECTED) and count it.
 
         Raises
         ------
         ValueError
-            If ``reason`` is not GAP, SNAPSHOT_TOO_OLD or CROSSED.
+            If ``reason`` is not GAP, SNAPSHOT_TOO_OLD, CROSSED or REJECTED.
         """
         reason = SyncReason(reason)
         if reason not in INVALIDATING:
