@@ -308,7 +308,7 @@ def run_cmd(
 
     import uvloop
 
-    from scalper.engine.daemon import Daemon
+    from scalper.engine.daemon import Daemon, JournalStartError
     from scalper.models.card import ModelCardMismatch
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -322,9 +322,41 @@ def run_cmd(
             daemon = Daemon(cfg)
         except (ModelCardMismatch, OSError, ValueError) as exc:
             _fail(exc)
-        return await daemon.run()
+        try:
+            return await daemon.run()
+        except JournalStartError as exc:
+            _fail(exc)
 
     raise typer.Exit(code=uvloop.run(main()))
+
+
+control_app = typer.Typer(help="Send an explicit operator command to a running `scalper run` daemon.", no_args_is_help=True)
+app.add_typer(control_app, name="control")
+
+
+@control_app.command("resume")
+def control_resume_cmd(
+    config: ConfigOpt = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why; journaled with the command.")] = "",
+    state: Annotated[str, typer.Option("--state", help="The operator's new state: active or reducing_only.")] = "active",
+) -> None:
+    """Release the operator halt and the automatic latches (drawdown, inference, engine error).
+
+    Reaches the daemon through the Redis list <daemon.halt_key>:control (journal = redis) or a file
+    in daemon.control_dir (journal = file); the daemon journals it, then applies it within a second.
+    The journal's health and the Redis halt key still restrict trading on their own.
+    """
+    from scalper.engine.control import command, send_command
+    from scalper.risk.intent import TradingState
+
+    cfg = _config(config)
+    if state not in ("active", "reducing_only"):
+        _fail(ValueError(f"--state {state!r}: use active or reducing_only (SIGUSR1 halts)"))
+    try:
+        where = send_command(cfg.daemon, command(TradingState[state.upper()], reason))
+    except Exception as exc:  # noqa: BLE001 - OSError or a Redis error: one line, exit 2
+        _fail(exc)
+    console.print(f"sent: {state} via {where}; the daemon journals and applies it within a second (see its log)")
 
 
 @app.command("bench")

@@ -6,7 +6,9 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from scalper.exec.config import ExecConfig
 from scalper.features.config import FeaturesConfig
@@ -48,12 +50,25 @@ class DaemonConfig(_Section):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the journal and the halt key")
     stream_key: str = Field("scalper:journal", description="Redis stream of the journal")
     halt_key: str = Field("scalper:halt", description="Redis key polled each second: active | reducing_only | halted")
+    journal_fallback_path: str = Field(
+        "state/journal-fallback.jsonl", description="journal = redis: where a bounded shutdown puts records Redis could not take"
+    )
+    control_dir: str = Field("state/control", description="journal = file: directory `scalper control` drops commands into")
+    shutdown_timeout_s: float = Field(3.0, gt=0, le=60, description="SIGTERM: longest wait for the journal store before the file fallback, s")
     keep_warm_ms: float = Field(
         1.0, ge=0, description="between frames, re-touch the hot path's code and data this often (0: off); see BENCHMARKS.md"
     )
     prepare_decisions: bool = Field(
         True, description="while flat, predict the next grid point's decision between frames, so the frame that reveals it needs no model call"
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _no_password_in_url(cls, url: str) -> str:
+        # Secrets live in the environment (SCALPER_REDIS_PASSWORD), never in a config file.
+        if urlsplit(url).password is not None:
+            raise ValueError("holds a password: set SCALPER_REDIS_PASSWORD in the environment instead")
+        return url
 
 
 class EngineConfig(_Section):

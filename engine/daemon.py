@@ -8,17 +8,24 @@ One asyncio loop (uvloop) runs the feed, the engine core and the I/O; none block
   with ``put_nowait`` and a background task writes them in order. An order intent is journaled before
   the order is sent: :class:`JournaledVenue` holds each approved order until the writer reports its
   intent durable, and only then releases it to the paper venue.
-* While the journal cannot be written, no new position is opened (the risk state goes
-  reducing-only until it recovers); exits still go out.
+* While the journal cannot be written, no new position is opened (the journal's slot of the trading
+  state goes reducing-only until the store is back and the buffered records have drained); exits
+  still go out at once, their records queued in order behind the rest.
+* The trading state combines several sources, most restrictive first (:mod:`scalper.risk.control`):
+  operator signals, the drawdown kill switch, inference and engine errors latch; the journal's
+  health and the Redis halt key set only their own slot. Only ``scalper control resume``
+  (:mod:`scalper.engine.control`), journaled as an ``operator`` record, loosens a latch.
 
 At start the journal is read back: position and PnL are restored, orders whose outcome is unknown
 are settled as NOT_FOUND (a paper venue does not outlive the process), new order ids continue after
 the journal's last, and a recovered position is closed at the first valid book after the resync.
 
-Signals: SIGINT/SIGTERM stop gracefully (no new entries, open orders cancelled, journal flushed,
-exit 0); SIGHUP reloads the model directory (a model that fails validation keeps the old one);
-SIGUSR1 halts trading, SIGUSR2 sets reducing-only. With Redis configured, the ``halt_key`` value
-(``active``, ``reducing_only``, ``halted``) is polled every second.
+Signals: SIGINT/SIGTERM stop gracefully (no new entries, open orders cancelled, journal flushed for
+at most ``daemon.shutdown_timeout_s``, the rest to the file fallback, exit 0); SIGHUP reloads the
+model directory (a model that fails validation keeps the old one); SIGUSR1 halts trading, SIGUSR2
+sets reducing-only (both only tighten, and are journaled). With Redis configured, the ``halt_key``
+value (``active``, ``reducing_only``, ``halted``; anything else counts as ``halted``) is polled
+every second.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 from scalper.engine.config import EngineConfig
+from scalper.engine.control import ControlCommand, FileControlChannel, control_key
 from scalper.engine.core import EngineCore
 from scalper.engine.framepath import NOT_RUN, DepthFramePath
 from scalper.engine.metrics import EngineMetrics, serve
@@ -41,6 +49,10 @@ from scalper.exec.adapter import ExecutionAdapter
 from scalper.exec.journal import (
     FillRecord,
     IntentRecord,
+    JournalCorrupt,
+    JournalOverflow,
+    OperatorAction,
+    OperatorRecord,
     PositionRecord,
     ReconciledRecord,
     ReconcileOutcome,
@@ -49,10 +61,9 @@ from scalper.exec.journal import (
 from scalper.exec.journal_file import FileJournal
 from scalper.exec.journal_writer import JournalWriter
 from scalper.exec.orders import Fill, Order
-from scalper.exec.recovery import recover
+from scalper.exec.recovery import recover, replay_fallback
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.kernels import (
-    I_LAST_BOOK_TS,
     I_LAST_EVENT_TS,
     FeatureState,
 )
@@ -61,19 +72,28 @@ from scalper.ingest.binance.messages import Market
 from scalper.ingest.tickfile import KIND_BOOK, Instrument
 from scalper.models.card import ModelCardMismatch
 from scalper.models.inference import ModelSet, load_model_dir
+from scalper.risk.control import Source
 from scalper.risk.intent import ApprovedOrder, TradingState
 from scalper.risk.limits import RiskManager
 
 log = logging.getLogger("scalper.daemon")
 
 _STATE_BY_NAME = {"active": TradingState.ACTIVE, "reducing_only": TradingState.REDUCING_ONLY, "halted": TradingState.HALTED}
+JOURNAL_HEALTH_S = 1.0
+"""How long the journal store may go unchecked while there is nothing to write, seconds."""
+
+
+class JournalStartError(RuntimeError):
+    """The journal cannot be recovered at start; the message is one line saying what to do."""
 
 
 class JournaledVenue(ExecutionAdapter):
-    """An execution adapter that journals every intent and sends the order only once it is durable.
+    """An execution adapter that journals every intent and sends an entry only once it is durable.
 
     Wraps the paper venue; the engine core sees one adapter. Orders waiting for the journal count as
-    open, so the core does not stack a second entry on top of one that has not been sent yet.
+    open, so the core does not stack a second entry on top of one that has not been sent yet. An
+    exit does not wait for the store: it only shrinks the position, and holding it through a journal
+    outage would hold the risk (its intent is queued first, so the journal keeps the order).
     """
 
     def __init__(self, venue: SimulatedExchange, journal: JournalWriter) -> None:
@@ -86,21 +106,22 @@ class JournaledVenue(ExecutionAdapter):
     def _submit(self, order: ApprovedOrder, ts_ns: int) -> Order:
         oid = self._next_client_id
         self._next_client_id += 1
-        # Journal records carry wall-clock time; the decision's event time is in the order itself.
-        seq = self.journal.put_nowait(IntentRecord.from_intent(ts_ns, oid, order.intent))
+        # Journal records carry wall-clock time (exec/journal.py); the decision's event time is in the order.
+        seq = self.journal.put_nowait(IntentRecord.from_intent(time.time_ns(), oid, order.intent))
         self._held.append((seq, order, ts_ns))
         intent = order.intent
         return Order(oid, ts_ns, intent.side, intent.qty, intent.limit_price, intent.reason, intent.is_exit)
 
     def release(self, now_ns: int) -> int:
-        """Send every held order whose intent is now durable, in order; return how many went out.
+        """Send every held order whose intent is now durable, and every exit, in order; return how
+        many went out.
 
-        An order leaves at ``max(decision time, now_ns)`` (event time): it cannot reach the venue
-        before its intent was on disk.
+        An order leaves at ``max(decision time, now_ns)`` (event time): an entry cannot reach the
+        venue before its intent was on disk.
         """
         sent = 0
         durable = self.journal.durable_seq
-        while self._held and self._held[0][0] <= durable:
+        while self._held and (self._held[0][0] <= durable or self._held[0][1].intent.is_exit):
             _, order, ts_ns = self._held.popleft()
             # Live event times are not strictly ordered (trade T can trail depth T): never step the venue clock back.
             self.venue.submit(order, max(ts_ns, now_ns, self.venue.now_ns))
@@ -147,12 +168,19 @@ class Daemon:
         self.metrics = metrics or EngineMetrics()
         self.state = FeatureState.from_config(cfg.features)
         self.risk = RiskManager(cfg.risk, d.tick_size, d.lot_size, cfg.exec.taker_fee_bps)
+        fallback = None
         if d.journal == "file":
             Path(d.journal_path).parent.mkdir(parents=True, exist_ok=True)
             backend = FileJournal(Path(d.journal_path))
+            self.control_files = FileControlChannel(d.control_dir)
         else:
             backend = self._redis_backend()
-        self.journal = JournalWriter(backend, on_write=self.metrics.journal_write.observe)
+            Path(d.journal_fallback_path).parent.mkdir(parents=True, exist_ok=True)
+            fallback = FileJournal(Path(d.journal_fallback_path))
+        self.journal = JournalWriter(
+            backend, on_write=self.metrics.journal_write.observe, health_interval_s=JOURNAL_HEALTH_S,
+            fallback=fallback, on_health=self._journal_guard,
+        )
         # The kernel's book is the one that counts; it reports a crossed book back (feed.invalidate).
         self.frames = DepthFramePath(d.tick_size, self.state, self.on_frame, hold=self._orders_held)
         self.feed = BinanceFeed(
@@ -165,6 +193,8 @@ class Daemon:
         self._recovered_position = False
         self._reported_counts: dict = {}
         self._frame_recv_ns = 0  # receive time of the frame a code due before it came from
+        self._book_recv_ns = 0  # receive time of the last frame with book events (book_age_seconds)
+        self._key_state: TradingState | None = None  # the halt key's last value, to log changes once
         self._prepares = d.prepare_decisions
         self._prepare_pending = False
 
@@ -173,12 +203,45 @@ class Daemon:
 
         return RedisJournal(self.cfg.daemon.redis_url, self.cfg.daemon.stream_key)
 
+    def _redis_client(self):
+        # The housekeeping's own connection (halt key, control list): short timeouts, never the writer's.
+        import redis.asyncio as aioredis
+
+        from scalper.exec.journal_redis import redis_auth_from_env
+
+        return aioredis.from_url(
+            self.cfg.daemon.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5, **redis_auth_from_env()
+        )
+
     def _load_models(self, directory: Path) -> ModelSet:
         models = load_model_dir(directory)
         models.check_compatible(self.cfg.features.grid_ms, self.cfg.daemon.tick_size)
         return models
 
     # -- start-up -----------------------------------------------------------------------------
+    async def _start_journal(self) -> int:
+        """Replay the file fallback into Redis, start the writer, recover; return the next order id.
+
+        Raises
+        ------
+        JournalStartError
+            In one line with what to do, if the journal contradicts itself (for example a Redis that
+            restarted empty under a fallback that continues it at seq 38).
+        """
+        d = self.cfg.daemon
+        where = f"Redis stream {d.stream_key} at {d.redis_url}" if d.journal == "redis" else d.journal_path
+        try:
+            if d.journal == "redis":
+                await replay_fallback(self.journal.backend, d.journal_fallback_path)
+            await self.journal.start()
+            return await self._recover()
+        except JournalCorrupt as exc:
+            raise JournalStartError(
+                f"{where}: {exc}. The journal contradicts itself (a store that lost records, e.g. Redis"
+                " restarted without its data?): restore it (Redis AOF or a backup) and start again, or"
+                " move it aside to start flat after checking the venue's position (README: the daemon)"
+            ) from exc
+
     async def _recover(self) -> int:
         entries = await self.journal.backend.read_all()
         state = recover(entries)
@@ -187,8 +250,12 @@ class Daemon:
         for order in state.open_orders:
             self.journal.put_nowait(ReconciledRecord(now, order.order_id, ReconcileOutcome.NOT_FOUND))
         self._recovered_position = state.position != 0.0
+        self.risk.impose(Source.OPERATOR, state.operator_state)
         log.info("recovered %d journal records: position %r, realized %r, %d order(s) settled as not found",
                  len(entries), state.position, state.realized_pnl, len(state.open_orders))
+        if state.operator_state != TradingState.ACTIVE:
+            log.warning("operator state %s restored from the journal: `scalper control resume` releases it",
+                        state.operator_state.name)
         return state.next_order_id
 
     def _build_core(self, first_order_id: int) -> None:
@@ -221,6 +288,8 @@ class Daemon:
         recv = cols["ts_recv"]
         kind = cols["kind"]
         counts = np.bincount(kind, minlength=3)
+        if counts[KIND_BOOK]:
+            self._book_recv_ns = int(recv[-1])
         for k in range(3):
             if counts[k]:
                 self.metrics.events_by_kind[k].inc(int(counts[k]))
@@ -242,6 +311,7 @@ class Daemon:
             self._guarded(self.core.on_code, code, 0, self._decide_frame)
             return
         self.metrics.events_by_kind[KIND_BOOK].inc(m)
+        self._book_recv_ns = ts_recv_ns
         # Every event applied and nothing due, no order waiting for the journal (the frame path only
         # scans a frame while one does): then nothing of _run_events is left to do.
         if code != 0 or self._recovered_position:
@@ -263,8 +333,11 @@ class Daemon:
 
     def _prepare(self) -> None:
         self._prepare_pending = False
+        t0 = time.perf_counter_ns()
         try:
-            self.core.prepare_decision()
+            # A prepared decision asks its models here, not at the decision: time it here.
+            if self.core.prepare_decision() is not None:
+                self.metrics.observe_inference(time.perf_counter_ns() - t0)
         except Exception:  # noqa: BLE001 - as at a decision: a broken model stops entries, not the daemon
             self._prepares = False  # once, not at every frame; a model reload turns it back on
             self._inference_failed("while preparing the next decision (preparing stopped)")
@@ -281,7 +354,7 @@ class Daemon:
             fn(*args)
         except Exception:  # noqa: BLE001 - fail closed but keep the process and its journal alive
             self.metrics.engine_errors.inc()
-            self.risk.set_state(TradingState.HALTED)
+            self.risk.impose(Source.ENGINE, TradingState.HALTED)
             log.exception("engine error while processing a frame: trading halted")
 
     def _run_events(self, ts, kind, side, ticks, size, flags, recv_of, start=None) -> None:
@@ -318,8 +391,7 @@ class Daemon:
 
     def _inference_failed(self, where: str) -> None:
         self.metrics.inference_errors.inc()
-        if self.risk.state == TradingState.ACTIVE:
-            self.risk.set_state(TradingState.REDUCING_ONLY)
+        self.risk.impose(Source.INFERENCE, TradingState.REDUCING_ONLY)
         log.exception("inference failed %s: new entries stopped", where)
 
     def _journal_fill(self, fill: Fill) -> None:
@@ -363,38 +435,98 @@ class Daemon:
 
     # -- housekeeping (once a second, off the hot path) -------------------------------------------
     async def _housekeeping(self) -> None:
-        redis = None
-        if self.cfg.daemon.journal == "redis":
-            import redis.asyncio as aioredis
-
-            redis = aioredis.from_url(self.cfg.daemon.redis_url, socket_timeout=0.5)
+        redis = self._redis_client() if self.cfg.daemon.journal == "redis" else None
         while not self.stop_event.is_set():
             await self._sleep(1.0)
             if self.venue.release(int(self.state.ist[I_LAST_EVENT_TS])):
                 self.core.after_code()
             if redis is not None:
                 await self._poll_halt_key(redis)
+            await self._poll_control(redis)
             self._journal_guard()
             self._export_gauges()
         if redis is not None:
             await redis.aclose()
 
     async def _poll_halt_key(self, redis) -> None:
+        """Set the key's slot from ``daemon.halt_key``: absent is ``active``, an unknown value
+        ``halted`` (fail closed). The key can only add to what the other sources impose."""
+        key = self.cfg.daemon.halt_key
         try:
-            value = await redis.get(self.cfg.daemon.halt_key)
-        except Exception:  # noqa: BLE001 - the halt switch is advisory; an outage must not stop the loop
+            value = await redis.get(key)
+        except Exception:  # noqa: BLE001 - an outage keeps the key's last value; the journal guard sees the outage
             return
-        if value is not None:
-            wanted = _STATE_BY_NAME.get(value.decode().strip().lower())
-            if wanted is not None and wanted != self.risk.state:
-                log.warning("halt key %s: trading state %s -> %s", self.cfg.daemon.halt_key, self.risk.state.name, wanted.name)
-                self.risk.set_state(wanted)
+        text = "active" if value is None else value.decode(errors="replace").strip().lower()
+        wanted = _STATE_BY_NAME.get(text, TradingState.HALTED)
+        before = self.risk.state
+        self.risk.impose(Source.KEY, wanted)
+        if wanted != self._key_state:
+            self._key_state = wanted
+            unknown = "" if text in _STATE_BY_NAME else f" (unknown value {text[:40]!r} counts as halted)"
+            log.warning("halt key %s = %s%s: trading state %s -> %s (imposed: %s)", key, wanted.name, unknown,
+                        before.name, self.risk.state.name, self.risk.control.describe())
+
+    async def _poll_control(self, redis) -> None:
+        # The explicit operator channel (engine/control.py): a Redis list, or a directory of files.
+        try:
+            if redis is None:
+                taken = [(f"file {path}", data) for path, data in self.control_files.receive()]
+            else:
+                taken = []
+                while (data := await redis.lpop(control_key(self.cfg.daemon))) is not None:
+                    taken.append((f"redis list {control_key(self.cfg.daemon)}", data))
+        except Exception as exc:  # noqa: BLE001 - a broken channel must not stop the housekeeping
+            log.error("control channel unreadable (%s: %s); commands wait", type(exc).__name__, exc)
+            return
+        for origin, data in taken:
+            try:
+                cmd = ControlCommand.decode(data)
+            except ValueError as exc:
+                log.error("control command from %s refused: %s", origin, exc)
+                continue
+            self.apply_command(cmd, origin)
+
+    def apply_command(self, cmd: ControlCommand, origin: str) -> bool:
+        """The operator's explicit action: journal it, then set the operator slot to ``cmd.state``
+        and release the automatic latches (the journal and key slots stay). Return True if applied;
+        a command the journal cannot take is refused (logged), never applied unjournaled."""
+        record = OperatorRecord(time.time_ns(), OperatorAction.SET, cmd.state, f"{cmd.reason} ({cmd.sender} via {origin})")
+        try:
+            self.journal.put_nowait(record)
+        except (JournalOverflow, RuntimeError) as exc:
+            log.error("operator command %s from %s refused: it cannot be journaled (%s)", cmd.state.name, cmd.sender, exc)
+            return False
+        before = self.risk.state
+        self.risk.set_state(cmd.state)
+        log.warning("operator command from %s via %s: set %s, %r: trading state %s -> %s (still imposed: %s)",
+                    cmd.sender, origin, cmd.state.name, cmd.reason, before.name, self.risk.state.name,
+                    self.risk.control.describe())
+        return True
 
     def _journal_guard(self) -> None:
         # No new positions while intents cannot be made durable; exits still go (they shrink risk).
-        if not self.journal.is_writable and self.risk.state == TradingState.ACTIVE:
-            log.error("journal not writable: trading goes reducing-only")
-            self.risk.set_state(TradingState.REDUCING_ONLY)
+        # The slot clears by itself once the store is writable and what it missed has drained.
+        j = self.journal
+        held = self.risk.control.slot(Source.JOURNAL)
+        if not j.is_writable:
+            wanted = TradingState.REDUCING_ONLY
+        elif held != TradingState.ACTIVE and j.backlog:
+            wanted = held
+        else:
+            wanted = TradingState.ACTIVE
+        self.metrics.journal_writable.set(1 if j.is_writable else 0)
+        self.metrics.journal_store_lost.set(1 if j.store_lost else 0)
+        if wanted == held:
+            return
+        before = self.risk.state
+        self.risk.impose(Source.JOURNAL, wanted)
+        if wanted == TradingState.ACTIVE:
+            log.warning("journal drained and writable: its reducing-only cleared; trading state %s -> %s (imposed: %s)",
+                        before.name, self.risk.state.name, self.risk.control.describe())
+        else:
+            lost = f"; store lost: {j.store_lost}" if j.store_lost else ""
+            log.error("journal not writable (%d record(s) held%s): trading state %s -> %s", j.backlog, lost,
+                      before.name, self.risk.state.name)
 
     def _export_gauges(self) -> None:
         m, acc, st = self.metrics, self.risk.account, self.state
@@ -405,9 +537,8 @@ class Daemon:
         m.trading_state.set(self.risk.state)
         m.book_valid.set(1 if st.is_valid and self.feed.is_synced else 0)
         m.journal_writable.set(1 if self.journal.is_writable else 0)
-        last_book = int(st.ist[I_LAST_BOOK_TS])
-        if last_book > 0:
-            m.set_book_age_ns(max(0, time.time_ns() - last_book))
+        if self._book_recv_ns > 0:  # receive time, not the exchange's clock (which differs from ours)
+            m.set_book_age_ns(max(0, time.time_ns() - self._book_recv_ns))
         fs = self.feed.stats
         self._count(m.journal_errors, "journal_errors", self.journal.errors)
         self._count(m.reconnects, "reconnects", fs.reconnects)
@@ -449,9 +580,17 @@ class Daemon:
         version = ",".join(p.card.data_sha256[:12] for p in models.predictors)
         self.metrics.set_model(version, [p.card.horizon_s for p in models.predictors])
 
-    def set_state(self, state: TradingState) -> None:
-        log.warning("operator: trading state %s -> %s", self.risk.state.name, state.name)
-        self.risk.set_state(state)
+    def on_operator_signal(self, state: TradingState) -> None:
+        """SIGUSR1 (``HALTED``) / SIGUSR2 (``REDUCING_ONLY``): the operator slot becomes at least
+        ``state`` (a signal never loosens it), journaled so that a restart keeps it."""
+        before = self.risk.state
+        self.risk.impose(Source.OPERATOR, state)
+        try:
+            self.journal.put_nowait(OperatorRecord(time.time_ns(), OperatorAction.TIGHTEN, state, "signal"))
+        except (JournalOverflow, RuntimeError) as exc:  # applied anyway: it only tightens
+            log.error("operator signal not journaled (%s): a restart will not remember it", exc)
+        log.warning("operator signal: %s requested; trading state %s -> %s (imposed: %s)", state.name, before.name,
+                    self.risk.state.name, self.risk.control.describe())
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -465,10 +604,9 @@ class Daemon:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload_models)
-        loop.add_signal_handler(signal.SIGUSR1, lambda: self.set_state(TradingState.HALTED))
-        loop.add_signal_handler(signal.SIGUSR2, lambda: self.set_state(TradingState.REDUCING_ONLY))
-        await self.journal.start()
-        first_id = await self._recover()
+        loop.add_signal_handler(signal.SIGUSR1, lambda: self.on_operator_signal(TradingState.HALTED))
+        loop.add_signal_handler(signal.SIGUSR2, lambda: self.on_operator_signal(TradingState.REDUCING_ONLY))
+        first_id = await self._start_journal()
         self._build_core(first_id)
         self._publish_model_info(self.models)
         server, port = serve(self.metrics, self.cfg.daemon.metrics_host, self.cfg.daemon.metrics_port)
@@ -487,15 +625,25 @@ class Daemon:
         return 0
 
     async def _shutdown(self, feed_task: asyncio.Task, house_task: asyncio.Task, warm_task: asyncio.Task) -> None:
-        if self.risk.state == TradingState.ACTIVE:
-            self.risk.set_state(TradingState.REDUCING_ONLY)
+        # Not journaled: a stop is not an operator halt, and the next start trades again.
+        self.risk.impose(Source.OPERATOR, TradingState.REDUCING_ONLY)
         # Held orders never reached the venue: their intents stay unsettled and recovery reports them.
         event_now = int(self.state.ist[I_LAST_EVENT_TS])
         for order in self.venue.open_orders():
             self.venue.cancel(order.order_id, event_now)
-        await asyncio.wait_for(feed_task, 10)
-        await asyncio.wait_for(house_task, 5)
-        await asyncio.wait_for(warm_task, 1)
+        budget = self.cfg.daemon.shutdown_timeout_s
+        for task in (feed_task, house_task, warm_task):
+            await _stop(task, budget)
         self._export_gauges()
-        await self.journal.close()
-        log.info("stopped: position %s, journal flushed", self.risk.account.position)
+        spilled = await self.journal.close(timeout_s=budget)
+        await _stop(asyncio.ensure_future(self.journal.backend.close()), 1.0)
+        log.info("stopped: position %s, journal %s", self.risk.account.position,
+                 "flushed" if not spilled else f"flushed, {spilled} record(s) in the fallback")
+
+
+async def _stop(task: asyncio.Future, timeout_s: float) -> None:
+    # Give a task its time to finish, then cancel it: a stop must never hang on a dead peer.
+    try:
+        await asyncio.wait_for(task, timeout_s)
+    except asyncio.TimeoutError:
+        log.warning("shutdown: %s did not finish in %.1f s; cancelled", getattr(task, "get_name", lambda: "a task")(), timeout_s)

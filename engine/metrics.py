@@ -98,8 +98,8 @@ class EngineMetrics:
     trading_state : Gauge
         ``scalper_trading_state``: 0 active, 1 reducing-only, 2 halted (the
         :class:`~scalper.risk.intent.TradingState` values).
-    book_valid, journal_writable : Gauge
-        ``scalper_book_valid``, ``scalper_journal_writable``: 1 yes, 0 no.
+    book_valid, journal_writable, journal_store_lost : Gauge
+        ``scalper_book_valid``, ``scalper_journal_writable``, ``scalper_journal_store_lost``: 1 yes, 0 no.
     model_info : Info
         ``scalper_model_info{version, horizons}`` = 1 (see :meth:`set_model`).
     tick_to_decision, inference : NsHistogram
@@ -190,7 +190,12 @@ class EngineMetrics:
             registry=reg,
         )
         self.journal_writable = Gauge(
-            "scalper_journal_writable", "Whether the last journal append succeeded; 1 yes, 0 no.",
+            "scalper_journal_writable", "Whether the journal store takes records (checked every second); 1 yes, 0 no.",
+            registry=reg,
+        )
+        self.journal_store_lost = Gauge(
+            "scalper_journal_store_lost",
+            "Whether the journal store was found holding less than was durable in it (restarted empty); 1 yes, 0 no.",
             registry=reg,
         )
         # Info appends "_info" to the name and is exposed as a gauge equal to 1 whose labels carry

@@ -92,6 +92,7 @@ def _daemon_config(tmp_path, models: Path, metrics_port: int, journal: str, redi
     journal_lines = f'journal = "file"\njournal_path = "{tmp_path / "journal.jsonl"}"' if journal == "file" else (
         f'journal = "redis"\nredis_url = "{redis_url}"\nstream_key = "test:journal"\nhalt_key = "test:halt"'
     )
+    journal_lines += f'\ncontrol_dir = "{tmp_path / "control"}"\njournal_fallback_path = "{tmp_path / "fallback.jsonl"}"'
     cfg.write_text(
         f"""[daemon]
 market = "usdm"
@@ -284,9 +285,9 @@ def test_an_inference_error_stops_entries_and_is_counted(eth_models, tmp_path):
     assert daemon.risk.state == TradingState.REDUCING_ONLY
 
 
-def _synced(daemon, data_dir) -> list[bytes]:
+def _synced(daemon, data_dir, recv_ns: int | None = None) -> list[bytes]:
     # Build the daemon's core and sync its book on the first 3,000 depthUpdates of the recording
-    # (outside an event loop: nothing is prepared); return those frames.
+    # (outside an event loop: nothing is prepared), received at recv_ns (now if None); return those frames.
     from scalper.ingest.binance import Recording, parse_message
 
     daemon._build_core(1)
@@ -301,10 +302,10 @@ def _synced(daemon, data_dir) -> list[bytes]:
         if len(frames) > 3000:
             break
     for raw in frames[:1500]:
-        feed._on_frame(raw, time.time_ns())
-    feed.place_snapshot(parse_message(snapshot), time.time_ns())
+        feed._on_frame(raw, recv_ns or time.time_ns())
+    feed.place_snapshot(parse_message(snapshot), recv_ns or time.time_ns())
     for raw in frames[1500:]:
-        feed._on_frame(raw, time.time_ns())
+        feed._on_frame(raw, recv_ns or time.time_ns())
         feed._flush()
     assert feed.is_synced and daemon.state.is_valid and feed.stats.diffs_applied > 1000
     return frames
@@ -433,3 +434,269 @@ def test_decisions_prepared_between_frames_trade_exactly_as_predicted_ones(data_
     assert on[0] > 5 and fills_on > 5  # entries were approved and filled
     flat_decisions = on[0] + sum(on[1].values())
     assert hits > 0.8 * flat_decisions > 100 and no_hits == 0
+
+
+def _redis_daemon(tmp_path, models, redis_url):
+    from scalper.engine.config import load_config
+    from scalper.engine.daemon import Daemon
+
+    daemon = Daemon(load_config(_daemon_config(tmp_path, models, 0, "redis", redis_url)))
+    daemon._build_core(1)
+    return daemon
+
+
+def _poll_key(daemon, value: str | None, polls: int) -> list:
+    # The housekeeping's key poll, ``polls`` times, with the key at ``value``; the state after each poll.
+    import redis.asyncio as aioredis
+
+    async def run():
+        client = aioredis.from_url(daemon.cfg.daemon.redis_url)
+        if value is None:
+            await client.delete(daemon.cfg.daemon.halt_key)
+        else:
+            await client.set(daemon.cfg.daemon.halt_key, value)
+        seen = []
+        for _ in range(polls):
+            await daemon._poll_halt_key(client)
+            seen.append(daemon.risk.state)
+        await client.aclose()
+        return seen
+
+    return asyncio.run(run())
+
+
+def test_the_halt_key_at_active_never_undoes_an_operator_signal(eth_models, tmp_path, redis_server):
+    from scalper.risk.intent import TradingState
+
+    daemon = _redis_daemon(tmp_path, eth_models, redis_server)
+    assert _poll_key(daemon, "active", 1) == [TradingState.ACTIVE]
+    daemon.on_operator_signal(TradingState.HALTED)  # SIGUSR1
+    assert _poll_key(daemon, "active", 3) == [TradingState.HALTED] * 3
+    daemon.on_operator_signal(TradingState.REDUCING_ONLY)  # SIGUSR2 after SIGUSR1: the halt stays
+    assert _poll_key(daemon, "active", 3) == [TradingState.HALTED] * 3
+    # The key may still make it safer, and its own slot follows it.
+    daemon.risk.set_state(TradingState.ACTIVE)
+    assert _poll_key(daemon, "reducing_only", 2) == [TradingState.REDUCING_ONLY] * 2
+    assert _poll_key(daemon, None, 1) == [TradingState.ACTIVE]
+
+
+def test_the_halt_key_never_undoes_the_drawdown_or_inference_latch(eth_models, tmp_path, redis_server):
+    import numpy as np
+    from scalper.risk.intent import TradingState
+
+    daemon = _redis_daemon(tmp_path, eth_models, redis_server)
+
+    def broken(_features):
+        raise RuntimeError("onnxruntime: bad input")
+
+    daemon.models.predictors[0].predict = broken
+    daemon._decide(1, np.zeros(15), time.time_ns())
+    assert daemon.risk.state == TradingState.REDUCING_ONLY
+    assert _poll_key(daemon, "active", 3) == [TradingState.REDUCING_ONLY] * 3
+
+    (tmp_path / "dd").mkdir()
+    other = _redis_daemon(tmp_path / "dd", eth_models, redis_server)
+    risk = other.risk
+    risk.on_fill(1, (other.cfg.risk.max_drawdown + 100.0) / 1000.0, 3000.0, 0.0)
+    risk.mark(2000.0)  # a loss beyond max_drawdown: the kill switch trips
+    assert risk.state == TradingState.REDUCING_ONLY
+    assert _poll_key(other, "active", 3) == [TradingState.REDUCING_ONLY] * 3
+
+
+def _file_daemon(tmp_path, models):
+    from scalper.engine.config import load_config
+    from scalper.engine.daemon import Daemon
+
+    return Daemon(load_config(_daemon_config(tmp_path, models, 0, "file")))
+
+
+def _approved(daemon, side: int, qty: float, is_exit: bool):
+    # An order through the daemon's own risk manager (only it makes ApprovedOrder).
+    from scalper.risk.intent import ApprovedOrder, OrderIntent
+    from scalper.risk.market import MarketState
+
+    now = time.time_ns()
+    intent = OrderIntent(now, side, qty, 3000.0 if side > 0 else 2999.0, is_exit, "stop_loss" if is_exit else "entry")
+    approved = daemon.risk.check(intent, MarketState(now, 2999.99, 3000.0, 1, now, True))
+    assert isinstance(approved, ApprovedOrder), approved
+    return approved
+
+
+def test_journal_ts_ns_is_the_wall_clock_for_intents_like_every_other_record(eth_models, tmp_path):
+    from scalper.exec.journal import IntentRecord
+
+    daemon = _file_daemon(tmp_path, eth_models)
+    event_ts = 1_721_260_800_000_000_000  # an exchange event time of the recording (2024-07-18)
+
+    async def scenario():
+        await daemon.journal.start()
+        daemon._build_core(1)
+        t0 = time.time_ns()
+        daemon.venue.submit(_approved(daemon, 1, 0.01, False), event_ts)
+        t1 = time.time_ns()
+        await daemon.journal.close()
+        return t0, t1
+
+    t0, t1 = asyncio.run(scenario())
+    entries = asyncio.run(_read(FileJournal(tmp_path / "journal.jsonl")))
+    intents = [e.record for e in entries if isinstance(e.record, IntentRecord)]
+    assert len(intents) == 1 and t0 <= intents[0].ts_ns <= t1
+
+
+class _StalledStore:
+    """Wraps a backend so that appends hang (a Redis that stopped answering) until released."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.open = asyncio.Event()
+
+    def install(self):
+        real = self.backend.append
+
+        async def append(entries):
+            await self.open.wait()
+            await real(entries)
+
+        self.backend.append = append
+
+
+def test_an_exit_goes_out_while_the_store_hangs_and_an_entry_waits(eth_models, tmp_path):
+    daemon = _file_daemon(tmp_path, eth_models)
+
+    async def scenario():
+        await daemon.journal.start()
+        daemon._build_core(1)
+        daemon.risk.on_fill(1, 0.02, 3000.0, 0.0)  # a position to exit
+        stall = _StalledStore(daemon.journal.backend)
+        stall.install()
+        exit_order = daemon.venue.submit(_approved(daemon, -1, 0.02, True), time.time_ns())
+        await asyncio.sleep(0.05)
+        sent_exit = daemon.venue.release(time.time_ns())
+        on_venue = [o.order_id for o in daemon.venue.venue.open_orders()]
+        stall.open.set()
+        await daemon.journal.close()
+        return exit_order.order_id, sent_exit, on_venue
+
+    exit_id, sent_exit, on_venue = asyncio.run(scenario())
+    assert sent_exit == 1 and on_venue == [exit_id]  # not held for the store
+
+
+def test_journal_reducing_only_clears_itself_once_drained_and_the_other_latches_stay(eth_models, tmp_path):
+    from scalper.risk.control import Source
+    from scalper.risk.intent import TradingState
+
+    daemon = _file_daemon(tmp_path, eth_models)
+    seen = []
+
+    async def scenario():
+        await daemon.journal.start()
+        daemon._build_core(1)
+        backend = daemon.journal.backend
+        real_append = backend.append
+        down = True
+
+        async def append(entries):
+            if down:
+                raise OSError("disk gone")
+            await real_append(entries)
+
+        backend.append = append
+        daemon.on_operator_signal(TradingState.REDUCING_ONLY)  # queued; the store refuses it
+        t0 = time.monotonic()
+        while daemon.journal.is_writable and time.monotonic() - t0 < 3:
+            await asyncio.sleep(0.01)
+        seen.append(("failing", daemon.risk.control.slot(Source.JOURNAL), daemon.risk.state))
+        down = False
+        await daemon.journal.flush()
+        daemon._journal_guard()  # the housekeeping's once-a-second call
+        seen.append(("drained", daemon.risk.control.slot(Source.JOURNAL), daemon.risk.state))
+        await daemon.journal.close()
+
+    asyncio.run(scenario())
+    assert seen == [
+        ("failing", TradingState.REDUCING_ONLY, TradingState.REDUCING_ONLY),
+        ("drained", TradingState.ACTIVE, TradingState.REDUCING_ONLY),  # the operator's signal stays
+    ]
+    assert snapshot_value(daemon, "scalper_journal_writable") == 1.0
+
+
+def snapshot_value(daemon, name: str) -> float:
+    from scalper.engine.metrics import snapshot
+
+    return snapshot(daemon.metrics)[name]
+
+
+def test_resume_command_is_journaled_and_a_restart_keeps_an_unresumed_halt(eth_models, tmp_path):
+    from scalper.engine.control import FileControlChannel, command
+    from scalper.exec.journal import OperatorAction, OperatorRecord
+    from scalper.risk.intent import TradingState
+
+    async def session(signal_state, resume):
+        daemon = _file_daemon(tmp_path, eth_models)
+        await daemon.journal.start()
+        first = await daemon._recover()
+        daemon._build_core(first)
+        restored = daemon.risk.state
+        if signal_state is not None:
+            daemon.on_operator_signal(signal_state)
+        if resume:
+            FileControlChannel(daemon.cfg.daemon.control_dir).send(command(TradingState.ACTIVE, "drawdown reviewed"))
+            await daemon._poll_control(None)
+        state = daemon.risk.state
+        await daemon.journal.close()
+        return restored, state
+
+    assert asyncio.run(session(TradingState.HALTED, False)) == (TradingState.ACTIVE, TradingState.HALTED)
+    assert asyncio.run(session(None, False)) == (TradingState.HALTED, TradingState.HALTED)  # restart: still halted
+    assert asyncio.run(session(None, True)) == (TradingState.HALTED, TradingState.ACTIVE)
+    assert asyncio.run(session(None, False)) == (TradingState.ACTIVE, TradingState.ACTIVE)
+    ops = [e.record for e in asyncio.run(_read(FileJournal(tmp_path / "journal.jsonl"))) if isinstance(e.record, OperatorRecord)]
+    assert [(r.action, r.state) for r in ops] == [(OperatorAction.TIGHTEN, TradingState.HALTED), (OperatorAction.SET, TradingState.ACTIVE)]
+    assert ops[1].reason.startswith("drawdown reviewed (") and "via file" in ops[1].reason
+
+
+def test_run_with_a_contradicting_journal_gives_one_error_line_and_exit_2(eth_models, tmp_path):
+    from scalper.engine.cli import app
+    from scalper.exec.journal import FillRecord, JournalEntry, PositionRecord, encode
+    from typer.testing import CliRunner
+
+    records = [
+        IntentRecord(1, 1, -1, 0.05, 3000.0, "entry", False),
+        FillRecord(2, 1, 2, -1, 0.05, 3000.0, 0.0, False, "entry"),
+        PositionRecord(3, 0.0, 0.0, 0.0, 0.0),  # says flat; the fill before it gives -0.05
+    ]
+    (tmp_path / "journal.jsonl").write_bytes(b"".join(encode(JournalEntry(i + 1, r)) + b"\n" for i, r in enumerate(records)))
+    cfg = _daemon_config(tmp_path, eth_models, 0, "file")
+    res = CliRunner().invoke(app, ["run", "-c", str(cfg)])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "position record says position=0.0, the fills before it give -0.05" in lines[0]
+    assert "restore it" in lines[0] and "Traceback" not in res.output
+
+
+def test_preparing_a_decision_times_its_inference(data_dir, eth_models, tmp_path):
+    daemon = _file_daemon(tmp_path, eth_models)
+    frames = _synced(daemon, data_dir)
+    before = snapshot_value(daemon, "scalper_inference_seconds_count")
+    prepared = []
+    prepare = daemon.core.prepare_decision
+    daemon.core.prepare_decision = lambda: prepared.append(prepare()) or prepared[-1]
+
+    async def frames_arrive(n: int) -> None:
+        for raw in frames[-n:]:
+            daemon.feed._on_frame(raw, time.time_ns())  # stale frames: only the idle-time preparation runs
+            daemon._after_events()
+            await asyncio.sleep(0)
+
+    asyncio.run(frames_arrive(5))
+    asked = sum(p is not None for p in prepared)
+    assert asked >= 1
+    assert snapshot_value(daemon, "scalper_inference_seconds_count") == before + asked
+
+
+def test_book_age_is_measured_from_the_receive_time_not_the_exchange_clock(data_dir, eth_models, tmp_path):
+    daemon = _file_daemon(tmp_path, eth_models)
+    _synced(daemon, data_dir, recv_ns=time.time_ns() - 2_000_000_000)  # received 2 s ago; event times of 2024
+    daemon._export_gauges()
+    assert 2.0 <= snapshot_value(daemon, "scalper_book_age_seconds") < 5.0
