@@ -195,6 +195,7 @@ class Daemon:
         self._frame_recv_ns = 0  # receive time of the frame a code due before it came from
         self._book_recv_ns = 0  # receive time of the last frame with book events (book_age_seconds)
         self._key_state: TradingState | None = None  # the halt key's last value, to log changes once
+        self._control_failing = False
         self._prepares = d.prepare_decisions
         self._prepare_pending = False
 
@@ -234,6 +235,7 @@ class Daemon:
             if d.journal == "redis":
                 await replay_fallback(self.journal.backend, d.journal_fallback_path)
             await self.journal.start()
+            self._journal_guard()  # the gauges tell the journal's state from the start, not a second later
             return await self._recover()
         except JournalCorrupt as exc:
             raise JournalStartError(
@@ -476,8 +478,11 @@ class Daemon:
                 while (data := await redis.lpop(control_key(self.cfg.daemon))) is not None:
                     taken.append((f"redis list {control_key(self.cfg.daemon)}", data))
         except Exception as exc:  # noqa: BLE001 - a broken channel must not stop the housekeeping
-            log.error("control channel unreadable (%s: %s); commands wait", type(exc).__name__, exc)
+            if not self._control_failing:  # once per outage, not every second
+                log.error("control channel unreadable (%s: %s); commands wait", type(exc).__name__, exc)
+            self._control_failing = True
             return
+        self._control_failing = False
         for origin, data in taken:
             try:
                 cmd = ControlCommand.decode(data)
