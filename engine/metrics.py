@@ -78,6 +78,13 @@ class EngineMetrics:
         The same three children indexed by the tick-file ``kind`` code (0 book, 1 trade, 2 clear).
     sequence_gaps, resyncs, reconnects : Counter
         ``scalper_sequence_gaps_total``, ``scalper_resyncs_total``, ``scalper_reconnects_total``.
+    snapshot_requests, snapshot_request_weight : Counter
+        ``scalper_snapshot_requests_total`` (REST depth requests sent) and
+        ``scalper_snapshot_request_weight_total`` (their venue request weight, which the venue's
+        per-minute rate limit counts).
+    feed_disconnects : Counter
+        ``scalper_feed_disconnects_total{reason}``: market-data connections lost, by reason
+        (``frame_too_large``: a frame over the size limit was refused); children made on demand.
     decisions : HotCounter
         ``scalper_decisions_total``: decision points reached (model asked).
     orders : Mapping[OrderStatus, counter child]
@@ -133,6 +140,19 @@ class EngineMetrics:
         )
         self.reconnects = Counter(
             "scalper_reconnects_total", "Market-data connection re-establishments; count.", registry=reg,
+        )
+        self.snapshot_requests = Counter(
+            "scalper_snapshot_requests_total", "REST depth snapshot requests sent to the venue; count.", registry=reg,
+        )
+        self.snapshot_request_weight = Counter(
+            "scalper_snapshot_request_weight_total",
+            "Venue request weight of the REST depth snapshot requests (Binance's weight by limit); request weight units.",
+            registry=reg,
+        )
+        self.feed_disconnects = Counter(
+            "scalper_feed_disconnects_total",
+            "Market-data connections lost, by reason (frame_too_large: a frame over the size limit was refused); count.",
+            ["reason"], registry=reg,
         )
         self.decisions = HotCounter(
             "scalper_decisions", "Decision points reached (grid times with a valid book; models asked only when flat); count.", reg,
