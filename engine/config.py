@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from scalper.exec.config import ExecConfig
 from scalper.features.config import FeaturesConfig
+from scalper.ingest.binance.config import FeedConfig
 from scalper.models.config import LabelsConfig, TrainConfig
 from scalper.risk.config import RiskConfig
 
@@ -82,6 +83,7 @@ class EngineConfig(_Section):
     exec: ExecConfig = ExecConfig()
     backtest: BacktestConfig = BacktestConfig()
     daemon: DaemonConfig = DaemonConfig()
+    feed: FeedConfig = FeedConfig()
 
 
 def load_config(path: str | Path | None) -> EngineConfig:

@@ -185,7 +185,7 @@ class Daemon:
         self.frames = DepthFramePath(d.tick_size, self.state, self.on_frame, hold=self._orders_held)
         self.feed = BinanceFeed(
             Market(d.market), d.symbol, d.tick_size, d.ws_url, d.rest_url, self.on_events,
-            check_book=False, hot_path=self.frames,
+            check_book=False, hot_path=self.frames, config=cfg.feed,
         )
         self.core: EngineCore | None = None
         self.venue: JournaledVenue | None = None
@@ -549,6 +549,10 @@ class Daemon:
         self._count(m.reconnects, "reconnects", fs.reconnects)
         self._count(m.decisions_prepared, "prepared", self.core.prepared_hits)
         self._count(m.resyncs, "resyncs", fs.resyncs)
+        self._count(m.snapshot_requests, "snapshot_requests", fs.snapshot_requests)
+        self._count(m.snapshot_request_weight, "request_weight", fs.request_weight)
+        for reason, count in fs.disconnects.items():
+            self._count(m.feed_disconnects.labels(reason), f"disconnect:{reason}", count)
         self._count(m.sequence_gaps, "gaps", sum(v for k, v in fs.invalidations.items() if k.name == "GAP"))
         for reason, count in fs.malformed.items():
             for _ in range(count - self._reported_counts.get(f"malformed:{reason}", 0)):
