@@ -99,6 +99,10 @@ class ReplayServer:
         Replay speed: 1.0 = recorded pace, 10.0 = ten times faster, 0 = no pacing.
     host, port : str, int
         Where to listen; port 0 picks a free port (read :attr:`port` after :meth:`start`).
+    accept_delay_s : float
+        Time between a client's websocket handshake and the first frame sent to it, s: a venue
+        subscribes a new connection to its streams some time after the handshake, and REST requests
+        are answered meanwhile.
 
     Raises
     ------
@@ -106,10 +110,12 @@ class ReplayServer:
         If the recording holds no REST snapshot line.
     """
 
-    def __init__(self, lines: Iterable[tuple[int, bytes]], speed: float = 1.0, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, lines: Iterable[tuple[int, bytes]], speed: float = 1.0, host: str = "127.0.0.1", port: int = 0,
+                 accept_delay_s: float = 0.0) -> None:
         if speed < 0:
             raise ValueError(f"speed must be >= 0, got {speed}")
         self.speed = speed
+        self.accept_delay_s = accept_delay_s
         self.host = host
         self.port = port
         self.book = _Book()
@@ -199,6 +205,8 @@ class ReplayServer:
         streams = set(parse_qs(url.query).get("streams", [""])[0].split("/")) - {""}
         if url.path.startswith("/ws/"):
             streams |= set(url.path[len("/ws/"):].split("/")) - {""}
+        if self.accept_delay_s > 0:
+            await asyncio.sleep(self.accept_delay_s)
         self._clients[ws] = streams
         self.stats.connections += 1
         self._started.set()
