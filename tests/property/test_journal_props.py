@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from scalper.exec.journal import (
     FillRecord,
     IntentRecord,
+    OperatorAction,
+    OperatorRecord,
     PositionRecord,
     ReconciledRecord,
     ReconcileOutcome,
@@ -23,6 +25,8 @@ from scalper.exec.journal_writer import JournalWriter
 from scalper.exec.orders import Fill, InvalidTransition, Order, OrderStatus
 from scalper.exec.recovery import recover
 from scalper.risk.accounting import Account
+from scalper.risk.control import Source, TradingControl
+from scalper.risk.intent import TradingState
 
 LOT = 0.01  # base units
 T0 = 1_700_000_000_000_000_000  # ns since the epoch
@@ -37,6 +41,7 @@ ops = st.lists(
             st.just("fill"), index, st.integers(1, 300), price, st.floats(0.0, 1.0), st.booleans()
         ),
         st.tuples(st.just("reconcile"), index, st.sampled_from(list(ReconcileOutcome))),
+        st.tuples(st.just("operator"), st.sampled_from(list(OperatorAction)), st.sampled_from(list(TradingState))),
     ),
     max_size=60,
 )
@@ -52,6 +57,7 @@ class Trading:
         self.orders: list[Order] = []
         self.lots: dict[int, tuple[int, int]] = {}  # order id -> (ordered lots, filled lots)
         self.reconciled: set[int] = set()
+        self.control = TradingControl()  # what the daemon's operator actions did, live
         self.records: list = []
         self.ts = T0
 
@@ -69,6 +75,14 @@ class Trading:
             self.records.append(
                 IntentRecord(order.client_ts_ns, order.order_id, side, order.qty, limit, "entry", False)
             )
+            return
+        if kind == "operator":
+            _, action, state = op
+            if action is OperatorAction.TIGHTEN:
+                self.control.impose(Source.OPERATOR, state)
+            else:
+                self.control.operator_set(state)
+            self.records.append(OperatorRecord(self._tick(), action, state, "test"))
             return
         if not self.orders:
             return
@@ -129,6 +143,7 @@ def test_recovered_journal_equals_account_and_open_orders(ops):
         state = recover(asyncio.run(FileJournal(path).read_all()))
 
     acc = trading.account
+    assert state.operator_state == trading.control.slot(Source.OPERATOR)
     assert (state.position, state.avg_entry_price, state.realized_pnl, state.fees_paid) == (
         acc.position, acc.avg_entry_price, acc.realized_pnl, acc.fees_paid,
     )
