@@ -194,7 +194,7 @@ class Daemon:
         self._reported_counts: dict = {}
         self._frame_recv_ns = 0  # receive time of the frame a code due before it came from
         self._book_recv_ns = 0  # receive time of the last frame with book events (book_age_seconds)
-        self._key_state: TradingState | None = None  # the halt key's last value, to log changes once
+        self._key_state = TradingState.ACTIVE  # the halt key's last value, to log each change once
         self._control_failing = False
         self._prepares = d.prepare_decisions
         self._prepare_pending = False
@@ -640,11 +640,16 @@ class Daemon:
         event_now = int(self.state.ist[I_LAST_EVENT_TS])
         for order in self.venue.open_orders():
             self.venue.cancel(order.order_id, event_now)
-        budget = self.cfg.daemon.shutdown_timeout_s
+        # One budget for the whole stop; what the journal store cannot take in it goes to the fallback.
+        deadline = time.monotonic() + self.cfg.daemon.shutdown_timeout_s
+
+        def left() -> float:
+            return max(0.1, deadline - time.monotonic())
+
         for task in (feed_task, house_task, warm_task):
-            await _stop(task, budget)
+            await _stop(task, left())
         self._export_gauges()
-        spilled = await self.journal.close(timeout_s=budget)
+        spilled = await self.journal.close(timeout_s=left())
         await _stop(asyncio.ensure_future(self.journal.backend.close()), 1.0)
         log.info("stopped: position %s, journal %s", self.risk.account.position,
                  "flushed" if not spilled else f"flushed, {spilled} record(s) in the fallback")

@@ -52,8 +52,11 @@ Rules the daemon keeps so that :func:`scalper.exec.recovery.recover` is right:
 
 1. The engine picks the client order id and uses it in every record of that order (the adapter
    uses it as the order's id, or maps venue ids back to it). Ids are never reused.
-2. ``order_intent`` goes through :meth:`JournalWriter.append_durable` and the order is sent only
-   after it returns.
+2. An entry's ``order_intent`` is durable before the order is sent (:meth:`JournalWriter.append_durable`,
+   or the daemon holding the order until :attr:`JournalWriter.durable_seq` reaches it). An exit's
+   intent is queued before the exit is sent but not waited for: an exit only shrinks the position,
+   and holding it through a store outage would hold the risk. A crash before that intent is durable
+   loses it with the exit's fills, so recovery sees the position as before the exit.
 3. Every fill is journaled, then a ``position`` record of the account after it.
 4. Every status change the adapter reports is journaled (intermediate states may be skipped).
 5. After a restart, an order that is in flight with unknown outcome is settled with the venue
