@@ -570,15 +570,19 @@ def test_an_exit_goes_out_while_the_store_hangs_and_an_entry_waits(eth_models, t
         stall = _StalledStore(daemon.journal.backend)
         stall.install()
         exit_order = daemon.venue.submit(_approved(daemon, -1, 0.02, True), time.time_ns())
+        entry_order = daemon.venue.submit(_approved(daemon, 1, 0.01, False), time.time_ns())
         await asyncio.sleep(0.05)
         sent_exit = daemon.venue.release(time.time_ns())
         on_venue = [o.order_id for o in daemon.venue.venue.open_orders()]
         stall.open.set()
+        await daemon.journal.flush()
+        sent_entry = daemon.venue.release(time.time_ns())
         await daemon.journal.close()
-        return exit_order.order_id, sent_exit, on_venue
+        return exit_order.order_id, entry_order.order_id, sent_exit, on_venue, sent_entry
 
-    exit_id, sent_exit, on_venue = asyncio.run(scenario())
-    assert sent_exit == 1 and on_venue == [exit_id]  # not held for the store
+    exit_id, entry_id, sent_exit, on_venue, sent_entry = asyncio.run(scenario())
+    assert sent_exit == 1 and on_venue == [exit_id]  # the exit is not held for the store; the entry is
+    assert sent_entry == 1 and entry_id == exit_id + 1
 
 
 def test_journal_reducing_only_clears_itself_once_drained_and_the_other_latches_stay(eth_models, tmp_path):
@@ -700,3 +704,37 @@ def test_book_age_is_measured_from_the_receive_time_not_the_exchange_clock(data_
     _synced(daemon, data_dir, recv_ns=time.time_ns() - 2_000_000_000)  # received 2 s ago; event times of 2024
     daemon._export_gauges()
     assert 2.0 <= snapshot_value(daemon, "scalper_book_age_seconds") < 5.0
+
+
+def test_resume_through_redis_releases_the_latches_but_not_the_key(eth_models, tmp_path, redis_server):
+    from scalper.engine.cli import app
+    from scalper.exec.journal import OperatorAction, OperatorRecord
+    from scalper.risk.intent import TradingState
+    from typer.testing import CliRunner
+
+    cfg = _daemon_config(tmp_path, eth_models, 0, "redis", redis_server)
+    daemon = _redis_daemon(tmp_path, eth_models, redis_server)
+
+    async def scenario():
+        await daemon._start_journal()
+        client = daemon._redis_client()
+        daemon.on_operator_signal(TradingState.HALTED)
+        daemon._inference_failed("in a test")
+        await client.set(daemon.cfg.daemon.halt_key, "reducing_only")
+        await daemon._poll_halt_key(client)
+        res = await asyncio.to_thread(CliRunner().invoke, app, ["control", "resume", "-c", str(cfg), "--reason", "checked"])
+        assert res.exit_code == 0 and "via redis list test:halt:control" in res.output, res.output
+        before = daemon.risk.state
+        await daemon._poll_control(client)
+        after_resume = daemon.risk.state
+        await client.delete(daemon.cfg.daemon.halt_key)
+        await daemon._poll_halt_key(client)
+        await client.aclose()
+        await daemon.journal.close()
+        await daemon.journal.backend.close()
+        return before, after_resume, daemon.risk.state
+
+    assert asyncio.run(scenario()) == (TradingState.HALTED, TradingState.REDUCING_ONLY, TradingState.ACTIVE)
+    ops = [e.record for e in asyncio.run(_read(RedisJournal(redis_server, "test:journal"))) if isinstance(e.record, OperatorRecord)]
+    assert [(r.action, r.state) for r in ops] == [(OperatorAction.TIGHTEN, TradingState.HALTED), (OperatorAction.SET, TradingState.ACTIVE)]
+    assert "checked (" in ops[1].reason and "via redis list test:halt:control" in ops[1].reason
