@@ -7,6 +7,7 @@ and ``SCALPER_REDIS_PASSWORD`` (Redis ACL user and password) for every connectio
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 
 import orjson
@@ -38,7 +39,7 @@ for i = 0, n - 1 do redis.call('XADD', KEYS[1], ARGV[3 + 2 * i] .. '-0', 'r', AR
 if #ARGV > 2 + 2 * n then redis.call('HSET', KEYS[2], unpack(ARGV, 3 + 2 * n)) end
 return n
 """
-_ENDS_AT = "SCALPER_STREAM_ENDS_AT "
+_ENDS_AT = re.compile(r"SCALPER_STREAM_ENDS_AT (\d+)")
 
 
 def redis_auth_from_env() -> dict[str, str]:
@@ -121,11 +122,9 @@ class RedisJournal(JournalBackend):
         try:
             await self._append(keys=[self.stream_key, self.snapshot_key], args=args)
         except redis.ResponseError as exc:
-            text = str(exc)
-            if text.startswith(_ENDS_AT) and int(text[len(_ENDS_AT):]) < entries[0].seq - 1:
-                raise JournalStoreLost(
-                    int(text[len(_ENDS_AT):]), entries[0].seq - 1, f"redis stream {self.stream_key}"
-                ) from None
+            ends_at = _ENDS_AT.search(str(exc))
+            if ends_at is not None and int(ends_at[1]) < entries[0].seq - 1:
+                raise JournalStoreLost(int(ends_at[1]), entries[0].seq - 1, f"redis stream {self.stream_key}") from None
             raise
         self.durable_seq = entries[-1].seq
 
