@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scalper.ingest.binance.levels import DEFAULT_PRICE_BAND, DEFAULT_TICK_TOLERANCE
+
 
 class FeedConfig(BaseModel):
     """How the feed guards the book and paces its retries; every key has a unit in its description."""
@@ -15,12 +17,12 @@ class FeedConfig(BaseModel):
         description="largest websocket frame accepted, bytes; a larger one closes the connection (counted, then reconnect)",
     )
     price_band: float = Field(
-        1000.0, gt=1.0,
+        DEFAULT_PRICE_BAND, gt=1.0,
         description="a price must lie within [mid / price_band, mid * price_band] of the synced book, ratio "
                     "(Binance books hold real levels from ~1% to ~1000% of the mid)",
     )
     tick_tolerance: float = Field(
-        1e-6, gt=0, lt=0.5, description="how far from a whole number of ticks a price may be, ticks",
+        DEFAULT_TICK_TOLERANCE, gt=0, lt=0.5, description="how far from a whole number of ticks a price may be, ticks",
     )
     backoff_initial_s: float = Field(0.1, gt=0, description="first retry delay after a failed resync or reconnect, s")
     backoff_max_s: float = Field(10.0, gt=0, description="retry delays double up to this, s")

@@ -29,7 +29,7 @@ from websockets.frames import CloseCode
 
 from scalper.ingest.binance.config import FeedConfig
 from scalper.ingest.binance.fastdepth import H_BAND_HI, H_BAND_LO, H_EVENT_MS, H_TRANSACTION_MS
-from scalper.ingest.binance.levels import LEVEL_CODES, LEVEL_OK, NO_BAND, check_levels, mid_band, price_code
+from scalper.ingest.binance.levels import LEVEL_CODES, LEVEL_OK, NO_BAND, first_bad_level, mid_band, price_code
 from scalper.ingest.binance.localbook import LocalBook
 from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate, Market, Trade
 from scalper.ingest.binance.normalise import EventBuffer, event_time_ns
@@ -398,14 +398,11 @@ class BinanceFeed:
                 return
             self._check_tickers(d.final_update_id)
 
-    def _bad_levels(self, bids: np.ndarray, asks: np.ndarray, band: tuple[int, int] | None = None) -> tuple[str, str] | None:
+    def _bad_levels(self, bids: np.ndarray, asks: np.ndarray, band: tuple[int, int] | None = None,
+                    names: tuple[str, str] = ("b", "a")) -> tuple[str, str] | None:
         # (reason, which level) of the first price or size no book may hold, else None.
-        lo, hi = self._band if band is None else band
-        for side, levels in (("b", bids), ("a", asks)):
-            code, row = check_levels(levels, self.tick_size, self.config.tick_tolerance, lo, hi)
-            if code != LEVEL_OK:
-                return LEVEL_CODES[code], f"{side}[{row}] = {levels[row].tolist()} (band {lo}..{hi} ticks)"
-        return None
+        return first_bad_level(bids, asks, self.tick_size, self.config.tick_tolerance,
+                               self._band if band is None else band, names)
 
     def _set_band(self, band: tuple[int, int]) -> None:
         # The scanner reads the band from its header: it declines a frame with a level outside it,
@@ -508,7 +505,7 @@ class BinanceFeed:
         rejected by reason and requested again after the resync backoff; nothing of it is applied.
         """
         band = mid_band(snap.bids, snap.asks, self.tick_size, self.config.price_band)
-        bad = self._bad_levels(snap.bids, snap.asks, band)
+        bad = self._bad_levels(snap.bids, snap.asks, band, ("bids", "asks"))
         if bad is not None:
             self._reject(bad[0], f"depth snapshot lastUpdateId={snap.last_update_id}: {bad[1]}")
             self._snapshot_failed(f"snapshot refused ({bad[0]})")

@@ -27,6 +27,10 @@ What stops the import (:class:`BinanceImportError`, naming file, line and reason
 * the first file has no REST snapshot: with no earlier file to continue, no book can be built;
 * a malformed line (recording format or :class:`BinanceParseError`) or a message for another
   symbol, unless ``skip_bad`` (then counted per reason in ``malformed``);
+* a price or size no book may hold (:func:`~scalper.ingest.binance.levels.check_levels`: finite,
+  positive, on the tick grid within :data:`~scalper.ingest.binance.levels.DEFAULT_TICK_TOLERANCE`,
+  within :data:`~scalper.ingest.binance.levels.DEFAULT_PRICE_BAND` of the snapshot's mid): in a
+  snapshot or a trade, like a malformed line; in a diff the sequencer took, like a gap (REJECTED);
 * a gap, a snapshot older than the diffs after it, or a crossed book. A recording has no second
   snapshot to resync from, so with ``skip_bad`` the import reports it (``book_stopped``), stops
   writing book events (the sequencer stays INVALID and drops later diffs) and keeps writing
@@ -42,6 +46,16 @@ from pathlib import Path
 
 import numpy as np
 
+from scalper.ingest.binance.levels import (
+    DEFAULT_PRICE_BAND,
+    DEFAULT_TICK_TOLERANCE,
+    LEVEL_CODES,
+    LEVEL_OK,
+    NO_BAND,
+    first_bad_level,
+    mid_band,
+    price_code,
+)
 from scalper.ingest.binance.localbook import LocalBook
 from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate, Market, Trade
 from scalper.ingest.binance.normalise import EventBuffer, event_time_ns
@@ -257,6 +271,7 @@ class _ImportRun:
         self.held: dict[int, tuple[DepthUpdate, RecordedLine]] = {}
         self.pending_snapshot: tuple[DepthSnapshot, int] | None = None
         self.snapshot_seen = False
+        self.band = NO_BAND  # prices accepted, ticks: around the mid of the snapshot in use
         self.last_book_ts = -(2**63)
         self.applied = 0
         self.clamped = 0
@@ -367,6 +382,12 @@ class _ImportRun:
     # -- messages -------------------------------------------------------------------------
 
     def _on_trade(self, trade: Trade, rec: RecordedLine) -> None:
+        if self.tick_size is not None:
+            code = price_code(trade.price, self.tick_size, DEFAULT_TICK_TOLERANCE, *self.band)
+            if code != LEVEL_OK:
+                reason = LEVEL_CODES[code]
+                self._bad(rec, reason, f"{reason}: trade {trade.trade_id} price {trade.price!r}")
+                return
         if self._symbol_ok(trade.symbol, rec):
             self.messages["aggTrade" if trade.aggregate else "trade"] += 1
             self.events.append_trade(trade, rec.local_ts_ns)
@@ -396,6 +417,12 @@ class _ImportRun:
             return
         self.snapshot_seen = True
         self._init_specs(snapshot)
+        band = mid_band(snapshot.bids, snapshot.asks, self.tick_size, DEFAULT_PRICE_BAND)
+        bad = first_bad_level(snapshot.bids, snapshot.asks, self.tick_size, DEFAULT_TICK_TOLERANCE, band, ("bids", "asks"))
+        if bad is not None:
+            self._bad(rec, bad[0], f"{bad[0]}: depth snapshot lastUpdateId={snapshot.last_update_id}: {bad[1]}")
+            return
+        self.band = band
         self.book.apply_snapshot(snapshot)
         self.pending_snapshot = (snapshot, rec.local_ts_ns)
         ready = self.seq.on_snapshot(snapshot)
@@ -444,10 +471,18 @@ class _ImportRun:
 
     def _apply(self, diff: DepthUpdate, rec: RecordedLine) -> bool:
         # Write and apply one diff the sequencer released (rec: its own line); False when it
-        # crossed the book.
+        # broke the book (a rejected level or a crossed book).
         t_event = event_time_ns(diff)
         if self.pending_snapshot is not None:
             self._write_snapshot(t_event)
+        bad = first_bad_level(diff.bids, diff.asks, self.tick_size, DEFAULT_TICK_TOLERANCE, self.band)
+        if bad is not None:
+            # The sequencer has taken the diff: without it the book is wrong, as after a gap.
+            if self.skip_bad:
+                self.malformed[bad[0]] = self.malformed.get(bad[0], 0) + 1
+            self.seq.invalidate(SyncReason.REJECTED)
+            self._book_broke(rec, f"{bad[0]}: diff U={diff.first_update_id} u={diff.final_update_id}: {bad[1]}")
+            return False
         if t_event < self.last_book_ts:
             t_event = self.last_book_ts
             self.clamped += 1

@@ -187,6 +187,14 @@ the book's empty-slot marker, and sums of two such ticks overflow."""
 NO_BAND = (1, MAX_TICKS - 1)
 """``(lo, hi)`` ticks when no book gives a mid: only the absolute checks apply."""
 
+DEFAULT_PRICE_BAND = 1000.0
+"""Ratio: prices within ``[mid / 1000, mid * 1000]``. Binance books hold real levels from about 1% to
+about 1000% of the mid (BTCUSDT USD-M 2024-08-08: 0.9% .. 1005%), so a band of a few percent would
+refuse real data; this one still refuses every garbage magnitude (``1e300``, a price in the wrong unit)."""
+
+DEFAULT_TICK_TOLERANCE = 1e-6
+"""Ticks: ``price / tick`` of a decimal on the grid is within ~1e-10 of a whole number in float64."""
+
 
 @njit(cache=True, inline="always")
 def price_code(price, tick, tolerance, lo_tick, hi_tick):
@@ -236,3 +244,15 @@ def mid_band(bids: np.ndarray, asks: np.ndarray, tick: float, band: float) -> tu
     if not (1.0 <= mid < MAX_TICKS / band):
         return NO_BAND
     return max(1, int(np.floor(mid / band))), int(np.ceil(mid * band))
+
+
+def first_bad_level(bids: np.ndarray, asks: np.ndarray, tick: float, tolerance: float,
+                    band: tuple[int, int], names: tuple[str, str] = ("b", "a")) -> tuple[LevelReason, str] | None:
+    """Return ``(reason, "b[3] = [price, size]")`` for the first level of a message that fails
+    :func:`check_levels` (bids first), or None when every level passes. ``names`` label the two sides."""
+    lo, hi = band
+    for name, levels in zip(names, (bids, asks)):
+        code, row = check_levels(levels, tick, tolerance, lo, hi)
+        if code != LEVEL_OK:
+            return LEVEL_CODES[code], f"{name}[{row}] = {levels[row].tolist()} (band {lo}..{hi} ticks)"
+    return None

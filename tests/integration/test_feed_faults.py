@@ -12,6 +12,8 @@ fail before (one request per diff, every 50 ms).
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -258,3 +260,26 @@ def test_the_resync_delay_grows_while_the_book_breaks_soon_after_syncing_and_res
     assert down[0] < initial and down[3] < initial, down  # after a book that held: no wait
     assert initial <= down[1] < 2 * initial + 0.2, down
     assert 2 * initial <= down[2] < 4 * initial + 0.2, down
+
+
+def test_faults_are_logged_with_their_reason(lines, caplog):
+    with caplog.at_level(logging.WARNING, logger="scalper.ingest.binance.feed"):
+        asyncio.run(_faulted(lines, _skip))
+        asyncio.run(_faulted(lines, _drop))
+    text = [r.getMessage() for r in caplog.records]
+    assert any(re.fullmatch(r"ETHUSDT feed: book invalid: gaps \(book at \d+, diff U=\d+ u=\d+ pu=\d+\); resync in 0\.00 s", t)
+               for t in text), text
+    assert "ETHUSDT feed: connection lost (connection_lost), reconnecting in 0.00 s" in text
+
+
+def test_a_flood_of_malformed_frames_is_counted_one_by_one_and_logged_once(lines, caplog):
+    async def flood(srv):
+        for i in range(50):
+            srv.inject('{"stream":"ethusdt@trade","data":{"e":"trade","E":1' + str(i))
+
+    with caplog.at_level(logging.WARNING, logger="scalper.ingest.binance.feed"):
+        out = asyncio.run(_faulted(lines, flood))
+    assert out.feed.stats.malformed == {ParseReason.BAD_JSON: 50}
+    assert out.requests == 0 and out.timeline == [] and out.feed.stats.invalidations == {}
+    logged = [r.getMessage() for r in caplog.records if "frame rejected (bad_json)" in r.getMessage()]
+    assert len(logged) == 1, logged

@@ -265,6 +265,38 @@ def test_crossed_book_with_skip_bad_leaves_out_the_crossing_diff(tmp_path):
     assert res.data.kind.tolist() == [CLEAR, BOOK, BOOK, BOOK, BOOK, TRADE]
 
 
+def hostile_session(price: str) -> Rec:
+    return (
+        Rec(Market.USDM)
+        .snapshot(10, BIDS, ASKS, t=0)
+        .diff(9, 12, 8, t=1, bids=[(price, "1.000")])
+        .trade(2, "100.1", "1.000", False)
+    )
+
+
+@pytest.mark.parametrize(
+    ("price", "reason"),
+    [("1e300", "bad_price"), ("99.85", "off_grid"), ("0.01", "bad_price"), ("1000000.0", "out_of_band")],
+)
+def test_a_hostile_price_stops_the_import_naming_line_and_reason(tmp_path, price, reason):
+    # 1e300 became INT64_MIN (the book's empty-slot marker) and 99.85 was rounded onto the 0.1 grid.
+    with pytest.raises(BinanceImportError, match=rf"h\.gz:2: rejected_diff: {reason}: diff U=9 u=12: b\[0\]"):
+        import_binance([hostile_session(price).write(tmp_path / "h.gz")])
+
+
+def test_a_hostile_price_with_skip_bad_stops_book_events_and_keeps_trades(tmp_path):
+    res = import_binance([hostile_session("1e300").write(tmp_path / "h.gz")], skip_bad=True)
+    assert not res.book_valid and res.applied_diffs == 0 and res.malformed == {"bad_price": 1}
+    assert res.data.kind.tolist() == [CLEAR, BOOK, BOOK, BOOK, BOOK, TRADE]
+    assert np.isfinite(res.data.price).all() and (res.data.price[1:5] > 0).all()
+
+
+def test_a_snapshot_with_a_hostile_level_is_refused(tmp_path):
+    rec = Rec(Market.USDM).snapshot(10, BIDS + [("1e300", "1.000")], ASKS, t=0)
+    with pytest.raises(BinanceImportError, match=r"s\.gz:1: bad_price: depth snapshot lastUpdateId=10: bids\[2\]"):
+        import_binance([rec.write(tmp_path / "s.gz")], market=Market.USDM, tick_size=0.1)
+
+
 def test_malformed_line_raises_naming_file_line_and_reason(tmp_path):
     rec = usdm_session()
     rec.lines.insert(3, b'%d {"stream":"btcusdt@trade","data":{"e":"trade"' % LOCAL0)
