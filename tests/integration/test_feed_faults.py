@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from websockets.asyncio.server import serve
 
 from scalper.engine.framepath import DepthFramePath
 from scalper.features.kernels import PRE_MASK, FeatureState, step
@@ -283,3 +284,32 @@ def test_a_flood_of_malformed_frames_is_counted_one_by_one_and_logged_once(lines
     assert out.requests == 0 and out.timeline == [] and out.feed.stats.invalidations == {}
     logged = [r.getMessage() for r in caplog.records if "frame rejected (bad_json)" in r.getMessage()]
     assert len(logged) == 1, logged
+
+
+def test_a_connection_that_keeps_closing_backs_off_instead_of_reconnecting_at_once():
+    # A venue that accepts the websocket and closes it at once (overloaded, or every frame too
+    # large): the reconnect delay doubles, since no connection holds for backoff_reset_s.
+    async def scenario():
+        accepted = 0
+
+        async def handler(ws):
+            nonlocal accepted
+            accepted += 1
+            await ws.close(1013, "try again later")
+
+        async with serve(handler, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            feed = BinanceFeed(Market.USDM, "ETHUSDT", TICK, url, "http://127.0.0.1:9", lambda cols: None,
+                               backoff=Backoff(0.1, 1.0))
+            stop = asyncio.Event()
+            task = asyncio.create_task(feed.run(stop))
+            await asyncio.sleep(1.6)
+            stop.set()
+            await asyncio.wait_for(task, 10)
+        return feed, accepted
+
+    feed, accepted = asyncio.run(scenario())
+    # Delays 0, 0.1, 0.2, 0.4, 0.8 s: five or six connections in 1.6 s (it was one every few ms).
+    assert 4 <= accepted <= 6 and feed.stats.connects == accepted
+    assert feed.stats.disconnects == {"closed_by_venue": feed.stats.reconnects}
+    assert feed.stats.snapshot_requests == 0  # no diff ever came: nothing asked of the REST endpoint
