@@ -196,6 +196,7 @@ class Daemon:
         self._book_recv_ns = 0  # receive time of the last frame with book events (book_age_seconds)
         self._key_state = TradingState.ACTIVE  # the halt key's last value, to log each change once
         self._control_failing = False
+        self._loss_marked = False  # a lost store's marker record is queued (see _mark_store_loss)
         self._prepares = d.prepare_decisions
         self._prepare_pending = False
 
@@ -521,6 +522,8 @@ class Daemon:
             wanted = TradingState.ACTIVE
         self.metrics.journal_writable.set(1 if j.is_writable else 0)
         self.metrics.journal_store_lost.set(1 if j.store_lost else 0)
+        if j.store_lost and not self._loss_marked:
+            self._mark_store_loss()
         if wanted == held:
             return
         before = self.risk.state
@@ -532,6 +535,15 @@ class Daemon:
             lost = f"; store lost: {j.store_lost}" if j.store_lost else ""
             log.error("journal not writable (%d record(s) held%s): trading state %s -> %s", j.backlog, lost,
                       before.name, self.risk.state.name)
+
+    def _mark_store_loss(self) -> None:
+        # Queue the account as it stands: the shutdown puts it in the fallback, so the next start sees
+        # where the store's history broke even if nothing else was journaled after the loss.
+        self._loss_marked = True
+        try:
+            self.journal.put_nowait(PositionRecord.from_account(time.time_ns(), self.risk.account))
+        except (JournalOverflow, RuntimeError) as exc:
+            log.error("journal store lost and its marker not queued (%s): check the next start's journal", exc)
 
     def _export_gauges(self) -> None:
         m, acc, st = self.metrics, self.risk.account, self.state

@@ -142,9 +142,13 @@ def test_redis_restarted_empty_is_noticed_stays_reducing_only_and_start_refuses(
     durable, spilled = asyncio.run(scenario())
     assert _stream(redis_process.url) == []  # nothing written into the emptied stream
     saved = asyncio.run(_read(FileJournal(tmp_path / "fallback.jsonl")))
-    produced = run.produced
-    assert spilled == len(saved) == len(produced) - durable > 0
-    assert [(e.seq, e.record) for e in saved] == produced[durable:]  # everything after the loss, in order
+    by_seq = dict(run.produced)
+    assert spilled == len(saved) > 1
+    assert [e.seq for e in saved] == list(range(durable + 1, saved[-1].seq + 1))  # everything after the loss, in order
+    assert all(by_seq[e.seq] == e.record for e in saved if e.seq in by_seq)
+    marker = [e for e in saved if e.seq not in by_seq]  # the account the daemon queued when it saw the loss
+    assert len(marker) == 1 and isinstance(marker[0].record, PositionRecord)
+    assert set(by_seq) - {e.seq for e in saved} == set(range(1, durable + 1))  # only what the store itself lost
     assert times["lost"] < 2.2, times
 
     async def restart():
@@ -206,3 +210,37 @@ def test_sigterm_during_an_outage_is_bounded_and_the_next_start_replays_the_fall
     assert ops == [(OperatorAction.TIGHTEN, R), (OperatorAction.TIGHTEN, H)]
     assert detected_s < 2.2 and stop_s < 2.0 + 4.0, (detected_s, stop_s)
     print(f"journal faults: SIGTERM during outage exited in {stop_s:.2f} s (budget 2 s), outage seen in {detected_s:.2f} s")
+
+
+def test_redis_restarted_empty_while_idle_is_noticed_by_the_health_check_and_start_refuses(eth_models, tmp_path, redis_process):
+    # Nothing is written after the loss: the health check finds it, and the record the daemon queues
+    # then is what tells the next start (through the fallback) that the stream lost its history.
+    run = Journaling(tmp_path, eth_models, redis_process.url)
+    times = {}
+
+    async def scenario():
+        await run.start()
+        await asyncio.sleep(0.2)
+        run.producing = False
+        await run.daemon.journal.flush()
+        durable = run.daemon.journal.durable_seq
+        await asyncio.to_thread(_wipe, redis_process)
+        times["lost"] = await run.until((R, 0.0, 1.0), 3.0)
+        return durable, await run.stop()
+
+    durable, spilled = asyncio.run(scenario())
+    saved = asyncio.run(_read(FileJournal(tmp_path / "fallback.jsonl")))
+    assert spilled == 1 and [e.seq for e in saved] == [durable + 1] and isinstance(saved[0].record, PositionRecord)
+    assert _stream(redis_process.url) == []
+    assert times["lost"] < 2.2, times
+
+    async def restart():
+        daemon = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "redis", redis_process.url)))
+        try:
+            await daemon._start_journal()
+        finally:
+            await daemon.journal.backend.close()
+
+    with pytest.raises(JournalStartError, match=rf"seqs 1\.\.{durable} are missing"):
+        asyncio.run(restart())
+    print(f"journal faults: empty restart while idle noticed in {times['lost']:.3f} s")
