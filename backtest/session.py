@@ -49,12 +49,13 @@ def backtest_file(
     Raises
     ------
     tickfile.TickFileError, models.card.ModelCardMismatch
-        On a bad tick file or a model that does not fit the engine.
+        On a bad tick file, or a model directory that cannot be loaded or was trained on another
+        instrument or grid; nothing is written then.
     """
     ticks = Path(ticks)
     data = tickfile.read(ticks)
     models = load_model_dir(model_dir)
-    models.check_compatible(cfg.features.grid_ms, data.instrument.tick_size)
+    models.check_compatible(cfg.features.grid_ms, data.instrument)
     trade_from = 0 if in_sample else out_of_sample_start(ticks, Path(model_dir))
     if on_start is not None:
         on_start(len(data))

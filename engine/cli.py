@@ -257,16 +257,25 @@ def _backtest(ticks: Path, model: Path, out: Path, cfg, in_sample: bool) -> dict
     from scalper.ingest.tickfile import TickFileError
     from scalper.models.card import ModelCardMismatch
 
-    with _events_bar("replay") as bar:
-        task = bar.add_task("replay", total=None)
-        try:
-            metrics = backtest_file(
-                ticks, model, cfg, out, in_sample=in_sample,
-                on_start=lambda n: bar.update(task, total=n),
-                on_progress=lambda i: bar.update(task, completed=i),
-            )
-        except (TickFileError, ModelCardMismatch, ValueError, OSError) as exc:
-            _fail(exc)
+    # The bar appears once the replay starts: a refused tick file or model directory prints one line only.
+    bar = _events_bar("replay")
+    task = bar.add_task("replay", total=None, start=False)
+
+    def started(n: int) -> None:
+        bar.start()
+        bar.start_task(task)
+        bar.update(task, total=n)
+
+    try:
+        metrics = backtest_file(
+            ticks, model, cfg, out, in_sample=in_sample,
+            on_start=started,
+            on_progress=lambda i: bar.update(task, completed=i),
+        )
+    except (TickFileError, ModelCardMismatch, ValueError, OSError) as exc:
+        bar.stop()
+        _fail(exc)
+    bar.stop()
     table = Table(title=f"backtest {ticks.name}" + (" [SYNTHETIC]" if metrics["synthetic"] else ""))
     table.add_column("metric")
     table.add_column("value", justify="right")

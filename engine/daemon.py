@@ -217,7 +217,7 @@ class Daemon:
 
     def _load_models(self, directory: Path) -> ModelSet:
         models = load_model_dir(directory)
-        models.check_compatible(self.cfg.features.grid_ms, self.cfg.daemon.tick_size)
+        models.check_compatible(self.cfg.features.grid_ms, self.instrument)
         return models
 
     # -- start-up -----------------------------------------------------------------------------
@@ -584,10 +584,14 @@ class Daemon:
 
     # -- control --------------------------------------------------------------------------------
     def reload_models(self) -> bool:
-        """Load the model directory again; keep the running models if the new ones fail validation."""
+        """SIGHUP: load the model directory again and return True; if any model in it is refused
+        (corrupt ``.onnx``, a card without its ``.onnx``, another instrument, features or grid),
+        keep the running models, log one line naming the file, count it
+        (``scalper_model_reloads_refused_total``) and return False."""
         try:
             models = self._load_models(Path(self.cfg.daemon.model_dir))
         except (ModelCardMismatch, OSError, ValueError) as exc:
+            self.metrics.model_reloads_refused.inc()
             log.error("model reload refused, keeping the running models: %s", exc)
             return False
         self.models = models

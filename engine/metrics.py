@@ -95,6 +95,8 @@ class EngineMetrics:
         :class:`~scalper.risk.intent.RejectReason`; the label is the lower-case reason name.
     inference_errors, journal_errors : Counter
         ``scalper_inference_errors_total``, ``scalper_journal_errors_total``.
+    model_reloads_refused : Counter
+        ``scalper_model_reloads_refused_total``: SIGHUP reloads refused (the running models kept).
     book_age_seconds : Gauge
         ``scalper_book_age_seconds``: time since the last book event, s (see :meth:`set_book_age_ns`).
     position : Gauge
@@ -180,6 +182,11 @@ class EngineMetrics:
         )
         self.journal_errors = Counter(
             "scalper_journal_errors_total", "Journal appends that failed; count.", registry=reg,
+        )
+        self.model_reloads_refused = Counter(
+            "scalper_model_reloads_refused_total",
+            "Model reloads (SIGHUP) refused, the running models kept (corrupt or missing file, other instrument); count.",
+            registry=reg,
         )
         self.engine_errors = Counter(
             "scalper_engine_errors_total", "Frames whose processing raised inside the engine (trading halts); count.", registry=reg,

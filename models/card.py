@@ -13,7 +13,11 @@ CARD_VERSION = 1
 
 
 class ModelCardMismatch(ValueError):
-    """A model card does not fit the engine (feature names or order, feature-set version, card version)."""
+    """A model does not fit the engine or cannot be loaded; the message names the file.
+
+    Feature names or order, feature-set or card version, decision grid, instrument (venue, symbol,
+    tick size), a card without its ``.onnx`` or an ``.onnx`` that is not a valid ONNX graph.
+    """
 
 
 class SplitMetrics(BaseModel):

@@ -9,10 +9,16 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from scalper.ingest.tickfile import Instrument
 from scalper.models.card import ModelCard, ModelCardMismatch
 
 CARD_SUFFIX = ".card.json"
 ALL_CORES_FROM_ROWS = 256  # predict_batch: from this many rows on, a session on every core
+
+
+def _first_line(exc: Exception) -> str:
+    # ONNX Runtime's messages repeat the path and can run over several lines; one line is enough.
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _session(path: Path, threads: int = 1) -> ort.InferenceSession:
@@ -37,8 +43,9 @@ class OnnxPredictor:
     Raises
     ------
     ModelCardMismatch
-        If the card is missing or invalid, its features differ from the engine's, or the graph's
-        input / output names and shapes differ from what the card says.
+        If the card is missing or invalid, its features differ from the engine's, the ``.onnx`` is
+        missing or not a loadable ONNX graph, or the graph's input / output names and shapes differ
+        from what the card says.
     """
 
     def __init__(self, onnx_path: str | Path) -> None:
@@ -49,7 +56,12 @@ class OnnxPredictor:
         self.card = ModelCard.load(card_path)
         self.card.check_features(str(card_path))
         self.path = path
-        self.session = _session(path)
+        if not path.is_file():
+            raise ModelCardMismatch(f"{path}: no such model file")
+        try:
+            self.session = _session(path)
+        except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors (InvalidProtobuf, Fail, ...) share no base class
+            raise ModelCardMismatch(f"{path}: not a valid ONNX model ({_first_line(exc)})") from exc
         self._batch_session: ort.InferenceSession | None = None
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = [o.name for o in self.session.get_outputs()]
@@ -125,8 +137,11 @@ class ModelSet:
     def horizons_ns(self) -> tuple[int, ...]:
         return tuple(p.horizon_ns for p in self.predictors)
 
-    def check_compatible(self, grid_ms: float, tick_size: float) -> None:
-        """Refuse models trained on another decision grid or tick size (spread and micro-price are in ticks).
+    def check_compatible(self, grid_ms: float, instrument: Instrument) -> None:
+        """Refuse models trained on another decision grid, venue, symbol or tick size.
+
+        Features such as spread and micro-price are in ticks, and a model learns one instrument's
+        microstructure: the card's venue, symbol and tick size must be the traded instrument's.
 
         Raises
         ------
@@ -135,11 +150,18 @@ class ModelSet:
         """
         for p in self.predictors:
             card = p.card
+            where = self.directory / card.model_file
             if abs(card.decision_grid_ms - grid_ms) > 1e-9:
-                raise ModelCardMismatch(f"{self.directory / card.model_file}: trained on a {card.decision_grid_ms:g} ms grid, engine runs {grid_ms:g} ms")
+                raise ModelCardMismatch(f"{where}: trained on a {card.decision_grid_ms:g} ms grid, engine runs {grid_ms:g} ms")
+            trained = (str(card.instrument.get("venue")), str(card.instrument.get("symbol")))
+            if trained != (instrument.venue, instrument.symbol):
+                raise ModelCardMismatch(
+                    f"{where}: trained on {' '.join(trained)}, this engine trades {instrument.venue} {instrument.symbol}"
+                )
             trained_tick = float(card.instrument["tick_size"])
+            tick_size = instrument.tick_size
             if abs(trained_tick - tick_size) > 1e-12 * max(1.0, tick_size):
-                raise ModelCardMismatch(f"{self.directory / card.model_file}: trained with tick size {trained_tick:g}, data has {tick_size:g}")
+                raise ModelCardMismatch(f"{where}: trained with tick size {trained_tick:g}, data has {tick_size:g}")
 
 
 def load_model_dir(directory: str | Path) -> ModelSet:
@@ -148,11 +170,16 @@ def load_model_dir(directory: str | Path) -> ModelSet:
     Raises
     ------
     ModelCardMismatch
-        If the directory holds no model, a card is missing or does not fit the engine, or two
-        models share a horizon.
+        If the directory holds no model, a card is missing or does not fit the engine, a card's
+        ``.onnx`` is missing (a horizon would silently drop out), an ``.onnx`` is not a valid ONNX
+        graph, or two models share a horizon. The message names the file.
     """
     directory = Path(directory)
     paths = sorted(directory.glob("*.onnx"))
+    for card_path in sorted(directory.glob("*" + CARD_SUFFIX)):
+        onnx_path = card_path.with_name(card_path.name[: -len(CARD_SUFFIX)] + ".onnx")
+        if not onnx_path.is_file():
+            raise ModelCardMismatch(f"{card_path}: its model {onnx_path.name} is missing")
     if not paths:
         raise ModelCardMismatch(f"{directory}: no .onnx model found")
     predictors = sorted((OnnxPredictor(p) for p in paths), key=lambda p: p.horizon_ns)

@@ -1,0 +1,189 @@
+"""Model directories that must be refused with one line naming the file: a corrupt .onnx, a card whose
+.onnx is gone, a model trained on another instrument. At start-up (``scalper run``, ``scalper backtest``)
+that is ``error: ...`` and exit 2; on SIGHUP the daemon keeps its running models and counts the refusal."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from builders import random_walk_ticks
+from typer.testing import CliRunner
+
+from scalper.engine.cli import app
+from scalper.engine.config import EngineConfig, load_config
+from scalper.engine.daemon import Daemon
+from scalper.engine.metrics import snapshot
+from scalper.ingest import tickfile
+from scalper.ingest.tickfile import Instrument
+from scalper.models.card import ModelCardMismatch
+from scalper.models.config import LabelsConfig
+from scalper.models.inference import load_model_dir
+from scalper.models.train import train_models
+
+ETH = Instrument("BINANCE_USDM", "ETHUSDT", 0.01, 0.001, "test")
+BTC_SAME_TICK = Instrument("BINANCE_USDM", "BTCUSDT", 0.01, 0.001, "test")
+CFG = EngineConfig(labels=LabelsConfig(dead_zone_ticks=0.0))
+REFUSED = "scalper_model_reloads_refused_total"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A folder with ``eth.parquet`` (a random walk labelled BINANCE_USDM ETHUSDT, tick 0.01), the
+    same walk as ``btc.parquet`` (BTCUSDT, same tick) and ``models/`` trained on the ETH file."""
+    root = tmp_path_factory.mktemp("eth_like")
+    walk = random_walk_ticks(2, 20_000)
+    tickfile.write(root / "eth.parquet", dataclasses.replace(walk, instrument=ETH))
+    tickfile.write(root / "btc.parquet", dataclasses.replace(walk, instrument=BTC_SAME_TICK))
+    train_models(root / "eth.parquet", root / "models", CFG.features, CFG.labels, CFG.train)
+    return root
+
+
+def _copy(trained: Path, tmp_path: Path) -> Path:
+    live = tmp_path / "models"
+    shutil.copytree(trained / "models", live)
+    return live
+
+
+def corrupt(models: Path) -> str:
+    onnx = models / "h10s.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:200])  # a copy cut short: not a whole protobuf
+    return rf"{onnx}: not a valid ONNX model"
+
+
+def delete_onnx(models: Path) -> str:
+    (models / "h10s.onnx").unlink()
+    return rf"{models / 'h10s.card.json'}: its model h10s\.onnx is missing"
+
+
+def other_instrument(models: Path) -> str:
+    card_path = models / "h10s.card.json"
+    card = json.loads(card_path.read_text())
+    card["instrument"]["symbol"] = "BTCUSDT"
+    card_path.write_text(json.dumps(card))
+    return rf"{models / 'h10s.onnx'}: trained on BINANCE_USDM BTCUSDT, this engine trades BINANCE_USDM ETHUSDT"
+
+
+BREAKS = [corrupt, delete_onnx, other_instrument]
+
+
+def _daemon_config(tmp_path: Path, models: Path, symbol: str = "ETHUSDT") -> Path:
+    cfg = tmp_path / "daemon.toml"
+    cfg.write_text(
+        f'[labels]\ndead_zone_ticks = 0.0\n\n[daemon]\nmarket = "usdm"\nsymbol = "{symbol}"\ntick_size = 0.01\n'
+        f'lot_size = 0.001\nmodel_dir = "{models}"\nmetrics_port = 0\njournal = "file"\n'
+        f'journal_path = "{tmp_path / "journal.jsonl"}"\n'
+    )
+    return cfg
+
+
+def _one_error_line(output: str) -> str:
+    lines = [ln for ln in output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), output
+    assert "Traceback" not in output
+    return lines[0]
+
+
+@pytest.mark.parametrize("break_models", [corrupt, delete_onnx])
+def test_loading_refuses_a_broken_directory_naming_the_file(trained, tmp_path, break_models):
+    live = _copy(trained, tmp_path)
+    reason = break_models(live)
+    with pytest.raises(ModelCardMismatch, match=reason):
+        load_model_dir(live)
+
+
+def test_models_of_another_instrument_with_the_same_tick_are_refused(trained):
+    models = load_model_dir(trained / "models")
+    models.check_compatible(CFG.features.grid_ms, ETH)
+    with pytest.raises(ModelCardMismatch, match=r"h5s\.onnx: trained on BINANCE_USDM ETHUSDT, this engine trades BINANCE_USDM BTCUSDT"):
+        models.check_compatible(CFG.features.grid_ms, BTC_SAME_TICK)
+
+
+@pytest.mark.parametrize("break_models", BREAKS)
+def test_backtest_with_a_broken_model_directory_exits_2_with_one_line(trained, tmp_path, break_models):
+    live = _copy(trained, tmp_path)
+    reason = break_models(live)
+    res = CliRunner().invoke(app, ["backtest", "-t", str(trained / "eth.parquet"), "-m", str(live), "-o", str(tmp_path / "r")],
+                             env={"COLUMNS": "400"})
+    assert res.exit_code == 2, res.output
+    assert _one_error_line(res.output.replace(str(live), "MODELS")).startswith("error: MODELS/")
+    assert not (tmp_path / "r").exists()
+
+
+def test_backtest_of_another_instruments_file_exits_2(trained, tmp_path):
+    res = CliRunner().invoke(app, ["backtest", "-t", str(trained / "btc.parquet"), "-m", str(trained / "models"), "-o", str(tmp_path / "r")],
+                             env={"COLUMNS": "400"})
+    assert res.exit_code == 2, res.output
+    line = _one_error_line(res.output)
+    assert "trained on BINANCE_USDM ETHUSDT, this engine trades BINANCE_USDM BTCUSDT" in line
+
+
+def scalper_run(config: Path, timeout_s: float = 60.0) -> tuple[int, str]:
+    """Run ``scalper run -c config`` as a process against a closed loopback port; return (exit code, output).
+
+    A daemon that starts instead of refusing is stopped after ``timeout_s`` and fails the test."""
+    dead = f"127.0.0.1:{_closed_port()}"
+    args = [sys.executable, "-m", "scalper.engine.cli", "run", "-c", str(config), "--feed-url", f"ws://{dead}", "--rest-url", f"http://{dead}"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "400"})
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        pytest.fail(f"scalper run did not refuse within {timeout_s} s:\n{out.decode(errors='replace')}")
+    return proc.returncode, out.decode(errors="replace")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("break_models", BREAKS)
+def test_run_with_a_broken_model_directory_exits_2_with_one_line(trained, tmp_path, break_models):
+    live = _copy(trained, tmp_path)
+    reason = break_models(live)
+    rc, out = scalper_run(_daemon_config(tmp_path, live))
+    assert rc == 2, out
+    assert re.search(reason, _one_error_line(out))
+    assert not (tmp_path / "journal.jsonl").exists()  # refused before the journal was opened
+
+
+def test_run_refuses_models_of_another_symbol(trained, tmp_path):
+    rc, out = scalper_run(_daemon_config(tmp_path, trained / "models", symbol="BTCUSDT"))
+    assert rc == 2, out
+    assert "trained on BINANCE_USDM ETHUSDT, this engine trades BINANCE_USDM BTCUSDT" in _one_error_line(out)
+
+
+def test_sighup_reload_keeps_the_running_models_logs_one_line_and_counts_each_refusal(trained, tmp_path, caplog):
+    live = _copy(trained, tmp_path)
+    daemon = Daemon(load_config(_daemon_config(tmp_path, live)))
+    daemon._build_core(1)
+    running = daemon.models
+    assert [p.card.horizon_s for p in running.predictors] == [5.0, 10.0, 30.0]
+    for n, break_models in enumerate(BREAKS, start=1):
+        shutil.rmtree(live)
+        shutil.copytree(trained / "models", live)
+        reason = break_models(live)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="scalper.daemon"):
+            assert daemon.reload_models() is False
+        assert daemon.models is running and daemon.core.models is running
+        assert snapshot(daemon.metrics)[REFUSED] == n
+        assert [(r.levelno, r.name) for r in caplog.records] == [(logging.ERROR, "scalper.daemon")]
+        assert re.search(reason, caplog.records[0].getMessage()), caplog.records[0].getMessage()
+    shutil.rmtree(live)
+    shutil.copytree(trained / "models", live)
+    assert daemon.reload_models() is True
+    assert daemon.models is not running and [p.card.horizon_s for p in daemon.models.predictors] == [5.0, 10.0, 30.0]
+    assert snapshot(daemon.metrics)[REFUSED] == 3
