@@ -230,8 +230,7 @@ class BinanceFeed:
         self._resync_backoff = Backoff(self.backoff.initial_s, self.backoff.max_s)
         self._valid_since: float | None = None  # monotonic s when the book last became valid
         self._diff_seen = asyncio.Event()  # a diff arrived since the last resync started
-        self._band = NO_BAND
-        self._set_band(NO_BAND)
+        self._set_band(NO_BAND)  # until a snapshot gives a mid: the absolute checks only
         self._log = ReasonLog(log, cfg.log_interval_s)
         self._book_live = False
         self._ws = None
