@@ -317,7 +317,7 @@ def run_cmd(
 
     import uvloop
 
-    from scalper.engine.daemon import Daemon, JournalStartError
+    from scalper.engine.daemon import Daemon, JournalStartError, StartupError
     from scalper.models.card import ModelCardMismatch
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -333,7 +333,7 @@ def run_cmd(
             _fail(exc)
         try:
             return await daemon.run()
-        except JournalStartError as exc:
+        except (JournalStartError, StartupError) as exc:
             _fail(exc)
 
     raise typer.Exit(code=uvloop.run(main()))

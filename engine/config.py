@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Literal
 
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from scalper.exec.config import ExecConfig
 from scalper.features.config import FeaturesConfig
@@ -33,6 +34,17 @@ class BacktestConfig(_Section):
     periods_per_year: float = Field(252 * 390, gt=0, description="1-minute periods per year used to annualise Sharpe")
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ``::1``); a host name is not
+    resolved here, so any other name counts as reachable from other hosts."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class DaemonConfig(_Section):
     """What ``scalper run`` trades and where it keeps state. Secrets never go here: see the README."""
 
@@ -44,7 +56,11 @@ class DaemonConfig(_Section):
     ws_url: str = Field("wss://fstream.binance.com", description="websocket base URL (combined streams)")
     rest_url: str = Field("https://fapi.binance.com", description="REST base URL (depth snapshot)")
     model_dir: str = Field("models/btcusdt", description="directory of .onnx models and cards")
-    metrics_host: str = Field("127.0.0.1", description="address of the /metrics endpoint")
+    # Before metrics_host: its validator reads this flag.
+    metrics_public: bool = Field(
+        False, description="allow a metrics_host other hosts can reach (/metrics carries positions and PnL); the daemon logs a warning"
+    )
+    metrics_host: str = Field("127.0.0.1", description="address of the /metrics endpoint; loopback unless metrics_public = true")
     metrics_port: int = Field(9464, ge=0, le=65535, description="0 picks a free port")
     journal: Literal["file", "redis"] = "file"
     journal_path: str = Field("state/journal.jsonl", description="append-only journal file (journal = file)")
@@ -62,6 +78,16 @@ class DaemonConfig(_Section):
     prepare_decisions: bool = Field(
         True, description="while flat, predict the next grid point's decision between frames, so the frame that reveals it needs no model call"
     )
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _loopback_unless_public(cls, host: str, info: ValidationInfo) -> str:
+        if not is_loopback(host) and not info.data.get("metrics_public", False):
+            raise ValueError(
+                f"{host!r} is not a loopback address: /metrics would be open to other hosts; "
+                "set daemon.metrics_public = true to allow it"
+            )
+        return host
 
     @field_validator("redis_url")
     @classmethod

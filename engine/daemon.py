@@ -40,7 +40,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from scalper.engine.config import EngineConfig
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from scalper.engine.config import EngineConfig, is_loopback
 from scalper.engine.control import ControlCommand, FileControlChannel, control_key
 from scalper.engine.core import EngineCore
 from scalper.engine.framepath import NOT_RUN, DepthFramePath
@@ -78,9 +80,17 @@ from scalper.risk.limits import RiskManager
 
 log = logging.getLogger("scalper.daemon")
 
+# What a journal store that is down or unreadable raises at start (redis-py's errors are not OSErrors).
+_STORE_UNREACHABLE = (OSError, RedisConnectionError, RedisTimeoutError)
+
 _STATE_BY_NAME = {"active": TradingState.ACTIVE, "reducing_only": TradingState.REDUCING_ONLY, "halted": TradingState.HALTED}
 JOURNAL_HEALTH_S = 1.0
 """How long the journal store may go unchecked while there is nothing to write, seconds."""
+
+
+class StartupError(RuntimeError):
+    """The daemon cannot start (metrics port taken, journal store unreachable); the message is one
+    line naming what and where, with the config key to check."""
 
 
 class JournalStartError(RuntimeError):
@@ -623,18 +633,65 @@ class Daemon:
         except asyncio.TimeoutError:
             pass
 
+    def _serve_metrics(self) -> tuple:
+        """Bind and serve ``/metrics``; return (server, port). Logs a warning when other hosts can reach it.
+
+        Raises
+        ------
+        StartupError
+            If the address cannot be bound (port in use, unknown host).
+        """
+        d = self.cfg.daemon
+        try:
+            server, port = serve(self.metrics, d.metrics_host, d.metrics_port)
+        except OSError as exc:
+            raise StartupError(
+                f"metrics endpoint {d.metrics_host}:{d.metrics_port} (daemon.metrics_host, daemon.metrics_port): {exc}"
+            ) from exc
+        if not is_loopback(d.metrics_host):
+            log.warning("metrics endpoint %s:%d is open to other hosts (daemon.metrics_public = true): "
+                        "it shows positions and PnL", d.metrics_host, port)
+        return server, port
+
+    async def _start_reachable_journal(self) -> int:
+        """:meth:`_start_journal`, with a store that cannot be reached or opened as a :class:`StartupError`."""
+        d = self.cfg.daemon
+        try:
+            return await self._start_journal()
+        except _STORE_UNREACHABLE as exc:
+            if d.journal == "redis":
+                where = f"cannot reach Redis at {d.redis_url} (daemon.redis_url; is redis-server running there?)"
+            else:
+                where = f"cannot open {d.journal_path} (daemon.journal_path)"
+            raise StartupError(f"journal: {where}: {exc}") from exc
+
     async def run(self) -> int:
-        """Run until SIGINT/SIGTERM; return the process exit code (0 after a graceful stop)."""
+        """Run until SIGINT/SIGTERM; return the process exit code (0 after a graceful stop).
+
+        Raises
+        ------
+        StartupError
+            Before anything else if ``/metrics`` cannot be bound; then if the journal store cannot be
+            reached or opened.
+        JournalStartError
+            If the journal contradicts itself (see :meth:`_start_journal`).
+        """
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload_models)
         loop.add_signal_handler(signal.SIGUSR1, lambda: self.on_operator_signal(TradingState.HALTED))
         loop.add_signal_handler(signal.SIGUSR2, lambda: self.on_operator_signal(TradingState.REDUCING_ONLY))
-        first_id = await self._start_journal()
+        # The port first: a port in use must refuse the start before the journal is read or replayed.
+        server, port = self._serve_metrics()
+        try:
+            first_id = await self._start_reachable_journal()
+        except BaseException:
+            server.shutdown()
+            server.server_close()
+            raise
         self._build_core(first_id)
         self._publish_model_info(self.models)
-        server, port = serve(self.metrics, self.cfg.daemon.metrics_host, self.cfg.daemon.metrics_port)
         log.info("metrics on http://%s:%d/metrics", self.cfg.daemon.metrics_host, port)
         # Everything loaded so far (models, numba dispatchers, libraries) lives for the whole run: keep
         # it out of the collector's scans, so a full collection never walks it during a frame.

@@ -37,3 +37,21 @@ def test_bad_toml_is_reported_with_the_file(tmp_path):
     p.write_text("[risk\n")
     with pytest.raises(ConfigError, match="c.toml"):
         load_config(p)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "metrics.example.com"])
+def test_a_non_loopback_metrics_host_needs_the_explicit_public_flag(tmp_path, host):
+    p = tmp_path / "c.toml"
+    p.write_text(f'[daemon]\nmetrics_host = "{host}"\n')
+    with pytest.raises(ConfigError, match=r"c\.toml: daemon\.metrics_host: .*not a loopback address.*metrics_public = true"):
+        load_config(p)
+    p.write_text(f'[daemon]\nmetrics_host = "{host}"\nmetrics_public = true\n')
+    cfg = load_config(p).daemon
+    assert (cfg.metrics_host, cfg.metrics_public) == (host, True)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_a_loopback_metrics_host_needs_no_flag(tmp_path, host):
+    p = tmp_path / "c.toml"
+    p.write_text(f'[daemon]\nmetrics_host = "{host}"\n')
+    assert load_config(p).daemon.metrics_host == host
