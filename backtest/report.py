@@ -24,7 +24,8 @@ def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -
 
     Labels use the same mid series and each model card's dead zone, as in training. A batched replay
     predicts only the decisions that could open a position; the others of the span are predicted here,
-    from the batch pass's rows, in one call per horizon.
+    from the batch pass's rows, in one call per horizon. ``accuracy`` is None when no decision of
+    the span has a label.
     """
     preds = result.core.predictions
     if len(preds.ts) == 0:
@@ -46,7 +47,7 @@ def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -
         y = direction_labels(fm.mid_at(ts), later, p.card.dead_zone_ticks)
         ok = sel & (y >= 0)
         n = int(ok.sum())
-        acc = float(np.mean(classes[ok, k] == y[ok])) if n else float("nan")
+        acc = float(np.mean(classes[ok, k] == y[ok])) if n else None
         out[f"{p.card.horizon_s:g}s"] = {"decisions": n, "accuracy": acc}
     return out
 
@@ -70,7 +71,12 @@ def trading_equity(result: ReplayResult, fm: FeatureMatrix, initial_equity: floa
 
 
 def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float, periods_per_year: float) -> dict:
-    """Compute the report metrics of a replay (PnL in quote currency, times in ns, rates per second)."""
+    """Compute the report metrics of a replay (PnL in quote currency, times in ns, rates per second).
+
+    A metric that is undefined for this replay (``hit_rate`` without a round trip, a horizon's
+    ``accuracy`` without a labelled decision) is None, never NaN, and ``undefined`` maps its dotted
+    path (``"prediction_accuracy.5s.accuracy"``) to the reason; ``undefined`` is empty otherwise.
+    """
     f = fills_table(result)
     core = result.core
     position = float(np.sum(f["side"] * f["qty"]))
@@ -84,7 +90,7 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
     start, end = (int(grid[0]), int(grid[-1])) if grid.size else (result.trade_from_ns, result.trade_from_ns)
     risk = core.risk
     ist = core.state.ist
-    return {
+    metrics = {
         "instrument": {"venue": core.instrument.venue, "symbol": core.instrument.symbol, "source": core.instrument.source},
         "synthetic": core.instrument.source.startswith("synthetic"),
         "trading_from_ns": start,
@@ -95,7 +101,7 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
         "decisions": len(core.predictions.ts),
         "fills": int(len(f["qty"])),
         "trades": int(trips.net_pnl.size),
-        "hit_rate": float(np.mean(trips.net_pnl > 0)) if trips.net_pnl.size else float("nan"),
+        "hit_rate": float(np.mean(trips.net_pnl > 0)) if trips.net_pnl.size else None,
         "gross_pnl": gross,
         "fees": fees,
         "net_pnl": gross - fees,
@@ -117,6 +123,19 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
             "ring_overflows": int(ist[I_RING_OVERFLOWS]),
         },
     }
+    metrics["undefined"] = _undefined(metrics)
+    return metrics
+
+
+def _undefined(metrics: dict) -> dict[str, str]:
+    # Each metric that can be undefined, with why; the dotted path is the metric's place in metrics.json.
+    reasons = {}
+    if metrics["hit_rate"] is None:
+        reasons["hit_rate"] = "no round trips"
+    for horizon, acc in metrics["prediction_accuracy"].items():
+        if acc["accuracy"] is None:
+            reasons[f"prediction_accuracy.{horizon}.accuracy"] = "no decision with a label in the trading span"
+    return reasons
 
 
 def plot_equity(path: Path, grid_ts: np.ndarray, equity: np.ndarray, title: str) -> None:
@@ -141,11 +160,20 @@ def plot_equity(path: Path, grid_ts: np.ndarray, equity: np.ndarray, title: str)
 
 
 def write_report(out_dir: str | Path, result: ReplayResult, fm: FeatureMatrix, initial_equity: float, periods_per_year: float) -> dict:
-    """Write ``metrics.json``, ``trades.parquet`` (one row per fill) and ``equity.png``; return the metrics."""
+    """Write ``metrics.json``, ``trades.parquet`` (one row per fill) and ``equity.png``; return the metrics.
+
+    ``metrics.json`` is strict JSON (RFC 8259): undefined metrics are null with their reason in
+    ``undefined`` (see :func:`build_metrics`).
+
+    Raises
+    ------
+    ValueError
+        If a metric is NaN or infinite (a bug: nothing is written then, rather than invalid JSON).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = build_metrics(result, fm, initial_equity, periods_per_year)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     f = fills_table(result)
     pl.DataFrame({k: (v.tolist() if k == "reason" else v) for k, v in f.items()}, schema_overrides={"reason": pl.Utf8}).write_parquet(out / "trades.parquet")
     grid, equity = trading_equity(result, fm, initial_equity)

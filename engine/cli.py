@@ -279,11 +279,14 @@ def _backtest(ticks: Path, model: Path, out: Path, cfg, in_sample: bool) -> dict
     table = Table(title=f"backtest {ticks.name}" + (" [SYNTHETIC]" if metrics["synthetic"] else ""))
     table.add_column("metric")
     table.add_column("value", justify="right")
+    undefined = metrics["undefined"]
     for key in ("events", "events_per_second", "decisions", "trades", "hit_rate", "gross_pnl", "fees", "net_pnl", "sharpe", "max_drawdown", "turnover", "ends_flat"):
         v = metrics[key]
-        table.add_row(key, f"{v:,.4f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+        table.add_row(key, f"n/a ({undefined[key]})" if v is None else f"{v:,.4f}" if isinstance(v, float)
+                      else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
     for h, acc in metrics["prediction_accuracy"].items():
-        table.add_row(f"accuracy {h}", f"{acc['accuracy']:.4f} ({acc['decisions']:,})")
+        value = "n/a" if acc["accuracy"] is None else f"{acc['accuracy']:.4f}"
+        table.add_row(f"accuracy {h}", f"{value} ({acc['decisions']:,})")
     console.print(table)
     console.print(f"report in {out}: metrics.json, trades.parquet, equity.png")
     return metrics
