@@ -64,6 +64,8 @@ EMPTY_ASK_PRICE = 9_999_999_999
 EMPTY_BID_PRICE = -9_999_999_999
 
 TYPE_SUBMIT = 1
+TYPE_CANCEL = 2
+TYPE_DELETE = 3
 TYPE_EXECUTE_VISIBLE = 4
 TYPE_EXECUTE_HIDDEN = 5
 TYPE_CROSS = 6
@@ -74,8 +76,14 @@ MESSAGE_COLUMNS = ("time", "type", "order_id", "size", "price", "direction")
 _NAME_RE = re.compile(
     r"^(?P<symbol>.+?)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_message_\d+\.csv$"
 )
-# Seconds after midnight with at most 9 decimals, so that the fraction is a whole number of ns.
-_TIME_RE = r"^[0-9]{1,6}(\.[0-9]{1,9})?$"
+# Decimal seconds after midnight. LOBSTER promises at most 9 decimals (ns), but genuine sample files
+# carry a few float artifacts such as 43002.632812672004 (a float64's repr, 4 ps past a nanosecond).
+_TIME_RE = r"^[0-9]{1,6}(\.[0-9]{1,18})?$"
+TIME_ROUND_PS = 50
+"""A time with more than 9 decimals is rounded to the nearest ns when it lies less than this many
+picoseconds past a nanosecond or at most this many before the next one: over 3 float64 ulps at any
+time of day (an ulp is at most 14.6 ps below 86,400 s), and far from the half-nanosecond where the
+nearest ns would be a guess. Anything else with more than 9 decimals is refused."""
 _NS_PER_S = 1_000_000_000
 
 
@@ -99,6 +107,14 @@ class LobsterImport:
         Rows after the first that emitted no event (no trade and no visible book change).
     n_trades : int
         Trade events emitted (message types 4, 5 and 6).
+    rounded_times : int
+        Message times with more than 9 decimals, rounded to the nanosecond (see ``TIME_ROUND_PS``).
+    first_rounded_row : int
+        1-based row of the first of them; 0 when there is none.
+    deep_rows : int
+        Messages (types 1-4) whose price lies beyond the top ``L`` levels in the book row before
+        and after them, so that their size change cannot be seen; the rest of that book row is
+        still checked to be unchanged (see :func:`check_pairing`).
     """
 
     data: TickData
@@ -106,6 +122,9 @@ class LobsterImport:
     rows: int
     unchanged_rows: int
     n_trades: int
+    rounded_times: int = 0
+    first_rounded_row: int = 0
+    deep_rows: int = 0
 
 
 def orderbook_path(message_csv: str | Path) -> Path:
@@ -173,10 +192,12 @@ def import_lobster(
     say(f"reading {orderbook_csv.name}")
     book = _read_book(orderbook_csv)
     _check_same_length(message_csv, msg.shape[0], orderbook_csv, book.shape[0])
-    sec, frac_ns = _split_time(time_s)
+    sec, frac_ns, rounded = split_time(message_csv, time_s)
     say("checking rows")
     _check_messages(message_csv, time_s, sec * _NS_PER_S + frac_ns, msg)
     px, sz, nlev = _book_sides(orderbook_csv, book)
+    say("checking that each book row follows from its message")
+    deep_rows = check_pairing(message_csv, orderbook_csv, msg, px, sz, nlev)
 
     say("building events")
     ts = _utc_ns(sec, frac_ns, session_date)
@@ -189,6 +210,9 @@ def import_lobster(
         rows=msg.shape[0],
         unchanged_rows=unchanged,
         n_trades=int(np.count_nonzero(kind == KIND_TRADE)),
+        rounded_times=int(rounded.sum()),
+        first_rounded_row=int(np.argmax(rounded)) + 1 if rounded.any() else 0,
+        deep_rows=deep_rows,
     )
 
 
@@ -265,7 +289,7 @@ def _read_messages(path: Path) -> tuple[pl.Series, np.ndarray]:
     bad = np.flatnonzero(~time_s.str.contains(_TIME_RE).to_numpy())
     if bad.size:
         r = int(bad[0])
-        raise _fail(path, r + 1, f"time {time_s[r]!r} is not seconds after midnight with at most 9 decimals")
+        raise _fail(path, r + 1, f"time {time_s[r]!r} is not decimal seconds after midnight (digits, at most 18 decimals)")
     return time_s, _ints(path, fields.drop(fields.columns[0]), list(MESSAGE_COLUMNS[1:]), first_field=2)
 
 
@@ -282,12 +306,34 @@ def _read_book(path: Path) -> np.ndarray:
     return _ints(path, _fields(path, lines, n_fields), _book_names(n_fields // 4))
 
 
-def _split_time(time_s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    # Integer seconds and ns from the decimal string, so no float rounding touches the timestamp.
+def split_time(path: Path, time_s: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return int64 seconds, int64 ns (0..999,999,999) and a bool mask of the rounded rows.
+
+    ``time_s`` holds decimal seconds as text (already matched against the format). Digits up to
+    the 9th decimal are read exactly, with no float arithmetic; a time with more decimals is rounded
+    to the nearest ns when within ``TIME_ROUND_PS`` of it (carrying into the seconds at .999999999).
+
+    Raises
+    ------
+    LobsterFormatError
+        Naming the first row whose digits past the 9th decimal are not within ``TIME_ROUND_PS`` of a
+        nanosecond.
+    """
     parts = time_s.str.split_exact(".", 1).struct.unnest()
     sec = parts.to_series(0).cast(pl.Int64).to_numpy()
-    frac_ns = parts.to_series(1).fill_null("").str.pad_end(9, "0").cast(pl.Int64).to_numpy()
-    return sec, frac_ns
+    frac = parts.to_series(1).fill_null("")
+    ns = frac.str.slice(0, 9).str.pad_end(9, "0").cast(pl.Int64).to_numpy()
+    rounded = (frac.str.len_chars() > 9).to_numpy()
+    # The 10th-12th decimals as whole picoseconds; later digits cannot move them across a bound.
+    ps = frac.str.slice(9, 3).str.pad_end(3, "0").cast(pl.Int64).to_numpy()
+    ambiguous = np.flatnonzero(rounded & (ps >= TIME_ROUND_PS) & (ps < 1000 - TIME_ROUND_PS))
+    if ambiguous.size:
+        r = int(ambiguous[0])
+        raise _fail(path, r + 1, f"time {time_s[r]!r} has more than 9 decimals and is not within {TIME_ROUND_PS} ps of a nanosecond")
+    up = rounded & (ps >= 1000 - TIME_ROUND_PS)
+    ns = ns + up
+    carry = ns == _NS_PER_S
+    return sec + carry, np.where(carry, 0, ns), rounded
 
 
 def _utc_ns(sec: np.ndarray, frac_ns: np.ndarray, session_date: dt.date) -> np.ndarray:
@@ -372,6 +418,127 @@ def _book_sides(path: Path, book: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     sz = np.ascontiguousarray(np.stack([bid_sz, ask_sz], axis=1))
     nlev = np.stack([bid_present.sum(axis=1), ask_present.sum(axis=1)], axis=1).astype(np.int64)
     return px, sz, nlev
+
+
+# Row codes of the pairing check, in the order a row's first problem is reported.
+_PAIR_OK, _PAIR_DEEP = 0, 1
+_PAIR_UNCHANGED, _PAIR_OTHER_SIDE, _PAIR_SEEN, _PAIR_SIZE, _PAIR_REST = 2, 3, 4, 5, 6
+_PAIR_CHUNK_ROWS = 1 << 16  # rows per pass: the [rows, L] temporaries stay in the CPU cache
+_SIDE_NAMES = ("bid", "ask")
+
+
+def check_pairing(
+    message_csv: Path, orderbook_csv: Path, msg: np.ndarray, px: np.ndarray, sz: np.ndarray, nlev: np.ndarray
+) -> int:
+    """Check that each order-book row follows from its message; return the number of deep rows.
+
+    Book row k is the top ``L`` *after* message k (LOBSTER ReadMe), so from the second row on, with
+    the message's side (its direction; for an execution the resting order's side):
+
+    * a submission (type 1) adds its size at its price; a cancellation (2), deletion (3) or visible
+      execution (4) takes its size away. Inside a row's top-``L`` range (any price of a side with
+      fewer than ``L`` levels, else no worse than its ``L``-th level) an absent price has size 0.
+    * nothing else moves: the other side is identical, and the message side's other levels keep
+      their prices, sizes and order, except one level leaving or entering at the ``L``-th place
+      when a level appears or disappears.
+    * a hidden execution (5) and a trading halt (7) leave the book row as it was.
+    * a cross (6) is not checked: the ReadMe does not define its effect on the book.
+
+    A type 1-4 message whose price lies beyond the ``L``-th level in both rows (a "deep row": LOBSTER
+    files at depth ``L`` hold mostly, not only, messages inside the top ``L``) cannot show its size
+    change; it is counted and the rest of its book row must still be unchanged.
+    Vectorised over chunks of rows (numpy), so millions of rows take seconds.
+
+    Parameters
+    ----------
+    msg : int64[rows, 5]
+        type, order_id, size, price (file units), direction, as read.
+    px, sz, nlev
+        The book as :func:`_book_sides` returns it (file units).
+
+    Raises
+    ------
+    LobsterFormatError
+        Naming the order-book file, the first row that does not follow from its message, the
+        message and the reason (a message file paired with another stock's or depth's book).
+    """
+    deep = 0
+    for start in range(1, msg.shape[0], _PAIR_CHUNK_ROWS):
+        k = np.arange(start, min(start + _PAIR_CHUNK_ROWS, msg.shape[0]))
+        code, q0, q1 = _pairing_codes(msg, px, sz, nlev, k)
+        deep += int(np.count_nonzero(code == _PAIR_DEEP))
+        bad = np.flatnonzero(code >= _PAIR_UNCHANGED)
+        if bad.size:
+            i = int(bad[0])
+            row = int(k[i]) + 1
+            reason = _pairing_reason(int(code[i]), msg[k[i]], int(q0[i]), int(q1[i]), px.shape[2])
+            raise _fail(orderbook_csv, row, f"does not follow from {message_csv.name} row {row}: {reason}")
+    return deep
+
+
+def _pairing_codes(msg, px, sz, nlev, k):
+    """Return the row codes and the sizes at the message's price before/after, for book rows ``k``."""
+    mtype, size, price, direction = (msg[k, c] for c in (0, 2, 3, 4))
+    s = (direction < 0).astype(np.intp)  # 0 bids, 1 asks, as in _book_sides
+    o = 1 - s
+    other_changed = (px[k - 1, o] != px[k, o]).any(axis=1) | (sz[k - 1, o] != sz[k, o]).any(axis=1)
+    p0, q0_levels, p1, q1_levels = px[k - 1, s], sz[k - 1, s], px[k, s], sz[k, s]
+    side_changed = (p0 != p1).any(axis=1) | (q0_levels != q1_levels).any(axis=1)
+    sign = 1 - 2 * s
+    q0, seen0, rest0_p, rest0_q, n0 = _at_price(p0, q0_levels, nlev[k - 1, s], price, sign)
+    q1, seen1, rest1_p, rest1_q, n1 = _at_price(p1, q1_levels, nlev[k, s], price, sign)
+    levels = px.shape[2]
+    common = np.arange(levels) < np.minimum(n0, n1)[:, None]
+    rest_changed = (((rest0_p != rest1_p) | (rest0_q != rest1_q)) & common).any(axis=1)
+    # A level appearing pushes the L-th out; one disappearing lets the (L+1)-th in.
+    rest_changed |= (n0 != n1) & ((np.abs(n0 - n1) != 1) | (np.maximum(n0, n1) != levels))
+    delta = np.where(mtype == TYPE_SUBMIT, size, -size)
+    priced = (mtype >= TYPE_SUBMIT) & (mtype <= TYPE_EXECUTE_VISIBLE)
+    still = (mtype == TYPE_EXECUTE_HIDDEN) | (mtype == TYPE_HALT)
+    code = np.select(
+        [
+            still & (other_changed | side_changed),
+            priced & other_changed,
+            priced & (seen0 != seen1),
+            priced & seen0 & (q1 - q0 != delta),
+            priced & rest_changed,
+            priced & ~seen0,
+        ],
+        [_PAIR_UNCHANGED, _PAIR_OTHER_SIDE, _PAIR_SEEN, _PAIR_SIZE, _PAIR_REST, _PAIR_DEEP],
+        _PAIR_OK,
+    )
+    return code, q0, q1
+
+
+def _at_price(prices, sizes, n, p, sign):
+    """For one side's levels [rows, L] and a price per row: the size at it, whether it lies inside
+    the top-L range, and the levels without it (prices, sizes, count), later ones moved up a place."""
+    levels = prices.shape[1]
+    found = prices == p[:, None]
+    has = found.any(axis=1)
+    pos = np.where(has, found.argmax(axis=1), levels)
+    q = np.where(has, np.take_along_axis(sizes, np.minimum(pos, levels - 1)[:, None], axis=1)[:, 0], 0)
+    seen = has | (n < levels) | (sign * p > sign * prices[:, levels - 1])
+    j = np.arange(levels)
+    idx = np.minimum(j + (j >= pos[:, None]), levels - 1)
+    return q, seen, np.take_along_axis(prices, idx, axis=1), np.take_along_axis(sizes, idx, axis=1), n - has
+
+
+def _pairing_reason(code: int, message: np.ndarray, q0: int, q1: int, levels: int) -> str:
+    mtype, size, price, direction = (int(message[c]) for c in (0, 2, 3, 4))
+    if code == _PAIR_UNCHANGED:
+        what = "a hidden execution" if mtype == TYPE_EXECUTE_HIDDEN else "a trading halt"
+        return f"type {mtype} changed the book ({what} leaves every visible level as it was)"
+    side, other = (_SIDE_NAMES[0], _SIDE_NAMES[1]) if direction > 0 else (_SIDE_NAMES[1], _SIDE_NAMES[0])
+    desc = f"type {mtype} of {size} at {price} on the {side}"
+    if code == _PAIR_OTHER_SIDE:
+        return f"{desc}: the {other} changed, but the message is on the {side}"
+    if code == _PAIR_SEEN:
+        return f"{desc}: the price is inside the top {levels} {side} levels on one row and beyond them on the other"
+    if code == _PAIR_SIZE:
+        delta = size if mtype == TYPE_SUBMIT else -size
+        return f"{desc}: size there {q0} -> {q1}, the message says {delta:+d}"
+    return f"{desc}: other {side} levels changed"
 
 
 def _events(

@@ -50,3 +50,15 @@ def test_inspect_of_a_non_tick_file_exits_2_naming_it(tmp_path):
     res = runner.invoke(app, ["data", "inspect", str(bogus)])
     assert res.exit_code == 2
     assert "bogus.parquet" in res.output
+
+
+def test_import_lobster_summary_says_what_was_rounded_and_what_could_not_be_checked(tmp_path):
+    msg = tmp_path / "TEST_2012-06-21_34200000_57600000_message_1.csv"
+    ob = tmp_path / "TEST_2012-06-21_34200000_57600000_orderbook_1.csv"
+    # Row 2: a float artifact (4 ps past 34200.5 s); row 3: a cancel below the one bid level shown.
+    msg.write_text("34200,1,1,5,1000100,-1\n34200.500000000004,1,2,7,999900,1\n34201,2,3,1,999800,1\n")
+    ob.write_text("1000100,5,999800,3\n1000100,5,999900,7\n1000100,5,999900,7\n")
+    res = runner.invoke(app, ["data", "import", "lobster", str(msg), str(ob), "-o", str(tmp_path / "t.parquet")], env={"COLUMNS": "400"})
+    assert res.exit_code == 0, res.output
+    assert "every book row follows from its message (1 beyond level 1: size change not visible)" in res.output
+    assert "1 time(s) with more than 9 decimals rounded to the nanosecond (first at row 2)" in res.output

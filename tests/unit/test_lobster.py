@@ -88,6 +88,8 @@ def test_import_small_pair_gives_exact_events(tmp_path):
     result = import_lobster(msg, ob)
     assert event_rows(result.data) == EXPECTED
     assert (result.levels, result.rows, result.unchanged_rows, result.n_trades) == (2, 7, 2, 2)
+    # Row 6 cancels at 99.00, below the two bid levels shown: its size change cannot be seen.
+    assert (result.deep_rows, result.rounded_times) == (1, 0)
     np.testing.assert_array_equal(result.data.ts_recv, result.data.ts_event)
     validate(result.data)
 
@@ -226,8 +228,19 @@ BAD_INPUTS = [
         id="message non-numeric time",
     ),
     pytest.param(
-        msg_row(2, "34200.1234567890,1,12,50,999900,1"), "message", 2, "at most 9 decimals",
-        id="message time 10 decimals",
+        msg_row(2, "34200.5000000004,1,12,50,999900,1"), "message", 2, "not within 50 ps of a nanosecond",
+        id="message time 10 decimals, 0.4 ns past",
+    ),
+    pytest.param(
+        msg_row(2, "34200.500000000051,1,12,50,999900,1"), "message", 2, "not within 50 ps of a nanosecond",
+        id="message time 51 ps past",
+    ),
+    pytest.param(msg_row(2, "-34200.5,1,12,50,999900,1"), "message", 2, "not decimal seconds", id="negative time"),
+    pytest.param(msg_row(2, "NaN,1,12,50,999900,1"), "message", 2, "not decimal seconds", id="NaN time"),
+    pytest.param(msg_row(2, "3.42005e4,1,12,50,999900,1"), "message", 2, "not decimal seconds", id="exponent time"),
+    pytest.param(
+        msg_row(2, "34200.5000000000000000001,1,12,50,999900,1"), "message", 2, "not decimal seconds",
+        id="time with 19 decimals",
     ),
     pytest.param(msg_row(3, "34201.25,4,11,30,1000100,\u22121"), "message", 3, "not ASCII", id="message non-ascii"),
     pytest.param(
@@ -297,3 +310,77 @@ def test_import_accepts_crlf_line_ends(tmp_path):
     msg, ob = write_pair(tmp_path, MESSAGES, BOOK_ROWS)
     msg.write_bytes(msg.read_bytes().replace(b"\n", b"\r\n"))
     assert event_rows(import_lobster(msg, ob).data) == EXPECTED
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds", "ns"),
+    [
+        ("34200.500000000004", 34200, 500_000_000),  # 4 ps past: a float's repr of 34200.5
+        ("34200.5000000000", 34200, 500_000_000),  # ten decimals, exactly on the nanosecond
+        ("34200.499999999996", 34200, 500_000_000),  # 4 ps before
+        ("34200.999999999951", 34201, 0),  # 49 ps before the next second: carries into it
+    ],
+)
+def test_time_within_50_ps_of_a_nanosecond_is_rounded_and_counted(tmp_path, text, seconds, ns):
+    messages = replace_row(MESSAGES, 2, f"{text},1,12,50,999900,1")
+    msg, ob = write_pair(tmp_path, messages, BOOK_ROWS)
+    result = import_lobster(msg, ob)
+    assert (result.rounded_times, result.first_rounded_row) == (1, 2)
+    assert int(result.data.ts_event[5]) == ts(seconds, ns)
+
+
+def test_times_with_nine_decimals_or_fewer_are_not_counted_as_rounded(tmp_path):
+    msg, ob = write_pair(tmp_path, MESSAGES, BOOK_ROWS)
+    result = import_lobster(msg, ob)
+    assert (result.rounded_times, result.first_rounded_row) == (0, 0)
+
+
+MISMATCHES = [
+    # (messages, book), 1-based row, reason fragment
+    pytest.param(
+        msg_row(3, "34201.25,4,11,40,1000100,-1"), 3,
+        "type 4 of 40 at 1000100 on the ask: size there 100 -> 70, the message says -40", id="execution size",
+    ),
+    pytest.param(
+        msg_row(2, "34200.5,1,12,50,999900,-1"), 2,
+        "type 1 of 50 at 999900 on the ask", id="wrong side",
+    ),
+    pytest.param(
+        book_row(3, "1000100,70,999900,50,1000300,200,999800,301"), 3,
+        "the bid changed, but the message is on the ask", id="other side changed",
+    ),
+    pytest.param(
+        book_row(3, "1000100,70,999900,50,1000300,201,999800,300"), 3,
+        "other ask levels changed", id="same side, another level changed",
+    ),
+    pytest.param(
+        msg_row(4, "34201.25,2,0,10,1000100,-1"), 4,
+        "type 2 of 10 at 1000100 on the ask: size there 70 -> 70, the message says -10", id="cancel without change",
+    ),
+    pytest.param(
+        book_row(7, "1000100,70,999900,50,1000500,11,999800,300"), 7,
+        "type 7 changed the book", id="halt changed the book",
+    ),
+    pytest.param(
+        book_row(4, "1000100,60,999900,50,1000300,200,999800,300"), 4,
+        "type 5 changed the book", id="hidden execution changed the book",
+    ),
+]
+
+
+@pytest.mark.parametrize(("pair", "row", "reason"), MISMATCHES)
+def test_a_book_row_that_does_not_follow_from_its_message_is_refused(tmp_path, pair, row, reason):
+    msg, ob = write_pair(tmp_path, *pair)
+    with pytest.raises(LobsterFormatError) as err:
+        import_lobster(msg, ob)
+    text = str(err.value)
+    assert text.startswith(f"{ob}: row {row}: does not follow from {msg.name} row {row}: "), text
+    assert reason in text
+
+
+def test_message_files_paired_with_another_book_are_refused_at_the_first_row(tmp_path):
+    # The same messages against a book of other prices (another stock of the same length).
+    shifted = [",".join(str(int(v) // 2 if i % 2 == 0 else int(v)) for i, v in enumerate(r.split(","))) for r in BOOK_ROWS]
+    msg, ob = write_pair(tmp_path, MESSAGES, shifted)
+    with pytest.raises(LobsterFormatError, match=r": row 2: does not follow from .*message_2\.csv row 2: type 1 of 50 at 999900 on the bid"):
+        import_lobster(msg, ob)
