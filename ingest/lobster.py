@@ -30,6 +30,12 @@ The importer turns the pair into the event stream of DESIGN.md ("Tick files"):
 
 Replaying the events through :func:`scalper.features.book.book_set` therefore rebuilds, at each
 message end, exactly the top-``L`` book of the order-book file.
+
+Two checks go beyond the format: a time with more than 9 decimals (a float64 artifact such as
+``43002.632812672004`` in a genuine sample) is rounded to the nanosecond when within
+``TIME_ROUND_PS`` of one and counted, and every book row must follow from its message
+(:func:`check_pairing`), so a message file paired with another stock's book of the same length is
+refused at its first row.
 """
 
 from __future__ import annotations
@@ -173,12 +179,14 @@ def import_lobster(
     ------
     LobsterFormatError
         Naming the file, the 1-based row and the reason: empty file, wrong column count, a
-        field that is not an integer (or, for time, not decimal seconds with at most 9
-        decimals), time going backwards, files of different length, unknown message type,
-        direction not +-1, non-positive size, non-positive execution price, and in the book:
-        a non-positive level size or price, an occupied level after an empty one, levels not
-        strictly ordered, or a crossed or locked book (best bid >= best ask). Also when the
-        file name cannot be parsed and ``session_date`` or ``symbol`` is missing.
+        field that is not an integer (or, for time, not decimal seconds, or more than 9
+        decimals not within ``TIME_ROUND_PS`` of a nanosecond), time going backwards, files of
+        different length, unknown message type, direction not +-1, non-positive size,
+        non-positive execution price, and in the book: a non-positive level size or price, an
+        occupied level after an empty one, levels not strictly ordered, or a crossed or locked
+        book (best bid >= best ask); a book row that does not follow from its message
+        (:func:`check_pairing`: files of another stock or depth). Also when the file name cannot
+        be parsed and ``session_date`` or ``symbol`` is missing.
     """
     message_csv, orderbook_csv = Path(message_csv), Path(orderbook_csv)
     say = progress or (lambda _msg: None)
