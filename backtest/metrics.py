@@ -68,12 +68,13 @@ def max_drawdown(equity: np.ndarray) -> float:
     return float(np.max(np.maximum.accumulate(equity) - equity))
 
 
-def sharpe_ratio(equity: np.ndarray, periods_per_year: float) -> float:
+def sharpe_ratio(equity: np.ndarray, periods_per_year: float) -> float | None:
     """Return the annualised Sharpe ratio of per-period equity changes (zero risk-free rate; Sharpe 1994).
 
-    Returns 0.0 when there are fewer than two changes or they do not vary.
+    Returns None, undefined, when there are fewer than two changes or they do not vary (a flat
+    equity curve: 0 / 0, not a ratio of 0).
     """
     d = np.diff(equity)
     if d.size < 2 or not np.std(d, ddof=1) > 0:
-        return 0.0
+        return None
     return float(np.mean(d) / np.std(d, ddof=1) * np.sqrt(periods_per_year))

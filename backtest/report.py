@@ -73,9 +73,10 @@ def trading_equity(result: ReplayResult, fm: FeatureMatrix, initial_equity: floa
 def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float, periods_per_year: float) -> dict:
     """Compute the report metrics of a replay (PnL in quote currency, times in ns, rates per second).
 
-    A metric that is undefined for this replay (``hit_rate`` without a round trip, a horizon's
-    ``accuracy`` without a labelled decision) is None, never NaN, and ``undefined`` maps its dotted
-    path (``"prediction_accuracy.5s.accuracy"``) to the reason; ``undefined`` is empty otherwise.
+    A metric that is undefined for this replay (``hit_rate`` without a round trip, ``sharpe`` of a
+    flat equity curve, a horizon's ``accuracy`` without a labelled decision) is None, never NaN, and
+    ``undefined`` maps its dotted path (``"prediction_accuracy.5s.accuracy"``) to the reason;
+    ``undefined`` is empty otherwise.
     """
     f = fills_table(result)
     core = result.core
@@ -132,6 +133,8 @@ def _undefined(metrics: dict) -> dict[str, str]:
     reasons = {}
     if metrics["hit_rate"] is None:
         reasons["hit_rate"] = "no round trips"
+    if metrics["sharpe"] is None:
+        reasons["sharpe"] = "fewer than two 1-minute equity changes, or all of them equal (no position held)"
     for horizon, acc in metrics["prediction_accuracy"].items():
         if acc["accuracy"] is None:
             reasons[f"prediction_accuracy.{horizon}.accuracy"] = "no decision with a label in the trading span"

@@ -42,6 +42,8 @@ def test_a_backtest_without_trades_writes_null_and_the_reason(trained, tmp_path)
     assert m["trades"] == 0 and m["fills"] == 0
     assert m["hit_rate"] is None
     assert m["undefined"]["hit_rate"] == "no round trips"
+    assert m["sharpe"] is None  # 0/0 with a flat equity curve, not a Sharpe ratio of 0
+    assert m["undefined"]["sharpe"] == "fewer than two 1-minute equity changes, or all of them equal (no position held)"
     assert _nulls(m) == set(m["undefined"])  # every null has its reason, and only nulls have one
     assert "n/a (no round trips)" in output
 
