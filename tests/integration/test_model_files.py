@@ -10,9 +10,12 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -187,3 +190,49 @@ def test_sighup_reload_keeps_the_running_models_logs_one_line_and_counts_each_re
     assert daemon.reload_models() is True
     assert daemon.models is not running and [p.card.horizon_s for p in daemon.models.predictors] == [5.0, 10.0, 30.0]
     assert snapshot(daemon.metrics)[REFUSED] == 3
+
+
+def _wait_for(log: Path, proc: subprocess.Popen, pattern: str, count: int = 1, timeout_s: float = 60.0) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = re.findall(pattern, log.read_text(errors="replace"))
+        if len(found) >= count:
+            return found
+        assert proc.poll() is None, f"daemon exited:\n{log.read_text(errors='replace')}"
+        time.sleep(0.1)
+    raise AssertionError(f"{count} x {pattern!r} not seen in {timeout_s} s:\n{log.read_text(errors='replace')}")
+
+
+def test_sighup_to_a_running_daemon_refuses_each_broken_directory_and_it_keeps_running(trained, tmp_path):
+    live = _copy(trained, tmp_path)
+    dead = f"127.0.0.1:{_closed_port()}"  # no feed: the reload does not need one
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scalper.engine.cli", "run", "-c", str(_daemon_config(tmp_path, live)),
+             "--feed-url", f"ws://{dead}", "--rest-url", f"http://{dead}"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        port = int(_wait_for(log, proc, r"metrics on http://127\.0\.0\.1:(\d+)/metrics")[0])
+        for n, break_models in enumerate(BREAKS, start=1):
+            shutil.rmtree(live)
+            shutil.copytree(trained / "models", live)
+            reason = break_models(live)
+            proc.send_signal(signal.SIGHUP)
+            refusals = _wait_for(log, proc, r"ERROR scalper\.daemon: model reload refused, keeping the running models: (.*)", n)
+            assert re.search(reason, refusals[-1])
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            assert re.search(rf"^{REFUSED} {n}\.0$", body, re.M)
+        shutil.rmtree(live)
+        shutil.copytree(trained / "models", live)
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(log, proc, re.escape("models reloaded: horizons [5.0, 10.0, 30.0]"))
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+    text = log.read_text(errors="replace")
+    assert rc == 0, text
+    assert "Traceback" not in text and "Exception in callback" not in text
+    assert "models reloaded: horizons [5.0, 30.0]" not in text
