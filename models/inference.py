@@ -158,8 +158,10 @@ class ModelSet:
                 raise ModelCardMismatch(
                     f"{where}: trained on {' '.join(trained)}, this engine trades {instrument.venue} {instrument.symbol}"
                 )
-            trained_tick = float(card.instrument["tick_size"])
+            trained_tick = card.instrument.get("tick_size")
             tick_size = instrument.tick_size
+            if not isinstance(trained_tick, (int, float)):
+                raise ModelCardMismatch(f"{where}: the card gives no tick size ({trained_tick!r}), this engine trades {tick_size:g}")
             if abs(trained_tick - tick_size) > 1e-12 * max(1.0, tick_size):
                 raise ModelCardMismatch(f"{where}: trained with tick size {trained_tick:g}, data has {tick_size:g}")
 

@@ -76,7 +76,15 @@ def other_instrument(models: Path) -> str:
     return rf"{models / 'h10s.onnx'}: trained on BINANCE_USDM BTCUSDT, this engine trades BINANCE_USDM ETHUSDT"
 
 
-BREAKS = [corrupt, delete_onnx, other_instrument]
+def no_tick_size(models: Path) -> str:
+    card_path = models / "h10s.card.json"
+    card = json.loads(card_path.read_text())
+    del card["instrument"]["tick_size"]
+    card_path.write_text(json.dumps(card))
+    return rf"{models / 'h10s.onnx'}: the card gives no tick size \(None\), this engine trades 0\.01"
+
+
+BREAKS = [corrupt, delete_onnx, other_instrument, no_tick_size]
 
 
 def _daemon_config(tmp_path: Path, models: Path, symbol: str = "ETHUSDT") -> Path:
@@ -189,7 +197,7 @@ def test_sighup_reload_keeps_the_running_models_logs_one_line_and_counts_each_re
     shutil.copytree(trained / "models", live)
     assert daemon.reload_models() is True
     assert daemon.models is not running and [p.card.horizon_s for p in daemon.models.predictors] == [5.0, 10.0, 30.0]
-    assert snapshot(daemon.metrics)[REFUSED] == 3
+    assert snapshot(daemon.metrics)[REFUSED] == len(BREAKS)
 
 
 def _wait_for(log: Path, proc: subprocess.Popen, pattern: str, count: int = 1, timeout_s: float = 60.0) -> list[str]:
