@@ -15,11 +15,10 @@ from scalper.engine.daemon import Daemon, StartupError
 
 
 def _with(cfg: Path, **daemon_keys) -> Path:
-    lines = cfg.read_text().splitlines()
-    keys = {k for k in daemon_keys}
-    kept = [ln for ln in lines if ln.split("=")[0].strip() not in keys]
+    """Rewrite a config from :func:`_daemon_config` with these ``[daemon]`` keys set (TOML values)."""
+    kept = [ln for ln in cfg.read_text().splitlines() if ln.split("=")[0].strip() not in daemon_keys]
     at = kept.index("[daemon]") + 1
-    extra = [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {str(v).lower()}" for k, v in daemon_keys.items()]
+    extra = [f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {str(v).lower()}" for k, v in daemon_keys.items()]
     cfg.write_text("\n".join(kept[:at] + extra + kept[at:]) + "\n")
     return cfg
 
