@@ -64,7 +64,8 @@ def import_lobster_cmd(
     console.print(
         f"wrote {out}: {len(res.data):,} events from {res.rows:,} messages ({res.levels} levels, "
         f"{res.n_trades:,} trades, {res.unchanged_rows:,} messages with no visible change) in {time.perf_counter() - t0:.2f} s; "
-        f"every book row follows from its message ({res.deep_rows:,} beyond level {res.levels}: size change not visible)"
+        f"every book row follows from its message ({res.deep_rows:,} beyond level {res.levels}: size change not visible"
+        + (f"; {res.unchecked_crosses:,} crosses not checked" if res.unchecked_crosses else "") + ")"
         + (f"; {res.rounded_times:,} time(s) with more than 9 decimals rounded to the nanosecond (first at row {res.first_rounded_row:,})"
            if res.rounded_times else "")
     )

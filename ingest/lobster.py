@@ -121,6 +121,9 @@ class LobsterImport:
         Messages (types 1-4) whose price lies beyond the top ``L`` levels in the book row before
         and after them, so that their size change cannot be seen; the rest of that book row is
         still checked to be unchanged (see :func:`check_pairing`).
+    unchecked_crosses : int
+        Cross trades (type 6) after the first row: LOBSTER does not define their effect on the
+        book, so their book rows are not checked against them.
     """
 
     data: TickData
@@ -131,6 +134,7 @@ class LobsterImport:
     rounded_times: int = 0
     first_rounded_row: int = 0
     deep_rows: int = 0
+    unchecked_crosses: int = 0
 
 
 def orderbook_path(message_csv: str | Path) -> Path:
@@ -221,6 +225,7 @@ def import_lobster(
         rounded_times=int(rounded.sum()),
         first_rounded_row=int(np.argmax(rounded)) + 1 if rounded.any() else 0,
         deep_rows=deep_rows,
+        unchecked_crosses=int(np.count_nonzero(msg[1:, 0] == TYPE_CROSS)),
     )
 
 

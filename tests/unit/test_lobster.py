@@ -171,6 +171,7 @@ def test_import_cross_is_trade_without_aggressor_and_halt_emits_nothing(tmp_path
     result = import_lobster(msg, ob)
     assert event_rows(result.data)[5:] == [(ts(34201), TRADE, 0, 100.0, 500.0, LAST)]
     assert (result.unchanged_rows, result.n_trades) == (1, 1)
+    assert (result.unchecked_crosses, result.deep_rows) == (1, 0)  # a cross's effect on the book is not defined
 
 
 def test_import_empty_levels_are_absent(tmp_path):
