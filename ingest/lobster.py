@@ -453,7 +453,8 @@ def check_pairing(
       fewer than ``L`` levels, else no worse than its ``L``-th level) an absent price has size 0.
     * nothing else moves: the other side is identical, and the message side's other levels keep
       their prices, sizes and order, except one level leaving or entering at the ``L``-th place
-      when a level appears or disappears.
+      when a level appears or disappears (an entering level, revealed from deeper, has no size
+      to compare with yet: the next row checks it).
     * a hidden execution (5) and a trading halt (7) leave the book row as it was.
     * a cross (6) is not checked: the ReadMe does not define its effect on the book.
 
