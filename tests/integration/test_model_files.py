@@ -126,7 +126,7 @@ def test_backtest_with_a_broken_model_directory_exits_2_with_one_line(trained, t
     res = CliRunner().invoke(app, ["backtest", "-t", str(trained / "eth.parquet"), "-m", str(live), "-o", str(tmp_path / "r")],
                              env={"COLUMNS": "400"})
     assert res.exit_code == 2, res.output
-    assert _one_error_line(res.output.replace(str(live), "MODELS")).startswith("error: MODELS/")
+    assert re.search(reason, _one_error_line(res.output))
     assert not (tmp_path / "r").exists()
 
 
