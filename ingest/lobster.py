@@ -70,8 +70,6 @@ EMPTY_ASK_PRICE = 9_999_999_999
 EMPTY_BID_PRICE = -9_999_999_999
 
 TYPE_SUBMIT = 1
-TYPE_CANCEL = 2
-TYPE_DELETE = 3
 TYPE_EXECUTE_VISIBLE = 4
 TYPE_EXECUTE_HIDDEN = 5
 TYPE_CROSS = 6
@@ -204,7 +202,7 @@ def import_lobster(
     say(f"reading {orderbook_csv.name}")
     book = _read_book(orderbook_csv)
     _check_same_length(message_csv, msg.shape[0], orderbook_csv, book.shape[0])
-    sec, frac_ns, rounded = split_time(message_csv, time_s)
+    sec, frac_ns, rounded = _split_time(message_csv, time_s)
     say("checking rows")
     _check_messages(message_csv, time_s, sec * _NS_PER_S + frac_ns, msg)
     px, sz, nlev = _book_sides(orderbook_csv, book)
@@ -319,7 +317,7 @@ def _read_book(path: Path) -> np.ndarray:
     return _ints(path, _fields(path, lines, n_fields), _book_names(n_fields // 4))
 
 
-def split_time(path: Path, time_s: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _split_time(path: Path, time_s: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return int64 seconds, int64 ns (0..999,999,999) and a bool mask of the rounded rows.
 
     ``time_s`` holds decimal seconds as text (already matched against the format). Digits up to
