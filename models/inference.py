@@ -18,7 +18,8 @@ ALL_CORES_FROM_ROWS = 256  # predict_batch: from this many rows on, a session on
 
 def _first_line(exc: Exception) -> str:
     # ONNX Runtime's messages repeat the path and can run over several lines; one line is enough.
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _session(path: Path, threads: int = 1) -> ort.InferenceSession:
@@ -56,8 +57,6 @@ class OnnxPredictor:
         self.card = ModelCard.load(card_path)
         self.card.check_features(str(card_path))
         self.path = path
-        if not path.is_file():
-            raise ModelCardMismatch(f"{path}: no such model file")
         try:
             self.session = _session(path)
         except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors (InvalidProtobuf, Fail, ...) share no base class
