@@ -306,8 +306,10 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
                            f"daemon, {note}; {r.prepared.sum()} of {r.flat.sum()} prepared between frames"))
         if hot:
             out.append(_result("tick-to-decision, flat, prepared between frames", r.decide_ns[r.prepared], f"daemon, {note}"))
-            out.append(_result("tick-to-decision, flat, predicted on the path", r.decide_ns[r.flat & ~r.prepared],
-                               f"daemon, {note}; an event came after the preparation"))
+            on_path = r.decide_ns[r.flat & ~r.prepared]
+            if on_path.size:  # every flat decision may have been prepared: no row rather than a row of nothing
+                out.append(_result("tick-to-decision, flat, predicted on the path", on_path,
+                                   f"daemon, {note}; an event came after the preparation"))
             out.append(_result("decision prepared between frames (loop idle time)", r.prepare_ns,
                                f"daemon, {note}; after each frame that leaves the core flat"))
         out.append(_result("tick-to-decision, in position (raw depthUpdate -> position marked)", r.decide_ns[~r.flat],
