@@ -389,7 +389,7 @@ def bench_cmd(
     import os
     import platform
 
-    from scalper.engine.bench import PeerError, run_suite
+    from scalper.benchmarks.harness import PeerError, run_suite
 
     root = data_dir or Path(os.environ.get("SCALPER_DATA_DIR", "../shared/data"))
     if not root.is_dir():

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scalper.features.jit import kernel
+from scalper.lowlevel.jit import kernel
 from scalper.features.kernels import I_HEAD, FeatureState, due_before, run_until
 from scalper.ingest.binance.fastdepth import NOT_HANDLED, DepthFrameParser, frame_head, take_depth_frame
 from scalper.ingest.binance.sequencer import N_IDS, continues

@@ -25,7 +25,7 @@ import numpy as np
 from scalper.exec.adapter import ExecutionAdapter
 from scalper.exec.fees import taker_fee
 from scalper.exec.orders import Fill, Order, OrderStatus
-from scalper.features.book import ASK, BID
+from scalper.lowlevel.book import ASK, BID
 from scalper.risk.intent import ApprovedOrder
 
 # Relative slack when turning float prices and sizes into whole ticks and lots: on-grid values such as

@@ -20,7 +20,7 @@ Event semantics
   the book, the grid, wake-ups and watches run exactly as before.
 
 Speed: ``step``, the book and the message-end push are inlined into the loops, and every kernel is
-compiled without numba's reference counting (:mod:`features.jit`): with it, each array passed to a
+compiled without numba's reference counting (:mod:`scalper.lowlevel.jit`): with it, each array passed to a
 call cost an atomic increment and decrement, most of the per-event time.
 """
 
@@ -30,9 +30,9 @@ import math
 
 import numpy as np
 
-from scalper.features.book import is_crossed, is_two_sided, side_index
+from scalper.lowlevel.book import is_crossed, is_two_sided, side_index
 from scalper.features.config import FeaturesConfig
-from scalper.features.jit import background_kernel, inline_kernel, kernel
+from scalper.lowlevel.jit import background_kernel, inline_kernel, kernel
 from scalper.features.ladder import DEFAULT_LADDER_TICKS, DEFAULT_TOP_LEVELS, deep_book_clear, deep_book_set, new_deep_book
 from scalper.features.registry import FEATURE_NAMES, N_FEATURES, WINDOWS_NS
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE as FLAG_LAST

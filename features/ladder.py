@@ -3,7 +3,7 @@
 Venue books run thousands of levels deep (Binance USD-M ETHUSDT holds ~4,500 a side) and their diff
 streams update every depth about equally often, so one sorted array shifts thousands of levels per
 insert or delete (2.5 M events/s on ETHUSDT with 2,048 levels, against 11 M with 64). Here only the
-best ``K`` levels are kept sorted (``px``, ``sz``, ``n`` exactly as in :mod:`features.book`, which
+best ``K`` levels are kept sorted (``px``, ``sz``, ``n`` exactly as in :mod:`scalper.lowlevel.book`, which
 the features and the simulated fills read); every deeper level lives in a ladder indexed by
 ``price_tick mod W``, where an update costs O(1).
 
@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalper.features.book import ASK, BID, book_set
-from scalper.features.jit import inline_kernel, kernel
+from scalper.lowlevel.book import ASK, BID, book_set
+from scalper.lowlevel.jit import inline_kernel, kernel
 
 EMPTY = np.iinfo(np.int64).min
 DEFAULT_TOP_LEVELS = 64

@@ -1,6 +1,6 @@
 """Tick-file inspector: counts, time span and book sanity of schema-v1 tick data.
 
-The book checks replay every event through the numba L2 book of :mod:`scalper.features.book`
+The book checks replay every event through the numba L2 book of :mod:`scalper.lowlevel.book`
 and look at the book only at message ends (``FLAG_LAST_IN_MESSAGE``), where a venue's book is
 consistent; inside a message it may be transiently one-sided or crossed.
 """
@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 from numba import njit
 
-from scalper.features.book import DEFAULT_CAPACITY, book_clear, book_set, new_book, side_index
+from scalper.lowlevel.book import DEFAULT_CAPACITY, book_clear, book_set, new_book, side_index
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, FLAG_SNAPSHOT, KIND_BOOK, KIND_CLEAR, KIND_TRADE, TickData
 
 FIRST_FEW = 5

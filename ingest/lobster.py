@@ -28,7 +28,7 @@ The importer turns the pair into the event stream of DESIGN.md ("Tick files"):
   outside the top ``L``, a halt, ...) emits nothing and is counted in
   :attr:`LobsterImport.unchanged_rows`.
 
-Replaying the events through :func:`scalper.features.book.book_set` therefore rebuilds, at each
+Replaying the events through :func:`scalper.lowlevel.book.book_set` therefore rebuilds, at each
 message end, exactly the top-``L`` book of the order-book file.
 
 Two checks go beyond the format: a time with more than 9 decimals (a float64 artifact such as

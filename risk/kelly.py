@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from scalper.features.jit import inline_kernel
+from scalper.lowlevel.jit import inline_kernel
 from scalper.risk.config import RiskConfig
 from scalper.risk.intent import REASON_OF_CODE, RejectReason
 from scalper.risk.lots import floor_to_lot

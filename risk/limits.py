@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scalper.features.jit import inline_kernel, kernel
+from scalper.lowlevel.jit import inline_kernel, kernel
 from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, INT64_MAX, INT64_MIN
 from scalper.risk.accounting import Account
 from scalper.risk.config import RiskConfig

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from scalper.features.jit import inline_kernel
+from scalper.lowlevel.jit import inline_kernel
 
 _SNAP_LOTS = 1e-9
 _SNAP_RELATIVE = 1e-12

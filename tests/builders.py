@@ -99,7 +99,7 @@ def books_at_message_ends(data: TickData, capacity: int):
     ``side`` is +1 bid / -1 ask, as in the tick file; importer property tests compare these dict
     books with a dict replay of the venue's own messages.
     """
-    from scalper.features.book import book_clear, book_set, new_book, side_index
+    from scalper.lowlevel.book import book_clear, book_set, new_book, side_index
     from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK, KIND_CLEAR
 
     px, sz, n = new_book(capacity)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalper.features.jit import kernel
+from scalper.lowlevel.jit import kernel
 from scalper.ingest.binance.levels import NO_BAND
 from scalper.ingest.binance.sequencer import continue_ids
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK

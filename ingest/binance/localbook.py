@@ -1,6 +1,6 @@
 """A local L2 book rebuilt from Binance snapshots and diffs, for checking the feed.
 
-It is the numba book of :mod:`scalper.features.book` (integer ticks) driven straight from
+It is the numba book of :mod:`scalper.lowlevel.book` (integer ticks) driven straight from
 messages, so the importer (and a live handler) can check at every message end that the book is
 not crossed and that its best levels equal Binance's own ``bookTicker`` at the same update id.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalper.features.book import ASK, BID, book_clear, book_merge, book_set, is_crossed, new_book
-from scalper.features.jit import kernel
+from scalper.lowlevel.book import ASK, BID, book_clear, book_merge, book_set, is_crossed, new_book
+from scalper.lowlevel.jit import kernel
 from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate
 
 DEFAULT_CAPACITY = 8192

@@ -11,7 +11,7 @@ from enum import Enum, StrEnum
 
 import numpy as np
 
-from scalper.features.jit import inline_kernel
+from scalper.lowlevel.jit import inline_kernel
 from scalper.ingest.binance.messages import DepthSnapshot, DepthUpdate, Market
 
 DEFAULT_MAX_BUFFER = 10_000

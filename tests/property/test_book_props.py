@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scalper.features.book import SET_OVERFLOW, book_set, new_book
+from scalper.lowlevel.book import SET_OVERFLOW, book_set, new_book
 
 ops = st.lists(
     st.tuples(st.sampled_from([0, 1]), st.integers(90, 110), st.sampled_from([0.0, 0.0, 1.0, 2.5, 7.0])),
@@ -67,7 +67,7 @@ batches = st.lists(
 def test_merging_a_message_equals_setting_its_levels_one_by_one(messages):
     import numpy as np
 
-    from scalper.features.book import book_merge
+    from scalper.lowlevel.book import book_merge
 
     seq = new_book(64)
     merged = new_book(64)

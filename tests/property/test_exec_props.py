@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from scalper.exec.orders import OrderStatus
 from scalper.exec.simulated import SimulatedExchange
-from scalper.features.book import ASK, BID, book_set, new_book
+from scalper.lowlevel.book import ASK, BID, book_set, new_book
 from scalper.risk.intent import OrderIntent, _approve
 
 T0 = 1_700_000_000_000_000_000  # ns since the epoch

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from scalper.features.book import book_clear, book_set, new_book, side_index, top_levels
+from scalper.lowlevel.book import book_clear, book_set, new_book, side_index, top_levels
 from scalper.ingest import lobster
 from scalper.ingest.lobster import EMPTY_ASK_PRICE, EMPTY_BID_PRICE, LobsterFormatError, import_lobster
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK, KIND_CLEAR, KIND_TRADE

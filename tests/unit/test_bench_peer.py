@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scalper.engine.bench import PEER_SCRIPT, PeerError, StageResult, peer_throughput, with_peer_ratios
+from scalper.benchmarks.harness import PEER_SCRIPT, PeerError, StageResult, peer_throughput, with_peer_ratios
 
 
 def _script(tmp_path: Path, body: str) -> Path:
@@ -46,7 +46,7 @@ def test_ratios_go_on_the_ethusdt_throughput_rows_only():
 def test_bench_cli_passes_the_peer_interpreter_and_reports_its_failure(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from scalper.engine import bench
+    from scalper.benchmarks import harness as bench
     from scalper.engine.cli import app
 
     seen = {}

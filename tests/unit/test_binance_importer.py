@@ -338,7 +338,7 @@ def test_no_files_is_an_error():
 
 
 def test_rebuilt_book_matches_replaying_the_tick_data(tmp_path):
-    from scalper.features.book import book_clear, book_set, new_book, side_index
+    from scalper.lowlevel.book import book_clear, book_set, new_book, side_index
 
     res = import_binance([usdm_session().write(tmp_path / "x.gz")])
     d = res.data

@@ -17,7 +17,7 @@ import pytest
 from scalper.exec.adapter import ExecutionAdapter
 from scalper.exec.orders import TRANSITIONS, Fill, InvalidTransition, Order, OrderStatus
 from scalper.exec.simulated import SimulatedExchange
-from scalper.features.book import ASK, BID, book_set, new_book
+from scalper.lowlevel.book import ASK, BID, book_set, new_book
 from scalper.risk.intent import OrderIntent, _approve
 
 TICK = 0.5  # quote currency per tick

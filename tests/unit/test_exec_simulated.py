@@ -8,7 +8,7 @@ import pytest
 
 from scalper.exec.orders import OrderStatus
 from scalper.exec.simulated import SimulatedExchange
-from scalper.features.book import ASK, BID, book_set, new_book
+from scalper.lowlevel.book import ASK, BID, book_set, new_book
 from scalper.risk.intent import OrderIntent, _approve
 
 TICK = 0.5  # quote currency per tick
@@ -167,7 +167,7 @@ def test_status_counts_counts_every_status():
 def test_paper_mode_forgets_finished_orders_but_keeps_counting_them():
     from scalper.exec.orders import OrderStatus
     from scalper.exec.simulated import SimulatedExchange
-    from scalper.features.book import book_set, new_book
+    from scalper.lowlevel.book import book_set, new_book
     from scalper.risk.intent import OrderIntent, _approve
 
     ex = SimulatedExchange(0, 0.0, 1.0, 1.0, first_order_id=41, keep_history=False)

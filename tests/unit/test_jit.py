@@ -1,4 +1,4 @@
-"""The hot-path kernels are compiled without numba's reference counting (features/jit.py)."""
+"""The hot-path kernels are compiled without numba's reference counting (lowlevel/jit.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from numba import njit
 from numba.core.registry import CPUDispatcher
 
 from scalper.engine import framepath
-from scalper.features import book, jit, kernels, ladder
+from scalper.features import kernels, ladder
+from scalper.lowlevel import book, jit
 from scalper.ingest.binance import fastdepth, localbook, sequencer
 from scalper.risk import kelly, limits, lots
 
@@ -24,7 +25,7 @@ def test_every_kernel_of_the_hot_modules_is_compiled_without_nrt(module):
     found = _dispatchers(module)
     assert found, f"no numba kernel found in {module.__name__}"
     with_nrt = [name for name, d in found if d.targetoptions.get("_nrt", True)]
-    assert with_nrt == [], f"{module.__name__}: compiled with NRT (use features.jit.kernel): {with_nrt}"
+    assert with_nrt == [], f"{module.__name__}: compiled with NRT (use scalper.lowlevel.jit.kernel): {with_nrt}"
 
 
 def _callee(a, b, i):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from scalper.features.book import book_clear, book_set, is_crossed, new_book, side_index
+from scalper.lowlevel.book import book_clear, book_set, is_crossed, new_book, side_index
 from scalper.ingest.synthetic import SyntheticConfig, _emit, generate_session
 from scalper.ingest.tickfile import (
     FLAG_LAST_IN_MESSAGE,

@@ -9,7 +9,7 @@ budget's "100-tree" single-row inference and a one-horizon 102-tree set for the 
 tick-to-decision, all trained here on the ETHUSDT recording and exported to ONNX. Before each timed
 stage the garbage collector runs and the heap is frozen, as the daemon does once started.
 
-The pytest-benchmark suites in ``benchmarks/`` time the replay, Binance and memory stages on their own.
+The pytest-benchmark suites beside this module time the replay, Binance and memory stages on their own.
 """
 
 from __future__ import annotations
@@ -535,7 +535,7 @@ def _wall(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-PEER_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "peer_hftbacktest.py"
+PEER_SCRIPT = Path(__file__).resolve().parent / "peer_hftbacktest.py"
 _PEER_RATE = re.compile(r"= ([\d,]+) events/s")
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalper.features.jit import inline_kernel, kernel
+from scalper.lowlevel.jit import inline_kernel, kernel
 
 BID = 0
 ASK = 1
