@@ -33,7 +33,6 @@ from scalper.risk.config import RiskConfig
 from scalper.risk.intent import RejectReason
 from scalper.risk.kelly import edge_rejections
 
-
 # Rows per ONNX call: small after an entry (a position typically opens within a few flat decisions),
 # doubling while flat. ETHUSDT, 3 x 300 trees: 288 of 1,910 rows predicted from 2 (392 from 8, 528 from 16).
 MIN_BATCH = 2
@@ -64,7 +63,13 @@ class BatchedDecisions:
     """
 
     def __init__(
-        self, features: FeatureStream, models: ModelSet, core: EngineCore, risk_cfg: RiskConfig, fee_bps: float, trade_from_ns: int
+        self,
+        features: FeatureStream,
+        models: ModelSet,
+        core: EngineCore,
+        risk_cfg: RiskConfig,
+        fee_bps: float,
+        trade_from_ns: int,
     ) -> None:
         m, h = features.max_rows, len(models.predictors)
         self.features = features
@@ -109,7 +114,9 @@ class BatchedDecisions:
         self._batch = min(2 * self._batch, MAX_BATCH)
         X32 = self.features.X[lo:hi].astype(np.float32)
         probas = [m.predict_batch(X32) for m in self.models.predictors]
-        self._classes[lo:hi], self._p[lo:hi], self._side[lo:hi], self._horizon[lo:hi] = choose_signals(probas, self.models.horizons_ns)
+        self._classes[lo:hi], self._p[lo:hi], self._side[lo:hi], self._horizon[lo:hi] = choose_signals(
+            probas, self.models.horizons_ns
+        )
         self._blocked[lo:hi] = edge_rejections(self._p[lo:hi], self.risk_cfg, self.fee_bps)
         self._done = hi
         return True

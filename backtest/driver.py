@@ -133,7 +133,9 @@ def run_backtest(
     wall = time.perf_counter() - t0
     if on_progress is not None:
         on_progress(len(ts))
-    return ReplayResult(core=core, adapter=adapter, events=len(ts), wall_s=wall, trade_from_ns=trade_from_ns, features=fm)
+    return ReplayResult(
+        core=core, adapter=adapter, events=len(ts), wall_s=wall, trade_from_ns=trade_from_ns, features=fm
+    )
 
 
 def replay_events_per_second(result: ReplayResult) -> float:

@@ -8,15 +8,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot loads)
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
 
-from scalper.backtest.driver import ReplayResult, fills_table, replay_events_per_second  # noqa: E402
-from scalper.backtest.metrics import MINUTE_NS, equity_curve, max_drawdown, round_trips, sharpe_ratio  # noqa: E402
-from scalper.features.batch import FeatureMatrix  # noqa: E402
-from scalper.features.kernels import I_BOOK_OVERFLOWS, I_CROSSED, I_RING_OVERFLOWS  # noqa: E402
-from scalper.models.labels import direction_labels  # noqa: E402
+from scalper.backtest.driver import ReplayResult, fills_table, replay_events_per_second
+from scalper.backtest.metrics import MINUTE_NS, equity_curve, max_drawdown, round_trips, sharpe_ratio
+from scalper.features.batch import FeatureMatrix
+from scalper.features.kernels import I_BOOK_OVERFLOWS, I_CROSSED, I_RING_OVERFLOWS
+from scalper.models.labels import direction_labels
 
 
 def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -> dict[str, dict[str, float]]:
@@ -52,7 +52,9 @@ def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -
     return out
 
 
-def trading_equity(result: ReplayResult, fm: FeatureMatrix, initial_equity: float, with_fills: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def trading_equity(
+    result: ReplayResult, fm: FeatureMatrix, initial_equity: float, with_fills: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Return times (int64 ns) over the trading span and the equity (quote) at them.
 
     The times are a 1-minute grid that runs to the last fill (an end-of-data exit fills one latency
@@ -92,7 +94,11 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
     risk = core.risk
     ist = core.state.ist
     metrics = {
-        "instrument": {"venue": core.instrument.venue, "symbol": core.instrument.symbol, "source": core.instrument.source},
+        "instrument": {
+            "venue": core.instrument.venue,
+            "symbol": core.instrument.symbol,
+            "source": core.instrument.source,
+        },
         "synthetic": core.instrument.source.startswith("synthetic"),
         "trading_from_ns": start,
         "trading_to_ns": end,
@@ -115,7 +121,9 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
         "turnover": float(np.sum(f["notional"]) / initial_equity),
         "account_net_pnl": float(risk.account.realized_pnl - risk.account.fees_paid),
         "trading_state": risk.state.name,
-        "orders_by_status": {k.name if hasattr(k, "name") else str(k): int(v) for k, v in result.adapter.status_counts().items()},
+        "orders_by_status": {
+            k.name if hasattr(k, "name") else str(k): int(v) for k, v in result.adapter.status_counts().items()
+        },
         "rejections_by_reason": {r.name: int(c) for r, c in risk.reject_counts.items() if c},
         "prediction_accuracy": prediction_accuracy(result, fm, start),
         "data_quality": {
@@ -162,7 +170,9 @@ def plot_equity(path: Path, grid_ts: np.ndarray, equity: np.ndarray, title: str)
     plt.close(fig)
 
 
-def write_report(out_dir: str | Path, result: ReplayResult, fm: FeatureMatrix, initial_equity: float, periods_per_year: float) -> dict:
+def write_report(
+    out_dir: str | Path, result: ReplayResult, fm: FeatureMatrix, initial_equity: float, periods_per_year: float
+) -> dict:
     """Write ``metrics.json``, ``trades.parquet`` (one row per fill) and ``equity.png``; return the metrics.
 
     ``metrics.json`` is strict JSON (RFC 8259): undefined metrics are null with their reason in
@@ -178,7 +188,9 @@ def write_report(out_dir: str | Path, result: ReplayResult, fm: FeatureMatrix, i
     metrics = build_metrics(result, fm, initial_equity, periods_per_year)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     f = fills_table(result)
-    pl.DataFrame({k: (v.tolist() if k == "reason" else v) for k, v in f.items()}, schema_overrides={"reason": pl.Utf8}).write_parquet(out / "trades.parquet")
+    pl.DataFrame(
+        {k: (v.tolist() if k == "reason" else v) for k, v in f.items()}, schema_overrides={"reason": pl.Utf8}
+    ).write_parquet(out / "trades.parquet")
     grid, equity = trading_equity(result, fm, initial_equity)
     label = " (SYNTHETIC data)" if metrics["synthetic"] else ""
     title = f"{metrics['instrument']['symbol']}{label}: net PnL {metrics['net_pnl']:,.2f}, {metrics['trades']} trades"

@@ -70,8 +70,14 @@ def _settle() -> None:
 def _result(stage: str, samples: np.ndarray, note: str = "") -> StageResult:
     s = np.asarray(samples, dtype=np.float64)
     return StageResult(
-        stage, int(s.size), float(np.percentile(s, 50)), float(np.percentile(s, 99)),
-        float(np.percentile(s, 99.9)), float(s.max()), 1e9 / float(s.mean()), note,
+        stage,
+        int(s.size),
+        float(np.percentile(s, 50)),
+        float(np.percentile(s, 99)),
+        float(np.percentile(s, 99.9)),
+        float(s.max()),
+        1e9 / float(s.mean()),
+        note,
     )
 
 
@@ -127,14 +133,25 @@ def load(data_dir: Path, quick: bool, workdir: Path) -> BenchData:
     tickfile.write(ticks, eth)
     cfg = EngineConfig()
     one_horizon = cfg.labels.model_copy(update={"horizons_s": [5.0]})
-    for rounds, name, labels in ((100, "models", cfg.labels), (34, "small_models", cfg.labels), (34, "hot_model", one_horizon)):
+    for rounds, name, labels in (
+        (100, "models", cfg.labels),
+        (34, "small_models", cfg.labels),
+        (34, "hot_model", one_horizon),
+    ):
         fixed = TrainConfig(n_estimators=rounds, early_stopping_rounds=0, min_child_samples=20)
         train_models(ticks, workdir / name, cfg.features, labels, fixed)
     fm = compute_features(eth)
     return BenchData(
-        snapshot, buffered, depth[: 2000 if quick else None], eth, goog,
-        load_model_dir(workdir / "models"), load_model_dir(workdir / "small_models"), fm.X,
-        workdir / "models", workdir / "hot_model",
+        snapshot,
+        buffered,
+        depth[: 2000 if quick else None],
+        eth,
+        goog,
+        load_model_dir(workdir / "models"),
+        load_model_dir(workdir / "small_models"),
+        fm.X,
+        workdir / "models",
+        workdir / "hot_model",
     )
 
 
@@ -224,7 +241,9 @@ def stage_inference(d: BenchData, quick: bool) -> list[StageResult]:
     for p in (*d.models.predictors, d.small_models.predictors[0]):
         samples = _time_each(p.predict, X, repeat=1 if quick else 5)
         np.testing.assert_allclose(p.predict(X[7]), p.predict_batch(X[7:8])[0], rtol=0, atol=1e-6)
-        out.append(_result(f"inference 1 row, {p.card.horizon_s:g} s model", samples, f"{p.card.n_trees} trees, IO binding"))
+        out.append(
+            _result(f"inference 1 row, {p.card.horizon_s:g} s model", samples, f"{p.card.n_trees} trees, IO binding")
+        )
     p = d.models.predictors[0]
     batches = [X[i : i + 256] for i in range(0, len(X) - 255, 256)]
     samples = _time_each(p.predict_batch, batches, repeat=5) / 256
@@ -238,7 +257,9 @@ def stage_risk(d: BenchData, quick: bool) -> StageResult:
     from scalper.risk.intent import ApprovedOrder
     from scalper.risk.limits import RiskManager
 
-    rm = RiskManager(RiskConfig(max_position=1e9, max_order_notional=1e12, max_orders_per_second=10_000), 0.01, 0.001, 0.5)
+    rm = RiskManager(
+        RiskConfig(max_position=1e9, max_order_notional=1e12, max_orders_per_second=10_000), 0.01, 0.001, 0.5
+    )
     book = FeatureState()
     book.px[0, 0], book.px[1, 0] = 340_000, 340_001  # ticks of 0.01: 3400.00 / 3400.01
     book.n[:] = 1
@@ -252,7 +273,11 @@ def stage_risk(d: BenchData, quick: bool) -> StageResult:
 
     samples = _time_each(enter, items)
     assert rm.approved_count == len(items) and isinstance(enter(items[-1]), ApprovedOrder)
-    return _result("risk: Kelly size + pre-trade checks (RiskManager.enter_at_touch)", samples, "approved entries, limit 2 bps past the ask")
+    return _result(
+        "risk: Kelly size + pre-trade checks (RiskManager.enter_at_touch)",
+        samples,
+        "approved entries, limit 2 bps past the ask",
+    )
 
 
 def stage_submit(d: BenchData, quick: bool) -> StageResult:
@@ -302,29 +327,63 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
     for models_dir, note in ((d.hot_model_dir, "1 horizon, 102 trees"), (d.models_dir, "3 horizons x 300 trees")):
         r = asyncio.run(_daemon_frames(d, models_dir))
         hot = models_dir == d.hot_model_dir
-        out.append(_result("tick-to-decision, flat (raw depthUpdate -> predicted, risk-checked intent)", r.decide_ns[r.flat],
-                           f"daemon, {note}; {r.prepared.sum()} of {r.flat.sum()} prepared between frames"))
+        out.append(
+            _result(
+                "tick-to-decision, flat (raw depthUpdate -> predicted, risk-checked intent)",
+                r.decide_ns[r.flat],
+                f"daemon, {note}; {r.prepared.sum()} of {r.flat.sum()} prepared between frames",
+            )
+        )
         if hot:
-            out.append(_result("tick-to-decision, flat, prepared between frames", r.decide_ns[r.prepared], f"daemon, {note}"))
+            out.append(
+                _result("tick-to-decision, flat, prepared between frames", r.decide_ns[r.prepared], f"daemon, {note}")
+            )
             on_path = r.decide_ns[r.flat & ~r.prepared]
             if on_path.size:  # every flat decision may have been prepared: no row rather than a row of nothing
-                out.append(_result("tick-to-decision, flat, predicted on the path", on_path,
-                                   f"daemon, {note}; an event came after the preparation"))
-            out.append(_result("decision prepared between frames (loop idle time)", r.prepare_ns,
-                               f"daemon, {note}; after each frame that leaves the core flat"))
-        out.append(_result("tick-to-decision, in position (raw depthUpdate -> position marked)", r.decide_ns[~r.flat],
-                           f"daemon, {note}; no prediction"))
+                out.append(
+                    _result(
+                        "tick-to-decision, flat, predicted on the path",
+                        on_path,
+                        f"daemon, {note}; an event came after the preparation",
+                    )
+                )
+            out.append(
+                _result(
+                    "decision prepared between frames (loop idle time)",
+                    r.prepare_ns,
+                    f"daemon, {note}; after each frame that leaves the core flat",
+                )
+            )
+        out.append(
+            _result(
+                "tick-to-decision, in position (raw depthUpdate -> position marked)",
+                r.decide_ns[~r.flat],
+                f"daemon, {note}; no prediction",
+            )
+        )
         if hot:
             book = r.book_ns
-    out.append(_result("tick-to-book (raw depthUpdate -> kernel book + features)", book, "daemon, frames that do not decide"))
+    out.append(
+        _result("tick-to-book (raw depthUpdate -> kernel book + features)", book, "daemon, frames that do not decide")
+    )
     if not quick:
         r = asyncio.run(_daemon_frames(d, d.hot_model_dir, prepare=False))
-        out.append(_result("tick-to-decision, flat, prepare_decisions off", r.decide_ns[r.flat],
-                           "daemon, 1 horizon, 102 trees; every flat decision predicted on the path"))
+        out.append(
+            _result(
+                "tick-to-decision, flat, prepare_decisions off",
+                r.decide_ns[r.flat],
+                "daemon, 1 horizon, 102 trees; every flat decision predicted on the path",
+            )
+        )
         for keep_warm, note in ((False, "no keep-warm"), (True, "keep-warm 1 ms")):
             r = asyncio.run(_daemon_frames(d, d.hot_model_dir, idle_s=0.005, frames=1500, keep_warm=keep_warm))
-            out.append(_result("tick-to-decision, flat, after 5 ms idle", r.decide_ns[r.flat],
-                               f"daemon, 1 horizon, 102 trees; {note}; {r.prepared.sum()} of {r.flat.sum()} prepared"))
+            out.append(
+                _result(
+                    "tick-to-decision, flat, after 5 ms idle",
+                    r.decide_ns[r.flat],
+                    f"daemon, 1 horizon, 102 trees; {note}; {r.prepared.sum()} of {r.flat.sum()} prepared",
+                )
+            )
     return out
 
 
@@ -355,8 +414,19 @@ def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
         c = events.columns()
         ticks = np.rint(c["price"] / 0.01).astype(np.int64)
         for k in range(len(ticks)):
-            while step(*arrays, int(c["ts_event"][k]), int(c["kind"][k]), int(c["side"][k]), int(ticks[k]),
-                       float(c["size"][k]), int(c["flags"][k]), feat) & PRE_MASK:
+            while (
+                step(
+                    *arrays,
+                    int(c["ts_event"][k]),
+                    int(c["kind"][k]),
+                    int(c["side"][k]),
+                    int(ticks[k]),
+                    float(c["size"][k]),
+                    int(c["flags"][k]),
+                    feat,
+                )
+                & PRE_MASK
+            ):
                 pass
         events.truncate(0)
 
@@ -390,7 +460,11 @@ def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
                 predictor.predict(feat)
             i, code = run_until(*arrays, *cols, i, feat)
     assert len(samples) > 100 and state.is_valid and seq.last_update_id is not None
-    return _result("tick-to-prediction, kernels only (scan + apply + features + ONNX)", np.array(samples), "1 horizon, 102 trees; no risk, no daemon")
+    return _result(
+        "tick-to-prediction, kernels only (scan + apply + features + ONNX)",
+        np.array(samples),
+        "1 horizon, 102 trees; no risk, no daemon",
+    )
 
 
 @dataclass(frozen=True)
@@ -407,7 +481,11 @@ class DaemonRun:
 
 
 async def _daemon_frames(
-    d: BenchData, models_dir: Path, idle_s: float = 0.0, frames: int | None = None, keep_warm: bool = False,
+    d: BenchData,
+    models_dir: Path,
+    idle_s: float = 0.0,
+    frames: int | None = None,
+    keep_warm: bool = False,
     prepare: bool = True,
 ) -> DaemonRun:
     # idle_s: pause before each frame, the process blocked in a sleep; with keep_warm the pause is
@@ -416,12 +494,20 @@ async def _daemon_frames(
     from scalper.engine.daemon import Daemon
     from scalper.ingest.binance import parse_message
 
-    cfg = EngineConfig.model_validate({
-        "risk": {"take_profit_bps": 30.0, "stop_loss_bps": 10.0},
-        "daemon": {"market": "usdm", "symbol": "ETHUSDT", "tick_size": 0.01, "lot_size": 0.001,
-                   "model_dir": str(models_dir), "journal_path": str(models_dir / "journal.jsonl"),
-                   "prepare_decisions": prepare},
-    })
+    cfg = EngineConfig.model_validate(
+        {
+            "risk": {"take_profit_bps": 30.0, "stop_loss_bps": 10.0},
+            "daemon": {
+                "market": "usdm",
+                "symbol": "ETHUSDT",
+                "tick_size": 0.01,
+                "lot_size": 0.001,
+                "model_dir": str(models_dir),
+                "journal_path": str(models_dir / "journal.jsonl"),
+                "prepare_decisions": prepare,
+            },
+        }
+    )
     daemon = Daemon(cfg)
     await daemon.journal.start()
     daemon._build_core(1)
@@ -567,7 +653,9 @@ def peer_throughput(data_dir: Path, python: Path, script: Path = PEER_SCRIPT, ti
         tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
         raise PeerError(f"{' '.join(cmd)} exited {run.returncode} without an events/s line: {' | '.join(tail)}")
     rate = float(found[-1].replace(",", ""))
-    return StageResult("hftbacktest no-op replay (peer, ETHUSDT)", 0, 0, 0, 0, 0, rate, "events/s, its own converter and venv")
+    return StageResult(
+        "hftbacktest no-op replay (peer, ETHUSDT)", 0, 0, 0, 0, 0, rate, "events/s, its own converter and venv"
+    )
 
 
 def with_peer_ratios(results: list[StageResult], peer: StageResult) -> list[StageResult]:

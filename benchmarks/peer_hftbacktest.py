@@ -58,7 +58,9 @@ def main(files: list[str]) -> None:
             steps = _noop(hbt, 250_000_000)
             best = min(best, time.perf_counter() - t0)
             hbt.close()
-        print(f"hftbacktest no-op replay: {rows:,} events in {best:.3f} s = {rows / best:,.0f} events/s ({steps} steps)")
+        print(
+            f"hftbacktest no-op replay: {rows:,} events in {best:.3f} s = {rows / best:,.0f} events/s ({steps} steps)"
+        )
 
 
 if __name__ == "__main__":

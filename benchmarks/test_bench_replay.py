@@ -20,7 +20,12 @@ pytestmark = pytest.mark.realdata
 
 def _percentiles_ns(samples: list[int]) -> dict[str, float]:
     a = np.asarray(samples, dtype=np.float64)
-    return {"p50_ns": float(np.percentile(a, 50)), "p99_ns": float(np.percentile(a, 99)), "p999_ns": float(np.percentile(a, 99.9)), "max_ns": float(a.max())}
+    return {
+        "p50_ns": float(np.percentile(a, 50)),
+        "p99_ns": float(np.percentile(a, 99)),
+        "p999_ns": float(np.percentile(a, 99.9)),
+        "max_ns": float(a.max()),
+    }
 
 
 def _record_rate(benchmark, events: int) -> None:
@@ -39,8 +44,12 @@ def test_batch_path_book_and_features(benchmark, goog10):
 
 def test_live_step_per_event_latency(benchmark, goog10):
     ts, kind, side, ticks, size, flags = (
-        goog10.ts_event.tolist(), goog10.kind.tolist(), goog10.side.tolist(),
-        goog10.price_tick.tolist(), goog10.size.tolist(), goog10.flags.tolist(),
+        goog10.ts_event.tolist(),
+        goog10.kind.tolist(),
+        goog10.side.tolist(),
+        goog10.price_tick.tolist(),
+        goog10.size.tolist(),
+        goog10.flags.tolist(),
     )
 
     def replay():

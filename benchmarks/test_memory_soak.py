@@ -44,7 +44,9 @@ def test_rss_is_flat_over_ten_million_live_steps(goog10, record_property):
     rss_last = _rss_kib()
     events = int(state.ist[I_EVENTS])
     wall = time.perf_counter() - t0
-    print(f"\n{events:,} events in {wall:.1f} s: RSS {rss_first:,} KiB after the first pass, {rss_last:,} KiB after the last")
+    print(
+        f"\n{events:,} events in {wall:.1f} s: RSS {rss_first:,} KiB after the first pass, {rss_last:,} KiB after the last"
+    )
     record_property("rss_first_kib", rss_first)
     record_property("rss_last_kib", rss_last)
     assert events == PASSES * len(cols) > 10_000_000

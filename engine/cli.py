@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(help="scalper: low-latency event-driven scalping engine (replay, train, backtest).", no_args_is_help=True)
+app = typer.Typer(
+    help="scalper: low-latency event-driven scalping engine (replay, train, backtest).", no_args_is_help=True
+)
 data_app = typer.Typer(help="Import, generate and inspect tick files (Parquet schema v1).", no_args_is_help=True)
 import_app = typer.Typer(help="Convert venue recordings to tick files.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -21,7 +23,10 @@ data_app.add_typer(import_app, name="import")
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # error messages carry paths: never hard-wrap them
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config (see configs/default.toml); defaults when omitted.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config (see configs/default.toml); defaults when omitted."),
+]
 
 
 def _fail(exc: Exception) -> None:
@@ -39,7 +44,9 @@ def _config(path: Path | None):
 
 
 def _events_bar(label: str) -> Progress:
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False)
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False
+    )
 
 
 @import_app.command("lobster")
@@ -47,8 +54,10 @@ def import_lobster_cmd(
     message_csv: Annotated[Path, typer.Argument(help="LOBSTER message file (6 columns, no header).")],
     orderbook_csv: Annotated[Path, typer.Argument(help="LOBSTER order-book file (4 x levels columns).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Tick file to write (.parquet).")],
-    date: Annotated[Optional[str], typer.Option(help="Session date YYYY-MM-DD (US/Eastern); parsed from the file name by default.")] = None,
-    symbol: Annotated[Optional[str], typer.Option(help="Symbol; parsed from the file name by default.")] = None,
+    date: Annotated[
+        str | None, typer.Option(help="Session date YYYY-MM-DD (US/Eastern); parsed from the file name by default.")
+    ] = None,
+    symbol: Annotated[str | None, typer.Option(help="Symbol; parsed from the file name by default.")] = None,
 ) -> None:
     """Convert a LOBSTER message + order-book pair into a tick file."""
     from scalper.ingest import tickfile
@@ -65,20 +74,32 @@ def import_lobster_cmd(
         f"wrote {out}: {len(res.data):,} events from {res.rows:,} messages ({res.levels} levels, "
         f"{res.n_trades:,} trades, {res.unchanged_rows:,} messages with no visible change) in {time.perf_counter() - t0:.2f} s; "
         f"every book row follows from its message ({res.deep_rows:,} beyond level {res.levels}: size change not visible"
-        + (f"; {res.unchecked_crosses:,} crosses not checked" if res.unchecked_crosses else "") + ")"
-        + (f"; {res.rounded_times:,} time(s) with more than 9 decimals rounded to the nanosecond (first at row {res.first_rounded_row:,})"
-           if res.rounded_times else "")
+        + (f"; {res.unchecked_crosses:,} crosses not checked" if res.unchecked_crosses else "")
+        + ")"
+        + (
+            f"; {res.rounded_times:,} time(s) with more than 9 decimals rounded to the nanosecond (first at row {res.first_rounded_row:,})"
+            if res.rounded_times
+            else ""
+        )
     )
 
 
 @import_app.command("binance")
 def import_binance_cmd(
-    files: Annotated[list[Path], typer.Argument(help="Recording files (<local_ts> <json> lines, gzip ok), earliest first.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Recording files (<local_ts> <json> lines, gzip ok), earliest first.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Tick file to write (.parquet).")],
-    market: Annotated[Optional[str], typer.Option(help="spot, usdm or coinm; inferred from the streams by default.")] = None,
-    symbol: Annotated[Optional[str], typer.Option(help="Symbol to keep; the first one seen by default.")] = None,
-    tick_size: Annotated[Optional[float], typer.Option(help="Price increment; known symbols or the snapshot's decimals by default.")] = None,
-    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Count malformed lines and stop the book at a gap instead of failing.")] = False,
+    market: Annotated[
+        str | None, typer.Option(help="spot, usdm or coinm; inferred from the streams by default.")
+    ] = None,
+    symbol: Annotated[str | None, typer.Option(help="Symbol to keep; the first one seen by default.")] = None,
+    tick_size: Annotated[
+        float | None, typer.Option(help="Price increment; known symbols or the snapshot's decimals by default.")
+    ] = None,
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Count malformed lines and stop the book at a gap instead of failing.")
+    ] = False,
 ) -> None:
     """Convert raw Binance websocket recordings (diff depth + REST snapshot + trades) into a tick file."""
     from scalper.ingest import tickfile
@@ -86,7 +107,9 @@ def import_binance_cmd(
 
     t0 = time.perf_counter()
     try:
-        res = import_binance(files, market=Market(market) if market else None, symbol=symbol, tick_size=tick_size, skip_bad=skip_bad)
+        res = import_binance(
+            files, market=Market(market) if market else None, symbol=symbol, tick_size=tick_size, skip_bad=skip_bad
+        )
         tickfile.write(out, res.data)
     except (BinanceImportError, RecordingError, tickfile.TickFileError, ValueError, OSError) as exc:
         _fail(exc)
@@ -106,8 +129,8 @@ def import_tardis_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Tick file to write (.parquet).")],
     tick_size: Annotated[float, typer.Option(help="Price increment, quote currency (Tardis CSVs do not carry it).")],
     lot_size: Annotated[float, typer.Option(help="Size increment, base units.")],
-    book: Annotated[Optional[Path], typer.Option(help="incremental_book_L2 CSV.")] = None,
-    trades: Annotated[Optional[Path], typer.Option(help="trades CSV.")] = None,
+    book: Annotated[Path | None, typer.Option(help="incremental_book_L2 CSV.")] = None,
+    trades: Annotated[Path | None, typer.Option(help="trades CSV.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Count bad rows instead of failing.")] = False,
 ) -> None:
     """Convert Tardis.dev incremental_book_L2 and/or trades CSVs into a tick file."""
@@ -119,15 +142,22 @@ def import_tardis_cmd(
         tickfile.write(out, res.data)
     except (TardisFormatError, tickfile.TickFileError, ValueError, OSError) as exc:
         _fail(exc)
-    console.print(f"wrote {out}: {len(res.data):,} events, {res.snapshots} snapshot(s)" + (f"; skipped {res.skipped}" if res.skipped else ""))
+    console.print(
+        f"wrote {out}: {len(res.data):,} events, {res.snapshots} snapshot(s)"
+        + (f"; skipped {res.skipped}" if res.skipped else "")
+    )
 
 
 @import_app.command("bybit")
 def import_bybit_cmd(
     file: Annotated[Path, typer.Argument(help="Bybit v5 orderbook.N JSON lines (or a .zip holding one).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Tick file to write (.parquet).")],
-    tick_size: Annotated[Optional[float], typer.Option(help="Price increment; inferred from the snapshot by default.")] = None,
-    lot_size: Annotated[Optional[float], typer.Option(help="Size increment; inferred from the snapshot by default.")] = None,
+    tick_size: Annotated[
+        float | None, typer.Option(help="Price increment; inferred from the snapshot by default.")
+    ] = None,
+    lot_size: Annotated[
+        float | None, typer.Option(help="Size increment; inferred from the snapshot by default.")
+    ] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Count bad lines and gaps instead of failing.")] = False,
 ) -> None:
     """Convert a Bybit order-book history file (snapshot + deltas, u-continuity checked) into a tick file."""
@@ -139,15 +169,22 @@ def import_bybit_cmd(
         tickfile.write(out, res.data)
     except (BybitFormatError, tickfile.TickFileError, ValueError, OSError) as exc:
         _fail(exc)
-    console.print(f"wrote {out}: {len(res.data):,} events from {res.lines:,} lines, {res.gaps} gap(s)" + (f"; skipped {res.skipped}" if res.skipped else ""))
+    console.print(
+        f"wrote {out}: {len(res.data):,} events from {res.lines:,} lines, {res.gaps} gap(s)"
+        + (f"; skipped {res.skipped}" if res.skipped else "")
+    )
 
 
 @app.command("replay-server")
 def replay_server_cmd(
-    files: Annotated[list[Path], typer.Argument(help="Binance recording files, earliest first (the first holds the REST snapshot).")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Binance recording files, earliest first (the first holds the REST snapshot).")
+    ],
     port: Annotated[int, typer.Option(help="Loopback port for websocket and REST (0 = any free port).")] = 9443,
     host: Annotated[str, typer.Option(help="Address to bind; keep it on loopback.")] = "127.0.0.1",
-    speed: Annotated[float, typer.Option(help="Replay speed: 1 = recorded pace, 10 = ten times faster, 0 = unpaced.")] = 1.0,
+    speed: Annotated[
+        float, typer.Option(help="Replay speed: 1 = recorded pace, 10 = ten times faster, 0 = unpaced.")
+    ] = 1.0,
 ) -> None:
     """Serve a Binance recording over a real websocket (combined streams) plus REST depth, for the live handler.
 
@@ -162,13 +199,17 @@ def replay_server_cmd(
 
     async def serve() -> None:
         try:
-            srv = await ReplayServer(((ln.local_ts_ns, ln.raw) for ln in Recording(files)), speed=speed, host=host, port=port).start()
+            srv = await ReplayServer(
+                ((ln.local_ts_ns, ln.raw) for ln in Recording(files)), speed=speed, host=host, port=port
+            ).start()
         except (RecordingError, ValueError, OSError) as exc:
             _fail(exc)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(srv.drop_connections()))
         loop.add_signal_handler(signal.SIGUSR2, srv.skip_next_diff)
-        console.print(f"serving {len(files)} file(s) on {srv.ws_url}/stream?streams=... and {srv.rest_url}/fapi|api|dapi/.../depth (speed {speed:g})")
+        console.print(
+            f"serving {len(files)} file(s) on {srv.ws_url}/stream?streams=... and {srv.rest_url}/fapi|api|dapi/.../depth (speed {speed:g})"
+        )
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
@@ -229,7 +270,11 @@ def _train(ticks: Path, out: Path, cfg) -> None:
     t0 = time.perf_counter()
     try:
         results = train_models(
-            ticks, out, cfg.features, cfg.labels, cfg.train,
+            ticks,
+            out,
+            cfg.features,
+            cfg.labels,
+            cfg.train,
             on_horizon=lambda r: err.print(f"  trained {r.horizon_s:g} s -> {r.onnx_path}"),
         )
     except (TrainingError, TickFileError, ParityError, ValueError, OSError) as exc:
@@ -249,7 +294,9 @@ def _train(ticks: Path, out: Path, cfg) -> None:
 @app.command("train")
 def train_cmd(
     ticks: Annotated[Path, typer.Option("--ticks", "-t", help="Tick file to learn from.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write (.onnx + .card.json per horizon).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Model directory to write (.onnx + .card.json per horizon).")
+    ],
     config: ConfigOpt = None,
 ) -> None:
     """Train a LightGBM direction model per horizon, export it to ONNX and check parity."""
@@ -272,7 +319,11 @@ def _backtest(ticks: Path, model: Path, out: Path, cfg, in_sample: bool) -> dict
 
     try:
         metrics = backtest_file(
-            ticks, model, cfg, out, in_sample=in_sample,
+            ticks,
+            model,
+            cfg,
+            out,
+            in_sample=in_sample,
             on_start=started,
             on_progress=lambda i: bar.update(task, completed=i),
         )
@@ -284,10 +335,31 @@ def _backtest(ticks: Path, model: Path, out: Path, cfg, in_sample: bool) -> dict
     table.add_column("metric")
     table.add_column("value", justify="right")
     undefined = metrics["undefined"]
-    for key in ("events", "events_per_second", "decisions", "trades", "hit_rate", "gross_pnl", "fees", "net_pnl", "sharpe", "max_drawdown", "turnover", "ends_flat"):
+    for key in (
+        "events",
+        "events_per_second",
+        "decisions",
+        "trades",
+        "hit_rate",
+        "gross_pnl",
+        "fees",
+        "net_pnl",
+        "sharpe",
+        "max_drawdown",
+        "turnover",
+        "ends_flat",
+    ):
         v = metrics[key]
-        table.add_row(key, f"n/a ({undefined[key]})" if v is None else f"{v:,.4f}" if isinstance(v, float)
-                      else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+        table.add_row(
+            key,
+            f"n/a ({undefined[key]})"
+            if v is None
+            else f"{v:,.4f}"
+            if isinstance(v, float)
+            else f"{v:,}"
+            if isinstance(v, int) and not isinstance(v, bool)
+            else str(v),
+        )
     for h, acc in metrics["prediction_accuracy"].items():
         value = "n/a" if acc["accuracy"] is None else f"{acc['accuracy']:.4f}"
         table.add_row(f"accuracy {h}", f"{value} ({acc['decisions']:,})")
@@ -302,7 +374,9 @@ def backtest_cmd(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model directory from `scalper train`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports/backtest"),
     config: ConfigOpt = None,
-    in_sample: Annotated[bool, typer.Option("--in-sample", help="Trade the whole file even if the models were trained on it.")] = False,
+    in_sample: Annotated[
+        bool, typer.Option("--in-sample", help="Trade the whole file even if the models were trained on it.")
+    ] = False,
 ) -> None:
     """Replay a tick file in event time through the engine with a simulated exchange and write a report."""
     _backtest(ticks, model, out, _config(config), in_sample)
@@ -311,9 +385,14 @@ def backtest_cmd(
 @app.command("run")
 def run_cmd(
     config: ConfigOpt = None,
-    feed_url: Annotated[Optional[str], typer.Option("--feed-url", help="Websocket base URL (e.g. a local replay server); overrides daemon.ws_url.")] = None,
-    rest_url: Annotated[Optional[str], typer.Option("--rest-url", help="REST base URL; overrides daemon.rest_url.")] = None,
-    metrics_port: Annotated[Optional[int], typer.Option(help="Port of /metrics; overrides daemon.metrics_port.")] = None,
+    feed_url: Annotated[
+        str | None,
+        typer.Option("--feed-url", help="Websocket base URL (e.g. a local replay server); overrides daemon.ws_url."),
+    ] = None,
+    rest_url: Annotated[
+        str | None, typer.Option("--rest-url", help="REST base URL; overrides daemon.rest_url.")
+    ] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Port of /metrics; overrides daemon.metrics_port.")] = None,
     log_level: Annotated[str, typer.Option(help="Log level: DEBUG, INFO, WARNING, ERROR.")] = "INFO",
 ) -> None:
     """Run the paper-trading daemon on the configured Binance feed until SIGINT/SIGTERM.
@@ -329,7 +408,11 @@ def run_cmd(
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = _config(config)
-    overrides = {k: v for k, v in {"ws_url": feed_url, "rest_url": rest_url, "metrics_port": metrics_port}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"ws_url": feed_url, "rest_url": rest_url, "metrics_port": metrics_port}.items()
+        if v is not None
+    }
     if overrides:
         cfg = cfg.model_copy(update={"daemon": cfg.daemon.model_copy(update=overrides)})
 
@@ -346,7 +429,9 @@ def run_cmd(
     raise typer.Exit(code=uvloop.run(main()))
 
 
-control_app = typer.Typer(help="Send an explicit operator command to a running `scalper run` daemon.", no_args_is_help=True)
+control_app = typer.Typer(
+    help="Send an explicit operator command to a running `scalper run` daemon.", no_args_is_help=True
+)
 app.add_typer(control_app, name="control")
 
 
@@ -354,7 +439,9 @@ app.add_typer(control_app, name="control")
 def control_resume_cmd(
     config: ConfigOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="Why; journaled with the command.")] = "",
-    state: Annotated[str, typer.Option("--state", help="The operator's new state: active or reducing_only.")] = "active",
+    state: Annotated[
+        str, typer.Option("--state", help="The operator's new state: active or reducing_only.")
+    ] = "active",
 ) -> None:
     """Release the operator halt and the automatic latches (drawdown, inference, engine error).
 
@@ -378,11 +465,16 @@ def control_resume_cmd(
 @app.command("bench")
 def bench_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer samples per stage (under a minute).")] = False,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the table as JSON.")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Real data folder; $SCALPER_DATA_DIR or ../shared/data by default.")] = None,
-    peer_python: Annotated[Optional[Path], typer.Option(
-        help="Python of a venv with hftbacktest (see benchmarks/peer_hftbacktest.py): also run its no-op replay of the same recording and show the ratios."
-    )] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the table as JSON.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Real data folder; $SCALPER_DATA_DIR or ../shared/data by default.")
+    ] = None,
+    peer_python: Annotated[
+        Path | None,
+        typer.Option(
+            help="Python of a venv with hftbacktest (see benchmarks/peer_hftbacktest.py): also run its no-op replay of the same recording and show the ratios."
+        ),
+    ] = None,
 ) -> None:
     """Measure every pipeline stage on real recorded data: p50 / p99 / p99.9 / max latency and ops/s."""
     import json
@@ -396,10 +488,14 @@ def bench_cmd(
         _fail(FileNotFoundError(f"real data folder {root} not found (set --data-dir or SCALPER_DATA_DIR)"))
     try:
         with err.status("benchmarking") as status:
-            results = run_suite(root, quick, progress=lambda msg: status.update(f"benchmarking: {msg}"), peer_python=peer_python)
+            results = run_suite(
+                root, quick, progress=lambda msg: status.update(f"benchmarking: {msg}"), peer_python=peer_python
+            )
     except PeerError as exc:
         _fail(exc)
-    table = Table(title=f"scalper bench{' --quick' if quick else ''} ({platform.processor() or platform.machine()}, Python {platform.python_version()})")
+    table = Table(
+        title=f"scalper bench{' --quick' if quick else ''} ({platform.processor() or platform.machine()}, Python {platform.python_version()})"
+    )
     for col in ("stage", "p50 us", "p99 us", "p99.9 us", "max us", "ops/s", "note"):
         table.add_column(col, justify="left" if col in ("stage", "note") else "right")
     for r in results:
@@ -407,14 +503,23 @@ def bench_cmd(
         table.add_row(r.stage, *lat, f"{r.ops_per_s:,.0f}", r.note)
     console.print(table)
     if json_out is not None:
-        json_out.write_text(json.dumps({"quick": quick, "python": platform.python_version(), "results": [r.row() for r in results]}, indent=2) + "\n")
+        json_out.write_text(
+            json.dumps(
+                {"quick": quick, "python": platform.python_version(), "results": [r.row() for r in results]}, indent=2
+            )
+            + "\n"
+        )
         console.print(f"wrote {json_out}")
 
 
 @app.command("demo")
 def demo_cmd(
-    ticks: Annotated[Optional[Path], typer.Option("--ticks", "-t", help="Tick file; a SYNTHETIC session is generated when omitted.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (ticks, models, report).")] = Path("reports/demo"),
+    ticks: Annotated[
+        Path | None, typer.Option("--ticks", "-t", help="Tick file; a SYNTHETIC session is generated when omitted.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (ticks, models, report).")] = Path(
+        "reports/demo"
+    ),
     config: ConfigOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic session.")] = 7,
     duration_s: Annotated[float, typer.Option(help="Length of the synthetic session, s.")] = 3600.0,

@@ -6,7 +6,6 @@ import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Literal
-
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -58,9 +57,12 @@ class DaemonConfig(_Section):
     model_dir: str = Field("models/btcusdt", description="directory of .onnx models and cards")
     # Before metrics_host: its validator reads this flag.
     metrics_public: bool = Field(
-        False, description="allow a metrics_host other hosts can reach (/metrics carries positions and PnL); the daemon logs a warning"
+        False,
+        description="allow a metrics_host other hosts can reach (/metrics carries positions and PnL); the daemon logs a warning",
     )
-    metrics_host: str = Field("127.0.0.1", description="address of the /metrics endpoint; loopback unless metrics_public = true")
+    metrics_host: str = Field(
+        "127.0.0.1", description="address of the /metrics endpoint; loopback unless metrics_public = true"
+    )
     metrics_port: int = Field(9464, ge=0, le=65535, description="0 picks a free port")
     journal: Literal["file", "redis"] = "file"
     journal_path: str = Field("state/journal.jsonl", description="append-only journal file (journal = file)")
@@ -68,15 +70,23 @@ class DaemonConfig(_Section):
     stream_key: str = Field("scalper:journal", description="Redis stream of the journal")
     halt_key: str = Field("scalper:halt", description="Redis key polled each second: active | reducing_only | halted")
     journal_fallback_path: str = Field(
-        "state/journal-fallback.jsonl", description="journal = redis: where a bounded shutdown puts records Redis could not take"
+        "state/journal-fallback.jsonl",
+        description="journal = redis: where a bounded shutdown puts records Redis could not take",
     )
-    control_dir: str = Field("state/control", description="journal = file: directory `scalper control` drops commands into")
-    shutdown_timeout_s: float = Field(3.0, gt=0, le=60, description="SIGTERM: longest wait for the journal store before the file fallback, s")
+    control_dir: str = Field(
+        "state/control", description="journal = file: directory `scalper control` drops commands into"
+    )
+    shutdown_timeout_s: float = Field(
+        3.0, gt=0, le=60, description="SIGTERM: longest wait for the journal store before the file fallback, s"
+    )
     keep_warm_ms: float = Field(
-        1.0, ge=0, description="between frames, re-touch the hot path's code and data this often (0: off); see BENCHMARKS.md"
+        1.0,
+        ge=0,
+        description="between frames, re-touch the hot path's code and data this often (0: off); see BENCHMARKS.md",
     )
     prepare_decisions: bool = Field(
-        True, description="while flat, predict the next grid point's decision between frames, so the frame that reveals it needs no model call"
+        True,
+        description="while flat, predict the next grid point's decision between frames, so the frame that reveals it needs no model call",
     )
 
     @field_validator("metrics_host")

@@ -143,7 +143,9 @@ def send_command(cfg: DaemonConfig, cmd: ControlCommand) -> str:
 
     from scalper.exec.journal_redis import redis_auth_from_env
 
-    client = redis.Redis.from_url(cfg.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, **redis_auth_from_env())
+    client = redis.Redis.from_url(
+        cfg.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, **redis_auth_from_env()
+    )
     try:
         client.rpush(control_key(cfg), cmd.encode())
     finally:

@@ -27,7 +27,6 @@ from scalper.features.kernels import (
     CODE_WAKE,
     CODE_WATCH,
     I_DECISION_TS,
-    I_IS_VALID,
     I_LAST_BOOK_TS,
     I_WAKE_TS,
     INT64_MAX,
@@ -202,8 +201,9 @@ class EngineCore:
         if self.predictions is not None or not self.is_idle():
             return None
         st = self.state
-        g = peek_next_decision(st.px, st.sz, st.n, st.ist, st.fst, st.rb_ts, st.rb_val, self._peek_row,
-                               self._peek_ist, self._peek_fst)
+        g = peek_next_decision(
+            st.px, st.sz, st.n, st.ist, st.fst, st.rb_ts, st.rb_val, self._peek_row, self._peek_ist, self._peek_fst
+        )
         if g == INT64_MIN or g < self.trade_from_ns:
             return None
         signal = self._predict(self._peek_row)
@@ -428,7 +428,9 @@ class EngineCore:
         tick = self.instrument.tick_size
         touch = (self.state.best_ask_tick if side > 0 else self.state.best_bid_tick) * tick
         limit = touch * (1.0 + side * self.slippage)
-        self._submit(self.risk.check(OrderIntent(ts_ns, side, abs(qty), limit, True, reason), self._market(ts_ns)), ts_ns)
+        self._submit(
+            self.risk.check(OrderIntent(ts_ns, side, abs(qty), limit, True, reason), self._market(ts_ns)), ts_ns
+        )
 
     def _retry_exit(self, ts_ns: int) -> None:
         # An IOC exit that filled only partly, or that waited for a valid book: send the rest now.

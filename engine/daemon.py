@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from scalper.engine.config import EngineConfig, is_loopback
 from scalper.engine.control import ControlCommand, FileControlChannel, control_key
 from scalper.engine.core import EngineCore
@@ -83,7 +84,11 @@ log = logging.getLogger("scalper.daemon")
 # What a journal store that is down or unreadable raises at start (redis-py's errors are not OSErrors).
 _STORE_UNREACHABLE = (OSError, RedisConnectionError, RedisTimeoutError)
 
-_STATE_BY_NAME = {"active": TradingState.ACTIVE, "reducing_only": TradingState.REDUCING_ONLY, "halted": TradingState.HALTED}
+_STATE_BY_NAME = {
+    "active": TradingState.ACTIVE,
+    "reducing_only": TradingState.REDUCING_ONLY,
+    "halted": TradingState.HALTED,
+}
 JOURNAL_HEALTH_S = 1.0
 """How long the journal store may go unchecked while there is nothing to write, seconds."""
 
@@ -188,14 +193,24 @@ class Daemon:
             Path(d.journal_fallback_path).parent.mkdir(parents=True, exist_ok=True)
             fallback = FileJournal(Path(d.journal_fallback_path))
         self.journal = JournalWriter(
-            backend, on_write=self.metrics.journal_write.observe, health_interval_s=JOURNAL_HEALTH_S,
-            fallback=fallback, on_health=self._journal_guard,
+            backend,
+            on_write=self.metrics.journal_write.observe,
+            health_interval_s=JOURNAL_HEALTH_S,
+            fallback=fallback,
+            on_health=self._journal_guard,
         )
         # The kernel's book is the one that counts; it reports a crossed book back (feed.invalidate).
         self.frames = DepthFramePath(d.tick_size, self.state, self.on_frame, hold=self._orders_held)
         self.feed = BinanceFeed(
-            Market(d.market), d.symbol, d.tick_size, d.ws_url, d.rest_url, self.on_events,
-            check_book=False, hot_path=self.frames, config=cfg.feed,
+            Market(d.market),
+            d.symbol,
+            d.tick_size,
+            d.ws_url,
+            d.rest_url,
+            self.on_events,
+            check_book=False,
+            hot_path=self.frames,
+            config=cfg.feed,
         )
         self.core: EngineCore | None = None
         self.venue: JournaledVenue | None = None
@@ -264,11 +279,18 @@ class Daemon:
             self.journal.put_nowait(ReconciledRecord(now, order.order_id, ReconcileOutcome.NOT_FOUND))
         self._recovered_position = state.position != 0.0
         self.risk.impose(Source.OPERATOR, state.operator_state)
-        log.info("recovered %d journal records: position %r, realized %r, %d order(s) settled as not found",
-                 len(entries), state.position, state.realized_pnl, len(state.open_orders))
+        log.info(
+            "recovered %d journal records: position %r, realized %r, %d order(s) settled as not found",
+            len(entries),
+            state.position,
+            state.realized_pnl,
+            len(state.open_orders),
+        )
         if state.operator_state != TradingState.ACTIVE:
-            log.warning("operator state %s restored from the journal: `scalper control resume` releases it",
-                        state.operator_state.name)
+            log.warning(
+                "operator state %s restored from the journal: `scalper control resume` releases it",
+                state.operator_state.name,
+            )
         return state.next_order_id
 
     def _build_core(self, first_order_id: int) -> None:
@@ -284,7 +306,11 @@ class Daemon:
         )
         self.venue = JournaledVenue(paper, self.journal)
         self.core = EngineCore(
-            self.instrument, self.state, self.models, self.risk, self.venue,
+            self.instrument,
+            self.state,
+            self.models,
+            self.risk,
+            self.venue,
             limit_slippage_bps=c.strategy.limit_slippage_bps,
             take_profit_bps=c.risk.take_profit_bps,
             stop_loss_bps=c.risk.stop_loss_bps,
@@ -306,7 +332,16 @@ class Daemon:
         for k in range(3):
             if counts[k]:
                 self.metrics.events_by_kind[k].inc(int(counts[k]))
-        self._guarded(self._run_events, cols["ts_event"], kind, cols["side"], ticks, cols["size"], cols["flags"], lambda i: int(recv[i]))
+        self._guarded(
+            self._run_events,
+            cols["ts_event"],
+            kind,
+            cols["side"],
+            ticks,
+            cols["size"],
+            cols["flags"],
+            lambda i: int(recv[i]),
+        )
         self._after_events()
 
     def on_frame(self, m: int, i: int, code: int, ts_recv_ns: int) -> None:
@@ -365,7 +400,7 @@ class Daemon:
     def _guarded(self, fn: Callable[..., None], *args) -> None:
         try:
             fn(*args)
-        except Exception:  # noqa: BLE001 - fail closed but keep the process and its journal alive
+        except Exception:
             self.metrics.engine_errors.inc()
             self.risk.impose(Source.ENGINE, TradingState.HALTED)
             log.exception("engine error while processing a frame: trading halted")
@@ -378,7 +413,12 @@ class Daemon:
         if start is None and len(ts) and self.venue.release(int(ts[0])):
             core.after_code()
         core.drive(
-            ts, kind, side, ticks, size, flags,
+            ts,
+            kind,
+            side,
+            ticks,
+            size,
+            flags,
             decide=lambda g, i: self._decide(g, feat, recv_of(i)),
             on_invalid=self.feed.invalidate,
             start=start,
@@ -441,7 +481,7 @@ class Daemon:
                     for predictor in self.models.predictors:
                         p = float(predictor.predict(row).max())
                 self.core.rehearse_entry(scratch, p)
-            except Exception:  # noqa: BLE001 - a broken model is the decision path's to report, not this loop's
+            except Exception:
                 log.exception("keep-warm stopped: a model or the entry sizing failed on the last feature row")
                 return
             self.frames.warm()
@@ -476,8 +516,15 @@ class Daemon:
         if wanted != self._key_state:
             self._key_state = wanted
             unknown = "" if text in _STATE_BY_NAME else f" (unknown value {text[:40]!r} counts as halted)"
-            log.warning("halt key %s = %s%s: trading state %s -> %s (imposed: %s)", key, wanted.name, unknown,
-                        before.name, self.risk.state.name, self.risk.control.describe())
+            log.warning(
+                "halt key %s = %s%s: trading state %s -> %s (imposed: %s)",
+                key,
+                wanted.name,
+                unknown,
+                before.name,
+                self.risk.state.name,
+                self.risk.control.describe(),
+            )
 
     async def _poll_control(self, redis) -> None:
         # The explicit operator channel (engine/control.py): a Redis list, or a directory of files.
@@ -506,17 +553,28 @@ class Daemon:
         """The operator's explicit action: journal it, then set the operator slot to ``cmd.state``
         and release the automatic latches (the journal and key slots stay). Return True if applied;
         a command the journal cannot take is refused (logged), never applied unjournaled."""
-        record = OperatorRecord(time.time_ns(), OperatorAction.SET, cmd.state, f"{cmd.reason} ({cmd.sender} via {origin})")
+        record = OperatorRecord(
+            time.time_ns(), OperatorAction.SET, cmd.state, f"{cmd.reason} ({cmd.sender} via {origin})"
+        )
         try:
             self.journal.put_nowait(record)
         except (JournalOverflow, RuntimeError) as exc:
-            log.error("operator command %s from %s refused: it cannot be journaled (%s)", cmd.state.name, cmd.sender, exc)
+            log.error(
+                "operator command %s from %s refused: it cannot be journaled (%s)", cmd.state.name, cmd.sender, exc
+            )
             return False
         before = self.risk.state
         self.risk.set_state(cmd.state)
-        log.warning("operator command from %s via %s: set %s, %r: trading state %s -> %s (still imposed: %s)",
-                    cmd.sender, origin, cmd.state.name, cmd.reason, before.name, self.risk.state.name,
-                    self.risk.control.describe())
+        log.warning(
+            "operator command from %s via %s: set %s, %r: trading state %s -> %s (still imposed: %s)",
+            cmd.sender,
+            origin,
+            cmd.state.name,
+            cmd.reason,
+            before.name,
+            self.risk.state.name,
+            self.risk.control.describe(),
+        )
         return True
 
     def _journal_guard(self) -> None:
@@ -539,12 +597,21 @@ class Daemon:
         before = self.risk.state
         self.risk.impose(Source.JOURNAL, wanted)
         if wanted == TradingState.ACTIVE:
-            log.warning("journal drained and writable: its reducing-only cleared; trading state %s -> %s (imposed: %s)",
-                        before.name, self.risk.state.name, self.risk.control.describe())
+            log.warning(
+                "journal drained and writable: its reducing-only cleared; trading state %s -> %s (imposed: %s)",
+                before.name,
+                self.risk.state.name,
+                self.risk.control.describe(),
+            )
         else:
             lost = f"; store lost: {j.store_lost}" if j.store_lost else ""
-            log.error("journal not writable (%d record(s) held%s): trading state %s -> %s", j.backlog, lost,
-                      before.name, self.risk.state.name)
+            log.error(
+                "journal not writable (%d record(s) held%s): trading state %s -> %s",
+                j.backlog,
+                lost,
+                before.name,
+                self.risk.state.name,
+            )
 
     def _mark_store_loss(self) -> None:
         # Queue the account as it stands: the shutdown puts it in the fallback, so the next start sees
@@ -624,13 +691,18 @@ class Daemon:
             self.journal.put_nowait(OperatorRecord(time.time_ns(), OperatorAction.TIGHTEN, state, "signal"))
         except (JournalOverflow, RuntimeError) as exc:  # applied anyway: it only tightens
             log.error("operator signal not journaled (%s): a restart will not remember it", exc)
-        log.warning("operator signal: %s requested; trading state %s -> %s (imposed: %s)", state.name, before.name,
-                    self.risk.state.name, self.risk.control.describe())
+        log.warning(
+            "operator signal: %s requested; trading state %s -> %s (imposed: %s)",
+            state.name,
+            before.name,
+            self.risk.state.name,
+            self.risk.control.describe(),
+        )
 
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def _serve_metrics(self) -> tuple:
@@ -649,8 +721,12 @@ class Daemon:
                 f"metrics endpoint {d.metrics_host}:{d.metrics_port} (daemon.metrics_host, daemon.metrics_port): {exc}"
             ) from exc
         if not is_loopback(d.metrics_host):
-            log.warning("metrics endpoint %s:%d is open to other hosts (daemon.metrics_public = true): "
-                        "it shows positions and PnL", d.metrics_host, port)
+            log.warning(
+                "metrics endpoint %s:%d is open to other hosts (daemon.metrics_public = true): "
+                "it shows positions and PnL",
+                d.metrics_host,
+                port,
+            )
         return server, port
 
     async def _start_reachable_journal(self) -> int:
@@ -724,13 +800,18 @@ class Daemon:
         self._export_gauges()
         spilled = await self.journal.close(timeout_s=left())
         await _stop(asyncio.ensure_future(self.journal.backend.close()), 1.0)
-        log.info("stopped: position %s, journal %s", self.risk.account.position,
-                 "flushed" if not spilled else f"flushed, {spilled} record(s) in the fallback")
+        log.info(
+            "stopped: position %s, journal %s",
+            self.risk.account.position,
+            "flushed" if not spilled else f"flushed, {spilled} record(s) in the fallback",
+        )
 
 
 async def _stop(task: asyncio.Future, timeout_s: float) -> None:
     # Give a task its time to finish, then cancel it: a stop must never hang on a dead peer.
     try:
         await asyncio.wait_for(task, timeout_s)
-    except asyncio.TimeoutError:
-        log.warning("shutdown: %s did not finish in %.1f s; cancelled", getattr(task, "get_name", lambda: "a task")(), timeout_s)
+    except TimeoutError:
+        log.warning(
+            "shutdown: %s did not finish in %.1f s; cancelled", getattr(task, "get_name", lambda: "a task")(), timeout_s
+        )

@@ -19,10 +19,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scalper.lowlevel.jit import kernel
 from scalper.features.kernels import I_HEAD, FeatureState, due_before, run_until
 from scalper.ingest.binance.fastdepth import NOT_HANDLED, DepthFrameParser, frame_head, take_depth_frame
 from scalper.ingest.binance.sequencer import N_IDS, continues
+from scalper.lowlevel.jit import kernel
 
 NOT_RUN = -1
 """Code of a frame that was only scanned: no event applied yet."""
@@ -36,8 +36,30 @@ WARM_RECENT = 512
 
 
 @kernel
-def run_depth_frame(b, ids, tick_m, tick_k, header, ts, kind, side, price_tick, size, flags,
-                    px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, feat_out):
+def run_depth_frame(
+    b,
+    ids,
+    tick_m,
+    tick_k,
+    header,
+    ts,
+    kind,
+    side,
+    price_tick,
+    size,
+    flags,
+    px,
+    sz,
+    n,
+    lpx,
+    lsz,
+    ln,
+    ist,
+    fst,
+    rb_ts,
+    rb_val,
+    feat_out,
+):
     """Scan one frame and, when it continues the synced book, apply its events until one needs the caller.
 
     Parameters
@@ -69,8 +91,26 @@ def run_depth_frame(b, ids, tick_m, tick_k, header, ts, kind, side, price_tick, 
     m = take_depth_frame(b, ids, tick_m, tick_k, header, ts, kind, side, price_tick, size, flags)
     if m <= 0:
         return m, 0, 0
-    i, code = run_until(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val,
-                        ts[:m], kind[:m], side[:m], price_tick[:m], size[:m], flags[:m], 0, feat_out)
+    i, code = run_until(
+        px,
+        sz,
+        n,
+        lpx,
+        lsz,
+        ln,
+        ist,
+        fst,
+        rb_ts,
+        rb_val,
+        ts[:m],
+        kind[:m],
+        side[:m],
+        price_tick[:m],
+        size[:m],
+        flags[:m],
+        0,
+        feat_out,
+    )
     return m, i, code
 
 
@@ -116,8 +156,13 @@ class DepthFramePath:
         True when the next frame must only be scanned: the caller has work due before its events.
     """
 
-    def __init__(self, tick_size: float, state: FeatureState, on_frame: Callable[[int, int, int, int], None],
-                 hold: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        tick_size: float,
+        state: FeatureState,
+        on_frame: Callable[[int, int, int, int], None],
+        hold: Callable[[], bool],
+    ) -> None:
         self.parser = DepthFrameParser(tick_size)
         self.header = self.parser.header
         self.on_frame = on_frame

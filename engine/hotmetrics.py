@@ -90,7 +90,12 @@ class HotCounter(Collector):
     """
 
     def __init__(
-        self, name: str, documentation: str, registry: CollectorRegistry, label: str | None = None, values: Sequence[str] = ()
+        self,
+        name: str,
+        documentation: str,
+        registry: CollectorRegistry,
+        label: str | None = None,
+        values: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.documentation = documentation

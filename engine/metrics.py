@@ -45,11 +45,21 @@ from scalper.risk.intent import RejectReason
 _NS_PER_S = 1e9
 
 LATENCY_BUCKETS_S: tuple[float, ...] = (
-    1e-6, 2e-6, 5e-6,
-    1e-5, 2e-5, 5e-5,
-    1e-4, 2e-4, 5e-4,
-    1e-3, 2e-3, 5e-3,
-    1e-2, 2e-2, 5e-2,
+    1e-6,
+    2e-6,
+    5e-6,
+    1e-5,
+    2e-5,
+    5e-5,
+    1e-4,
+    2e-4,
+    5e-4,
+    1e-3,
+    2e-3,
+    5e-3,
+    1e-2,
+    2e-2,
+    5e-2,
     1e-1,
 )
 """Upper bounds (s) of the in-process latency histograms: 1 µs .. 100 ms, 1-2-5 per decade."""
@@ -123,8 +133,11 @@ class EngineMetrics:
 
         # Updated at every frame and decision: lock-free (engine/hotmetrics.py).
         events = HotCounter(
-            "scalper_events", "Market events applied to the book, by kind (book, trade, clear); count.",
-            reg, "kind", ("book", "trade", "clear"),
+            "scalper_events",
+            "Market events applied to the book, by kind (book, trade, clear); count.",
+            reg,
+            "kind",
+            ("book", "trade", "clear"),
         )
         self.events_book, self.events_trade, self.events_clear = events.children
         self.events_by_kind = (self.events_book, self.events_trade, self.events_clear)
@@ -132,19 +145,28 @@ class EngineMetrics:
         self._rejected_messages = Counter(
             "scalper_rejected_messages_total",
             "Feed messages or rows rejected and skipped, by reason; count.",
-            ["reason"], registry=reg,
+            ["reason"],
+            registry=reg,
         )
         self.sequence_gaps = Counter(
-            "scalper_sequence_gaps_total", "Sequence gaps detected in the book feed; count.", registry=reg,
+            "scalper_sequence_gaps_total",
+            "Sequence gaps detected in the book feed; count.",
+            registry=reg,
         )
         self.resyncs = Counter(
-            "scalper_resyncs_total", "Book resynchronisations from a snapshot; count.", registry=reg,
+            "scalper_resyncs_total",
+            "Book resynchronisations from a snapshot; count.",
+            registry=reg,
         )
         self.reconnects = Counter(
-            "scalper_reconnects_total", "Market-data connection re-establishments; count.", registry=reg,
+            "scalper_reconnects_total",
+            "Market-data connection re-establishments; count.",
+            registry=reg,
         )
         self.snapshot_requests = Counter(
-            "scalper_snapshot_requests_total", "REST depth snapshot requests sent to the venue; count.", registry=reg,
+            "scalper_snapshot_requests_total",
+            "REST depth snapshot requests sent to the venue; count.",
+            registry=reg,
         )
         self.snapshot_request_weight = Counter(
             "scalper_snapshot_request_weight_total",
@@ -154,10 +176,13 @@ class EngineMetrics:
         self.feed_disconnects = Counter(
             "scalper_feed_disconnects_total",
             "Market-data connections lost, by reason (frame_too_large: a frame over the size limit was refused); count.",
-            ["reason"], registry=reg,
+            ["reason"],
+            registry=reg,
         )
         self.decisions = HotCounter(
-            "scalper_decisions", "Decision points reached (grid times with a valid book; models asked only when flat); count.", reg,
+            "scalper_decisions",
+            "Decision points reached (grid times with a valid book; models asked only when flat); count.",
+            reg,
         )
         self.decisions_prepared = Counter(
             "scalper_decisions_prepared_total",
@@ -167,21 +192,28 @@ class EngineMetrics:
         orders = Counter(
             "scalper_orders_total",
             "Order status changes reported by the execution adapter, by status; count.",
-            ["status"], registry=reg,
+            ["status"],
+            registry=reg,
         )
         # Children for every enum member exist from the start, so each series is exported as 0
         # before its first event and rate() has a baseline.
         self.orders = MappingProxyType({s: orders.labels(s.name.lower()) for s in OrderStatus})
         rejections = Counter(
-            "scalper_risk_rejections_total", "Order intents refused by the risk layer, by reason; count.",
-            ["reason"], registry=reg,
+            "scalper_risk_rejections_total",
+            "Order intents refused by the risk layer, by reason; count.",
+            ["reason"],
+            registry=reg,
         )
         self.risk_rejections = MappingProxyType({r: rejections.labels(r.name.lower()) for r in RejectReason})
         self.inference_errors = Counter(
-            "scalper_inference_errors_total", "Model inference calls that raised; count.", registry=reg,
+            "scalper_inference_errors_total",
+            "Model inference calls that raised; count.",
+            registry=reg,
         )
         self.journal_errors = Counter(
-            "scalper_journal_errors_total", "Journal appends that failed; count.", registry=reg,
+            "scalper_journal_errors_total",
+            "Journal appends that failed; count.",
+            registry=reg,
         )
         self.model_reloads_refused = Counter(
             "scalper_model_reloads_refused_total",
@@ -189,35 +221,49 @@ class EngineMetrics:
             registry=reg,
         )
         self.engine_errors = Counter(
-            "scalper_engine_errors_total", "Frames whose processing raised inside the engine (trading halts); count.", registry=reg,
+            "scalper_engine_errors_total",
+            "Frames whose processing raised inside the engine (trading halts); count.",
+            registry=reg,
         )
 
         self.book_age_seconds = Gauge(
-            "scalper_book_age_seconds", "Time since the last book event was applied; seconds.", registry=reg,
+            "scalper_book_age_seconds",
+            "Time since the last book event was applied; seconds.",
+            registry=reg,
         )
         self.position = Gauge(
-            "scalper_position", "Signed position (long > 0); base units.", registry=reg,
+            "scalper_position",
+            "Signed position (long > 0); base units.",
+            registry=reg,
         )
         self.realized_pnl = Gauge(
-            "scalper_realized_pnl", "Realized PnL net of fees; quote currency.", registry=reg,
+            "scalper_realized_pnl",
+            "Realized PnL net of fees; quote currency.",
+            registry=reg,
         )
         self.unrealized_pnl = Gauge(
-            "scalper_unrealized_pnl", "Unrealized PnL of the open position at the last mid; quote currency.",
+            "scalper_unrealized_pnl",
+            "Unrealized PnL of the open position at the last mid; quote currency.",
             registry=reg,
         )
         self.drawdown = Gauge(
-            "scalper_drawdown", "Peak equity minus current equity (>= 0); quote currency.", registry=reg,
+            "scalper_drawdown",
+            "Peak equity minus current equity (>= 0); quote currency.",
+            registry=reg,
         )
         self.trading_state = Gauge(
-            "scalper_trading_state", "Trading state: 0 active, 1 reducing-only, 2 halted; enum code.",
+            "scalper_trading_state",
+            "Trading state: 0 active, 1 reducing-only, 2 halted; enum code.",
             registry=reg,
         )
         self.book_valid = Gauge(
-            "scalper_book_valid", "Whether the order book is in sync and uncrossed; 1 yes, 0 no.",
+            "scalper_book_valid",
+            "Whether the order book is in sync and uncrossed; 1 yes, 0 no.",
             registry=reg,
         )
         self.journal_writable = Gauge(
-            "scalper_journal_writable", "Whether the journal store takes records (checked every second); 1 yes, 0 no.",
+            "scalper_journal_writable",
+            "Whether the journal store takes records (checked every second); 1 yes, 0 no.",
             registry=reg,
         )
         self.journal_store_lost = Gauge(
@@ -228,23 +274,29 @@ class EngineMetrics:
         # Info appends "_info" to the name and is exposed as a gauge equal to 1 whose labels carry
         # the data; info() swaps the label set under one lock, so a scrape never sees it missing.
         self.model_info = Info(
-            "scalper_model", "Loaded model set (version, horizons in s); constant 1.", registry=reg,
+            "scalper_model",
+            "Loaded model set (version, horizons in s); constant 1.",
+            registry=reg,
         )
 
         # The two decision-path latencies skip prometheus_client's locks (see engine/hotmetrics.py).
         self.tick_to_decision = NsHistogram(
             "scalper_tick_to_decision_seconds",
             "Time from receiving the market event to the decision being made; seconds.",
-            LATENCY_BUCKETS_S, reg,
+            LATENCY_BUCKETS_S,
+            reg,
         )
         self.inference = NsHistogram(
-            "scalper_inference_seconds", "Duration of one model inference call (all horizons); seconds.",
-            LATENCY_BUCKETS_S, reg,
+            "scalper_inference_seconds",
+            "Duration of one model inference call (all horizons); seconds.",
+            LATENCY_BUCKETS_S,
+            reg,
         )
         self.journal_write = Histogram(
             "scalper_journal_write_seconds",
             "Duration of one journal append, flush and fsync included; seconds.",
-            buckets=JOURNAL_BUCKETS_S, registry=reg,
+            buckets=JOURNAL_BUCKETS_S,
+            registry=reg,
         )
 
     def observe_tick_to_decision(self, ns: int) -> None:
@@ -292,9 +344,7 @@ class EngineMetrics:
         self.model_info.info({"version": version, "horizons": ",".join(f"{h:g}" for h in horizons_s)})
 
 
-def serve(
-    metrics: EngineMetrics, host: str = "127.0.0.1", port: int = 0
-) -> tuple[WSGIServer, int]:
+def serve(metrics: EngineMetrics, host: str = "127.0.0.1", port: int = 0) -> tuple[WSGIServer, int]:
     """Serve ``metrics.registry`` at ``http://<host>:<port>/metrics`` on a daemon thread.
 
     Parameters
@@ -349,4 +399,3 @@ def snapshot(metrics: EngineMetrics) -> dict[str, float]:
             else:
                 out[sample.name] = sample.value
     return out
-

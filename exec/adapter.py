@@ -38,9 +38,7 @@ class ExecutionAdapter(abc.ABC):
             If ``order`` is not an :class:`ApprovedOrder` (a raw intent, for one).
         """
         if not isinstance(order, ApprovedOrder):
-            raise TypeError(
-                f"execution adapters accept only ApprovedOrder, got {type(order).__name__}"
-            )
+            raise TypeError(f"execution adapters accept only ApprovedOrder, got {type(order).__name__}")
         return self._submit(order, ts_ns)
 
     @abc.abstractmethod

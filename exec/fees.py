@@ -24,7 +24,5 @@ def taker_fee(notional_quote: float, fee_bps: float) -> float:
         If either argument is negative (taker fees are charges, never rebates).
     """
     if notional_quote < 0.0 or fee_bps < 0.0:
-        raise ValueError(
-            f"taker fee needs notional >= 0 and fee_bps >= 0; got {notional_quote}, {fee_bps}"
-        )
+        raise ValueError(f"taker fee needs notional >= 0 and fee_bps >= 0; got {notional_quote}, {fee_bps}")
     return notional_quote * fee_bps / 1e4

@@ -181,9 +181,7 @@ class IntentRecord:
     @classmethod
     def from_intent(cls, ts_ns: int, order_id: int, intent: OrderIntent) -> IntentRecord:
         """Return the record of ``intent`` sent as client order ``order_id``, made at ``ts_ns`` (ns)."""
-        return cls(
-            ts_ns, order_id, intent.side, intent.qty, intent.limit_price, intent.reason, intent.is_exit
-        )
+        return cls(ts_ns, order_id, intent.side, intent.qty, intent.limit_price, intent.reason, intent.is_exit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,8 +240,15 @@ class FillRecord:
     def from_fill(cls, ts_ns: int, fill: Fill) -> FillRecord:
         """Return the record of ``fill``, made at ``ts_ns`` (ns)."""
         return cls(
-            ts_ns, fill.order_id, fill.ts_ns, fill.side, fill.qty, fill.price, fill.fee,
-            fill.is_maker, fill.reason,
+            ts_ns,
+            fill.order_id,
+            fill.ts_ns,
+            fill.side,
+            fill.qty,
+            fill.price,
+            fill.fee,
+            fill.is_maker,
+            fill.reason,
         )
 
 
@@ -271,9 +276,7 @@ class PositionRecord:
     @classmethod
     def from_account(cls, ts_ns: int, account: Account) -> PositionRecord:
         """Return the record of ``account``'s position and PnL, made at ``ts_ns`` (ns)."""
-        return cls(
-            ts_ns, account.position, account.avg_entry_price, account.realized_pnl, account.fees_paid
-        )
+        return cls(ts_ns, account.position, account.avg_entry_price, account.realized_pnl, account.fees_paid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,14 +320,15 @@ class JournalEntry(NamedTuple):
 
 
 _RECORD_TYPES = {
-    cls.TYPE: cls
-    for cls in (IntentRecord, StatusRecord, FillRecord, PositionRecord, ReconciledRecord, OperatorRecord)
+    cls.TYPE: cls for cls in (IntentRecord, StatusRecord, FillRecord, PositionRecord, ReconciledRecord, OperatorRecord)
 }
 # Field kinds come from the dataclass annotations (strings under postponed evaluation), so the codec
 # cannot drift from the record definitions.
 _SCHEMAS = {cls: tuple((f.name, f.type) for f in fields(cls)) for cls in _RECORD_TYPES.values()}
 _ENUMS = {
-    "OrderStatus": OrderStatus, "ReconcileOutcome": ReconcileOutcome, "OperatorAction": OperatorAction,
+    "OrderStatus": OrderStatus,
+    "ReconcileOutcome": ReconcileOutcome,
+    "OperatorAction": OperatorAction,
     "TradingState": TradingState,
 }
 
@@ -383,8 +387,7 @@ def from_object(obj) -> JournalEntry:
     expected = {"seq", "type"} | {name for name, _ in schema}
     if obj.keys() != expected:
         raise ValueError(
-            f"{cls.TYPE} record: missing {sorted(expected - obj.keys())},"
-            f" unknown {sorted(obj.keys() - expected)}"
+            f"{cls.TYPE} record: missing {sorted(expected - obj.keys())}, unknown {sorted(obj.keys() - expected)}"
         )
     return JournalEntry(seq, cls(*(_field(kind, name, obj[name]) for name, kind in schema)))
 

@@ -141,9 +141,7 @@ class FileJournal(JournalBackend):
                         break
                     raise JournalCorrupt(f"{self.path}:{line_no}", str(exc)) from None
                 if entry.seq <= last_seq:
-                    raise JournalCorrupt(
-                        f"{self.path}:{line_no}", f"seq {entry.seq} does not follow seq {last_seq}"
-                    )
+                    raise JournalCorrupt(f"{self.path}:{line_no}", f"seq {entry.seq} does not follow seq {last_seq}")
                 if collect:
                     entries.append(entry)
                 size, last_seq = size + len(line), entry.seq
@@ -151,7 +149,9 @@ class FileJournal(JournalBackend):
         if torn is not None:
             log.warning(
                 "journal %s: torn last line %d (%s) ignored; it was never durable",
-                self.path, torn.line_no, torn.reason,
+                self.path,
+                torn.line_no,
+                torn.reason,
             )
         self.torn_tail = torn
         if self._fd is None:
@@ -205,7 +205,7 @@ class FileJournal(JournalBackend):
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 self._size += len(data)
                 self._last_seq = last
                 if time.monotonic_ns() - self._last_sync_ns >= self._interval_ns:

@@ -14,6 +14,7 @@ import orjson
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
 from scalper.exec.journal import (
     JournalBackend,
     JournalCorrupt,
@@ -81,9 +82,7 @@ class RedisJournal(JournalBackend):
         Entries per XRANGE call in :meth:`read_all`.
     """
 
-    def __init__(
-        self, url: str, stream_key: str, socket_timeout_s: float = 1.0, page_size: int = 1000
-    ) -> None:
+    def __init__(self, url: str, stream_key: str, socket_timeout_s: float = 1.0, page_size: int = 1000) -> None:
         self.stream_key = stream_key
         self.snapshot_key = f"{stream_key}:snapshot"
         self.durable_seq = 0

@@ -193,9 +193,7 @@ class JournalWriter:
         if len(self._buffer) >= self.max_buffered:
             self.overflow += 1
             if self.overflow == 1 or self.overflow % 10_000 == 0:
-                log.error(
-                    "journal buffer full (%d records); %d refused", self.max_buffered, self.overflow
-                )
+                log.error("journal buffer full (%d records); %d refused", self.max_buffered, self.overflow)
             raise JournalOverflow(f"journal buffer full ({self.max_buffered} records queued)")
         self._seq += 1
         self._buffer.append(JournalEntry(self._seq, record))
@@ -246,7 +244,7 @@ class JournalWriter:
         if self.store_lost is None and not self._task.done():
             try:
                 await asyncio.wait_for(self.flush(), timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         self._accepting = False
         self._closing = True
@@ -274,7 +272,8 @@ class JournalWriter:
             raise OSError(f"journal: {span}; writing them to the fallback failed: {exc}") from exc
         log.warning(
             "journal: %s; written to %s (the next start replays them into the store)",
-            span, getattr(self.fallback, "path", self.fallback),
+            span,
+            getattr(self.fallback, "path", self.fallback),
         )
         return len(rest)
 
@@ -293,15 +292,14 @@ class JournalWriter:
         self._accepting = False
         if not task.cancelled() and task.exception() is not None:
             log.error(
-                "journal writer died; %d records not durable", len(self._buffer),
+                "journal writer died; %d records not durable",
+                len(self._buffer),
                 exc_info=task.exception(),
             )
         while self._waiters:
             _, future = self._waiters.popleft()
             if not future.done():
-                future.set_exception(
-                    RuntimeError("JournalWriter stopped before the record was durable")
-                )
+                future.set_exception(RuntimeError("JournalWriter stopped before the record was durable"))
 
     def _release(self) -> None:
         durable = self.backend.durable_seq
@@ -323,9 +321,7 @@ class JournalWriter:
         if self._unsure:
             stored = await self.backend.last_seq()
             if stored > self._seq:
-                raise RuntimeError(
-                    f"backend holds seq {stored} beyond this writer's {self._seq}: another writer?"
-                )
+                raise RuntimeError(f"backend holds seq {stored} beyond this writer's {self._seq}: another writer?")
             if stored < self.backend.durable_seq:
                 # Released records cannot be rewritten; carrying on would leave a silent hole.
                 raise JournalStoreLost(stored, self.backend.durable_seq, "the journal store")
@@ -340,8 +336,7 @@ class JournalWriter:
             self._written_seq = batch[-1].seq
         # Sync when nothing more is queued behind (no batching gain left) or someone is waiting.
         if self.backend.durable_seq < self._written_seq and (
-            self._written_seq == self._seq
-            or (self._waiters and self._waiters[0][0] <= self._written_seq)
+            self._written_seq == self._seq or (self._waiters and self._waiters[0][0] <= self._written_seq)
         ):
             await self.backend.sync()
             worked = True
@@ -360,7 +355,7 @@ class JournalWriter:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.health_interval_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self._unsure = True  # idle: ask the store what it holds (dead? restarted empty?)
                 continue
             try:
@@ -376,7 +371,9 @@ class JournalWriter:
                     self._failing = True
                     log.warning(
                         "journal backend failing (%s: %s); %d records held",
-                        type(exc).__name__, exc, len(self._buffer),
+                        type(exc).__name__,
+                        exc,
+                        len(self._buffer),
                     )
                     self._health_changed()
                 await asyncio.sleep(delay)
@@ -388,7 +385,8 @@ class JournalWriter:
                 self._release()
                 log.warning(
                     "journal backend writable again after %d errors; %d records held",
-                    self.errors, len(self._buffer),
+                    self.errors,
+                    len(self._buffer),
                 )
                 self._health_changed()
             delay = self.retry_initial_s
@@ -400,7 +398,8 @@ class JournalWriter:
         log.error(
             "journal store lost records: %s; nothing more is written to it, %d record(s) held for the"
             " fallback; trading stays reducing-only until a restart (README, the daemon: recovery)",
-            exc, len(self._buffer),
+            exc,
+            len(self._buffer),
         )
         self._health_changed()
 

@@ -40,9 +40,7 @@ class OrderStatus(enum.IntEnum):
 TRANSITIONS: MappingProxyType[OrderStatus, frozenset[OrderStatus]] = MappingProxyType(
     {
         OrderStatus.NEW: frozenset({OrderStatus.ACCEPTED, OrderStatus.REJECTED}),
-        OrderStatus.ACCEPTED: frozenset(
-            {OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED}
-        ),
+        OrderStatus.ACCEPTED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED}),
         OrderStatus.PARTIALLY_FILLED: frozenset(
             {OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED}
         ),
@@ -61,9 +59,7 @@ class InvalidTransition(ValueError):
         self.order_id = order_id
         self.from_status = from_status
         self.to_status = to_status
-        super().__init__(
-            f"order {order_id}: illegal transition {from_status.name} -> {to_status.name}"
-        )
+        super().__init__(f"order {order_id}: illegal transition {from_status.name} -> {to_status.name}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +181,7 @@ class Order:
         """
         if fill.order_id != self.order_id or fill.side != self.side:
             raise ValueError(
-                f"fill for order {fill.order_id} side {fill.side} applied to order"
-                f" {self.order_id} side {self.side}"
+                f"fill for order {fill.order_id} side {fill.side} applied to order {self.order_id} side {self.side}"
             )
         if new_status not in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED):
             raise ValueError(f"a fill leads to PARTIALLY_FILLED or FILLED, not {new_status.name}")
@@ -194,9 +189,7 @@ class Order:
             raise InvalidTransition(self.order_id, self.status, new_status)
         total = self.filled_qty + fill.qty
         if total > self.qty * (1.0 + _OVERFILL_TOL):
-            raise ValueError(
-                f"order {self.order_id}: fill of {fill.qty} overfills ({total} > {self.qty})"
-            )
+            raise ValueError(f"order {self.order_id}: fill of {fill.qty} overfills ({total} > {self.qty})")
         self.avg_fill_price = (self.avg_fill_price * self.filled_qty + fill.price * fill.qty) / total
         self.filled_qty = total
         self.fees += fill.fee

@@ -141,8 +141,13 @@ def recover(entries: Iterable[JournalEntry]) -> RecoveredState:
             if record.order_id in orders:
                 raise JournalCorrupt(where, f"client order id {record.order_id} used twice")
             orders[record.order_id] = Order(
-                record.order_id, record.ts_ns, record.side, record.qty, record.limit_price,
-                record.reason, record.is_exit,
+                record.order_id,
+                record.ts_ns,
+                record.side,
+                record.qty,
+                record.limit_price,
+                record.reason,
+                record.is_exit,
             )
         elif isinstance(record, StatusRecord):
             order = _known(orders, record.order_id, where)
@@ -157,9 +162,7 @@ def recover(entries: Iterable[JournalEntry]) -> RecoveredState:
         elif isinstance(record, FillRecord):
             order = _known(orders, record.order_id, where)
             if record.side != order.side:
-                raise JournalCorrupt(
-                    where, f"fill side {record.side} on order {order.order_id} of side {order.side}"
-                )
+                raise JournalCorrupt(where, f"fill side {record.side} on order {order.order_id} of side {order.side}")
             account.on_fill(record.side, record.qty, record.price, record.fee)
             order.fees += record.fee
             fills_after_position += 1
@@ -179,9 +182,7 @@ def recover(entries: Iterable[JournalEntry]) -> RecoveredState:
         realized_pnl=account.realized_pnl,
         fees_paid=account.fees_paid,
         open_orders=tuple(
-            order
-            for order in orders.values()
-            if not order.status.is_terminal and order.order_id not in settled
+            order for order in orders.values() if not order.status.is_terminal and order.order_id not in settled
         ),
         next_order_id=max(orders, default=0) + 1,
         last_seq=last_seq,

@@ -334,9 +334,7 @@ class SimulatedExchange(ExecutionAdapter):
                 is_maker=False,
                 reason=tracked.reason,
             )
-            tracked.apply_fill(
-                fill, OrderStatus.FILLED if lots_left == 0 else OrderStatus.PARTIALLY_FILLED
-            )
+            tracked.apply_fill(fill, OrderStatus.FILLED if lots_left == 0 else OrderStatus.PARTIALLY_FILLED)
             fills.append(fill)
             out.append(fill)
             if lots_left == 0:

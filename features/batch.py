@@ -8,10 +8,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalper.features.kernels import I_GRID_NS, INT64_MAX, INT64_MIN, N_PROGRESS, P_MIDS, P_PAST, P_ROWS, FeatureState, run_batch
+from scalper.features.kernels import (
+    I_GRID_NS,
+    INT64_MAX,
+    INT64_MIN,
+    N_PROGRESS,
+    P_MIDS,
+    P_PAST,
+    P_ROWS,
+    FeatureState,
+    run_batch,
+)
 from scalper.features.registry import FEATURE_NAMES, N_FEATURES
 from scalper.ingest.tickfile import TickData
-
 
 _POLL_S = 50e-6  # how long a replay that caught up with the pass sleeps between looks
 

@@ -12,7 +12,9 @@ class _Section(BaseModel):
 class FeaturesConfig(_Section):
     grid_ms: float = Field(250.0, gt=0, description="decision grid step, ms of event time")
     top_levels: int = Field(64, ge=16, description="best levels per side kept sorted (features and fills read these)")
-    ladder_ticks: int = Field(65536, ge=1024, description="ticks per side of the ladder for deeper levels (power of two)")
+    ladder_ticks: int = Field(
+        65536, ge=1024, description="ticks per side of the ladder for deeper levels (power of two)"
+    )
     ring_capacity: int = Field(65536, ge=1024, description="events kept for the 30 s feature windows")
 
     @field_validator("ladder_ticks")

@@ -30,13 +30,19 @@ import math
 
 import numpy as np
 
-from scalper.lowlevel.book import is_crossed, is_two_sided, side_index
 from scalper.features.config import FeaturesConfig
-from scalper.lowlevel.jit import background_kernel, inline_kernel, kernel
-from scalper.features.ladder import DEFAULT_LADDER_TICKS, DEFAULT_TOP_LEVELS, deep_book_clear, deep_book_set, new_deep_book
+from scalper.features.ladder import (
+    DEFAULT_LADDER_TICKS,
+    DEFAULT_TOP_LEVELS,
+    deep_book_clear,
+    deep_book_set,
+    new_deep_book,
+)
 from scalper.features.registry import FEATURE_NAMES, N_FEATURES, WINDOWS_NS
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE as FLAG_LAST
 from scalper.ingest.tickfile import FLAG_SNAPSHOT, KIND_BOOK, KIND_TRADE
+from scalper.lowlevel.book import is_crossed, is_two_sided, side_index
+from scalper.lowlevel.jit import background_kernel, inline_kernel, kernel
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
@@ -467,7 +473,25 @@ def run_until(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, 
     m = ts.shape[0]
     i = i0
     while i < m:
-        code = step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts[i], kind[i], side[i], price_tick[i], size[i], flags[i], feat_out)
+        code = step(
+            px,
+            sz,
+            n,
+            lpx,
+            lsz,
+            ln,
+            ist,
+            fst,
+            rb_ts,
+            rb_val,
+            ts[i],
+            kind[i],
+            side[i],
+            price_tick[i],
+            size[i],
+            flags[i],
+            feat_out,
+        )
         if code & PRE_MASK:
             return i, code
         i += 1
@@ -477,8 +501,29 @@ def run_until(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, 
 
 
 @background_kernel
-def run_batch(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, price_tick, size, flags,
-              feat_out, dec_ts_out, mid_ts_out, mid_out, progress):
+def run_batch(
+    px,
+    sz,
+    n,
+    lpx,
+    lsz,
+    ln,
+    ist,
+    fst,
+    rb_ts,
+    rb_val,
+    ts,
+    kind,
+    side,
+    price_tick,
+    size,
+    flags,
+    feat_out,
+    dec_ts_out,
+    mid_ts_out,
+    mid_out,
+    progress,
+):
     """Replay a whole file in one numba loop, collecting the decision rows and the mid series.
 
     Parameters
@@ -506,7 +551,25 @@ def run_batch(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, 
     i = 0
     while i < m:
         # The next free row receives the features (a view: a kernel without NRT cannot allocate a buffer).
-        code = step(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts[i], kind[i], side[i], price_tick[i], size[i], flags[i], feat_out[n_dec])
+        code = step(
+            px,
+            sz,
+            n,
+            lpx,
+            lsz,
+            ln,
+            ist,
+            fst,
+            rb_ts,
+            rb_val,
+            ts[i],
+            kind[i],
+            side[i],
+            price_tick[i],
+            size[i],
+            flags[i],
+            feat_out[n_dec],
+        )
         if code & CODE_DECISION:
             dec_ts_out[n_dec] = ist[I_DECISION_TS]
             n_dec += 1

@@ -174,7 +174,9 @@ def deep_book_clear(n, lpx, ln):
             ln[s] = 0
 
 
-def deep_levels(px: np.ndarray, sz: np.ndarray, n: np.ndarray, lpx: np.ndarray, lsz: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+def deep_levels(
+    px: np.ndarray, sz: np.ndarray, n: np.ndarray, lpx: np.ndarray, lsz: np.ndarray, s: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Return every level of row ``s``, best first: ``(ticks int64[m], sizes float64[m])``. Not for the hot path."""
     held = lpx[s] != EMPTY
     lad_px, lad_sz = lpx[s][held], lsz[s][held]

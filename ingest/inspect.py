@@ -12,8 +12,8 @@ import dataclasses
 import numpy as np
 from numba import njit
 
-from scalper.lowlevel.book import DEFAULT_CAPACITY, book_clear, book_set, new_book, side_index
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, FLAG_SNAPSHOT, KIND_BOOK, KIND_CLEAR, KIND_TRADE, TickData
+from scalper.lowlevel.book import DEFAULT_CAPACITY, book_clear, book_set, new_book, side_index
 
 FIRST_FEW = 5
 _KIND_NAMES = {KIND_BOOK: "book", KIND_TRADE: "trade", KIND_CLEAR: "clear"}

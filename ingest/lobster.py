@@ -77,9 +77,7 @@ TYPE_HALT = 7
 
 MESSAGE_COLUMNS = ("time", "type", "order_id", "size", "price", "direction")
 
-_NAME_RE = re.compile(
-    r"^(?P<symbol>.+?)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_message_\d+\.csv$"
-)
+_NAME_RE = re.compile(r"^(?P<symbol>.+?)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_message_\d+\.csv$")
 # Decimal seconds after midnight. LOBSTER promises at most 9 decimals (ns), but genuine sample files
 # carry a few float artifacts such as 43002.632812672004 (a float64's repr, 4 ps past a nanosecond).
 _TIME_RE = r"^[0-9]{1,6}(\.[0-9]{1,18})?$"
@@ -300,7 +298,9 @@ def _read_messages(path: Path) -> tuple[pl.Series, np.ndarray]:
     bad = np.flatnonzero(~time_s.str.contains(_TIME_RE).to_numpy())
     if bad.size:
         r = int(bad[0])
-        raise _fail(path, r + 1, f"time {time_s[r]!r} is not decimal seconds after midnight (digits, at most 18 decimals)")
+        raise _fail(
+            path, r + 1, f"time {time_s[r]!r} is not decimal seconds after midnight (digits, at most 18 decimals)"
+        )
     return time_s, _ints(path, fields.drop(fields.columns[0]), list(MESSAGE_COLUMNS[1:]), first_field=2)
 
 
@@ -340,7 +340,11 @@ def _split_time(path: Path, time_s: pl.Series) -> tuple[np.ndarray, np.ndarray, 
     ambiguous = np.flatnonzero(rounded & (ps >= TIME_ROUND_PS) & (ps < 1000 - TIME_ROUND_PS))
     if ambiguous.size:
         r = int(ambiguous[0])
-        raise _fail(path, r + 1, f"time {time_s[r]!r} has more than 9 decimals and is not within {TIME_ROUND_PS} ps of a nanosecond")
+        raise _fail(
+            path,
+            r + 1,
+            f"time {time_s[r]!r} has more than 9 decimals and is not within {TIME_ROUND_PS} ps of a nanosecond",
+        )
     up = rounded & (ps >= 1000 - TIME_ROUND_PS)
     ns = ns + up
     carry = ns == _NS_PER_S

@@ -51,7 +51,7 @@ its mid at ``mid_price``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 import numpy as np
@@ -67,7 +67,7 @@ from scalper.ingest.tickfile import (
     TickData,
 )
 
-DEFAULT_START_NS = int(datetime(2024, 1, 2, 14, 30, tzinfo=timezone.utc).timestamp()) * 1_000_000_000
+DEFAULT_START_NS = int(datetime(2024, 1, 2, 14, 30, tzinfo=UTC).timestamp()) * 1_000_000_000
 """2024-01-02T14:30:00Z (a US equity open) in ns since the Unix epoch."""
 
 _BID = 0

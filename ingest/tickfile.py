@@ -20,7 +20,6 @@ Key-value metadata: ``scalper.schema=1``, ``venue``, ``symbol``, ``tick_size``, 
 from __future__ import annotations
 
 import functools
-
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +151,9 @@ def validate(data: TickData, where: str = "<arrays>") -> None:
     bad = np.flatnonzero(trade & ((np.abs(data.side) > 1) | (data.size <= 0)))
     if bad.size:
         r = int(bad[0])
-        raise TickFileError(f"{where}: row {r}: trade needs side -1, 0 or +1 and size > 0, got side {int(data.side[r])}, size {data.size[r]}")
+        raise TickFileError(
+            f"{where}: row {r}: trade needs side -1, 0 or +1 and size > 0, got side {int(data.side[r])}, size {data.size[r]}"
+        )
     bad = np.flatnonzero(data.flags & ~np.uint8(FLAG_SNAPSHOT | FLAG_LAST_IN_MESSAGE))
     if bad.size:
         raise TickFileError(f"{where}: row {int(bad[0])}: unknown flag bits in {int(data.flags[bad[0]])}")
@@ -162,7 +163,9 @@ def validate(data: TickData, where: str = "<arrays>") -> None:
     bad = np.flatnonzero(book & (np.abs(units - np.rint(units)) > 1e-6))
     if bad.size:
         r = int(bad[0])
-        raise TickFileError(f"{where}: row {r}: book price {data.price[r]} is not a multiple of tick size {data.instrument.tick_size}")
+        raise TickFileError(
+            f"{where}: row {r}: book price {data.price[r]} is not a multiple of tick size {data.instrument.tick_size}"
+        )
 
 
 def write(path: str | Path, data: TickData) -> None:

@@ -68,7 +68,7 @@ class ModelCard(BaseModel):
         Path(path).write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelCard":
+    def load(cls, path: str | Path) -> ModelCard:
         """Read a card from JSON.
 
         Raises
@@ -93,11 +93,11 @@ class ModelCard(BaseModel):
             Naming the first differing position.
         """
         if self.feature_set_version != FEATURE_SET_VERSION:
-            raise ModelCardMismatch(f"{where}: feature set v{self.feature_set_version}, engine has v{FEATURE_SET_VERSION}")
+            raise ModelCardMismatch(
+                f"{where}: feature set v{self.feature_set_version}, engine has v{FEATURE_SET_VERSION}"
+            )
         if tuple(self.feature_names) != FEATURE_NAMES:
             for i, (a, b) in enumerate(zip(self.feature_names, FEATURE_NAMES)):
                 if a != b:
                     raise ModelCardMismatch(f"{where}: feature {i} is {a!r}, engine has {b!r}")
-            raise ModelCardMismatch(
-                f"{where}: {len(self.feature_names)} features, engine has {len(FEATURE_NAMES)}"
-            )
+            raise ModelCardMismatch(f"{where}: {len(self.feature_names)} features, engine has {len(FEATURE_NAMES)}")

@@ -11,12 +11,16 @@ class _Section(BaseModel):
 
 class LabelsConfig(_Section):
     horizons_s: list[float] = Field([5.0, 10.0, 30.0], min_length=1, description="prediction horizons, s")
-    dead_zone_ticks: float | None = Field(None, ge=0, description="flat band half-width, ticks; unset = half the median spread")
-    split: tuple[float, float, float] = Field((0.6, 0.2, 0.2), description="train / validation / test fractions of the time span")
+    dead_zone_ticks: float | None = Field(
+        None, ge=0, description="flat band half-width, ticks; unset = half the median spread"
+    )
+    split: tuple[float, float, float] = Field(
+        (0.6, 0.2, 0.2), description="train / validation / test fractions of the time span"
+    )
     embargo_s: float | None = Field(None, ge=0, description="gap between split parts, s; unset = the longest horizon")
 
     @model_validator(mode="after")
-    def _embargo_covers_horizons(self) -> "LabelsConfig":
+    def _embargo_covers_horizons(self) -> LabelsConfig:
         if self.embargo_s is not None and self.embargo_s < max(self.horizons_s):
             raise ValueError(f"embargo_s={self.embargo_s} must be >= the longest horizon {max(self.horizons_s)}")
         if any(h <= 0 for h in self.horizons_s):

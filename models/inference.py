@@ -59,7 +59,7 @@ class OnnxPredictor:
         self.path = path
         try:
             self.session = _session(path)
-        except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors (InvalidProtobuf, Fail, ...) share no base class
+        except Exception as exc:
             raise ModelCardMismatch(f"{path}: not a valid ONNX model ({_first_line(exc)})") from exc
         self._batch_session: ort.InferenceSession | None = None
         inputs = {i.name: i for i in self.session.get_inputs()}
@@ -151,7 +151,9 @@ class ModelSet:
             card = p.card
             where = self.directory / card.model_file
             if abs(card.decision_grid_ms - grid_ms) > 1e-9:
-                raise ModelCardMismatch(f"{where}: trained on a {card.decision_grid_ms:g} ms grid, engine runs {grid_ms:g} ms")
+                raise ModelCardMismatch(
+                    f"{where}: trained on a {card.decision_grid_ms:g} ms grid, engine runs {grid_ms:g} ms"
+                )
             trained = (str(card.instrument.get("venue")), str(card.instrument.get("symbol")))
             if trained != (instrument.venue, instrument.symbol):
                 raise ModelCardMismatch(
@@ -160,7 +162,9 @@ class ModelSet:
             trained_tick = card.instrument.get("tick_size")
             tick_size = instrument.tick_size
             if not isinstance(trained_tick, (int, float)):
-                raise ModelCardMismatch(f"{where}: the card gives no tick size ({trained_tick!r}), this engine trades {tick_size:g}")
+                raise ModelCardMismatch(
+                    f"{where}: the card gives no tick size ({trained_tick!r}), this engine trades {tick_size:g}"
+                )
             if abs(trained_tick - tick_size) > 1e-12 * max(1.0, tick_size):
                 raise ModelCardMismatch(f"{where}: trained with tick size {trained_tick:g}, data has {tick_size:g}")
 

@@ -46,7 +46,7 @@ def snap_thresholds(booster: lgb.Booster) -> lgb.Booster:
         if line.startswith("tree_sizes="):
             continue  # byte offsets of the trees: stale once thresholds change length; optional
         if line.startswith("threshold="):
-            line = "threshold=" + _float32_floor(line[len("threshold="):])
+            line = "threshold=" + _float32_floor(line[len("threshold=") :])
         lines.append(line)
     return lgb.Booster(model_str="\n".join(lines) + "\n")
 
@@ -102,7 +102,9 @@ def parity_check(model, onnx_bytes: bytes, X: np.ndarray, tolerance: float = PAR
     diff = float(np.max(np.abs(p_onnx - p_lgb))) if len(X) else 0.0
     if not diff <= tolerance:
         row = int(np.argmax(np.max(np.abs(p_onnx - p_lgb), axis=1)))
-        raise ParityError(f"ONNX and LightGBM differ by {diff:.3g} > {tolerance:g} (first worst row {row}); model not saved")
+        raise ParityError(
+            f"ONNX and LightGBM differ by {diff:.3g} > {tolerance:g} (first worst row {row}); model not saved"
+        )
     return diff
 
 

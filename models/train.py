@@ -94,7 +94,9 @@ def train_horizon(
     y_train = y[parts["train"]].astype(np.int64)
     counts = np.bincount(y_train, minlength=N_CLASSES)
     if (counts == 0).any():
-        raise TrainingError(f"horizon {horizon_ns / 1e9:g} s: training span lacks class(es) {[CLASS_NAMES[i] for i in np.flatnonzero(counts == 0)]}")
+        raise TrainingError(
+            f"horizon {horizon_ns / 1e9:g} s: training span lacks class(es) {[CLASS_NAMES[i] for i in np.flatnonzero(counts == 0)]}"
+        )
     prior = counts / counts.sum()
     t = train_cfg
     model = lgb.LGBMClassifier(
@@ -118,8 +120,7 @@ def train_horizon(
         callbacks=callbacks,
     )
     metrics = {
-        name: _metrics(y[mask].astype(np.int64), model.predict_proba(X64[mask]), prior)
-        for name, mask in parts.items()
+        name: _metrics(y[mask].astype(np.int64), model.predict_proba(X64[mask]), prior) for name, mask in parts.items()
     }
     onnx_bytes = to_onnx(model, rows.X.shape[1])
     parity = parity_check(model, onnx_bytes, rows.X)
@@ -138,7 +139,9 @@ def train_horizon(
         val_span_ns=_span(rows.ts, parts["val"]),
         test_span_ns=_span(rows.ts, parts["test"]),
         n_trees=int(model.booster_.num_trees()),
-        params={k: v for k, v in model.get_params().items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)},
+        params={
+            k: v for k, v in model.get_params().items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+        },
         parity_max_abs_diff=parity,
         metrics=metrics,
         **card_base,

@@ -32,9 +32,7 @@ class RiskConfig(BaseModel):
         le=1.0,
         description="Smallest model win probability that may size an entry; 0 leaves it to Kelly and fees.",
     )
-    max_position: float = Field(
-        10.0, gt=0.0, description="Largest absolute position, base units."
-    )
+    max_position: float = Field(10.0, gt=0.0, description="Largest absolute position, base units.")
     max_order_notional: float = Field(
         100_000.0, gt=0.0, description="Largest notional of one order (qty x limit price), quote currency."
     )

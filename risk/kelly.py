@@ -129,8 +129,18 @@ def kelly_size_with_reason(
     p, price, equity, lot_size, fee_bps = float(p), float(price), float(equity), float(lot_size), float(fee_bps)
     current_abs_position = float(current_abs_position)
     qty, code = kelly_qty(
-        p, price, equity, current_abs_position, cfg.kelly_fraction, cfg.take_profit_bps, cfg.stop_loss_bps,
-        cfg.min_probability, cfg.max_position, cfg.max_order_notional, fee_bps, lot_size,
+        p,
+        price,
+        equity,
+        current_abs_position,
+        cfg.kelly_fraction,
+        cfg.take_profit_bps,
+        cfg.stop_loss_bps,
+        cfg.min_probability,
+        cfg.max_position,
+        cfg.max_order_notional,
+        fee_bps,
+        lot_size,
     )
     if code < 0:
         bad = {

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scalper.lowlevel.jit import inline_kernel, kernel
 from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, INT64_MAX, INT64_MIN
+from scalper.lowlevel.jit import inline_kernel, kernel
 from scalper.risk.accounting import Account
 from scalper.risk.config import RiskConfig
 from scalper.risk.control import Source, TradingControl
@@ -44,8 +44,17 @@ _RATE_WINDOW_NS = 1_000_000_000
 
 # Slots of RiskManager.params, the config as the compiled rules read it.
 (
-    P_KELLY_FRACTION, P_TAKE_PROFIT_BPS, P_STOP_LOSS_BPS, P_MIN_PROBABILITY, P_MAX_POSITION,
-    P_MAX_ORDER_NOTIONAL, P_MAX_ORDERS_PER_SECOND, P_STALE_BOOK_NS, P_MAX_SPREAD_TICKS, P_FEE_BPS, P_LOT_SIZE,
+    P_KELLY_FRACTION,
+    P_TAKE_PROFIT_BPS,
+    P_STOP_LOSS_BPS,
+    P_MIN_PROBABILITY,
+    P_MAX_POSITION,
+    P_MAX_ORDER_NOTIONAL,
+    P_MAX_ORDERS_PER_SECOND,
+    P_STALE_BOOK_NS,
+    P_MAX_SPREAD_TICKS,
+    P_FEE_BPS,
+    P_LOT_SIZE,
     N_PARAMS,
 ) = range(12)
 
@@ -68,7 +77,9 @@ _W_FIRST, _W_COUNT, _W_RING = 0, 1, 2
 
 
 @inline_kernel
-def order_rules(params, approvals, state, position, side, qty, price, is_exit, ts_ns, spread_ticks, last_book_ts_ns, is_book_valid):
+def order_rules(
+    params, approvals, state, position, side, qty, price, is_exit, ts_ns, spread_ticks, last_book_ts_ns, is_book_valid
+):
     """The pre-trade rules of :meth:`RiskManager.check` after its intent checks; return 0 or the refusal.
 
     Parameters
@@ -122,24 +133,58 @@ def order_rules(params, approvals, state, position, side, qty, price, is_exit, t
 
 
 @kernel
-def enter_rules(params, approvals, state, equity, position, ts_ns, side, p, limit_price, spread_ticks, last_book_ts_ns, is_book_valid):
+def enter_rules(
+    params,
+    approvals,
+    state,
+    equity,
+    position,
+    ts_ns,
+    side,
+    p,
+    limit_price,
+    spread_ticks,
+    last_book_ts_ns,
+    is_book_valid,
+):
     """Size an entry by Kelly and check it, in one call: see :meth:`RiskManager.enter`.
 
     Returns ``(qty, code)``: ``code`` 0 approved; a refusal with ``qty`` 0 came from the sizing, with
     ``qty`` > 0 from the checks; ``RISK_CHECK_ERROR`` when a sizing input is out of range.
     """
     qty, code = kelly_qty(
-        p, limit_price, equity, abs(position), params[P_KELLY_FRACTION], params[P_TAKE_PROFIT_BPS],
-        params[P_STOP_LOSS_BPS], params[P_MIN_PROBABILITY], params[P_MAX_POSITION], params[P_MAX_ORDER_NOTIONAL],
-        params[P_FEE_BPS], params[P_LOT_SIZE],
+        p,
+        limit_price,
+        equity,
+        abs(position),
+        params[P_KELLY_FRACTION],
+        params[P_TAKE_PROFIT_BPS],
+        params[P_STOP_LOSS_BPS],
+        params[P_MIN_PROBABILITY],
+        params[P_MAX_POSITION],
+        params[P_MAX_ORDER_NOTIONAL],
+        params[P_FEE_BPS],
+        params[P_LOT_SIZE],
     )
     if code < 0:
         return 0.0, _R_RISK_CHECK_ERROR
     if code:
         return 0.0, code
     # A Kelly size is a positive lot multiple at a finite positive price: the intent checks pass.
-    return qty, order_rules(params, approvals, state, position, side, qty, limit_price, False, ts_ns,
-                            spread_ticks, last_book_ts_ns, is_book_valid)
+    return qty, order_rules(
+        params,
+        approvals,
+        state,
+        position,
+        side,
+        qty,
+        limit_price,
+        False,
+        ts_ns,
+        spread_ticks,
+        last_book_ts_ns,
+        is_book_valid,
+    )
 
 
 @kernel
@@ -155,8 +200,20 @@ def enter_at_touch_rules(params, approvals, state, equity, position, ts_ns, side
     limit = touch * tick_size * (1.0 + side * slippage)
     # An empty side makes the spread wider than any limit (MarketState holds it as an unbounded int).
     spread = float(ask - bid) if n[0] > 0 and n[1] > 0 else math.inf
-    qty, code = enter_rules(params, approvals, state, equity, position, ts_ns, side, p, limit, spread,
-                            ist[I_LAST_BOOK_TS], ist[I_IS_VALID] != 0)
+    qty, code = enter_rules(
+        params,
+        approvals,
+        state,
+        equity,
+        position,
+        ts_ns,
+        side,
+        p,
+        limit,
+        spread,
+        ist[I_LAST_BOOK_TS],
+        ist[I_IS_VALID] != 0,
+    )
     return qty, limit, code
 
 
@@ -299,7 +356,9 @@ class RiskManager:
         if reason is None:
             return intent
         equity, position = self.account.equity, self.account.position
-        return self._reject(intent, reason, functools.partial(self._sizing_detail, reason, p, limit_price, equity, position))
+        return self._reject(
+            intent, reason, functools.partial(self._sizing_detail, reason, p, limit_price, equity, position)
+        )
 
     def check(self, intent: OrderIntent, market: MarketState) -> ApprovedOrder | Rejection:
         """Approve or refuse an order intent.
@@ -340,7 +399,9 @@ class RiskManager:
         except Exception as exc:  # fail closed: a check that cannot run must not let the order through
             return self._reject(intent, RejectReason.RISK_CHECK_ERROR, repr(exc))
 
-    def enter(self, ts_ns: int, side: int, p: float, limit_price: float, market: MarketState) -> ApprovedOrder | Rejection:
+    def enter(
+        self, ts_ns: int, side: int, p: float, limit_price: float, market: MarketState
+    ) -> ApprovedOrder | Rejection:
         """Size an entry and check it: ``check(entry_intent(ts_ns, side, p, limit_price), market)``
         in one compiled call, with the same result, counts and approval ids.
 
@@ -354,13 +415,30 @@ class RiskManager:
         acc = self.account
         equity, position = acc.equity, acc.position
         qty, code = enter_rules(
-            self.params, self._approvals, int(self.state), equity, position, ts_ns, side, p, limit_price,
-            float(market.spread_ticks), market.last_event_ts_ns, market.is_book_valid,
+            self.params,
+            self._approvals,
+            int(self.state),
+            equity,
+            position,
+            ts_ns,
+            side,
+            p,
+            limit_price,
+            float(market.spread_ticks),
+            market.last_event_ts_ns,
+            market.is_book_valid,
         )
         return self._entry_result(ts_ns, side, p, limit_price, qty, code, equity, position, market)
 
     def enter_at_touch(
-        self, ts_ns: int, side: int, p: float, slippage: float, tick_size: float, px: np.ndarray, n: np.ndarray,
+        self,
+        ts_ns: int,
+        side: int,
+        p: float,
+        slippage: float,
+        tick_size: float,
+        px: np.ndarray,
+        n: np.ndarray,
         ist: np.ndarray,
     ) -> ApprovedOrder | Rejection:
         """:meth:`enter` at a limit ``slippage`` past the touch of a kernel book, in one compiled call.
@@ -373,16 +451,35 @@ class RiskManager:
         acc = self.account
         equity, position = acc.equity, acc.position
         qty, limit, code = enter_at_touch_rules(
-            self.params, self._approvals, int(self.state), equity, position, ts_ns, side, p, slippage, tick_size,
-            px, n, ist,
+            self.params,
+            self._approvals,
+            int(self.state),
+            equity,
+            position,
+            ts_ns,
+            side,
+            p,
+            slippage,
+            tick_size,
+            px,
+            n,
+            ist,
         )
         # Only a refusal by the checks reports the market facts; it is rare, so they are read only then.
         market = MarketState.of_book(ts_ns, px, n, ist, tick_size) if code and qty > 0.0 else None
         return self._entry_result(ts_ns, side, p, limit, qty, code, equity, position, market)
 
     def _entry_result(
-        self, ts_ns: int, side: int, p: float, limit_price: float, qty: float, code: int, equity: float,
-        position: float, market: MarketState | None,
+        self,
+        ts_ns: int,
+        side: int,
+        p: float,
+        limit_price: float,
+        qty: float,
+        code: int,
+        equity: float,
+        position: float,
+        market: MarketState | None,
     ) -> ApprovedOrder | Rejection:
         intent = OrderIntent(ts_ns, side, qty, limit_price, False, "entry")
         if code == 0:
@@ -391,7 +488,9 @@ class RiskManager:
         if code == _R_RISK_CHECK_ERROR:
             return self._reject(intent, reason, functools.partial(self._sizing_error, p, limit_price, equity, position))
         if qty == 0.0:
-            return self._reject(intent, reason, functools.partial(self._sizing_detail, reason, p, limit_price, equity, position))
+            return self._reject(
+                intent, reason, functools.partial(self._sizing_detail, reason, p, limit_price, equity, position)
+            )
         return self._reject(intent, reason, functools.partial(self._check_detail, reason, intent, market, position))
 
     def on_fill(self, side: int, qty: float, price: float, fee: float) -> None:
@@ -486,12 +585,35 @@ class RiskManager:
             )
         position = self.account.position
         if intent.is_exit:  # exits do not read the book
-            code = order_rules(self.params, self._approvals, int(self.state), position, side, float(qty), float(price),
-                               True, 0, 0.0, 0, True)
+            code = order_rules(
+                self.params,
+                self._approvals,
+                int(self.state),
+                position,
+                side,
+                float(qty),
+                float(price),
+                True,
+                0,
+                0.0,
+                0,
+                True,
+            )
         else:
-            code = order_rules(self.params, self._approvals, int(self.state), position, side, float(qty), float(price),
-                               False, market.ts_ns, float(market.spread_ticks), market.last_event_ts_ns,
-                               market.is_book_valid)
+            code = order_rules(
+                self.params,
+                self._approvals,
+                int(self.state),
+                position,
+                side,
+                float(qty),
+                float(price),
+                False,
+                market.ts_ns,
+                float(market.spread_ticks),
+                market.last_event_ts_ns,
+                market.is_book_valid,
+            )
         if code == 0:
             return self._approve(intent)
         reason = REASON_OF_CODE[code]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, FLAG_SNAPSHOT, KIND_BOOK, KIND_CLEAR, KIND_TRADE, Instrument, TickData
+from scalper.ingest.tickfile import (
+    FLAG_LAST_IN_MESSAGE,
+    FLAG_SNAPSHOT,
+    KIND_BOOK,
+    KIND_CLEAR,
+    KIND_TRADE,
+    Instrument,
+    TickData,
+)
 
 INSTRUMENT = Instrument(venue="TEST", symbol="TST", tick_size=0.01, lot_size=1.0, source="test")
 T0 = 1_700_000_000_000_000_000
@@ -17,7 +25,7 @@ class TickBuilder:
         self.instrument = instrument
         self.rows: list[tuple[int, int, int, float, float, int]] = []
 
-    def snapshot(self, ts: int, bids: list[tuple[int, float]], asks: list[tuple[int, float]]) -> "TickBuilder":
+    def snapshot(self, ts: int, bids: list[tuple[int, float]], asks: list[tuple[int, float]]) -> TickBuilder:
         """Add a clear and a snapshot of (price_tick, size) levels."""
         tick = self.instrument.tick_size
         self.rows.append((ts, KIND_CLEAR, 0, 0.0, 0.0, FLAG_SNAPSHOT))
@@ -27,7 +35,7 @@ class TickBuilder:
             self.rows.append((ts, KIND_BOOK, s, p * tick, q, FLAG_SNAPSHOT | last))
         return self
 
-    def message(self, ts: int, *events: tuple[int, int, int, float]) -> "TickBuilder":
+    def message(self, ts: int, *events: tuple[int, int, int, float]) -> TickBuilder:
         """Add one message of (kind, side, price_tick, size) events."""
         tick = self.instrument.tick_size
         for j, (kind, side, p, q) in enumerate(events):
@@ -35,10 +43,10 @@ class TickBuilder:
             self.rows.append((ts, kind, side, p * tick, q, last))
         return self
 
-    def level(self, ts: int, side: int, price_tick: int, size: float) -> "TickBuilder":
+    def level(self, ts: int, side: int, price_tick: int, size: float) -> TickBuilder:
         return self.message(ts, (KIND_BOOK, side, price_tick, size))
 
-    def trade(self, ts: int, side: int, price_tick: int, size: float) -> "TickBuilder":
+    def trade(self, ts: int, side: int, price_tick: int, size: float) -> TickBuilder:
         return self.message(ts, (KIND_TRADE, side, price_tick, size))
 
     def build(self) -> TickData:
@@ -99,8 +107,8 @@ def books_at_message_ends(data: TickData, capacity: int):
     ``side`` is +1 bid / -1 ask, as in the tick file; importer property tests compare these dict
     books with a dict replay of the venue's own messages.
     """
-    from scalper.lowlevel.book import book_clear, book_set, new_book, side_index
     from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK, KIND_CLEAR
+    from scalper.lowlevel.book import book_clear, book_set, new_book, side_index
 
     px, sz, n = new_book(capacity)
     ticks = data.price_tick

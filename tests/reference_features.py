@@ -20,7 +20,14 @@ def message_states(data: TickData):
     states = []
     trades = []
     for i in range(len(data)):
-        k, s, p, q, f, t = int(data.kind[i]), int(data.side[i]), int(ticks[i]), float(data.size[i]), int(data.flags[i]), int(data.ts_event[i])
+        k, s, p, q, f, t = (
+            int(data.kind[i]),
+            int(data.side[i]),
+            int(ticks[i]),
+            float(data.size[i]),
+            int(data.flags[i]),
+            int(data.ts_event[i]),
+        )
         if k == KIND_CLEAR:
             bids.clear()
             asks.clear()
@@ -42,7 +49,9 @@ def message_states(data: TickData):
             if valid:
                 bb = sorted(bids, reverse=True)[:5]
                 aa = sorted(asks)[:5]
-                states.append((t, bb[0], bids[bb[0]], aa[0], asks[aa[0]], sum(bids[x] for x in bb), sum(asks[x] for x in aa)))
+                states.append(
+                    (t, bb[0], bids[bb[0]], aa[0], asks[aa[0]], sum(bids[x] for x in bb), sum(asks[x] for x in aa))
+                )
             else:
                 states.append((t, None))
     return states, trades

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalper.lowlevel.jit import kernel
 from scalper.ingest.binance.levels import NO_BAND
 from scalper.ingest.binance.sequencer import continue_ids
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK
+from scalper.lowlevel.jit import kernel
 
 NOT_HANDLED = -1
 
@@ -279,14 +279,18 @@ def _event(b, i, tick_m, tick_k, header, side_out, tick_out, size_out):
             bit = 128
             if seen & 256:
                 return -1  # asks before bids: the caller's event order is bids first
-            n_bid, j = _levels(b, j, 1, tick_m, tick_k, header[H_BAND_LO], header[H_BAND_HI], 0, side_out, tick_out, size_out)
+            n_bid, j = _levels(
+                b, j, 1, tick_m, tick_k, header[H_BAND_LO], header[H_BAND_HI], 0, side_out, tick_out, size_out
+            )
             if j < 0:
                 return -1
         elif klen == 1 and c0 == 97:  # a
             bit = 256
             if not seen & 128:
                 return -1
-            n_ask, j = _levels(b, j, -1, tick_m, tick_k, header[H_BAND_LO], header[H_BAND_HI], n_bid, side_out, tick_out, size_out)
+            n_ask, j = _levels(
+                b, j, -1, tick_m, tick_k, header[H_BAND_LO], header[H_BAND_HI], n_bid, side_out, tick_out, size_out
+            )
             if j < 0:
                 return -1
         else:

@@ -140,7 +140,7 @@ def disconnect_reason(exc: BaseException) -> str:
 
 
 def _http_get(url: str, timeout_s: float) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 (URL is the configured venue)
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
         return resp.read()
 
 
@@ -266,14 +266,15 @@ class BinanceFeed:
                 # whole wait for the feed.
                 # max_size: the library refuses a larger frame by closing the connection (1009), so a
                 # hostile or broken peer cannot make us buffer and parse hundreds of MB.
-                async with connect(url, open_timeout=10, close_timeout=2, max_size=self.config.max_frame_bytes,
-                                   compression=None) as ws:
+                async with connect(
+                    url, open_timeout=10, close_timeout=2, max_size=self.config.max_frame_bytes, compression=None
+                ) as ws:
                     self._ws = ws
                     self.stats.connects += 1
                     connected_at = time.monotonic()
                     self._start_resync()
                     await self._session(ws, stop)  # returns only once stop is set
-            except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as exc:
+            except (TimeoutError, OSError, websockets.WebSocketException) as exc:
                 reason = disconnect_reason(exc)  # the loop must outlive any network error
             finally:
                 self._ws = None
@@ -289,8 +290,13 @@ class BinanceFeed:
             self._mark_invalid(None, self.clock())
             self._flush()
             delay = self.backoff.next_delay()
-            self._log.warning(f"disconnect:{reason}", "%s feed: connection lost (%s), reconnecting in %.2f s",
-                              self.symbol, reason, delay)
+            self._log.warning(
+                f"disconnect:{reason}",
+                "%s feed: connection lost (%s), reconnecting in %.2f s",
+                self.symbol,
+                reason,
+                delay,
+            )
             await self._sleep_or_stop(delay, stop)
         self._cancel_snapshot()
 
@@ -397,11 +403,17 @@ class BinanceFeed:
                 return
             self._check_tickers(d.final_update_id)
 
-    def _bad_levels(self, bids: np.ndarray, asks: np.ndarray, band: tuple[int, int] | None = None,
-                    names: tuple[str, str] = ("b", "a")) -> tuple[str, str] | None:
+    def _bad_levels(
+        self,
+        bids: np.ndarray,
+        asks: np.ndarray,
+        band: tuple[int, int] | None = None,
+        names: tuple[str, str] = ("b", "a"),
+    ) -> tuple[str, str] | None:
         # (reason, which level) of the first price or size no book may hold, else None.
-        return first_bad_level(bids, asks, self.tick_size, self.config.tick_tolerance,
-                               self._band if band is None else band, names)
+        return first_bad_level(
+            bids, asks, self.tick_size, self.config.tick_tolerance, self._band if band is None else band, names
+        )
 
     def _set_band(self, band: tuple[int, int]) -> None:
         # The scanner reads the band from its header: it declines a frame with a level outside it,
@@ -443,10 +455,15 @@ class BinanceFeed:
         self._mark_invalid(reason, now)
         delay = self._resync_backoff.next_delay()
         rejected = self.sequencer.rejection
-        ids = f" (book at {rejected[0]}, diff U={rejected[1].first_update_id} u={rejected[1].final_update_id}" \
-              f" pu={rejected[1].prev_final_update_id})" if rejected is not None else ""
-        self._log.warning(f"invalid:{reason}", "%s feed: book invalid: %s%s; resync in %.2f s",
-                          self.symbol, reason, ids, delay)
+        ids = (
+            f" (book at {rejected[0]}, diff U={rejected[1].first_update_id} u={rejected[1].final_update_id}"
+            f" pu={rejected[1].prev_final_update_id})"
+            if rejected is not None
+            else ""
+        )
+        self._log.warning(
+            f"invalid:{reason}", "%s feed: book invalid: %s%s; resync in %.2f s", self.symbol, reason, ids, delay
+        )
         self._start_resync(delay_s=delay)
 
     def _start_resync(self, delay_s: float = 0.0) -> None:
@@ -470,12 +487,14 @@ class BinanceFeed:
         # to this connection, and the diffs in between are lost: SNAPSHOT_TOO_OLD and a second request.
         try:
             await asyncio.wait_for(self._diff_seen.wait(), self.config.snapshot_wait_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass  # a quiet stream: the snapshot is placed on its own and the next diff must continue it
         url = f"{self.rest_url}{REST_DEPTH_PATH[self.market]}?symbol={self.symbol}&limit={self.depth_limit}"
         self.stats.snapshot_requests += 1
         self.stats.request_weight += depth_request_weight(self.market, self.depth_limit)
-        body = await asyncio.wait_for(asyncio.to_thread(_http_get, url, self.snapshot_timeout_s), self.snapshot_timeout_s + 1)
+        body = await asyncio.wait_for(
+            asyncio.to_thread(_http_get, url, self.snapshot_timeout_s), self.snapshot_timeout_s + 1
+        )
         msg = parse_message(body)
         if not isinstance(msg, DepthSnapshot):
             raise ValueError(f"{url}: the REST reply is not a depth snapshot")
@@ -533,5 +552,5 @@ class BinanceFeed:
     async def _sleep_or_stop(delay_s: float, stop: asyncio.Event) -> None:
         try:
             await asyncio.wait_for(stop.wait(), timeout=delay_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass

@@ -60,7 +60,7 @@ from scalper.ingest.binance.localbook import LocalBook
 from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate, Market, Trade
 from scalper.ingest.binance.normalise import EventBuffer, event_time_ns
 from scalper.ingest.binance.parse import BinanceParseError, parse_message
-from scalper.ingest.binance.recording import Recording, RecordedLine, RecordingError, TsUnit
+from scalper.ingest.binance.recording import RecordedLine, Recording, RecordingError, TsUnit
 from scalper.ingest.binance.sequencer import BinanceOrderBookSequencer, SyncReason, SyncState
 from scalper.ingest.binance.specs import decimal_increment
 from scalper.ingest.binance.specs import tick_size as known_or_inferred_tick
@@ -418,7 +418,9 @@ class _ImportRun:
         self.snapshot_seen = True
         self._init_specs(snapshot)
         band = mid_band(snapshot.bids, snapshot.asks, self.tick_size, DEFAULT_PRICE_BAND)
-        bad = first_bad_level(snapshot.bids, snapshot.asks, self.tick_size, DEFAULT_TICK_TOLERANCE, band, ("bids", "asks"))
+        bad = first_bad_level(
+            snapshot.bids, snapshot.asks, self.tick_size, DEFAULT_TICK_TOLERANCE, band, ("bids", "asks")
+        )
         if bad is not None:
             self._bad(rec, bad[0], f"{bad[0]}: depth snapshot lastUpdateId={snapshot.last_update_id}: {bad[1]}")
             return

@@ -246,8 +246,14 @@ def mid_band(bids: np.ndarray, asks: np.ndarray, tick: float, band: float) -> tu
     return max(1, int(np.floor(mid / band))), int(np.ceil(mid * band))
 
 
-def first_bad_level(bids: np.ndarray, asks: np.ndarray, tick: float, tolerance: float,
-                    band: tuple[int, int], names: tuple[str, str] = ("b", "a")) -> tuple[LevelReason, str] | None:
+def first_bad_level(
+    bids: np.ndarray,
+    asks: np.ndarray,
+    tick: float,
+    tolerance: float,
+    band: tuple[int, int],
+    names: tuple[str, str] = ("b", "a"),
+) -> tuple[LevelReason, str] | None:
     """Return ``(reason, "b[3] = [price, size]")`` for the first level of a message that fails
     :func:`check_levels` (bids first), or None when every level passes. ``names`` label the two sides."""
     lo, hi = band

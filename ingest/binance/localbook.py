@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate
 from scalper.lowlevel.book import ASK, BID, book_clear, book_merge, book_set, is_crossed, new_book
 from scalper.lowlevel.jit import kernel
-from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate
 
 DEFAULT_CAPACITY = 8192
 """Levels per side. Binance diffs include far-away levels (a BTC bid at 1000.00), so a book kept
@@ -52,7 +52,9 @@ class LocalBook:
 
     def apply_snapshot(self, snapshot: DepthSnapshot) -> None:
         """Replace the book by the snapshot's levels."""
-        self.overflows += _apply(self.px, self.sz, self.n, snapshot.bids, snapshot.asks, self.tick_size, True, *self._scratch)
+        self.overflows += _apply(
+            self.px, self.sz, self.n, snapshot.bids, snapshot.asks, self.tick_size, True, *self._scratch
+        )
 
     def apply_diff(self, diff: DepthUpdate) -> None:
         """Set every level of the diff (qty 0 deletes; deleting an absent level is a no-op, as

@@ -321,4 +321,3 @@ def _levels_checked(levels: list, key: str) -> np.ndarray:
         out[i, 0] = _decimal(level[0], f"{field}[0]", positive=True)
         out[i, 1] = _decimal(level[1], f"{field}[1]", positive=False)
     return out
-

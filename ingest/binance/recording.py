@@ -125,7 +125,9 @@ class Recording:
             for line in self._lines(path):
                 if first_in_file and last_ts is not None and line.local_ts_ns < last_ts:
                     raise RecordingError(
-                        path, line.line_no, LineReason.FILE_ORDER,
+                        path,
+                        line.line_no,
+                        LineReason.FILE_ORDER,
                         f"first stamp {line.local_ts_ns} ns is before the previous file's last ({last_ts} ns); "
                         "pass the files in recording order",
                     )
@@ -173,7 +175,9 @@ def _line_error(path: Path, line_no: int, stamp: bytes, sep: bytes, unit: TsUnit
     if not stamp.isdigit():
         return RecordingError(path, line_no, LineReason.BAD_STAMP, f"stamp {stamp[:30]!r} is not an integer")
     return RecordingError(
-        path, line_no, LineReason.BAD_STAMP,
+        path,
+        line_no,
+        LineReason.BAD_STAMP,
         f"stamp {int(stamp)} is not a Unix time in the file's unit ({unit or 'ns, us or ms'})",
     )
 

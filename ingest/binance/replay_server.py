@@ -110,8 +110,14 @@ class ReplayServer:
         If the recording holds no REST snapshot line.
     """
 
-    def __init__(self, lines: Iterable[tuple[int, bytes]], speed: float = 1.0, host: str = "127.0.0.1", port: int = 0,
-                 accept_delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        lines: Iterable[tuple[int, bytes]],
+        speed: float = 1.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        accept_delay_s: float = 0.0,
+    ) -> None:
         if speed < 0:
             raise ValueError(f"speed must be >= 0, got {speed}")
         self.speed = speed
@@ -204,7 +210,7 @@ class ReplayServer:
         url = urlsplit(ws.request.path)
         streams = set(parse_qs(url.query).get("streams", [""])[0].split("/")) - {""}
         if url.path.startswith("/ws/"):
-            streams |= set(url.path[len("/ws/"):].split("/")) - {""}
+            streams |= set(url.path[len("/ws/") :].split("/")) - {""}
         if self.accept_delay_s > 0:
             await asyncio.sleep(self.accept_delay_s)
         self._clients[ws] = streams
@@ -282,9 +288,11 @@ class ReplayServer:
         msg["data"]["b"] = [[price, "1.000"], *msg["data"]["b"]]
         return orjson.dumps(msg).decode()
 
-    async def start(self) -> "ReplayServer":
+    async def start(self) -> ReplayServer:
         """Start listening; the replay itself begins when the first client connects."""
-        self._server = await serve(self._handler, self.host, self.port, process_request=self._process_request, compression=None)
+        self._server = await serve(
+            self._handler, self.host, self.port, process_request=self._process_request, compression=None
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._producer = asyncio.create_task(self._produce())
         return self

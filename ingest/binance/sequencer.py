@@ -11,8 +11,8 @@ from enum import Enum, StrEnum
 
 import numpy as np
 
-from scalper.lowlevel.jit import inline_kernel
 from scalper.ingest.binance.messages import DepthSnapshot, DepthUpdate, Market
+from scalper.lowlevel.jit import inline_kernel
 
 DEFAULT_MAX_BUFFER = 10_000
 
@@ -182,8 +182,18 @@ class BinanceOrderBookSequencer:
         :func:`continue_ids`, which a numba hot path calls on them directly.
     """
 
-    __slots__ = ("market", "_futures", "_max_buffer", "_buffer", "_state_", "_invalid_reason", "_snapshot_id",
-                 "ids", "_rejected", "counters")
+    __slots__ = (
+        "market",
+        "_futures",
+        "_max_buffer",
+        "_buffer",
+        "_state_",
+        "_invalid_reason",
+        "_snapshot_id",
+        "ids",
+        "_rejected",
+        "counters",
+    )
 
     def __init__(self, market: Market, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
         if max_buffer < 1:

@@ -31,8 +31,11 @@ def _backtest(trained: Path, tmp_path: Path, risk: str) -> tuple[str, dict]:
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[labels]\ndead_zone_ticks = 0.0\n\n[risk]\n{risk}\n")
     out = tmp_path / "report"
-    res = CliRunner().invoke(app, ["backtest", "-t", str(trained / "eth.parquet"), "-m", str(trained / "models"), "-o", str(out), "-c", str(cfg)],
-                             env={"COLUMNS": "200"})
+    res = CliRunner().invoke(
+        app,
+        ["backtest", "-t", str(trained / "eth.parquet"), "-m", str(trained / "models"), "-o", str(out), "-c", str(cfg)],
+        env={"COLUMNS": "200"},
+    )
     assert res.exit_code == 0, res.output
     return res.output, _strict((out / "metrics.json").read_text())
 

@@ -60,7 +60,19 @@ class Consumer:
     def _step(self, ts, kind, side, ticks, size, flags) -> None:
         arrays = self.state.arrays()
         for i in range(len(ticks)):
-            while step(*arrays, int(ts[i]), int(kind[i]), int(side[i]), int(ticks[i]), float(size[i]), int(flags[i]), self.state.feat) & PRE_MASK:
+            while (
+                step(
+                    *arrays,
+                    int(ts[i]),
+                    int(kind[i]),
+                    int(side[i]),
+                    int(ticks[i]),
+                    float(size[i]),
+                    int(flags[i]),
+                    self.state.feat,
+                )
+                & PRE_MASK
+            ):
                 pass
 
 
@@ -78,7 +90,9 @@ def _levels(px, sz, n, row):
 async def _run(data_dir, spec, fault=None, after_diffs=300, hot=False):
     # hot: the daemon's set-up, depthUpdate frames scanned straight to ticks and no check book.
     path, market, symbol, tick = spec
-    srv = await ReplayServer(((ln.local_ts_ns, ln.raw) for ln in Recording([data_dir / "hftbacktest" / path])), speed=0).start()
+    srv = await ReplayServer(
+        ((ln.local_ts_ns, ln.raw) for ln in Recording([data_dir / "hftbacktest" / path])), speed=0
+    ).start()
     consumer = Consumer(tick)
     hot_path = {"check_book": False, "hot_path": consumer.path} if hot else {}
     feed = BinanceFeed(market, symbol, tick, srv.ws_url, srv.rest_url, consumer, backoff=Backoff(0.01, 0.2), **hot_path)
@@ -177,7 +191,9 @@ def test_feed_detects_a_missing_diff_and_resyncs(data_dir):
 def test_feed_counts_malformed_frames_and_keeps_going(data_dir):
     async def garbage(srv):
         srv.inject('{"stream":"ethusdt@depth@0ms","data":{"e":"depthUpdate","E":1')
-        srv.inject('{"stream":"ethusdt@trade","data":{"e":"trade","E":1,"T":1,"s":"ETHUSDT","t":1,"p":"abc","q":"1","m":true}}')
+        srv.inject(
+            '{"stream":"ethusdt@trade","data":{"e":"trade","E":1,"T":1,"s":"ETHUSDT","t":1,"p":"abc","q":"1","m":true}}'
+        )
 
     srv, feed, consumer = asyncio.run(_run(data_dir, USDM_ETH, garbage))
     assert feed.stats.malformed[ParseReason.BAD_JSON] == 1

@@ -12,7 +12,17 @@ runner = CliRunner()
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["data"], ["data", "import"], ["data", "import", "lobster"], ["data", "inspect"], ["data", "generate"], ["train"], ["backtest"], ["demo"]],
+    [
+        [],
+        ["data"],
+        ["data", "import"],
+        ["data", "import", "lobster"],
+        ["data", "inspect"],
+        ["data", "generate"],
+        ["train"],
+        ["backtest"],
+        ["demo"],
+    ],
 )
 def test_every_command_has_help(args):
     res = runner.invoke(app, [*args, "--help"])
@@ -39,7 +49,9 @@ def test_demo_runs_generate_train_backtest_and_labels_the_report_synthetic(tmp_p
 def test_bad_config_key_exits_2_naming_the_key(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[risk]\nmax_positon = 3\n")
-    res = runner.invoke(app, ["train", "--ticks", str(tmp_path / "x.parquet"), "-o", str(tmp_path / "m"), "-c", str(cfg)])
+    res = runner.invoke(
+        app, ["train", "--ticks", str(tmp_path / "x.parquet"), "-o", str(tmp_path / "m"), "-c", str(cfg)]
+    )
     assert res.exit_code == 2
     assert "risk.max_positon" in res.output
 
@@ -58,7 +70,9 @@ def test_import_lobster_summary_says_what_was_rounded_and_what_could_not_be_chec
     # Row 2: a float artifact (4 ps past 34200.5 s); row 3: a cancel below the one bid level shown.
     msg.write_text("34200,1,1,5,1000100,-1\n34200.500000000004,1,2,7,999900,1\n34201,2,3,1,999800,1\n")
     ob.write_text("1000100,5,999800,3\n1000100,5,999900,7\n1000100,5,999900,7\n")
-    res = runner.invoke(app, ["data", "import", "lobster", str(msg), str(ob), "-o", str(tmp_path / "t.parquet")], env={"COLUMNS": "400"})
+    res = runner.invoke(
+        app, ["data", "import", "lobster", str(msg), str(ob), "-o", str(tmp_path / "t.parquet")], env={"COLUMNS": "400"}
+    )
     assert res.exit_code == 0, res.output
     assert "every book row follows from its message (1 beyond level 1: size change not visible)" in res.output
     assert "1 time(s) with more than 9 decimals rounded to the nanosecond (first at row 2)" in res.output

@@ -9,9 +9,22 @@ from scalper.engine.cli import app
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
-STAGES = ("decode", "parse", "sequence + book apply", "live step", "inference 1 row", "inference batched",
-          "risk", "adapter submit", "tick-to-decision", "tick-to-book", "tick-to-prediction", "batch path", "replay pass",
-          "full backtest")
+STAGES = (
+    "decode",
+    "parse",
+    "sequence + book apply",
+    "live step",
+    "inference 1 row",
+    "inference batched",
+    "risk",
+    "adapter submit",
+    "tick-to-decision",
+    "tick-to-book",
+    "tick-to-prediction",
+    "batch path",
+    "replay pass",
+    "full backtest",
+)
 
 
 def test_bench_quick_measures_every_stage(data_dir, tmp_path):

@@ -35,7 +35,17 @@ def test_import_binance_writes_a_valid_tick_file(data_dir, tmp_path):
 
 
 def test_import_of_a_continuation_file_alone_is_refused(data_dir, tmp_path):
-    res = CliRunner().invoke(app, ["data", "import", "binance", str(data_dir / "hftbacktest/binance_usdm/ethusdt_20240719.gz"), "-o", str(tmp_path / "x.parquet")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "import",
+            "binance",
+            str(data_dir / "hftbacktest/binance_usdm/ethusdt_20240719.gz"),
+            "-o",
+            str(tmp_path / "x.parquet"),
+        ],
+    )
     assert res.exit_code == 2
     assert "ethusdt_20240719.gz" in res.output
 
@@ -49,13 +59,27 @@ def _free_port() -> int:
 def test_replay_server_process_streams_serves_rest_and_drops_on_sigusr1(data_dir):
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scalper.engine.cli", "replay-server", str(data_dir / ETH), "--port", str(port), "--speed", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"},
+        [
+            sys.executable,
+            "-m",
+            "scalper.engine.cli",
+            "replay-server",
+            str(data_dir / ETH),
+            "--port",
+            str(port),
+            "--speed",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "200"},
     )
     try:
         for _ in range(200):
             try:
-                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/fapi/v1/depth?symbol=ETHUSDT&limit=5", timeout=1).read()
+                body = urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/fapi/v1/depth?symbol=ETHUSDT&limit=5", timeout=1
+                ).read()
                 break
             except OSError:
                 time.sleep(0.1)

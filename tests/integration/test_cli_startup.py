@@ -39,8 +39,12 @@ def test_metrics_port_in_use_is_one_line_before_the_journal_is_read(trained, tmp
 
 def test_redis_unreachable_is_one_line_naming_the_url(trained, tmp_path):
     port = _closed_port()
-    cfg = _with(_daemon_config(tmp_path, trained / "models"), journal="redis", redis_url=f"redis://127.0.0.1:{port}/0",
-                journal_fallback_path=str(tmp_path / "fallback.jsonl"))
+    cfg = _with(
+        _daemon_config(tmp_path, trained / "models"),
+        journal="redis",
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        journal_fallback_path=str(tmp_path / "fallback.jsonl"),
+    )
     rc, out = scalper_run(cfg)
     assert rc == 2, out
     line = _one_error_line(out)

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from scalper.engine.config import EngineConfig
 from scalper.exec.journal import IntentRecord
 from scalper.exec.journal_file import FileJournal
@@ -52,7 +53,9 @@ class Proc:
     def __init__(self, args: list[str], log: Path) -> None:
         self.log = log
         self.fh = log.open("wb")
-        self.p = subprocess.Popen([sys.executable, "-m", "scalper.engine.cli", *args], stdout=self.fh, stderr=subprocess.STDOUT)
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "scalper.engine.cli", *args], stdout=self.fh, stderr=subprocess.STDOUT
+        )
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -89,10 +92,14 @@ def _replay_server(data_dir, tmp_path, speed: float) -> tuple[Proc, int]:
 
 def _daemon_config(tmp_path, models: Path, metrics_port: int, journal: str, redis_url: str = "") -> Path:
     cfg = tmp_path / "daemon.toml"
-    journal_lines = f'journal = "file"\njournal_path = "{tmp_path / "journal.jsonl"}"' if journal == "file" else (
-        f'journal = "redis"\nredis_url = "{redis_url}"\nstream_key = "test:journal"\nhalt_key = "test:halt"'
+    journal_lines = (
+        f'journal = "file"\njournal_path = "{tmp_path / "journal.jsonl"}"'
+        if journal == "file"
+        else (f'journal = "redis"\nredis_url = "{redis_url}"\nstream_key = "test:journal"\nhalt_key = "test:halt"')
     )
-    journal_lines += f'\ncontrol_dir = "{tmp_path / "control"}"\njournal_fallback_path = "{tmp_path / "fallback.jsonl"}"'
+    journal_lines += (
+        f'\ncontrol_dir = "{tmp_path / "control"}"\njournal_fallback_path = "{tmp_path / "fallback.jsonl"}"'
+    )
     cfg.write_text(
         f"""[daemon]
 market = "usdm"
@@ -120,7 +127,9 @@ taker_fee_bps = 0.5
 
 def _daemon(tmp_path, cfg: Path, port: int, name: str) -> Proc:
     url = f"127.0.0.1:{port}"
-    d = Proc(["run", "-c", str(cfg), "--feed-url", f"ws://{url}", "--rest-url", f"http://{url}"], tmp_path / f"{name}.log")
+    d = Proc(
+        ["run", "-c", str(cfg), "--feed-url", f"ws://{url}", "--rest-url", f"http://{url}"], tmp_path / f"{name}.log"
+    )
     d.wait_for("metrics on http")
     return d
 
@@ -139,7 +148,9 @@ def _until(pred, timeout_s: float = 60.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def test_daemon_paper_trades_into_redis_and_prometheus_scrapes_it(data_dir, eth_models, tmp_path, redis_process, prometheus_server):
+def test_daemon_paper_trades_into_redis_and_prometheus_scrapes_it(
+    data_dir, eth_models, tmp_path, redis_process, prometheus_server
+):
     redis_url = redis_process.url
     srv, port = _replay_server(data_dir, tmp_path, speed=5)
     metrics_port = _free_port()
@@ -229,8 +240,9 @@ def test_run_refuses_a_model_whose_features_differ(eth_models, tmp_path):
     import json
     import shutil
 
-    from scalper.engine.cli import app
     from typer.testing import CliRunner
+
+    from scalper.engine.cli import app
 
     bad = tmp_path / "bad_models"
     shutil.copytree(eth_models, bad)
@@ -267,6 +279,7 @@ def test_sighup_reload_keeps_the_running_models_when_the_new_ones_fail(eth_model
 
 def test_an_inference_error_stops_entries_and_is_counted(eth_models, tmp_path):
     import numpy as np
+
     from scalper.engine.config import load_config
     from scalper.engine.daemon import Daemon
     from scalper.risk.intent import TradingState
@@ -346,6 +359,7 @@ def test_a_model_failing_while_preparing_stops_entries_once_until_a_reload(data_
 
 def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models, tmp_path):
     import numpy as np
+
     from scalper.engine.config import load_config
     from scalper.engine.daemon import Daemon
 
@@ -377,7 +391,11 @@ def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models
     asyncio.run(run_until_ten_rounds(5.0))
     assert len(rounds) >= 10 and len(rehearsals) == len(rounds)
     # The rehearsed entries were sized and checked against the scratch risk manager only.
-    assert (dict(risk.reject_counts), risk.approved_count, risk.account.equity) == (risk_before[0], risk_before[1], risk_before[3])
+    assert (dict(risk.reject_counts), risk.approved_count, risk.account.equity) == (
+        risk_before[0],
+        risk_before[1],
+        risk_before[3],
+    )
     assert np.array_equal(risk._approvals, risk_before[2]) and daemon.venue.venue.next_order_id == next_order
     for before, after in zip(state, daemon.state.arrays()):
         assert np.array_equal(before, after)
@@ -408,10 +426,14 @@ def test_decisions_prepared_between_frames_trade_exactly_as_predicted_ones(data_
         (tmp_path / name).mkdir()
         cfg = load_config(_daemon_config(tmp_path / name, eth_models, 0, "file"))
         # Wide exits and a probability floor: many flat decisions, most refused, some entered.
-        cfg = cfg.model_copy(update={
-            "daemon": cfg.daemon.model_copy(update={"prepare_decisions": prepare}),
-            "risk": cfg.risk.model_copy(update={"take_profit_bps": 30.0, "stop_loss_bps": 10.0, "min_probability": 0.6}),
-        })
+        cfg = cfg.model_copy(
+            update={
+                "daemon": cfg.daemon.model_copy(update={"prepare_decisions": prepare}),
+                "risk": cfg.risk.model_copy(
+                    update={"take_profit_bps": 30.0, "stop_loss_bps": 10.0, "min_probability": 0.6}
+                ),
+            }
+        )
         daemon = Daemon(cfg)
         await daemon.journal.start()
         daemon._build_core(1)
@@ -428,9 +450,20 @@ def test_decisions_prepared_between_frames_trade_exactly_as_predicted_ones(data_
             await asyncio.sleep(0)  # the loop's turn between frames: where a decision is prepared
         await daemon.journal.close()
         risk, acc = daemon.risk, daemon.risk.account
-        outcome = (risk.approved_count, dict(risk.reject_counts), acc.position, acc.realized_pnl, acc.fees_paid,
-                   int(daemon.state.ist[I_DECISIONS]), daemon.venue.venue.next_order_id)
-        return outcome, daemon.core.prepared_hits, (tmp_path / name / "journal.jsonl").read_text().count('"type":"fill"')
+        outcome = (
+            risk.approved_count,
+            dict(risk.reject_counts),
+            acc.position,
+            acc.realized_pnl,
+            acc.fees_paid,
+            int(daemon.state.ist[I_DECISIONS]),
+            daemon.venue.venue.next_order_id,
+        )
+        return (
+            outcome,
+            daemon.core.prepared_hits,
+            (tmp_path / name / "journal.jsonl").read_text().count('"type":"fill"'),
+        )
 
     on, hits, fills_on = asyncio.run(trade(True, "on"))
     off, no_hits, fills_off = asyncio.run(trade(False, "off"))
@@ -486,6 +519,7 @@ def test_the_halt_key_at_active_never_undoes_an_operator_signal(eth_models, tmp_
 
 def test_the_halt_key_never_undoes_the_drawdown_or_inference_latch(eth_models, tmp_path, redis_server):
     import numpy as np
+
     from scalper.risk.intent import TradingState
 
     daemon = _redis_daemon(tmp_path, eth_models, redis_server)
@@ -658,22 +692,32 @@ def test_resume_command_is_journaled_and_a_restart_keeps_an_unresumed_halt(eth_m
     assert asyncio.run(session(None, False)) == (TradingState.HALTED, TradingState.HALTED)  # restart: still halted
     assert asyncio.run(session(None, True)) == (TradingState.HALTED, TradingState.ACTIVE)
     assert asyncio.run(session(None, False)) == (TradingState.ACTIVE, TradingState.ACTIVE)
-    ops = [e.record for e in asyncio.run(_read(FileJournal(tmp_path / "journal.jsonl"))) if isinstance(e.record, OperatorRecord)]
-    assert [(r.action, r.state) for r in ops] == [(OperatorAction.TIGHTEN, TradingState.HALTED), (OperatorAction.SET, TradingState.ACTIVE)]
+    ops = [
+        e.record
+        for e in asyncio.run(_read(FileJournal(tmp_path / "journal.jsonl")))
+        if isinstance(e.record, OperatorRecord)
+    ]
+    assert [(r.action, r.state) for r in ops] == [
+        (OperatorAction.TIGHTEN, TradingState.HALTED),
+        (OperatorAction.SET, TradingState.ACTIVE),
+    ]
     assert ops[1].reason.startswith("drawdown reviewed (") and "via file" in ops[1].reason
 
 
 def test_run_with_a_contradicting_journal_gives_one_error_line_and_exit_2(eth_models, tmp_path):
+    from typer.testing import CliRunner
+
     from scalper.engine.cli import app
     from scalper.exec.journal import FillRecord, JournalEntry, PositionRecord, encode
-    from typer.testing import CliRunner
 
     records = [
         IntentRecord(1, 1, -1, 0.05, 3000.0, "entry", False),
         FillRecord(2, 1, 2, -1, 0.05, 3000.0, 0.0, False, "entry"),
         PositionRecord(3, 0.0, 0.0, 0.0, 0.0),  # says flat; the fill before it gives -0.05
     ]
-    (tmp_path / "journal.jsonl").write_bytes(b"".join(encode(JournalEntry(i + 1, r)) + b"\n" for i, r in enumerate(records)))
+    (tmp_path / "journal.jsonl").write_bytes(
+        b"".join(encode(JournalEntry(i + 1, r)) + b"\n" for i, r in enumerate(records))
+    )
     cfg = _daemon_config(tmp_path, eth_models, 0, "file")
     res = CliRunner().invoke(app, ["run", "-c", str(cfg)])
     assert res.exit_code == 2, res.output
@@ -711,10 +755,11 @@ def test_book_age_is_measured_from_the_receive_time_not_the_exchange_clock(data_
 
 
 def test_resume_through_redis_releases_the_latches_but_not_the_key(eth_models, tmp_path, redis_server):
+    from typer.testing import CliRunner
+
     from scalper.engine.cli import app
     from scalper.exec.journal import OperatorAction, OperatorRecord
     from scalper.risk.intent import TradingState
-    from typer.testing import CliRunner
 
     cfg = _daemon_config(tmp_path, eth_models, 0, "redis", redis_server)
     daemon = _redis_daemon(tmp_path, eth_models, redis_server)
@@ -726,7 +771,9 @@ def test_resume_through_redis_releases_the_latches_but_not_the_key(eth_models, t
         daemon._inference_failed("in a test")
         await client.set(daemon.cfg.daemon.halt_key, "reducing_only")
         await daemon._poll_halt_key(client)
-        res = await asyncio.to_thread(CliRunner().invoke, app, ["control", "resume", "-c", str(cfg), "--reason", "checked"])
+        res = await asyncio.to_thread(
+            CliRunner().invoke, app, ["control", "resume", "-c", str(cfg), "--reason", "checked"]
+        )
         assert res.exit_code == 0 and "via redis list test:halt:control" in res.output, res.output
         before = daemon.risk.state
         await daemon._poll_control(client)
@@ -739,6 +786,13 @@ def test_resume_through_redis_releases_the_latches_but_not_the_key(eth_models, t
         return before, after_resume, daemon.risk.state
 
     assert asyncio.run(scenario()) == (TradingState.HALTED, TradingState.REDUCING_ONLY, TradingState.ACTIVE)
-    ops = [e.record for e in asyncio.run(_read(RedisJournal(redis_server, "test:journal"))) if isinstance(e.record, OperatorRecord)]
-    assert [(r.action, r.state) for r in ops] == [(OperatorAction.TIGHTEN, TradingState.HALTED), (OperatorAction.SET, TradingState.ACTIVE)]
+    ops = [
+        e.record
+        for e in asyncio.run(_read(RedisJournal(redis_server, "test:journal")))
+        if isinstance(e.record, OperatorRecord)
+    ]
+    assert [(r.action, r.state) for r in ops] == [
+        (OperatorAction.TIGHTEN, TradingState.HALTED),
+        (OperatorAction.SET, TradingState.ACTIVE),
+    ]
     assert "checked (" in ops[1].reason and "via redis list test:halt:control" in ops[1].reason

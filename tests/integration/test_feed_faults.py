@@ -94,8 +94,19 @@ class HotConsumer:
     def _step(self, ts, kind, side, ticks, size, flags) -> None:
         arrays = self.state.arrays()
         for i in range(len(ticks)):
-            while step(*arrays, int(ts[i]), int(kind[i]), int(side[i]), int(ticks[i]), float(size[i]), int(flags[i]),
-                       self.state.feat) & PRE_MASK:
+            while (
+                step(
+                    *arrays,
+                    int(ts[i]),
+                    int(kind[i]),
+                    int(side[i]),
+                    int(ticks[i]),
+                    float(size[i]),
+                    int(flags[i]),
+                    self.state.feat,
+                )
+                & PRE_MASK
+            ):
                 pass
 
 
@@ -109,16 +120,34 @@ def _bad_levels(px: np.ndarray, sz: np.ndarray, n: np.ndarray) -> list[str]:
     return out
 
 
-async def _faulted(lines, fault, hot: bool = False, config: FeedConfig | None = None, backoff: Backoff | None = None,
-                   again: tuple[float, ...] = (), accept_delay_s: float = 0.0) -> Outcome:
+async def _faulted(
+    lines,
+    fault,
+    hot: bool = False,
+    config: FeedConfig | None = None,
+    backoff: Backoff | None = None,
+    again: tuple[float, ...] = (),
+    accept_delay_s: float = 0.0,
+) -> Outcome:
     # again: the same fault once more for each entry, once the book has been valid again for that
     # many seconds (the timeline spans them all).
     srv = await ReplayServer(lines, speed=1.0, accept_delay_s=accept_delay_s).start()
     consumer = HotConsumer() if hot else None
     extra = {"check_book": False, "hot_path": consumer.path} if hot else {}
-    feed = BinanceFeed(Market.USDM, "ETHUSDT", TICK, srv.ws_url, srv.rest_url, consumer or (lambda cols: None),
-                       backoff=backoff or Backoff(0.05, 5.0), config=config, **extra)
-    book = (consumer.state.px, consumer.state.sz, consumer.state.n) if hot else (feed.book.px, feed.book.sz, feed.book.n)
+    feed = BinanceFeed(
+        Market.USDM,
+        "ETHUSDT",
+        TICK,
+        srv.ws_url,
+        srv.rest_url,
+        consumer or (lambda cols: None),
+        backoff=backoff or Backoff(0.05, 5.0),
+        config=config,
+        **extra,
+    )
+    book = (
+        (consumer.state.px, consumer.state.sz, consumer.state.n) if hot else (feed.book.px, feed.book.sz, feed.book.n)
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(feed.run(stop))
     out = Outcome(feed, srv)
@@ -132,7 +161,9 @@ async def _faulted(lines, fault, hot: bool = False, config: FeedConfig | None = 
         await fault(srv)
         pending, injected = list(again), 1
         valid, since = True, 0.0  # since: the last change of state, or the last fault
-        while (t := time.monotonic() - t0) < WATCH_S * (1 + len(again)) and not (valid and not pending and t - since >= HOLD_S):
+        while (t := time.monotonic() - t0) < WATCH_S * (1 + len(again)) and not (
+            valid and not pending and t - since >= HOLD_S
+        ):
             await asyncio.sleep(SAMPLE_S)
             out.bad_levels += _bad_levels(*book)
             if feed.is_synced != valid:
@@ -171,6 +202,7 @@ async def _skip(srv):
 def _damage(kind, price=None):
     async def fault(srv):
         srv.fault_next_diff(kind, price)
+
     return fault
 
 
@@ -253,7 +285,9 @@ def test_the_resync_delay_grows_while_the_book_breaks_soon_after_syncing_and_res
     # fourth after the book has held for backoff_reset_s, so its resync starts at once again.
     initial, hold = 0.2, 0.5
     cfg = FeedConfig(backoff_reset_s=hold)
-    out = asyncio.run(_faulted(lines, _damage("cross"), config=cfg, backoff=Backoff(initial, 5.0), again=(0, 0, hold + 0.1)))
+    out = asyncio.run(
+        _faulted(lines, _damage("cross"), config=cfg, backoff=Backoff(initial, 5.0), again=(0, 0, hold + 0.1))
+    )
     went = [t for t, v in out.timeline if not v]
     back = [t for t, v in out.timeline if v]
     assert len(went) == len(back) == 4 and out.requests == 4, out.timeline
@@ -268,8 +302,10 @@ def test_faults_are_logged_with_their_reason(lines, caplog):
         asyncio.run(_faulted(lines, _skip))
         asyncio.run(_faulted(lines, _drop))
     text = [r.getMessage() for r in caplog.records]
-    assert any(re.fullmatch(r"ETHUSDT feed: book invalid: gaps \(book at \d+, diff U=\d+ u=\d+ pu=\d+\); resync in 0\.00 s", t)
-               for t in text), text
+    assert any(
+        re.fullmatch(r"ETHUSDT feed: book invalid: gaps \(book at \d+, diff U=\d+ u=\d+ pu=\d+\); resync in 0\.00 s", t)
+        for t in text
+    ), text
     assert "ETHUSDT feed: connection lost (connection_lost), reconnecting in 0.00 s" in text
 
 
@@ -299,8 +335,9 @@ def test_a_connection_that_keeps_closing_backs_off_instead_of_reconnecting_at_on
 
         async with serve(handler, "127.0.0.1", 0) as server:
             url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-            feed = BinanceFeed(Market.USDM, "ETHUSDT", TICK, url, "http://127.0.0.1:9", lambda cols: None,
-                               backoff=Backoff(0.1, 1.0))
+            feed = BinanceFeed(
+                Market.USDM, "ETHUSDT", TICK, url, "http://127.0.0.1:9", lambda cols: None, backoff=Backoff(0.1, 1.0)
+            )
             stop = asyncio.Event()
             task = asyncio.create_task(feed.run(stop))
             await asyncio.sleep(1.6)

@@ -12,6 +12,8 @@ import signal
 import time
 
 import pytest
+from test_daemon import _daemon, _daemon_config, _free_port, _read, _replay_server, _scrape, eth_models  # noqa: F401
+
 from scalper.engine.config import load_config
 from scalper.engine.daemon import Daemon, JournalStartError
 from scalper.engine.metrics import snapshot
@@ -20,8 +22,6 @@ from scalper.exec.journal_file import FileJournal
 from scalper.exec.journal_redis import RedisJournal
 from scalper.risk.control import Source
 from scalper.risk.intent import TradingState
-
-from test_daemon import _daemon, _daemon_config, _free_port, _read, _replay_server, _scrape, eth_models  # noqa: F401
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -117,8 +117,10 @@ def test_redis_killed_while_journaling_is_noticed_fast_and_loses_nothing(eth_mod
     assert [e.seq for e in stream] == list(range(1, len(stream) + 1))
     assert isinstance(stream[-1].record, OperatorRecord) and stream[-1].record.state == H
     assert times["busy"] < 1.2 and times["idle"] < 2.2 and times["back"] < 2.2, times
-    print(f"journal faults: detection busy {times['busy']:.3f} s, idle {times['idle']:.3f} s; "
-          f"ACTIVE again {times['back']:.3f} s after restart, {backlog} records buffered")
+    print(
+        f"journal faults: detection busy {times['busy']:.3f} s, idle {times['idle']:.3f} s; "
+        f"ACTIVE again {times['back']:.3f} s after restart, {backlog} records buffered"
+    )
 
 
 def test_redis_restarted_empty_is_noticed_stays_reducing_only_and_start_refuses(eth_models, tmp_path, redis_process):
@@ -163,7 +165,9 @@ def test_redis_restarted_empty_is_noticed_stays_reducing_only_and_start_refuses(
     print(f"journal faults: empty restart noticed in {times['lost']:.3f} s; {spilled} records in the fallback")
 
 
-def test_sigterm_during_an_outage_is_bounded_and_the_next_start_replays_the_fallback(data_dir, eth_models, tmp_path, redis_process):
+def test_sigterm_during_an_outage_is_bounded_and_the_next_start_replays_the_fallback(
+    data_dir, eth_models, tmp_path, redis_process
+):
     srv, port = _replay_server(data_dir, tmp_path, speed=5)
     metrics_port = _free_port()
     cfg = _daemon_config(tmp_path, eth_models, metrics_port, "redis", redis_process.url)
@@ -186,7 +190,9 @@ def test_sigterm_during_an_outage_is_bounded_and_the_next_start_replays_the_fall
         t0 = time.monotonic()
         assert first.stop(signal.SIGTERM, timeout_s=15) == 0, first.text()
         stop_s = time.monotonic() - t0
-        spill = re.search(r"(\d+) record\(s\) \(seq (\d+)\.\.(\d+)\) not written to the store; written to (\S+)", first.text())
+        spill = re.search(
+            r"(\d+) record\(s\) \(seq (\d+)\.\.(\d+)\) not written to the store; written to (\S+)", first.text()
+        )
         assert spill, first.text()
         saved = asyncio.run(_read(FileJournal(tmp_path / "fallback.jsonl")))
         assert [e.seq for e in saved] == list(range(int(spill.group(2)), int(spill.group(3)) + 1))
@@ -209,10 +215,14 @@ def test_sigterm_during_an_outage_is_bounded_and_the_next_start_replays_the_fall
     ops = [(e.record.action, e.record.state) for e in stream if isinstance(e.record, OperatorRecord)]
     assert ops == [(OperatorAction.TIGHTEN, R), (OperatorAction.TIGHTEN, H)]
     assert detected_s < 2.2 and stop_s < 2.0 + 4.0, (detected_s, stop_s)
-    print(f"journal faults: SIGTERM during outage exited in {stop_s:.2f} s (budget 2 s), outage seen in {detected_s:.2f} s")
+    print(
+        f"journal faults: SIGTERM during outage exited in {stop_s:.2f} s (budget 2 s), outage seen in {detected_s:.2f} s"
+    )
 
 
-def test_redis_restarted_empty_while_idle_is_noticed_by_the_health_check_and_start_refuses(eth_models, tmp_path, redis_process):
+def test_redis_restarted_empty_while_idle_is_noticed_by_the_health_check_and_start_refuses(
+    eth_models, tmp_path, redis_process
+):
     # Nothing is written after the loss: the health check finds it, and the record the daemon queues
     # then is what tells the next start (through the fallback) that the stream lost its history.
     run = Journaling(tmp_path, eth_models, redis_process.url)

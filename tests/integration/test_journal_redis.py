@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 import redis
+
 from scalper.exec.journal import (
     FillRecord,
     IntentRecord,

@@ -115,7 +115,9 @@ def test_loading_refuses_a_broken_directory_naming_the_file(trained, tmp_path, b
 def test_models_of_another_instrument_with_the_same_tick_are_refused(trained):
     models = load_model_dir(trained / "models")
     models.check_compatible(CFG.features.grid_ms, ETH)
-    with pytest.raises(ModelCardMismatch, match=r"h5s\.onnx: trained on BINANCE_USDM ETHUSDT, this engine trades BINANCE_USDM BTCUSDT"):
+    with pytest.raises(
+        ModelCardMismatch, match=r"h5s\.onnx: trained on BINANCE_USDM ETHUSDT, this engine trades BINANCE_USDM BTCUSDT"
+    ):
         models.check_compatible(CFG.features.grid_ms, BTC_SAME_TICK)
 
 
@@ -123,16 +125,22 @@ def test_models_of_another_instrument_with_the_same_tick_are_refused(trained):
 def test_backtest_with_a_broken_model_directory_exits_2_with_one_line(trained, tmp_path, break_models):
     live = _copy(trained, tmp_path)
     reason = break_models(live)
-    res = CliRunner().invoke(app, ["backtest", "-t", str(trained / "eth.parquet"), "-m", str(live), "-o", str(tmp_path / "r")],
-                             env={"COLUMNS": "400"})
+    res = CliRunner().invoke(
+        app,
+        ["backtest", "-t", str(trained / "eth.parquet"), "-m", str(live), "-o", str(tmp_path / "r")],
+        env={"COLUMNS": "400"},
+    )
     assert res.exit_code == 2, res.output
     assert re.search(reason, _one_error_line(res.output))
     assert not (tmp_path / "r").exists()
 
 
 def test_backtest_of_another_instruments_file_exits_2(trained, tmp_path):
-    res = CliRunner().invoke(app, ["backtest", "-t", str(trained / "btc.parquet"), "-m", str(trained / "models"), "-o", str(tmp_path / "r")],
-                             env={"COLUMNS": "400"})
+    res = CliRunner().invoke(
+        app,
+        ["backtest", "-t", str(trained / "btc.parquet"), "-m", str(trained / "models"), "-o", str(tmp_path / "r")],
+        env={"COLUMNS": "400"},
+    )
     assert res.exit_code == 2, res.output
     line = _one_error_line(res.output)
     assert "trained on BINANCE_USDM ETHUSDT, this engine trades BINANCE_USDM BTCUSDT" in line
@@ -143,8 +151,21 @@ def scalper_run(config: Path, timeout_s: float = 60.0) -> tuple[int, str]:
 
     A daemon that starts instead of refusing is stopped after ``timeout_s`` and fails the test."""
     dead = f"127.0.0.1:{_closed_port()}"
-    args = [sys.executable, "-m", "scalper.engine.cli", "run", "-c", str(config), "--feed-url", f"ws://{dead}", "--rest-url", f"http://{dead}"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "400"})
+    args = [
+        sys.executable,
+        "-m",
+        "scalper.engine.cli",
+        "run",
+        "-c",
+        str(config),
+        "--feed-url",
+        f"ws://{dead}",
+        "--rest-url",
+        f"http://{dead}",
+    ]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "400"}
+    )
     try:
         out, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -217,9 +238,20 @@ def test_sighup_to_a_running_daemon_refuses_each_broken_directory_and_it_keeps_r
     log = tmp_path / "daemon.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scalper.engine.cli", "run", "-c", str(_daemon_config(tmp_path, live)),
-             "--feed-url", f"ws://{dead}", "--rest-url", f"http://{dead}"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "scalper.engine.cli",
+                "run",
+                "-c",
+                str(_daemon_config(tmp_path, live)),
+                "--feed-url",
+                f"ws://{dead}",
+                "--rest-url",
+                f"http://{dead}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         port = int(_wait_for(log, proc, r"metrics on http://127\.0\.0\.1:(\d+)/metrics")[0])
@@ -228,7 +260,9 @@ def test_sighup_to_a_running_daemon_refuses_each_broken_directory_and_it_keeps_r
             shutil.copytree(trained / "models", live)
             reason = break_models(live)
             proc.send_signal(signal.SIGHUP)
-            refusals = _wait_for(log, proc, r"ERROR scalper\.daemon: model reload refused, keeping the running models: (.*)", n)
+            refusals = _wait_for(
+                log, proc, r"ERROR scalper\.daemon: model reload refused, keeping the running models: (.*)", n
+            )
             assert re.search(reason, refusals[-1])
             body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
             assert re.search(rf"^{REFUSED} {n}\.0$", body, re.M)

@@ -60,9 +60,7 @@ def test_prometheus_scrape_reads_back_counters_gauges_and_histograms(prometheus_
         assert prom.value('scalper_model_info{version="v1",horizons="5,10,30"}') == 1.0
 
         assert prom.value("scalper_tick_to_decision_seconds_count") == _DECISIONS
-        assert math.isclose(
-            prom.value("scalper_tick_to_decision_seconds_sum"), sum(latencies_ns) / 1e9, rel_tol=1e-9
-        )
+        assert math.isclose(prom.value("scalper_tick_to_decision_seconds_sum"), sum(latencies_ns) / 1e9, rel_tol=1e-9)
         buckets = {
             float(r["metric"]["le"]): float(r["value"][1])
             for r in prom.query("scalper_tick_to_decision_seconds_bucket")

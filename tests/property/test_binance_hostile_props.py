@@ -32,22 +32,57 @@ digits = st.text("0123456789", min_size=1, max_size=30)
 plain = st.builds(lambda i, f: f"{int(i)}.{f}" if f else str(int(i)), digits, st.text("0123456789", max_size=25))
 hostile = st.one_of(
     plain,
-    st.sampled_from(["1e300", "1E5", "3.4e3", "6.3e4", "NaN", "nan", "inf", "-inf", "Infinity", "-63000.0", "+63000.0",
-                     "0", "0.0", "0.05", "63000.05", "63000.10000000000000000001", "63000.0999999999999999",
-                     "1" * 40, "9" * 19, "0x10", "63_000.0", " 63000.0", "63000.0 ", "", ".5", "5.", "1e-300"]),
+    st.sampled_from(
+        [
+            "1e300",
+            "1E5",
+            "3.4e3",
+            "6.3e4",
+            "NaN",
+            "nan",
+            "inf",
+            "-inf",
+            "Infinity",
+            "-63000.0",
+            "+63000.0",
+            "0",
+            "0.0",
+            "0.05",
+            "63000.05",
+            "63000.10000000000000000001",
+            "63000.0999999999999999",
+            "1" * 40,
+            "9" * 19,
+            "0x10",
+            "63_000.0",
+            " 63000.0",
+            "63000.0 ",
+            "",
+            ".5",
+            "5.",
+            "1e-300",
+        ]
+    ),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.builds(lambda t, k: str(Decimal(t) / Decimal(10) ** k), st.integers(-10**20, 10**20), st.integers(0, 30)),
+    st.builds(lambda t, k: str(Decimal(t) / Decimal(10) ** k), st.integers(-(10**20), 10**20), st.integers(0, 30)),
 )
 
 
 def _frame(price: str, qty: str = "1.000") -> bytes:
-    return ('{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,'
-            f'"b":[["{price}","{qty}"]],"a":[]}}').encode()
+    return (
+        f'{{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[["{price}","{qty}"]],"a":[]}}'
+    ).encode()
 
 
 def _ticks(text: str) -> int | None:
     """The exact tick count of a price text if it is a plain positive decimal on the grid, else None."""
-    if not text or not all(c.isdigit() or c == "." for c in text) or text.count(".") > 1 or text[0] == "." or text[-1] == ".":
+    if (
+        not text
+        or not all(c.isdigit() or c == "." for c in text)
+        or text.count(".") > 1
+        or text[0] == "."
+        or text[-1] == "."
+    ):
         return None
     try:
         q = Decimal(text) / TICK_D

@@ -102,7 +102,6 @@ plain_decimals = st.builds(
 )
 
 
-
 def check_decoded(pairs, split, must_decode):
     split = min(split, len(pairs))
     pairs = [[p if float(p) > 0 else "1", q] for p, q in pairs]
@@ -205,7 +204,7 @@ def test_dropping_one_applied_diff_breaks_the_sequence_exactly_once(chain, data)
     j = data.draw(st.integers(0, len(expected) - 2))
     dropped = expected[j]
     k = next(i for i, d in enumerate(diffs) if d is dropped)
-    kept = diffs[:k] + diffs[k + 1:]
+    kept = diffs[:k] + diffs[k + 1 :]
     seq, applied = replay(market, kept, snapshot_id, cut if cut <= k else cut - 1)
     breaks = seq.counters[SyncReason.GAP] + seq.counters[SyncReason.SNAPSHOT_TOO_OLD]
     if market.is_futures and dropped.final_update_id == snapshot_id:
@@ -226,7 +225,7 @@ def test_dropping_one_applied_diff_breaks_the_sequence_exactly_once(chain, data)
 def test_repeating_a_diff_drops_it_as_stale_and_changes_nothing_else(chain, data):
     market, diffs, snapshot_id, cut = chain
     k = data.draw(st.integers(0, len(diffs) - 1))
-    repeated = diffs[: k + 1] + [diffs[k]] + diffs[k + 1:]
+    repeated = diffs[: k + 1] + [diffs[k]] + diffs[k + 1 :]
     seq, applied = replay(market, repeated, snapshot_id, cut)
     expected = after_snapshot(market, diffs, snapshot_id)
     assert [id(d) for d in applied] == [id(d) for d in expected]

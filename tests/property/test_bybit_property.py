@@ -9,6 +9,7 @@ import orjson
 from builders import books_at_message_ends
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from scalper.ingest.bybit import BybitFormatError, import_bybit
 
 DECIMALS = [0, 1, 2, 4]  # tick = 10**-decimals, which is what inference gives back

@@ -15,7 +15,9 @@ TICK = 0.01
 PARSER = DepthFrameParser(TICK, capacity=64)
 
 price = st.integers(1, 10**8).map(lambda t: f"{t // 100}.{t % 100:02d}" + "0" * (t % 3))
-qty = st.tuples(st.integers(0, 10**9), st.integers(0, 8)).map(lambda mk: f"{mk[0] // 10**mk[1]}.{mk[0] % 10**mk[1]:0{mk[1]}d}" if mk[1] else str(mk[0]))
+qty = st.tuples(st.integers(0, 10**9), st.integers(0, 8)).map(
+    lambda mk: f"{mk[0] // 10 ** mk[1]}.{mk[0] % 10 ** mk[1]:0{mk[1]}d}" if mk[1] else str(mk[0])
+)
 levels = st.lists(st.tuples(price, qty), max_size=40)
 space = st.sampled_from(["", " ", "\n  "])
 
@@ -59,8 +61,10 @@ def _agree(raw: bytes) -> bool:
     want = buf.columns()
     ts, kind, side, ticks, size, flags = PARSER.columns(n)
     return (
-        np.array_equal(ts, want["ts_event"]) and np.array_equal(side, want["side"])
-        and np.array_equal(flags, want["flags"]) and np.array_equal(size, want["size"])
+        np.array_equal(ts, want["ts_event"])
+        and np.array_equal(side, want["side"])
+        and np.array_equal(flags, want["flags"])
+        and np.array_equal(size, want["size"])
         and np.array_equal(ticks, np.rint(want["price"] / TICK).astype(np.int64))
     )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from scalper.exec.journal import (
     FillRecord,
     IntentRecord,
@@ -37,9 +38,7 @@ ops = st.lists(
     st.one_of(
         st.tuples(st.just("new"), st.sampled_from([1, -1]), st.integers(1, 300), price),
         st.tuples(st.sampled_from(["accept", "reject", "cancel"]), index),
-        st.tuples(
-            st.just("fill"), index, st.integers(1, 300), price, st.floats(0.0, 1.0), st.booleans()
-        ),
+        st.tuples(st.just("fill"), index, st.integers(1, 300), price, st.floats(0.0, 1.0), st.booleans()),
         st.tuples(st.just("reconcile"), index, st.sampled_from(list(ReconcileOutcome))),
         st.tuples(st.just("operator"), st.sampled_from(list(OperatorAction)), st.sampled_from(list(TradingState))),
     ),
@@ -145,15 +144,15 @@ def test_recovered_journal_equals_account_and_open_orders(ops):
     acc = trading.account
     assert state.operator_state == trading.control.slot(Source.OPERATOR)
     assert (state.position, state.avg_entry_price, state.realized_pnl, state.fees_paid) == (
-        acc.position, acc.avg_entry_price, acc.realized_pnl, acc.fees_paid,
+        acc.position,
+        acc.avg_entry_price,
+        acc.realized_pnl,
+        acc.fees_paid,
     )
-    expected_open = [
-        o for o in trading.orders if not o.status.is_terminal and o.order_id not in trading.reconciled
-    ]
+    expected_open = [o for o in trading.orders if not o.status.is_terminal and o.order_id not in trading.reconciled]
 
     def view(o: Order) -> tuple:
-        return (o.order_id, o.side, o.qty, o.limit_price, o.status, o.filled_qty, o.avg_fill_price,
-                o.fees)
+        return (o.order_id, o.side, o.qty, o.limit_price, o.status, o.filled_qty, o.avg_fill_price, o.fees)
 
     assert [view(o) for o in state.open_orders] == [view(o) for o in expected_open]
     assert state.next_order_id == len(trading.orders) + 1

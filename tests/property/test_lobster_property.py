@@ -14,10 +14,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from scalper.lowlevel.book import book_clear, book_set, new_book, side_index, top_levels
 from scalper.ingest import lobster
 from scalper.ingest.lobster import EMPTY_ASK_PRICE, EMPTY_BID_PRICE, LobsterFormatError, import_lobster
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK, KIND_CLEAR, KIND_TRADE
+from scalper.lowlevel.book import book_clear, book_set, new_book, side_index, top_levels
 
 TICK = 100  # $0.01 in LOBSTER price units
 TRADE_TYPES = (4, 5, 6)
@@ -78,7 +78,12 @@ def sessions(draw):
         else:
             messages.append((t_ns, mtype, k + 1, size, price, 1 if s == 0 else -1))
         books.append((top(deep_book[0], 1, levels), top(deep_book[1], -1, levels)))
-        if k and mtype <= 4 and not seen(before[s], price, sign, levels) and not seen(books[-1][s], price, sign, levels):
+        if (
+            k
+            and mtype <= 4
+            and not seen(before[s], price, sign, levels)
+            and not seen(books[-1][s], price, sign, levels)
+        ):
             deep += 1
     return levels, messages, books, deep
 
@@ -158,6 +163,7 @@ def test_replayed_import_matches_every_book_row(session, chunk):
 @given(sessions(), st.data())
 def test_a_book_row_that_does_not_follow_is_refused_at_that_row(session, data):
     levels, messages, books, _ = session
+
     def checkable(k: int, s: int) -> list[int]:
         # A level that entered at the L-th place (a deeper one revealed) has no earlier size to
         # compare with: the next row checks it. Every other level's size follows from the message.
@@ -219,11 +225,30 @@ def test_a_time_that_is_not_within_50_ps_of_a_nanosecond_is_refused(sec, ns, ps,
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.one_of(
-    st.text("0123456789.-+eE naNIifx", min_size=1, max_size=12),
-    st.sampled_from(["NaN", "nan", "inf", "-inf", "-1.5", "+34200", "3.42e4", "1E5", " 34200", "34200 ", ".5", "34200.", "1.2.3", ""]),
-    st.builds(lambda s, d: f"{s}.{d}", seconds, st.text("0123456789", min_size=19, max_size=25)),
-))
+@given(
+    st.one_of(
+        st.text("0123456789.-+eE naNIifx", min_size=1, max_size=12),
+        st.sampled_from(
+            [
+                "NaN",
+                "nan",
+                "inf",
+                "-inf",
+                "-1.5",
+                "+34200",
+                "3.42e4",
+                "1E5",
+                " 34200",
+                "34200 ",
+                ".5",
+                "34200.",
+                "1.2.3",
+                "",
+            ]
+        ),
+        st.builds(lambda s, d: f"{s}.{d}", seconds, st.text("0123456789", min_size=19, max_size=25)),
+    )
+)
 def test_anything_but_decimal_seconds_is_refused_naming_the_row(text):
     assume(not re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,18})?", text) and "," not in text)
     with pytest.raises(LobsterFormatError, match=r"row 1: "):

@@ -89,12 +89,20 @@ entries = st.lists(
     max_orders_per_second=st.integers(1, 4),
     min_probability=st.sampled_from([0.0, 0.55]),
 )
-def test_enter_equals_check_of_entry_intent(steps, max_position, max_order_notional, max_orders_per_second, min_probability):
+def test_enter_equals_check_of_entry_intent(
+    steps, max_position, max_order_notional, max_orders_per_second, min_probability
+):
     # The hot path's one compiled call and the two public steps, on twin managers fed the same fills.
     cfg = RiskConfig(
-        max_position=max_position, max_order_notional=max_order_notional, max_orders_per_second=max_orders_per_second,
-        min_probability=min_probability, take_profit_bps=20.0, stop_loss_bps=10.0, stale_book_ms=1000.0,
-        max_spread_ticks=8, max_drawdown=1e9,
+        max_position=max_position,
+        max_order_notional=max_order_notional,
+        max_orders_per_second=max_orders_per_second,
+        min_probability=min_probability,
+        take_profit_bps=20.0,
+        stop_loss_bps=10.0,
+        stale_book_ms=1000.0,
+        max_spread_ticks=8,
+        max_drawdown=1e9,
     )
     fused, steps_rm = (RiskManager(cfg, tick_size=0.01, lot_size=LOT, fee_bps=1.0) for _ in range(2))
     ts_ns = T0
@@ -124,7 +132,8 @@ def test_enter_equals_check_of_entry_intent(steps, max_position, max_order_notio
             st.floats(0.0, 1.0),  # p
             st.integers(9_000, 11_000),  # best bid, ticks
             st.integers(0, 12),  # spread, ticks (0: locked)
-            st.booleans(), st.booleans(),  # bid side, ask side present
+            st.booleans(),
+            st.booleans(),  # bid side, ask side present
             st.integers(0, 2_000_000_000),  # book age, ns
             st.booleans(),  # book valid
             st.integers(0, 400_000_000),  # ns since the previous decision
@@ -137,8 +146,16 @@ def test_enter_equals_check_of_entry_intent(steps, max_position, max_order_notio
 def test_enter_at_touch_equals_enter_at_the_touch_limit(steps, slippage_bps, max_orders_per_second):
     from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, FeatureState
 
-    cfg = RiskConfig(max_position=2.0, max_order_notional=150.0, max_orders_per_second=max_orders_per_second,
-                     take_profit_bps=20.0, stop_loss_bps=10.0, stale_book_ms=1000.0, max_spread_ticks=8, max_drawdown=1e9)
+    cfg = RiskConfig(
+        max_position=2.0,
+        max_order_notional=150.0,
+        max_orders_per_second=max_orders_per_second,
+        take_profit_bps=20.0,
+        stop_loss_bps=10.0,
+        stale_book_ms=1000.0,
+        max_spread_ticks=8,
+        max_drawdown=1e9,
+    )
     tick, slippage = 0.01, slippage_bps / 1e4
     at_touch, given_limit = (RiskManager(cfg, tick_size=tick, lot_size=LOT, fee_bps=1.0) for _ in range(2))
     book = FeatureState()

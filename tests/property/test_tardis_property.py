@@ -8,6 +8,7 @@ from pathlib import Path
 from builders import books_at_message_ends
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from scalper.ingest.tardis import TardisFormatError, import_tardis
 from scalper.ingest.tickfile import (
     KIND_BOOK,

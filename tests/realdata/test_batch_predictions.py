@@ -41,7 +41,9 @@ def test_batched_and_per_decision_predictions_give_the_same_backtest(goog10_tick
     assert not predicted[~traded].any()  # rows before trade_from_ns are not predicted
     # Only decisions that could open a position are predicted by the replay; the report predicts the rest.
     assert 0 < predicted.sum() < traded.sum()
-    assert prediction_accuracy(batch, batch.features, trade_from_ns) == prediction_accuracy(live, batch.features, trade_from_ns)
+    assert prediction_accuracy(batch, batch.features, trade_from_ns) == prediction_accuracy(
+        live, batch.features, trade_from_ns
+    )
     fb, fl = fills_table(batch), fills_table(live)
     assert len(fb["qty"]) > 0
     for col in ("ts_ns", "side", "qty", "price", "fee"):

@@ -48,22 +48,50 @@ COUNTS = {
 }
 # Each recording: its files in order, market, symbol, lot size (from the snapshot's quantities).
 CHAINS = {
-    "usdm-btc-2023": (["binance_usdm/btcusdt_20230404.dat.gz", "binance_usdm/btcusdt_20230405.dat.gz"],
-                      Market.USDM, "BTCUSDT", 0.001),
-    "usdm-btc-0718": (["binance_usdm/btcusdt_20240718.gz", "binance_usdm/btcusdt_20240719.gz"],
-                      Market.USDM, "BTCUSDT", 0.001),
+    "usdm-btc-2023": (
+        ["binance_usdm/btcusdt_20230404.dat.gz", "binance_usdm/btcusdt_20230405.dat.gz"],
+        Market.USDM,
+        "BTCUSDT",
+        0.001,
+    ),
+    "usdm-btc-0718": (
+        ["binance_usdm/btcusdt_20240718.gz", "binance_usdm/btcusdt_20240719.gz"],
+        Market.USDM,
+        "BTCUSDT",
+        0.001,
+    ),
     "usdm-btc-0808": (["binance_usdm/btcusdt_20240808.gz"], Market.USDM, "BTCUSDT", 0.001),
-    "usdm-eth-0718": (["binance_usdm/ethusdt_20240718.gz", "binance_usdm/ethusdt_20240719.gz"],
-                      Market.USDM, "ETHUSDT", 0.001),
+    "usdm-eth-0718": (
+        ["binance_usdm/ethusdt_20240718.gz", "binance_usdm/ethusdt_20240719.gz"],
+        Market.USDM,
+        "ETHUSDT",
+        0.001,
+    ),
     "usdm-eth-0808": (["binance_usdm/ethusdt_20240808.gz"], Market.USDM, "ETHUSDT", 0.001),
-    "spot-btc-0808": (["binance_spot/btcusdt_20240808.gz", "binance_spot/btcusdt_20240809.gz"],
-                      Market.SPOT, "BTCUSDT", 1e-05),
-    "spot-eth-0808": (["binance_spot/ethusdt_20240808.gz", "binance_spot/ethusdt_20240809.gz"],
-                      Market.SPOT, "ETHUSDT", 0.0001),
-    "coinm-btc-0808": (["binance_coinm/btcusd_perp_20240808.gz", "binance_coinm/btcusd_perp_20240809.gz"],
-                       Market.COINM, "BTCUSD_PERP", 1.0),
-    "coinm-eth-0808": (["binance_coinm/ethusd_perp_20240808.gz", "binance_coinm/ethusd_perp_20240809.gz"],
-                       Market.COINM, "ETHUSD_PERP", 1.0),
+    "spot-btc-0808": (
+        ["binance_spot/btcusdt_20240808.gz", "binance_spot/btcusdt_20240809.gz"],
+        Market.SPOT,
+        "BTCUSDT",
+        1e-05,
+    ),
+    "spot-eth-0808": (
+        ["binance_spot/ethusdt_20240808.gz", "binance_spot/ethusdt_20240809.gz"],
+        Market.SPOT,
+        "ETHUSDT",
+        0.0001,
+    ),
+    "coinm-btc-0808": (
+        ["binance_coinm/btcusd_perp_20240808.gz", "binance_coinm/btcusd_perp_20240809.gz"],
+        Market.COINM,
+        "BTCUSD_PERP",
+        1.0,
+    ),
+    "coinm-eth-0808": (
+        ["binance_coinm/ethusd_perp_20240808.gz", "binance_coinm/ethusd_perp_20240809.gz"],
+        Market.COINM,
+        "ETHUSD_PERP",
+        1.0,
+    ),
 }
 NO_SNAPSHOT = "binance_spot/btcusdt_20230405.dat.gz"
 _imports: dict[str, BinanceImport] = {}
@@ -104,8 +132,10 @@ def test_recording_imports_in_sync_with_bookticker_agreement(data_dir, name, tmp
     assert res.book_overflows == 0 and res.book_ts_clamped == 0
     # Binance's own BBO agrees with the rebuilt book at every update id they share.
     record_property("bookticker_matches", res.ticker_matches)
-    print(f"{name}: bookTicker matches {res.ticker_matches}, mismatches {res.ticker_mismatches}, "
-          f"unchecked {res.ticker_unchecked}")
+    print(
+        f"{name}: bookTicker matches {res.ticker_matches}, mismatches {res.ticker_mismatches}, "
+        f"unchecked {res.ticker_unchecked}"
+    )
     assert res.ticker_matches > 0 and res.ticker_mismatches == 0, res.mismatch_examples
     assert res.ticker_matches + res.ticker_mismatches + res.ticker_unchecked == counts[1]
     # Stamp units: us in the 2023 *.dat.gz files, ns in the 2024 ones.
@@ -114,7 +144,10 @@ def test_recording_imports_in_sync_with_bookticker_agreement(data_dir, name, tmp
     data = res.data
     inst = data.instrument
     assert (inst.venue, inst.symbol, inst.lot_size, inst.source) == (
-        market.venue, symbol, lot, f"binance:{Path(files[0]).name}",
+        market.venue,
+        symbol,
+        lot,
+        f"binance:{Path(files[0]).name}",
     )
     assert inst.tick_size == KNOWN_TICK_SIZES[(market, symbol)]
     assert bool(np.all(np.diff(data.ts_event) >= 0))
@@ -183,8 +216,10 @@ class Faults:
 def book_rows(res: BinanceImport) -> np.ndarray:
     d = res.data
     keep = d.kind != KIND_TRADE
-    return np.stack([d.ts_event[keep].astype(np.float64), d.kind[keep], d.side[keep], d.price[keep], d.size[keep],
-                     d.flags[keep]], axis=1)
+    return np.stack(
+        [d.ts_event[keep].astype(np.float64), d.kind[keep], d.side[keep], d.price[keep], d.size[keep], d.flags[keep]],
+        axis=1,
+    )
 
 
 @pytest.fixture(scope="module", params=FAULT_RECORDINGS)
@@ -204,7 +239,7 @@ def assert_book_stops_at_fault(faults: Faults, res: BinanceImport, end: int) -> 
 
 def test_dropped_diff_is_a_gap(faults):
     k = faults.at
-    lines = faults.lines[:k] + faults.lines[k + 1:]
+    lines = faults.lines[:k] + faults.lines[k + 1 :]
     path = faults.write("drop.txt", lines)
     next_diff_line = faults.diffs[faults.diffs.index(k) + 1]  # 0-based in the original = 1-based after the drop
     with pytest.raises(BinanceImportError, match=rf"drop\.txt:{next_diff_line}: gaps: book at update id \d+"):
@@ -241,7 +276,7 @@ def test_corrupt_json_line_is_a_parse_error_then_a_gap(faults):
 
 def test_duplicated_diff_is_dropped_as_stale_and_book_is_unchanged(faults):
     k = faults.at
-    lines = faults.lines[: k + 1] + [faults.lines[k]] + faults.lines[k + 1:]
+    lines = faults.lines[: k + 1] + [faults.lines[k]] + faults.lines[k + 1 :]
     res = import_binance([faults.write("dup.txt", lines)])
     clean = import_binance([faults.write("clean.txt", faults.lines)])
     assert res.stale_dropped == clean.stale_dropped + 1

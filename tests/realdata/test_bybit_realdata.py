@@ -12,9 +12,9 @@ import numpy as np
 import orjson
 import pytest
 
-from scalper.lowlevel.book import book_clear, book_set, is_crossed, new_book, side_index
 from scalper.ingest.bybit import import_bybit
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_CLEAR, validate
+from scalper.lowlevel.book import book_clear, book_set, is_crossed, new_book, side_index
 
 pytestmark = pytest.mark.realdata
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import pytest
 from numba import njit
 
-from scalper.lowlevel.book import book_clear, book_set, new_book, side_index
 from scalper.features.ladder import deep_book_clear, deep_book_set, deep_levels, new_deep_book
 from scalper.ingest.binance.importer import import_binance
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK, KIND_CLEAR
+from scalper.lowlevel.book import book_clear, book_set, new_book, side_index
 
 pytestmark = pytest.mark.realdata
 

@@ -16,8 +16,12 @@ def test_goog_level10_live_and_batch_features_are_identical(goog10_tickfile):
     state = FeatureState()
     arrays = state.arrays()
     ts, kind, side, ticks, size, flags = (
-        data.ts_event.tolist(), data.kind.tolist(), data.side.tolist(),
-        data.price_tick.tolist(), data.size.tolist(), data.flags.tolist(),
+        data.ts_event.tolist(),
+        data.kind.tolist(),
+        data.side.tolist(),
+        data.price_tick.tolist(),
+        data.size.tolist(),
+        data.flags.tolist(),
     )
     rows = np.empty_like(fm.X)
     dec_ts = np.empty_like(fm.ts)

@@ -22,7 +22,14 @@ from scalper.features.kernels import (
     run_until,
     step,
 )
-from scalper.ingest.binance import BinanceOrderBookSequencer, EventBuffer, Market, Recording, event_time_ns, parse_message
+from scalper.ingest.binance import (
+    BinanceOrderBookSequencer,
+    EventBuffer,
+    Market,
+    Recording,
+    event_time_ns,
+    parse_message,
+)
 from scalper.ingest.binance.messages import DepthSnapshot, DepthUpdate
 
 pytestmark = pytest.mark.realdata
@@ -58,8 +65,18 @@ class Engine:
         ticks = np.rint(c["price"] / TICK).astype(np.int64)
         arrays = self.state.arrays()
         for k in range(len(ticks)):
-            while (code := step(*arrays, int(c["ts_event"][k]), int(c["kind"][k]), int(c["side"][k]), int(ticks[k]),
-                                float(c["size"][k]), int(c["flags"][k]), self.state.feat)) & PRE_MASK:
+            while (
+                code := step(
+                    *arrays,
+                    int(c["ts_event"][k]),
+                    int(c["kind"][k]),
+                    int(c["side"][k]),
+                    int(ticks[k]),
+                    float(c["size"][k]),
+                    int(c["flags"][k]),
+                    self.state.feat,
+                )
+            ) & PRE_MASK:
                 if code & CODE_DECISION:
                     self.record()
         self.events.truncate(0)

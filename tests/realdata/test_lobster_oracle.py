@@ -16,10 +16,10 @@ import polars as pl
 import pytest
 from numba import njit
 
-from scalper.lowlevel.book import book_clear, book_set, side_index
 from scalper.ingest.inspect import inspect_tickfile
 from scalper.ingest.lobster import EMPTY_ASK_PRICE, EMPTY_BID_PRICE, LobsterImport, import_lobster
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, KIND_BOOK, KIND_CLEAR, KIND_TRADE, validate
+from scalper.lowlevel.book import book_clear, book_set, side_index
 
 pytestmark = pytest.mark.realdata
 

@@ -34,7 +34,9 @@ def head(src: Path, dst: Path, rows: int) -> Path:
 
 @pytest.mark.parametrize(("symbol", "levels"), PAIRS, ids=[f"{s}_{lv}" for s, lv in PAIRS])
 def test_every_sample_pair_follows_row_by_row_with_nothing_deep_or_rounded(data_dir, symbol, levels):
-    res = import_lobster(lobster_file(data_dir, symbol, "message", levels), lobster_file(data_dir, symbol, "orderbook", levels))
+    res = import_lobster(
+        lobster_file(data_dir, symbol, "message", levels), lobster_file(data_dir, symbol, "orderbook", levels)
+    )
     assert (res.deep_rows, res.rounded_times, res.first_rounded_row) == (0, 0, 0)
 
 
@@ -57,15 +59,38 @@ def test_a_float_artifact_in_a_real_file_is_rounded_to_the_nanosecond(data_dir, 
 @pytest.mark.parametrize(
     ("messages", "book", "row", "reason"),
     [
-        (("AAPL", 1), ("GOOG", 1), 2, "type 1 of 18 at 5859100 on the ask: the bid changed, but the message is on the ask"),
-        (("GOOG", 1), ("AAPL", 1), 2, "type 4 of 300 at 5794000 on the bid: the ask changed, but the message is on the bid"),
-        (("GOOG", 5), ("GOOG", 10), 16, "type 1 of 1 at 5800000 on the ask: the bid changed, but the message is on the ask"),
+        (
+            ("AAPL", 1),
+            ("GOOG", 1),
+            2,
+            "type 1 of 18 at 5859100 on the ask: the bid changed, but the message is on the ask",
+        ),
+        (
+            ("GOOG", 1),
+            ("AAPL", 1),
+            2,
+            "type 4 of 300 at 5794000 on the bid: the ask changed, but the message is on the bid",
+        ),
+        (
+            ("GOOG", 5),
+            ("GOOG", 10),
+            16,
+            "type 1 of 1 at 5800000 on the ask: the bid changed, but the message is on the ask",
+        ),
     ],
     ids=["AAPL messages, GOOG book", "GOOG messages, AAPL book", "GOOG depth 5 messages, depth 10 book"],
 )
-def test_two_files_of_the_same_length_that_do_not_belong_together_are_refused(data_dir, tmp_path, messages, book, row, reason):
-    msg = head(lobster_file(data_dir, messages[0], "message", messages[1]), tmp_path / STEM.format(symbol="MSG", kind="message", levels=messages[1]), 20_000)
-    ob = head(lobster_file(data_dir, book[0], "orderbook", book[1]), tmp_path / f"other_{book[0]}_orderbook.csv", 20_000)
+def test_two_files_of_the_same_length_that_do_not_belong_together_are_refused(
+    data_dir, tmp_path, messages, book, row, reason
+):
+    msg = head(
+        lobster_file(data_dir, messages[0], "message", messages[1]),
+        tmp_path / STEM.format(symbol="MSG", kind="message", levels=messages[1]),
+        20_000,
+    )
+    ob = head(
+        lobster_file(data_dir, book[0], "orderbook", book[1]), tmp_path / f"other_{book[0]}_orderbook.csv", 20_000
+    )
     with pytest.raises(LobsterFormatError) as err:
         import_lobster(msg, ob)
     assert str(err.value) == f"{ob}: row {row}: does not follow from {msg.name} row {row}: {reason}"

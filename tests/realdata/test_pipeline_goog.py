@@ -48,7 +48,9 @@ def test_goog_backtest_report_adds_up_and_ends_flat(pipeline):
     assert m["ends_flat"]
     assert m["final_equity"] == pytest.approx(CFG.risk.initial_equity + m["net_pnl"], abs=1e-6)
     fills = pl.read_parquet(report / "trades.parquet")
-    assert (-fills["side"].cast(pl.Float64) * fills["qty"] * fills["price"]).sum() == pytest.approx(m["gross_pnl"], abs=1e-6)
+    assert (-fills["side"].cast(pl.Float64) * fills["qty"] * fills["price"]).sum() == pytest.approx(
+        m["gross_pnl"], abs=1e-6
+    )
     assert m["account_net_pnl"] == pytest.approx(m["net_pnl"], abs=1e-6)
     assert fills["ts_ns"].min() >= max(r.card.test_span_ns[0] for r in results)
     assert m["prediction_accuracy"]["5s"]["decisions"] > 6_000

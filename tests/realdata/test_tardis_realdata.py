@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scalper.lowlevel.book import book_clear, book_set, new_book, side_index
 from scalper.ingest.tardis import TardisFormatError, import_tardis
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, FLAG_SNAPSHOT, KIND_BOOK, KIND_CLEAR, KIND_TRADE, validate
+from scalper.lowlevel.book import book_clear, book_set, new_book, side_index
 
 pytestmark = pytest.mark.realdata
 

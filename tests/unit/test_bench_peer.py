@@ -17,7 +17,10 @@ def _script(tmp_path: Path, body: str) -> Path:
 
 
 def test_the_peer_rate_is_read_from_its_output(tmp_path):
-    script = _script(tmp_path, 'import sys\nassert len(sys.argv) == 3\nprint("hftbacktest no-op replay: 380,522 events in 0.034 s = 11,174,059 events/s (1919 steps)")\n')
+    script = _script(
+        tmp_path,
+        'import sys\nassert len(sys.argv) == 3\nprint("hftbacktest no-op replay: 380,522 events in 0.034 s = 11,174,059 events/s (1919 steps)")\n',
+    )
     r = peer_throughput(tmp_path, Path(sys.executable), script)
     assert r.ops_per_s == 11_174_059 and r.stage.startswith("hftbacktest")
 
@@ -56,6 +59,8 @@ def test_bench_cli_passes_the_peer_interpreter_and_reports_its_failure(tmp_path,
         raise PeerError("peer.py exited 1 without an events/s line: no hftbacktest")
 
     monkeypatch.setattr(bench, "run_suite", run_suite)
-    res = CliRunner().invoke(app, ["bench", "--quick", "--data-dir", str(tmp_path), "--peer-python", "/opt/hbt/bin/python"])
+    res = CliRunner().invoke(
+        app, ["bench", "--quick", "--data-dir", str(tmp_path), "--peer-python", "/opt/hbt/bin/python"]
+    )
     assert res.exit_code == 2 and "no hftbacktest" in res.output
     assert seen["peer"] == Path("/opt/hbt/bin/python")

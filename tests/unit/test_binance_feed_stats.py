@@ -3,7 +3,6 @@ the Prometheus counters the daemon exports them to, and the [feed] config sectio
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
@@ -22,11 +21,20 @@ from scalper.ingest.binance.ratelog import ReasonLog
     ("market", "limit", "weight"),
     [
         # Binance Derivatives docs, "Order Book" (GET /fapi/v1/depth, /dapi/v1/depth).
-        (Market.USDM, 5, 2), (Market.USDM, 50, 2), (Market.USDM, 100, 5), (Market.USDM, 500, 10),
-        (Market.USDM, 1000, 20), (Market.COINM, 1000, 20), (Market.COINM, 20, 2),
+        (Market.USDM, 5, 2),
+        (Market.USDM, 50, 2),
+        (Market.USDM, 100, 5),
+        (Market.USDM, 500, 10),
+        (Market.USDM, 1000, 20),
+        (Market.COINM, 1000, 20),
+        (Market.COINM, 20, 2),
         # Binance Spot API, "Order book" (GET /api/v3/depth).
-        (Market.SPOT, 1, 5), (Market.SPOT, 100, 5), (Market.SPOT, 101, 25), (Market.SPOT, 500, 25),
-        (Market.SPOT, 1000, 50), (Market.SPOT, 5000, 250),
+        (Market.SPOT, 1, 5),
+        (Market.SPOT, 100, 5),
+        (Market.SPOT, 101, 25),
+        (Market.SPOT, 500, 25),
+        (Market.SPOT, 1000, 50),
+        (Market.SPOT, 5000, 250),
     ],
 )
 def test_depth_request_weight_follows_binance_table(market, limit, weight):
@@ -36,11 +44,14 @@ def test_depth_request_weight_follows_binance_table(market, limit, weight):
 @pytest.mark.parametrize(
     ("exc", "reason"),
     [
-        (websockets.ConnectionClosedError(None, Close(CloseCode.MESSAGE_TOO_BIG, "frame exceeds limit")), "frame_too_large"),
+        (
+            websockets.ConnectionClosedError(None, Close(CloseCode.MESSAGE_TOO_BIG, "frame exceeds limit")),
+            "frame_too_large",
+        ),
         (websockets.ConnectionClosedError(Close(CloseCode.GOING_AWAY, ""), None), "closed_by_venue"),
         (websockets.ConnectionClosedError(None, None), "connection_lost"),
         (ConnectionRefusedError(111, "refused"), "network"),
-        (asyncio.TimeoutError(), "timeout"),
+        (TimeoutError(), "timeout"),
     ],
 )
 def test_disconnect_reason_names_the_cause(exc, reason):
@@ -59,7 +70,9 @@ def test_reason_log_lets_one_line_per_reason_through_per_interval_and_counts_the
         assert rl.warning("gap", "gap %d", 4)
         assert not rl.warning("gap", "gap %d", 5)
     assert [r.getMessage() for r in caplog.records] == [
-        "gap 1", "bad json", "gap 4 (2 more gap since the last such line)",
+        "gap 1",
+        "bad json",
+        "gap 4 (2 more gap since the last such line)",
     ]
 
 

@@ -37,8 +37,15 @@ class Rec:
         self.lines.append(b"%d %s" % (LOCAL0 + len(self.lines) * MS, orjson.dumps(payload)))
 
     def diff(self, first: int, last: int, prev: int | None, t: int, bids=(), asks=(), symbol=None) -> Rec:
-        d = {"e": "depthUpdate", "E": T0 + t + 1, "s": symbol or self.symbol, "U": first, "u": last,
-             "b": [[p, q] for p, q in bids], "a": [[p, q] for p, q in asks]}
+        d = {
+            "e": "depthUpdate",
+            "E": T0 + t + 1,
+            "s": symbol or self.symbol,
+            "U": first,
+            "u": last,
+            "b": [[p, q] for p, q in bids],
+            "a": [[p, q] for p, q in asks],
+        }
         if self.market.is_futures:
             d |= {"T": T0 + t, "pu": prev}
         if self.market is Market.COINM:
@@ -55,8 +62,16 @@ class Rec:
         return self
 
     def trade(self, t: int, price: str, qty: str, buyer_is_maker: bool, trade_id: int = 1) -> Rec:
-        d = {"e": "trade", "E": T0 + t + 2, "T": T0 + t, "s": self.symbol, "t": trade_id, "p": price, "q": qty,
-             "m": buyer_is_maker}
+        d = {
+            "e": "trade",
+            "E": T0 + t + 2,
+            "T": T0 + t,
+            "s": self.symbol,
+            "t": trade_id,
+            "p": price,
+            "q": qty,
+            "m": buyer_is_maker,
+        }
         self._add(d, f"{self.symbol.lower()}@trade")
         return self
 
@@ -103,8 +118,9 @@ def test_usdm_session_rows_and_report(tmp_path):
     d = res.data
     validate(d)
     t = lambda ms: (T0 + ms) * MS  # noqa: E731
-    got = list(zip(d.ts_event.tolist(), d.kind.tolist(), d.side.tolist(), d.price.tolist(), d.size.tolist(),
-                   d.flags.tolist()))
+    got = list(
+        zip(d.ts_event.tolist(), d.kind.tolist(), d.side.tolist(), d.price.tolist(), d.size.tolist(), d.flags.tolist())
+    )
     assert got == [
         (t(5), TRADE, 1, 100.1, 0.5, LAST),
         # The snapshot (T=8) is written just before the first diff applied on it, which was buffered.
@@ -131,7 +147,11 @@ def test_usdm_session_rows_and_report(tmp_path):
     assert res.book_valid and res.book_stopped is None
     inst = d.instrument
     assert (inst.venue, inst.symbol, inst.tick_size, inst.lot_size, inst.source) == (
-        "BINANCE_USDM", "BTCUSDT", 0.1, 0.001, "binance:btcusdt_20240808.gz",
+        "BINANCE_USDM",
+        "BTCUSDT",
+        0.1,
+        0.001,
+        "binance:btcusdt_20240808.gz",
     )
     assert res.ts_units == {"btcusdt_20240808.gz": "ns"}
     summary = orjson.loads(orjson.dumps(res.summary()))
@@ -198,8 +218,10 @@ def test_file_without_snapshot_is_refused_naming_it(tmp_path):
 def test_chain_continues_without_snapshot_in_later_file(tmp_path):
     first = Rec(Market.USDM).snapshot(10, BIDS, ASKS, t=0).diff(9, 12, 8, t=1).write(tmp_path / "a.gz")
     second = Rec(Market.USDM)
-    second.lines = [b"%d %s" % (LOCAL0 + 10 * MS, line.split(b" ", 1)[1])
-                    for line in Rec(Market.USDM).diff(13, 15, 12, t=2, asks=[("100.1", "1.000")]).lines]
+    second.lines = [
+        b"%d %s" % (LOCAL0 + 10 * MS, line.split(b" ", 1)[1])
+        for line in Rec(Market.USDM).diff(13, 15, 12, t=2, asks=[("100.1", "1.000")]).lines
+    ]
     res = import_binance([first, second.write(tmp_path / "b.gz")])
     assert res.applied_diffs == 2 and res.gaps == 0
     assert res.data.instrument.source == "binance:a.gz"

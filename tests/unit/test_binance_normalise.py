@@ -25,15 +25,28 @@ def levels(*rows: tuple[float, float]) -> np.ndarray:
 def rows(buf: EventBuffer) -> list[tuple]:
     c = buf.columns()
     return [
-        (int(c["ts_event"][i]), int(c["ts_recv"][i]), int(c["kind"][i]), int(c["side"][i]), float(c["price"][i]),
-         float(c["size"][i]), int(c["flags"][i]))
+        (
+            int(c["ts_event"][i]),
+            int(c["ts_recv"][i]),
+            int(c["kind"][i]),
+            int(c["side"][i]),
+            float(c["price"][i]),
+            float(c["size"][i]),
+            int(c["flags"][i]),
+        )
         for i in range(len(buf))
     ]
 
 
 DIFF = DepthUpdate(
-    "BTCUSDT", 1_700_000_000_005, 1_700_000_000_003, 10, 12, 9,
-    levels((61800.2, 1.5), (61700.0, 0.0)), levels((61800.3, 2.0)),
+    "BTCUSDT",
+    1_700_000_000_005,
+    1_700_000_000_003,
+    10,
+    12,
+    9,
+    levels((61800.2, 1.5), (61700.0, 0.0)),
+    levels((61800.3, 2.0)),
 )
 
 

@@ -30,8 +30,7 @@ USDM_SNAPSHOT = (
     b'"bids": [["28145.10", "3.818"], ["28145.00", "0.413"]], "asks": [["28145.20", "6.887"]]}'
 )
 SPOT_SNAPSHOT = (
-    b'{"lastUpdateId":50093239218,"bids":[["61837.63000000","3.78826000"]],'
-    b'"asks":[["61837.64000000","1.54698000"]]}'
+    b'{"lastUpdateId":50093239218,"bids":[["61837.63000000","3.78826000"]],"asks":[["61837.64000000","1.54698000"]]}'
 )
 COINM_SNAPSHOT = (
     b'{"lastUpdateId":1007198635033,"E":1723161257835,"T":1723161257823,"symbol":"BTCUSD_PERP","pair":"BTCUSD",'
@@ -133,7 +132,12 @@ def test_book_tickers_futures_and_spot_without_e():
     f = parse_message(USDM_TICKER)
     assert isinstance(f, BookTicker)
     assert (f.update_id, f.bid, f.bid_qty, f.ask, f.ask_qty, f.event_time_ms) == (
-        5123107839020, 61800.2, 2.507, 61800.3, 2.51, 1723161256314,
+        5123107839020,
+        61800.2,
+        2.507,
+        61800.3,
+        2.51,
+        1723161256314,
     )
     s = parse_message(SPOT_TICKER)
     assert isinstance(s, BookTicker)

@@ -21,8 +21,15 @@ def write(path: Path, lines: list[str], gz: bool = True) -> Path:
 
 @pytest.mark.parametrize(
     "stamp, unit",
-    [(NS, TsUnit.NS), (US, TsUnit.US), (1_680_652_700_423, TsUnit.MS), (10**17, TsUnit.NS), (10**17 - 1, TsUnit.US),
-     (10**11 - 1, None), (2**63, None)],
+    [
+        (NS, TsUnit.NS),
+        (US, TsUnit.US),
+        (1_680_652_700_423, TsUnit.MS),
+        (10**17, TsUnit.NS),
+        (10**17 - 1, TsUnit.US),
+        (10**11 - 1, None),
+        (2**63, None),
+    ],
 )
 def test_stamp_unit_by_magnitude(stamp, unit):
     assert stamp_unit(stamp) is unit
@@ -30,7 +37,7 @@ def test_stamp_unit_by_magnitude(stamp, unit):
 
 def test_reads_ns_and_us_files_in_order_as_ns(tmp_path):
     a = write(tmp_path / "a.dat.gz", [f"{US} {{}}", f"{US + 5} [1]"])
-    b = write(tmp_path / "b.gz", [f"{NS} {{\"x\":1}}"], gz=False)
+    b = write(tmp_path / "b.gz", [f'{NS} {{"x":1}}'], gz=False)
     rec = Recording([a, b])
     lines = list(rec)
     assert [(ln.line_no, ln.path.name, ln.local_ts_ns, ln.raw) for ln in lines] == [
@@ -48,8 +55,13 @@ def test_blank_lines_and_crlf_are_tolerated(tmp_path):
 
 @pytest.mark.parametrize(
     "bad, reason",
-    [("no-space-here", LineReason.NO_SEPARATOR), ("12a4 {}", LineReason.BAD_STAMP), ("-5 {}", LineReason.BAD_STAMP),
-     (f"{US} {{}}", LineReason.BAD_STAMP), ("123 {}", LineReason.BAD_STAMP)],
+    [
+        ("no-space-here", LineReason.NO_SEPARATOR),
+        ("12a4 {}", LineReason.BAD_STAMP),
+        ("-5 {}", LineReason.BAD_STAMP),
+        (f"{US} {{}}", LineReason.BAD_STAMP),
+        ("123 {}", LineReason.BAD_STAMP),
+    ],
 )
 def test_bad_line_raises_with_file_line_and_reason(tmp_path, bad, reason):
     f = write(tmp_path / "f.gz", [f"{NS} {{}}", bad, f"{NS} {{}}"])

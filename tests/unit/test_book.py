@@ -1,6 +1,17 @@
 import numpy as np
 
-from scalper.lowlevel.book import ASK, BID, SET_OK, SET_OVERFLOW, book_clear, book_set, is_crossed, is_two_sided, new_book, top_levels
+from scalper.lowlevel.book import (
+    ASK,
+    BID,
+    SET_OK,
+    SET_OVERFLOW,
+    book_clear,
+    book_set,
+    is_crossed,
+    is_two_sided,
+    new_book,
+    top_levels,
+)
 
 
 def test_book_set_keeps_bids_descending_and_asks_ascending():

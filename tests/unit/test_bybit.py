@@ -231,8 +231,11 @@ BAD_LINES = [
     (good(data__a=[["1.0004", "-1"]]), r"data.a\[0\] .* needs a finite price > 0 and size >= 0", bybit.BAD_LEVEL),
     (good(data__a=[["0", "1"]]), "needs a finite price > 0", bybit.BAD_LEVEL),
     (good(data__a=[["nan", "1"]]), "needs a finite price > 0", bybit.BAD_LEVEL),
-    (good(data__a=[["1.00045", "1"]]), r"data.a\[0\] \[1.00045, 1.0\] price is not a multiple of tick_size 0.0001",
-     bybit.OFF_TICK_GRID),
+    (
+        good(data__a=[["1.00045", "1"]]),
+        r"data.a\[0\] \[1.00045, 1.0\] price is not a multiple of tick_size 0.0001",
+        bybit.OFF_TICK_GRID,
+    ),
     (good(data__s="BTCUSDT"), "symbol 'BTCUSDT' differs from 'XRPUSDT'", bybit.MIXED_SYMBOLS),
     (good(cts=T0 - 1), rf"cts {T0 - 1} ms goes backwards \(line 1 has {T0} ms\)", bybit.TIME_BACKWARDS),
 ]

@@ -43,7 +43,9 @@ def test_bad_toml_is_reported_with_the_file(tmp_path):
 def test_a_non_loopback_metrics_host_needs_the_explicit_public_flag(tmp_path, host):
     p = tmp_path / "c.toml"
     p.write_text(f'[daemon]\nmetrics_host = "{host}"\n')
-    with pytest.raises(ConfigError, match=r"c\.toml: daemon\.metrics_host: .*not a loopback address.*metrics_public = true"):
+    with pytest.raises(
+        ConfigError, match=r"c\.toml: daemon\.metrics_host: .*not a loopback address.*metrics_public = true"
+    ):
         load_config(p)
     p.write_text(f'[daemon]\nmetrics_host = "{host}"\nmetrics_public = true\n')
     cfg = load_config(p).daemon

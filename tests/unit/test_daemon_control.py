@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from typer.testing import CliRunner
+
 from scalper.engine.cli import app
 from scalper.engine.config import ConfigError, load_config
 from scalper.engine.control import ControlCommand, FileControlChannel
 from scalper.risk.intent import TradingState
-from typer.testing import CliRunner
 
 
 def _config(tmp_path, extra: str = "") -> str:
@@ -59,5 +60,7 @@ def test_a_malformed_command_is_refused_saying_why(data, why):
 def test_a_password_in_the_redis_url_is_refused_naming_the_key(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[daemon]\nredis_url = "redis://scalper:s3cret@127.0.0.1:6379/0"\n')
-    with pytest.raises(ConfigError, match=r"daemon.redis_url: Value error, holds a password: set SCALPER_REDIS_PASSWORD"):
+    with pytest.raises(
+        ConfigError, match=r"daemon.redis_url: Value error, holds a password: set SCALPER_REDIS_PASSWORD"
+    ):
         load_config(cfg)

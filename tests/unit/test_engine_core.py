@@ -124,7 +124,11 @@ def test_exit_levels_use_the_average_price_of_a_multi_level_entry():
 
 
 def test_drawdown_kill_switch_trips_on_unrealized_loss_and_still_exits():
-    cfg = CFG.model_copy(update={"risk": CFG.risk.model_copy(update={"max_drawdown": 1.0, "stop_loss_bps": 500.0, "take_profit_bps": 500.0})})
+    cfg = CFG.model_copy(
+        update={
+            "risk": CFG.risk.model_copy(update={"max_drawdown": 1.0, "stop_loss_bps": 500.0, "take_profit_bps": 500.0})
+        }
+    )
     b = _book()
     # bid falls 30 ticks: unrealized loss ~1.6 > 1 quote at the mid, far from the 5 % take-profit and stop-loss
     b.message(T0 + 100 * MS, (0, 1, 10_000, 0.0), (0, 1, 9_999, 0.0), (0, 1, 9_970, 50.0))
@@ -186,8 +190,15 @@ def test_a_core_without_records_asks_no_model_while_it_cannot_enter(record):
     predictor = CountingPredictor()
     state = FeatureState()
     core = EngineCore(
-        Instrument("TEST", "X", 0.01, 1.0, "test"), state, ModelSet(Path("."), (predictor,)),
-        RiskManager(CFG.risk, 0.01, 1.0, 0.0), SimulatedExchange(MS, 0.0, 0.01, 1.0), 1.0, 10.0, 10.0, record=record,
+        Instrument("TEST", "X", 0.01, 1.0, "test"),
+        state,
+        ModelSet(Path("."), (predictor,)),
+        RiskManager(CFG.risk, 0.01, 1.0, 0.0),
+        SimulatedExchange(MS, 0.0, 0.01, 1.0),
+        1.0,
+        10.0,
+        10.0,
+        record=record,
     )
     assert core.on_decision(T0, state.feat) is True and predictor.calls == 1  # flat: the model is asked
     core.position = OpenPosition(1, 10_010, 9_990, T0 + 5_000_000_000)
@@ -210,16 +221,30 @@ class _Twin:
         self.state = FeatureState()
         self.venue = SimulatedExchange(MS, 0.0, 0.01, 1.0)
         self.core = EngineCore(
-            Instrument("TEST", "X", 0.01, 1.0, "test"), self.state, ModelSet(Path("."), (self.predictor,)),
-            RiskManager(CFG.risk, 0.01, 1.0, 0.0), self.venue, 1.0, 10.0, 10.0, record=record,
+            Instrument("TEST", "X", 0.01, 1.0, "test"),
+            self.state,
+            ModelSet(Path("."), (self.predictor,)),
+            RiskManager(CFG.risk, 0.01, 1.0, 0.0),
+            self.venue,
+            1.0,
+            10.0,
+            10.0,
+            record=record,
         )
         self.asked = []
 
     def run(self, builder):
         d = builder.build()
         ticks = np.rint(d.price / 0.01).astype(np.int64)
-        self.core.drive(d.ts_event, d.kind, d.side, ticks, d.size, d.flags,
-                        decide=lambda g, i: self.asked.append(self.core.on_decision(g, self.state.feat)))
+        self.core.drive(
+            d.ts_event,
+            d.kind,
+            d.side,
+            ticks,
+            d.size,
+            d.flags,
+            decide=lambda g, i: self.asked.append(self.core.on_decision(g, self.state.feat)),
+        )
 
 
 class CountingScript(ScriptedPredictor):

@@ -73,14 +73,10 @@ def venue(request) -> Venue:
 
 
 def intent(side: int, qty: float, limit_price: float, reason: str = "entry") -> OrderIntent:
-    return OrderIntent(
-        ts_ns=T0, side=side, qty=qty, limit_price=limit_price, is_exit=False, reason=reason
-    )
+    return OrderIntent(ts_ns=T0, side=side, qty=qty, limit_price=limit_price, is_exit=False, reason=reason)
 
 
-def submit_and_arrive(
-    venue: Venue, side: int, qty: float, limit_price: float
-) -> tuple[Order, list[Fill]]:
+def submit_and_arrive(venue: Venue, side: int, qty: float, limit_price: float) -> tuple[Order, list[Fill]]:
     order = venue.adapter.submit(_approve(intent(side, qty, limit_price), 1), T0)
     return order, venue.drive(T0 + LATENCY_NS, make_book())
 
@@ -144,9 +140,7 @@ def test_submit_raw_intent_raises_type_error(venue):
 
 
 def test_submit_approved_returns_new_order_copying_intent(venue):
-    raw = OrderIntent(
-        ts_ns=T0 - 10, side=-1, qty=0.3, limit_price=99.0, is_exit=True, reason="stop_loss"
-    )
+    raw = OrderIntent(ts_ns=T0 - 10, side=-1, qty=0.3, limit_price=99.0, is_exit=True, reason="stop_loss")
     order = venue.adapter.submit(_approve(raw, 42), T0)
     assert order.status is OrderStatus.NEW
     assert (order.client_ts_ns, order.side, order.qty, order.limit_price) == (T0 - 10, -1, 0.3, 99.0)

@@ -55,9 +55,7 @@ def test_apply_fill_bad_input_raises_value_error_and_changes_nothing(bad_fill, n
     assert snapshot(o) == before
 
 
-@pytest.mark.parametrize(
-    "status", [OrderStatus.NEW, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED]
-)
+@pytest.mark.parametrize("status", [OrderStatus.NEW, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED])
 def test_apply_fill_outside_fillable_status_raises_invalid_transition(status):
     o = order(status=status)
     before = snapshot(o)
@@ -66,9 +64,7 @@ def test_apply_fill_outside_fillable_status_raises_invalid_transition(status):
     assert snapshot(o) == before
 
 
-@pytest.mark.parametrize(
-    ("qty", "price", "fee"), [(0.0, 100.0, 0.0), (1.0, 0.0, 0.0), (1.0, 100.0, -0.01)]
-)
+@pytest.mark.parametrize(("qty", "price", "fee"), [(0.0, 100.0, 0.0), (1.0, 0.0, 0.0), (1.0, 100.0, -0.01)])
 def test_fill_non_positive_qty_price_or_negative_fee_raises(qty, price, fee):
     with pytest.raises(ValueError):
         Fill(1, 0, 1, qty, price, fee, False, "entry")

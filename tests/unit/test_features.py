@@ -76,7 +76,9 @@ def test_live_event_by_event_equals_batch():
     ticks = data.price_tick
     for i in range(len(data)):
         while True:
-            code = step(*arrays, data.ts_event[i], data.kind[i], data.side[i], ticks[i], data.size[i], data.flags[i], st.feat)
+            code = step(
+                *arrays, data.ts_event[i], data.kind[i], data.side[i], ticks[i], data.size[i], data.flags[i], st.feat
+            )
             if code & CODE_DECISION:
                 rows.append(st.feat.copy())
                 ts.append(int(st.ist[2]))
@@ -102,7 +104,7 @@ def test_changing_the_future_does_not_change_past_features():
     past = fm.ts <= cut
     assert past.sum() > 100
     assert np.array_equal(fm.X[past], fm2.X[: past.sum()])
-    assert not np.array_equal(fm.X[~past], fm2.X[past.sum():])
+    assert not np.array_equal(fm.X[~past], fm2.X[past.sum() :])
 
 
 def test_no_decision_on_a_one_sided_book():

@@ -9,15 +9,19 @@ from numba.core.registry import CPUDispatcher
 
 from scalper.engine import framepath
 from scalper.features import kernels, ladder
-from scalper.lowlevel import book, jit
 from scalper.ingest.binance import fastdepth, localbook, sequencer
+from scalper.lowlevel import book, jit
 from scalper.risk import kelly, limits, lots
 
 HOT_MODULES = (book, ladder, kernels, fastdepth, localbook, sequencer, framepath, kelly, limits, lots)
 
 
 def _dispatchers(module):
-    return [(name, obj) for name, obj in vars(module).items() if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__]
+    return [
+        (name, obj)
+        for name, obj in vars(module).items()
+        if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__
+    ]
 
 
 @pytest.mark.parametrize("module", HOT_MODULES, ids=lambda m: m.__name__)

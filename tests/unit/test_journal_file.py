@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+
 import scalper.exec.journal_file as journal_file
 from scalper.exec.journal import (
     IntentRecord,
@@ -24,8 +25,7 @@ T0 = 1_700_000_000_000_000_000  # ns since the epoch
 
 def entries(first: int, last: int) -> list[JournalEntry]:
     return [
-        JournalEntry(seq, PositionRecord(T0 + seq, seq * 0.1, 100.0 + seq, 0.5, 0.01))
-        for seq in range(first, last + 1)
+        JournalEntry(seq, PositionRecord(T0 + seq, seq * 0.1, 100.0 + seq, 0.5, 0.01)) for seq in range(first, last + 1)
     ]
 
 

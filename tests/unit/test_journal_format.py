@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import orjson
 import pytest
+
 from scalper.exec.journal import (
     FillRecord,
     IntentRecord,
@@ -54,15 +55,11 @@ def test_encoded_record_has_seq_ts_type_and_its_fields_with_enum_names():
 
 def test_records_made_from_engine_objects_carry_their_fields():
     intent = OrderIntent(T0, 1, 0.5, 100.5, False, "entry")
-    assert IntentRecord.from_intent(T0 + 9, 12, intent) == IntentRecord(
-        T0 + 9, 12, 1, 0.5, 100.5, "entry", False
-    )
+    assert IntentRecord.from_intent(T0 + 9, 12, intent) == IntentRecord(T0 + 9, 12, 1, 0.5, 100.5, "entry", False)
     order = Order(12, T0, 1, 0.5, 100.5, "entry", False, OrderStatus.FILLED, 0.5, 100.25, 0.01)
     assert StatusRecord.from_order(T0, order) == StatusRecord(T0, 12, OrderStatus.FILLED, 0.5, 100.25)
     fill = Fill(12, T0 + 5, 1, 0.5, 100.25, 0.01, True, "entry")
-    assert FillRecord.from_fill(T0 + 6, fill) == FillRecord(
-        T0 + 6, 12, T0 + 5, 1, 0.5, 100.25, 0.01, True, "entry"
-    )
+    assert FillRecord.from_fill(T0 + 6, fill) == FillRecord(T0 + 6, 12, T0 + 5, 1, 0.5, 100.25, 0.01, True, "entry")
     account = Account(1000.0)
     account.on_fill(1, 0.5, 100.25, 0.01)
     assert PositionRecord.from_account(T0, account) == PositionRecord(T0, 0.5, 100.25, 0.0, 0.01)
@@ -92,8 +89,15 @@ def test_record_with_value_that_would_not_round_trip_is_refused_when_made(make):
         make()
 
 
-GOOD = {"seq": 1, "ts_ns": T0, "type": "position", "position": 1, "avg_entry_price": 2.0,
-        "realized_pnl": 0.0, "fees_paid": 0.0}
+GOOD = {
+    "seq": 1,
+    "ts_ns": T0,
+    "type": "position",
+    "position": 1,
+    "avg_entry_price": 2.0,
+    "realized_pnl": 0.0,
+    "fees_paid": 0.0,
+}
 
 
 def test_integer_float_field_decodes_as_float():
@@ -127,8 +131,14 @@ def test_missing_field_is_refused():
 
 
 @pytest.mark.parametrize(
-    "data", [b"", b"{", b"[1]", b'{"seq": 1, "type": "order_status", "ts_ns": 1, "order_id": 1,'
-             b' "status": "LOST", "filled_qty": 0.0, "avg_fill_price": 0.0}']
+    "data",
+    [
+        b"",
+        b"{",
+        b"[1]",
+        b'{"seq": 1, "type": "order_status", "ts_ns": 1, "order_id": 1,'
+        b' "status": "LOST", "filled_qty": 0.0, "avg_fill_price": 0.0}',
+    ],
 )
 def test_undecodable_bytes_raise_value_error(data):
     with pytest.raises(ValueError):

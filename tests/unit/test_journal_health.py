@@ -7,11 +7,11 @@ import asyncio
 import logging
 import time
 
+from test_journal_writer import MemoryBackend, rec, until
+
 from scalper.exec.journal import JournalStoreLost
 from scalper.exec.journal_file import FileJournal
 from scalper.exec.journal_writer import JournalWriter
-
-from test_journal_writer import MemoryBackend, rec, until
 
 HEALTH_S = 0.05
 

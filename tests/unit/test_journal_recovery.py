@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from scalper.exec.journal import (
     FillRecord,
     IntentRecord,
@@ -61,7 +62,11 @@ def test_intent_without_status_is_in_flight_never_assumed_rejected():
     state = recover(Journal().intent(1, 1, 0.5, 101.0).entries)
     (order,) = state.open_orders
     assert (order.order_id, order.status, order.side, order.qty, order.limit_price) == (
-        1, S.NEW, 1, 0.5, 101.0,
+        1,
+        S.NEW,
+        1,
+        0.5,
+        101.0,
     )
     assert state.next_order_id == 2
     assert state.position == 0.0
@@ -79,7 +84,10 @@ def test_partially_filled_order_is_open_with_its_fill_and_the_position_counts_it
     state = recover(j.entries)
     (order,) = state.open_orders
     assert (order.status, order.filled_qty, order.avg_fill_price, order.fees) == (
-        S.PARTIALLY_FILLED, 0.4, 100.0, 0.04,
+        S.PARTIALLY_FILLED,
+        0.4,
+        100.0,
+        0.04,
     )
     assert (state.position, state.avg_entry_price, state.fees_paid) == (0.4, 100.0, 0.04)
     assert state.last_seq == 5
@@ -109,13 +117,13 @@ def test_flipped_position_realizes_the_closed_part_and_opens_the_rest_at_the_fil
 def test_reconciled_and_terminal_orders_are_not_open():
     j = (
         Journal()
-        .intent(1, 1, 1.0)                              # reconciled after a restart
+        .intent(1, 1, 1.0)  # reconciled after a restart
         .intent(2, 1, 1.0)
         .status(2, S.REJECTED)
         .intent(3, 1, 1.0)
         .status(3, S.ACCEPTED)
         .status(3, S.CANCELED)
-        .intent(4, -1, 1.0)                             # still unknown
+        .intent(4, -1, 1.0)  # still unknown
         .reconciled(1, ReconcileOutcome.NOT_FOUND)
     )
     state = recover(j.entries)
@@ -176,9 +184,7 @@ def test_seq_not_increasing_is_corrupt():
 def test_torn_intent_in_file_was_never_sent_so_it_is_not_in_flight(tmp_path):
     path = tmp_path / "j.jsonl"
     entries = Journal().intent(1, 1, 1.0).status(1, S.REJECTED).intent(2, -1, 1.0).entries
-    path.write_bytes(
-        b"".join(encode(e) + b"\n" for e in entries[:2]) + encode(entries[2])[:30]
-    )
+    path.write_bytes(b"".join(encode(e) + b"\n" for e in entries[:2]) + encode(entries[2])[:30])
     state = recover(asyncio.run(FileJournal(path).read_all()))
     assert state.open_orders == ()
     assert (state.last_seq, state.next_order_id) == (2, 2)
@@ -250,7 +256,13 @@ def _fallback(tmp_path, entries):
 def test_fallback_records_continuing_the_store_are_replayed_into_it_then_moved_aside(tmp_path):
     from scalper.exec.recovery import replay_fallback
 
-    j = Journal().intent(1, 1, 0.5).status(1, S.FILLED, 0.5, 100.0).fill(1, 1, 0.5, 100.0).position(0.5, 100.0, 0.0, 0.0)
+    j = (
+        Journal()
+        .intent(1, 1, 0.5)
+        .status(1, S.FILLED, 0.5, 100.0)
+        .fill(1, 1, 0.5, 100.0)
+        .position(0.5, 100.0, 0.0, 0.0)
+    )
     store = _Store(j.entries[:2])
     # seq 2 was in flight when the writer stopped: it landed in the store and is in the fallback too.
     path = _fallback(tmp_path, j.entries[1:])
@@ -263,7 +275,13 @@ def test_fallback_records_continuing_the_store_are_replayed_into_it_then_moved_a
 def test_fallback_that_does_not_continue_the_store_is_refused_saying_what_is_missing(tmp_path):
     from scalper.exec.recovery import replay_fallback
 
-    j = Journal().intent(1, 1, 0.5).status(1, S.FILLED, 0.5, 100.0).fill(1, 1, 0.5, 100.0).position(0.5, 100.0, 0.0, 0.0)
+    j = (
+        Journal()
+        .intent(1, 1, 0.5)
+        .status(1, S.FILLED, 0.5, 100.0)
+        .fill(1, 1, 0.5, 100.0)
+        .position(0.5, 100.0, 0.0, 0.0)
+    )
     path = _fallback(tmp_path, j.entries[2:])
     with pytest.raises(JournalCorrupt, match=r"starts at seq 3 but the store ends at seq 0: seqs 1\.\.2 are missing"):
         asyncio.run(replay_fallback(_Store([]), path))

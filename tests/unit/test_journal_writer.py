@@ -6,6 +6,7 @@ import asyncio
 import random
 
 import pytest
+
 from scalper.exec.journal import (
     JournalBackend,
     JournalEntry,
@@ -304,8 +305,13 @@ def test_interval_synced_file_is_durable_after_flush(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_batch": 0}, {"max_backlog": 0}, {"max_backlog": 10, "max_buffered": 5},
-     {"retry_initial_s": 0.0}, {"retry_initial_s": 2.0, "retry_max_s": 1.0}],
+    [
+        {"max_batch": 0},
+        {"max_backlog": 0},
+        {"max_backlog": 10, "max_buffered": 5},
+        {"retry_initial_s": 0.0},
+        {"retry_initial_s": 2.0, "retry_max_s": 1.0},
+    ],
 )
 def test_bad_writer_settings_are_refused(kwargs):
     with pytest.raises(ValueError):

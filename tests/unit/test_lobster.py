@@ -210,43 +210,65 @@ def book_row(row: int, text: str) -> tuple[list[str], list[str]]:
 BAD_INPUTS = [
     # (messages, book), file with the error, 1-based row (None: whole file), reason fragment
     pytest.param(
-        msg_row(3, "34201.25,4,11,30,1000100"), "message", 3, "expected 6 comma-separated fields, found 5",
+        msg_row(3, "34201.25,4,11,30,1000100"),
+        "message",
+        3,
+        "expected 6 comma-separated fields, found 5",
         id="message column count",
     ),
     pytest.param(msg_row(2, ""), "message", 2, "found 1", id="message blank line"),
     pytest.param(
         book_row(2, "1000100,100,999900,50,1000300,200,999800"),
-        "orderbook", 2, "expected 8 comma-separated fields, found 7",
+        "orderbook",
+        2,
+        "expected 8 comma-separated fields, found 7",
         id="book column count",
     ),
     pytest.param((MESSAGES, [r + ",1" for r in BOOK_ROWS]), "orderbook", 1, "4 per level", id="book not 4 per level"),
     pytest.param(
-        msg_row(4, "34201.25,5,0,10,10000x0,1"), "message", 4, "field 5 (price) '10000x0' is not an integer",
+        msg_row(4, "34201.25,5,0,10,10000x0,1"),
+        "message",
+        4,
+        "field 5 (price) '10000x0' is not an integer",
         id="message non-numeric",
     ),
     pytest.param(
-        msg_row(2, "34200.5x,1,12,50,999900,1"), "message", 2, "time '34200.5x'",
+        msg_row(2, "34200.5x,1,12,50,999900,1"),
+        "message",
+        2,
+        "time '34200.5x'",
         id="message non-numeric time",
     ),
     pytest.param(
-        msg_row(2, "34200.5000000004,1,12,50,999900,1"), "message", 2, "not within 50 ps of a nanosecond",
+        msg_row(2, "34200.5000000004,1,12,50,999900,1"),
+        "message",
+        2,
+        "not within 50 ps of a nanosecond",
         id="message time 10 decimals, 0.4 ns past",
     ),
     pytest.param(
-        msg_row(2, "34200.500000000051,1,12,50,999900,1"), "message", 2, "not within 50 ps of a nanosecond",
+        msg_row(2, "34200.500000000051,1,12,50,999900,1"),
+        "message",
+        2,
+        "not within 50 ps of a nanosecond",
         id="message time 51 ps past",
     ),
     pytest.param(msg_row(2, "-34200.5,1,12,50,999900,1"), "message", 2, "not decimal seconds", id="negative time"),
     pytest.param(msg_row(2, "NaN,1,12,50,999900,1"), "message", 2, "not decimal seconds", id="NaN time"),
     pytest.param(msg_row(2, "3.42005e4,1,12,50,999900,1"), "message", 2, "not decimal seconds", id="exponent time"),
     pytest.param(
-        msg_row(2, "34200.5000000000000000001,1,12,50,999900,1"), "message", 2, "not decimal seconds",
+        msg_row(2, "34200.5000000000000000001,1,12,50,999900,1"),
+        "message",
+        2,
+        "not decimal seconds",
         id="time with 19 decimals",
     ),
     pytest.param(msg_row(3, "34201.25,4,11,30,1000100,\u22121"), "message", 3, "not ASCII", id="message non-ascii"),
     pytest.param(
         book_row(5, "1000100,70,999900,5.5,1000500,10,999800,300"),
-        "orderbook", 5, "field 4 (bid_size_1) '5.5' is not an integer",
+        "orderbook",
+        5,
+        "field 4 (bid_size_1) '5.5' is not an integer",
         id="book non-numeric",
     ),
     pytest.param(([], BOOK_ROWS), "message", None, "empty file", id="message empty"),
@@ -255,33 +277,48 @@ BAD_INPUTS = [
     pytest.param((MESSAGES, BOOK_ROWS[:-1]), "message", 7, "no matching row", id="book shorter"),
     pytest.param((MESSAGES[:-2], BOOK_ROWS), "orderbook", 6, "no matching row", id="message shorter"),
     pytest.param(
-        book_row(3, "1000100,70,1000200,50,1000300,200,999800,300"), "orderbook", 3, "crossed or locked",
+        book_row(3, "1000100,70,1000200,50,1000300,200,999800,300"),
+        "orderbook",
+        3,
+        "crossed or locked",
         id="crossed book",
     ),
     pytest.param(
-        book_row(6, "1000100,70,1000100,50,1000500,10,999800,300"), "orderbook", 6, "crossed or locked",
+        book_row(6, "1000100,70,1000100,50,1000500,10,999800,300"),
+        "orderbook",
+        6,
+        "crossed or locked",
         id="locked book",
     ),
     pytest.param(msg_row(2, "34200.5,8,12,50,999900,1"), "message", 2, "unknown message type 8", id="unknown type"),
     pytest.param(msg_row(2, "34200.5,1,12,50,999900,0"), "message", 2, "direction 0", id="bad direction"),
     pytest.param(msg_row(5, "34202,3,13,0,1000300,-1"), "message", 5, "non-positive size 0", id="message size zero"),
     pytest.param(
-        msg_row(3, "34201.25,4,11,30,0,-1"), "message", 3, "non-positive execution price",
+        msg_row(3, "34201.25,4,11,30,0,-1"),
+        "message",
+        3,
+        "non-positive execution price",
         id="execution price zero",
     ),
     pytest.param(
         book_row(2, "1000100,100,999900,0,1000300,200,999800,300"),
-        "orderbook", 2, "bid level 1 has a non-positive size",
+        "orderbook",
+        2,
+        "bid level 1 has a non-positive size",
         id="book size zero",
     ),
     pytest.param(
         book_row(2, "1000100,100,999900,50,1000000,200,999800,300"),
-        "orderbook", 2, "ask level 2 is not strictly worse",
+        "orderbook",
+        2,
+        "ask level 2 is not strictly worse",
         id="book unordered",
     ),
     pytest.param(
         book_row(2, "1000100,100,-9999999999,0,1000300,200,999800,300"),
-        "orderbook", 2, "bid level 2 is occupied after an empty level",
+        "orderbook",
+        2,
+        "bid level 2 is occupied after an empty level",
         id="book level after empty",
     ),
 ]
@@ -339,32 +376,46 @@ def test_times_with_nine_decimals_or_fewer_are_not_counted_as_rounded(tmp_path):
 MISMATCHES = [
     # (messages, book), 1-based row, reason fragment
     pytest.param(
-        msg_row(3, "34201.25,4,11,40,1000100,-1"), 3,
-        "type 4 of 40 at 1000100 on the ask: size there 100 -> 70, the message says -40", id="execution size",
+        msg_row(3, "34201.25,4,11,40,1000100,-1"),
+        3,
+        "type 4 of 40 at 1000100 on the ask: size there 100 -> 70, the message says -40",
+        id="execution size",
     ),
     pytest.param(
-        msg_row(2, "34200.5,1,12,50,999900,-1"), 2,
-        "type 1 of 50 at 999900 on the ask", id="wrong side",
+        msg_row(2, "34200.5,1,12,50,999900,-1"),
+        2,
+        "type 1 of 50 at 999900 on the ask",
+        id="wrong side",
     ),
     pytest.param(
-        book_row(3, "1000100,70,999900,50,1000300,200,999800,301"), 3,
-        "the bid changed, but the message is on the ask", id="other side changed",
+        book_row(3, "1000100,70,999900,50,1000300,200,999800,301"),
+        3,
+        "the bid changed, but the message is on the ask",
+        id="other side changed",
     ),
     pytest.param(
-        book_row(3, "1000100,70,999900,50,1000300,201,999800,300"), 3,
-        "other ask levels changed", id="same side, another level changed",
+        book_row(3, "1000100,70,999900,50,1000300,201,999800,300"),
+        3,
+        "other ask levels changed",
+        id="same side, another level changed",
     ),
     pytest.param(
-        msg_row(4, "34201.25,2,0,10,1000100,-1"), 4,
-        "type 2 of 10 at 1000100 on the ask: size there 70 -> 70, the message says -10", id="cancel without change",
+        msg_row(4, "34201.25,2,0,10,1000100,-1"),
+        4,
+        "type 2 of 10 at 1000100 on the ask: size there 70 -> 70, the message says -10",
+        id="cancel without change",
     ),
     pytest.param(
-        book_row(7, "1000100,70,999900,50,1000500,11,999800,300"), 7,
-        "type 7 changed the book", id="halt changed the book",
+        book_row(7, "1000100,70,999900,50,1000500,11,999800,300"),
+        7,
+        "type 7 changed the book",
+        id="halt changed the book",
     ),
     pytest.param(
-        book_row(4, "1000100,60,999900,50,1000300,200,999800,300"), 4,
-        "type 5 changed the book", id="hidden execution changed the book",
+        book_row(4, "1000100,60,999900,50,1000300,200,999800,300"),
+        4,
+        "type 5 changed the book",
+        id="hidden execution changed the book",
     ),
 ]
 
@@ -381,7 +432,12 @@ def test_a_book_row_that_does_not_follow_from_its_message_is_refused(tmp_path, p
 
 def test_message_files_paired_with_another_book_are_refused_at_the_first_row(tmp_path):
     # The same messages against a book of other prices (another stock of the same length).
-    shifted = [",".join(str(int(v) // 2 if i % 2 == 0 else int(v)) for i, v in enumerate(r.split(","))) for r in BOOK_ROWS]
+    shifted = [
+        ",".join(str(int(v) // 2 if i % 2 == 0 else int(v)) for i, v in enumerate(r.split(","))) for r in BOOK_ROWS
+    ]
     msg, ob = write_pair(tmp_path, MESSAGES, shifted)
-    with pytest.raises(LobsterFormatError, match=r": row 2: does not follow from .*message_2\.csv row 2: type 1 of 50 at 999900 on the bid"):
+    with pytest.raises(
+        LobsterFormatError,
+        match=r": row 2: does not follow from .*message_2\.csv row 2: type 1 of 50 at 999900 on the bid",
+    ):
         import_lobster(msg, ob)

@@ -41,7 +41,9 @@ def test_failed_parity_writes_no_model(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_module, "parity_check", refuse)
     with pytest.raises(ParityError):
-        train_module.train_models(ticks, tmp_path / "m", FeaturesConfig(), LabelsConfig(dead_zone_ticks=0.0), TrainConfig())
+        train_module.train_models(
+            ticks, tmp_path / "m", FeaturesConfig(), LabelsConfig(dead_zone_ticks=0.0), TrainConfig()
+        )
     assert list((tmp_path / "m").glob("*")) == []
 
 
@@ -51,7 +53,12 @@ def test_snapped_thresholds_decide_every_float32_row_as_the_original():
     m, X = _model(3)
     # Rows sitting exactly on float32 neighbours of the thresholds are where rounding would bite.
     thresholds = np.array(
-        [float(t) for line in m.booster_.model_to_string().splitlines() if line.startswith("threshold=") for t in line[10:].split()]
+        [
+            float(t)
+            for line in m.booster_.model_to_string().splitlines()
+            if line.startswith("threshold=")
+            for t in line[10:].split()
+        ]
     )
     t32 = thresholds.astype(np.float32)
     near = np.concatenate([t32, np.nextafter(t32, np.float32(-np.inf)), np.nextafter(t32, np.float32(np.inf))])

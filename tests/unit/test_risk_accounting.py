@@ -169,7 +169,11 @@ def test_restore_reproduces_the_account_a_fill_sequence_built():
     back = Account(1_000.0)
     back.restore(live.position, live.avg_entry_price, live.realized_pnl, live.fees_paid)
     assert (back.position, back.avg_entry_price, back.realized_pnl, back.fees_paid) == (
-        live.position, live.avg_entry_price, live.realized_pnl, live.fees_paid)
+        live.position,
+        live.avg_entry_price,
+        live.realized_pnl,
+        live.fees_paid,
+    )
     assert back.cash == pytest.approx(live.cash)
     back.mark(11.5)
     live.mark(11.5)

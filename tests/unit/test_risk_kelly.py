@@ -32,8 +32,9 @@ def test_kelly_at_certain_win_is_one_and_at_certain_loss_is_minus_one_over_b():
     assert kelly_fraction_star(0.0, 4.0) == -0.25
 
 
-@pytest.mark.parametrize(("p", "b"), [(-0.01, 1.0), (1.01, 1.0), (math.nan, 1.0), (0.5, 0.0), (0.5, -1.0),
-                                      (0.5, math.inf), (0.5, math.nan)])
+@pytest.mark.parametrize(
+    ("p", "b"), [(-0.01, 1.0), (1.01, 1.0), (math.nan, 1.0), (0.5, 0.0), (0.5, -1.0), (0.5, math.inf), (0.5, math.nan)]
+)
 def test_kelly_with_out_of_range_input_raises(p, b):
     with pytest.raises(ValueError, match="p=|b="):
         kelly_fraction_star(p, b)
@@ -140,4 +141,6 @@ def test_kelly_size_bets_on_the_payoff_net_of_fees():
     cfg = RiskConfig(take_profit_bps=10.0, stop_loss_bps=10.0, max_position=1e9, max_order_notional=1e12)
     qty = kelly_size(0.65, 100.0, 1_000_000.0, cfg, 1.0, 0.001, 0.0)
     assert qty == pytest.approx(0.25 * 0.125 * 1_000_000.0 / (100.0 * 12 / 1e4), abs=0.001)
-    assert kelly_size(0.65, 100.0, 1_000_000.0, cfg, 0.0, 0.001, 0.0) == pytest.approx(0.25 * 0.3 * 1e6 / 0.1, abs=0.001)
+    assert kelly_size(0.65, 100.0, 1_000_000.0, cfg, 0.0, 0.001, 0.0) == pytest.approx(
+        0.25 * 0.3 * 1e6 / 0.1, abs=0.001
+    )

@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from scalper.lowlevel.book import book_clear, book_set, is_crossed, new_book, side_index
 from scalper.ingest.synthetic import SyntheticConfig, _emit, generate_session
 from scalper.ingest.tickfile import (
     FLAG_LAST_IN_MESSAGE,
@@ -19,6 +18,7 @@ from scalper.ingest.tickfile import (
     TickData,
     validate,
 )
+from scalper.lowlevel.book import book_clear, book_set, is_crossed, new_book, side_index
 
 NS = 1_000_000_000
 

@@ -170,15 +170,31 @@ BAD_BOOK_ROWS = [
     ("deribit,BTC-PERPETUAL,1000,1100,true,bid,abc,10", r"field 7 \(price\) 'abc' is not a finite", tardis.BAD_NUMBER),
     ("deribit,BTC-PERPETUAL,1000,1100,true,bid,100.5,inf", r"field 8 \(amount\) 'inf'", tardis.BAD_NUMBER),
     ("deribit,BTC-PERPETUAL,1000,1100,yes,bid,100.5,10", r"field 5 \(is_snapshot\) 'yes'", tardis.BAD_IS_SNAPSHOT),
-    ("deribit,BTC-PERPETUAL,1000,1100,true,buy,100.5,10", r"field 6 \(side\) 'buy' is not 'bid' or 'ask'", tardis.UNKNOWN_SIDE),
+    (
+        "deribit,BTC-PERPETUAL,1000,1100,true,buy,100.5,10",
+        r"field 6 \(side\) 'buy' is not 'bid' or 'ask'",
+        tardis.UNKNOWN_SIDE,
+    ),
     ("deribit,BTC-PERPETUAL,1000,1100,true,bid,-100.5,10", "price -100.5 is not positive", tardis.NON_POSITIVE_PRICE),
     ("deribit,BTC-PERPETUAL,1000,1100,true,bid,100.5,-1", "amount -1 is negative", tardis.NEGATIVE_AMOUNT),
     ("deribit,BTC-PERPETUAL,1000,1100,true,bid,100.25,10", "not a multiple of tick_size 0.5", tardis.OFF_TICK_GRID),
     ("deribit,BTC-PERPETUAL,1000,1100,true,bid,1e300,10", "not a multiple of tick_size", tardis.OFF_TICK_GRID),
-    ("deribit,ETH-PERPETUAL,1000,1100,true,bid,100.5,10", "ETH-PERPETUAL differs from deribit:BTC-PERPETUAL", tardis.MIXED_SYMBOLS),
+    (
+        "deribit,ETH-PERPETUAL,1000,1100,true,bid,100.5,10",
+        "ETH-PERPETUAL differs from deribit:BTC-PERPETUAL",
+        tardis.MIXED_SYMBOLS,
+    ),
     ("bitmex,BTC-PERPETUAL,1000,1100,true,bid,100.5,10", "bitmex:BTC-PERPETUAL differs", tardis.MIXED_SYMBOLS),
-    ("deribit,BTC-PERPETUAL,999,1100,true,bid,100.5,10", r"timestamp 999 µs goes backwards \(an earlier row has 1000", tardis.TIME_BACKWARDS),
-    ("deribit,BTC-PERPETUAL,1000,1099,true,bid,100.5,10", "local_timestamp 1099 µs goes backwards", tardis.TIME_BACKWARDS),
+    (
+        "deribit,BTC-PERPETUAL,999,1100,true,bid,100.5,10",
+        r"timestamp 999 µs goes backwards \(an earlier row has 1000",
+        tardis.TIME_BACKWARDS,
+    ),
+    (
+        "deribit,BTC-PERPETUAL,1000,1099,true,bid,100.5,10",
+        "local_timestamp 1099 µs goes backwards",
+        tardis.TIME_BACKWARDS,
+    ),
 ]
 GOOD_FIRST = "deribit,BTC-PERPETUAL,1000,1100,true,ask,101,20"
 GOOD_LAST = "deribit,BTC-PERPETUAL,2000,2100,false,bid,100,5"
@@ -209,7 +225,11 @@ def test_non_utf8_row_raises_naming_its_line(tmp_path):
 
 
 BAD_TRADE_ROWS = [
-    ("deribit,BTC-PERPETUAL,2000,2100,t9,bid,100,10", r"field 6 \(side\) 'bid' is not 'buy' or 'sell' or 'unknown'", tardis.UNKNOWN_SIDE),
+    (
+        "deribit,BTC-PERPETUAL,2000,2100,t9,bid,100,10",
+        r"field 6 \(side\) 'bid' is not 'buy' or 'sell' or 'unknown'",
+        tardis.UNKNOWN_SIDE,
+    ),
     ("deribit,BTC-PERPETUAL,2000,2100,t9,buy,100,0", "trade amount 0 is not positive", tardis.NON_POSITIVE_AMOUNT),
     ("deribit,BTC-PERPETUAL,2000,2100,t9,buy,0,10", "price 0 is not positive", tardis.NON_POSITIVE_PRICE),
     ("deribit,BTC-PERPETUAL,2000,2100,t9,buy,100", "expected 8 fields, found 7", tardis.FIELD_COUNT),
