@@ -145,6 +145,40 @@ class SimulatedExchange(ExecutionAdapter):
         heapq.heappush(self._arrivals, (ts_ns + self.latency_ns, tracked.order_id))
         return tracked
 
+    def submit_issued(self, order: ApprovedOrder, tracked: Order, ts_ns: int) -> Order:
+        """Send ``order`` at ``ts_ns`` (ns) as ``tracked``, an :class:`Order` a wrapping adapter already
+        issued for it (:class:`~scalper.exec.journaled.JournaledVenue` returns its order at submit and
+        sends it later); this exchange then tracks that very object, and its next ids follow it.
+
+        Returns
+        -------
+        Order
+            ``tracked``, registered as in flight.
+
+        Raises
+        ------
+        TypeError
+            If ``order`` is not an :class:`ApprovedOrder`.
+        ValueError
+            If ``tracked.order_id`` is below :attr:`next_order_id` (ids only increase), ``tracked`` is
+            not ``NEW``, or ``ts_ns`` is earlier than the last time this exchange was given.
+        """
+        if not isinstance(order, ApprovedOrder):
+            raise TypeError(f"execution adapters accept only ApprovedOrder, got {type(order).__name__}")
+        if tracked.order_id < self._next_id or tracked.status is not OrderStatus.NEW:
+            raise ValueError(
+                f"order {tracked.order_id} ({tracked.status.name}) cannot be sent: ids from {self._next_id} on,"
+                " status NEW"
+            )
+        self._advance(ts_ns)
+        # As in _submit, written out there: the per-order path of the backtest makes no extra call.
+        self._next_id = tracked.order_id + 1
+        self._orders[tracked.order_id] = tracked
+        self._fills[tracked.order_id] = []
+        self._pending[tracked.order_id] = tracked
+        heapq.heappush(self._arrivals, (ts_ns + self.latency_ns, tracked.order_id))
+        return tracked
+
     def cancel(self, order_id: int, ts_ns: int) -> bool:
         """Cancel ``order_id`` at ``ts_ns`` (ns) if it has not reached the matching engine yet.
 
