@@ -3,7 +3,7 @@
 from scalper.risk.accounting import Account
 from scalper.risk.config import RiskConfig
 from scalper.risk.intent import ApprovedOrder, OrderIntent, Rejection, RejectReason, TradingState
-from scalper.risk.kelly import expected_edge_bps, kelly_fraction_star, kelly_size, kelly_size_with_reason
+from scalper.risk.kelly import expected_edge_bps, kelly_fraction_star, kelly_size, round_trip_fee_bps
 from scalper.risk.limits import RiskManager
 from scalper.risk.market import MarketState
 
@@ -20,5 +20,5 @@ __all__ = [
     "expected_edge_bps",
     "kelly_fraction_star",
     "kelly_size",
-    "kelly_size_with_reason",
+    "round_trip_fee_bps",
 ]

@@ -65,8 +65,8 @@ class OrderIntent(NamedTuple):
         Why it was sent: ``"entry"``, ``"take_profit"``, ``"stop_loss"``, ``"time_stop"``,
         ``"end_of_data"`` or ``"shutdown"``.
 
-    Intents and rejections are NamedTuples (immutable, ~4x cheaper to build than frozen
-    dataclasses): the engine makes one at nearly every decision.
+    A NamedTuple (immutable, and cheaper to build than a frozen dataclass): the engine makes one at
+    nearly every decision.
     """
 
     ts_ns: int
@@ -102,8 +102,8 @@ class Rejection:
     """A refused :class:`OrderIntent` and its enumerated reason; ``detail`` says what was exceeded.
 
     ``detail`` may be given as a function that builds the text, called when the text is first read:
-    most decisions end in a sizing refusal that nobody reads, and formatting its five floats cost
-    ~1.3 µs of a 3.5 µs refusal. The function must capture the values it reports, not read live state.
+    most decisions end in a sizing refusal that nobody reads, and formatting its floats would be
+    most of the cost of refusing. The function must capture the values it reports, not read live state.
     """
 
     __slots__ = ("intent", "reason", "_detail")

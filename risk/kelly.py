@@ -1,10 +1,17 @@
-"""Fractional Kelly sizing of a take-profit / stop-loss bet, net of taker fees.
+"""Fractional Kelly sizing of a take-profit / stop-loss bet, net of the fees of the round trip.
 
 A scalp entered at ``price`` either reaches its take-profit or its stop-loss first; the model gives
-the probability ``p`` of the win. Net of the taker fee ``f`` paid on entry and on exit, the win is
-``take_profit_bps - 2f`` and the loss ``stop_loss_bps + 2f``: Kelly's binary bet with payoff ratio
-``b = (take_profit_bps - 2f) / (stop_loss_bps + 2f)``. (With ``f = 0`` this is the gross ratio
-``take_profit_bps / stop_loss_bps``; sizing on the gross ratio would over-bet whenever fees are paid.)
+the probability ``p`` of the win. Net of the fees ``F`` the entry and its planned exit pay
+(:func:`round_trip_fee_bps`), the win is ``take_profit_bps - F`` and the loss ``stop_loss_bps + F``:
+Kelly's binary bet with payoff ratio ``b = (take_profit_bps - F) / (stop_loss_bps + F)``. (With
+``F = 0`` this is the gross ratio ``take_profit_bps / stop_loss_bps``; sizing on the gross ratio
+would over-bet whenever fees are paid.)
+
+Each rule is written once, as a numba kernel: :func:`kelly_qty` (the size and why it is zero),
+:func:`p_refusal` (the rules that read nothing but ``p``), :func:`edge_bps` and :func:`round_trip_fee_bps`.
+The compiled entry check (:mod:`scalper.risk.limits`) inlines them, :func:`p_refusals` loops over them
+for a batch of probabilities, and the Python functions here are thin wrappers that validate and call
+them. The plain-Python statement of the same rules is the test oracle (``tests/risk_oracle.py``).
 """
 
 from __future__ import annotations
@@ -13,13 +20,13 @@ import math
 
 import numpy as np
 
-from scalper.lowlevel.jit import inline_kernel
+from scalper.lowlevel.jit import inline_kernel, kernel
 from scalper.risk.config import RiskConfig
 from scalper.risk.intent import REASON_OF_CODE, RejectReason
 from scalper.risk.lots import floor_to_lot
 
 # What kelly_qty returns instead of a reason when an input is out of range: negative, so it never
-# collides with a RejectReason; kelly_size_with_reason turns it into the ValueError it names.
+# collides with a RejectReason; kelly_size turns it into the ValueError it names.
 BAD_PRICE, BAD_LOT_SIZE, BAD_FEE, BAD_POSITION, BAD_EQUITY, BAD_PROBABILITY = -1, -2, -3, -4, -5, -6
 
 # Plain ints, which numba compiles in as constants.
@@ -31,13 +38,61 @@ _MAX_ORDER_NOTIONAL = int(RejectReason.MAX_ORDER_NOTIONAL)
 
 
 @inline_kernel
+def round_trip_fee_bps(fee_bps: float) -> float:
+    """Return the fees one scalp pays, bps of the entry notional: its entry's and its planned exit's.
+
+    Both are marketable IOC orders today, each paying the taker fee ``fee_bps`` (bps of notional, per
+    side). Kelly's net payoff and the edge rule read the fee only through here, so a venue whose exit
+    pays another fee (a maker exit) changes this function and nothing else.
+    """
+    return 2.0 * fee_bps
+
+
+@inline_kernel
 def _f_star(p: float, b: float) -> float:
     return p - (1.0 - p) / b
 
 
 @inline_kernel
-def _edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fee_bps: float) -> float:
-    return p * take_profit_bps - (1.0 - p) * stop_loss_bps - 2.0 * fee_bps
+def edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fee_bps: float) -> float:
+    """The compiled rule of :func:`expected_edge_bps` (inputs unchecked)."""
+    return p * take_profit_bps - (1.0 - p) * stop_loss_bps - round_trip_fee_bps(fee_bps)
+
+
+@inline_kernel
+def p_refusal(p: float, take_profit_bps: float, stop_loss_bps: float, min_probability: float, fee_bps: float) -> int:
+    """The sizing rules that read nothing but ``p`` and the config, in :func:`kelly_qty`'s order.
+
+    Returns 0 when ``p`` passes them (the size then depends on equity and limits), else the
+    :class:`RejectReason` value ``BELOW_MIN_PROBABILITY``, ``KELLY_NON_POSITIVE`` (gross ``f*`` <= 0)
+    or ``EDGE_BELOW_FEES``. ``p`` is not range-checked here: a NaN passes every rule (each comparison
+    is false), which leaves it to :func:`kelly_qty` to refuse.
+    """
+    if p < min_probability:
+        return _BELOW_MIN_PROBABILITY
+    if _f_star(p, take_profit_bps / stop_loss_bps) <= 0.0:
+        return _KELLY_NON_POSITIVE
+    if edge_bps(p, take_profit_bps, stop_loss_bps, fee_bps) <= 0.0:
+        return _EDGE_BELOW_FEES
+    return 0
+
+
+@kernel
+def p_refusals(
+    p: np.ndarray, take_profit_bps: float, stop_loss_bps: float, min_probability: float, fee_bps: float, out: np.ndarray
+) -> None:
+    """Write :func:`p_refusal` of every ``p`` (float64[M]) into ``out`` (int8[M], preallocated).
+
+    The same inlined rule the per-decision sizing runs, so a replay that screens its decisions'
+    probabilities in advance (``backtest/batched.py``) refuses exactly the decisions the sizing would.
+    A ``p`` outside [0, 1] (NaN included) gets 0: the per-decision rule refuses it as an error.
+    """
+    for i in range(p.shape[0]):
+        pi = p[i]
+        if 0.0 <= pi <= 1.0:
+            out[i] = p_refusal(pi, take_profit_bps, stop_loss_bps, min_probability, fee_bps)
+        else:
+            out[i] = 0
 
 
 def kelly_fraction_star(p: float, b: float) -> float:
@@ -76,9 +131,9 @@ def kelly_fraction_star(p: float, b: float) -> float:
 
 
 def expected_edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fee_bps: float) -> float:
-    """Return the expected return of one round trip, net of taker fees on entry and exit.
+    """Return the expected return of one round trip, net of the fees of its entry and exit.
 
-    ``edge = p * take_profit_bps - (1 - p) * stop_loss_bps - 2 * fee_bps``.
+    ``edge = p * take_profit_bps - (1 - p) * stop_loss_bps - round_trip_fee_bps(fee_bps)``.
 
     Parameters
     ----------
@@ -101,58 +156,7 @@ def expected_edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fe
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"win probability p={p!r} is not in [0, 1]")
-    return _edge_bps(p, take_profit_bps, stop_loss_bps, fee_bps)
-
-
-def kelly_size_with_reason(
-    p: float,
-    price: float,
-    equity: float,
-    cfg: RiskConfig,
-    fee_bps: float,
-    lot_size: float,
-    current_abs_position: float,
-) -> tuple[float, RejectReason | None]:
-    """Size an entry by fractional Kelly and say which rule bound it when the size is zero.
-
-    See :func:`kelly_size` for the rule, parameters and errors raised.
-
-    Returns
-    -------
-    qty : float
-        Entry size, base units: a non-negative multiple of ``lot_size``.
-    reason : RejectReason or None
-        None when ``qty > 0``; otherwise why it is zero: ``BELOW_MIN_PROBABILITY``,
-        ``KELLY_NON_POSITIVE`` (no edge by Kelly, no equity, or a stake below one lot),
-        ``EDGE_BELOW_FEES``, ``MAX_POSITION`` or ``MAX_ORDER_NOTIONAL``.
-    """
-    p, price, equity, lot_size, fee_bps = float(p), float(price), float(equity), float(lot_size), float(fee_bps)
-    current_abs_position = float(current_abs_position)
-    qty, code = kelly_qty(
-        p,
-        price,
-        equity,
-        current_abs_position,
-        cfg.kelly_fraction,
-        cfg.take_profit_bps,
-        cfg.stop_loss_bps,
-        cfg.min_probability,
-        cfg.max_position,
-        cfg.max_order_notional,
-        fee_bps,
-        lot_size,
-    )
-    if code < 0:
-        bad = {
-            BAD_PRICE: f"price={price!r} is not a finite positive price",
-            BAD_LOT_SIZE: f"lot_size={lot_size!r} is not a finite positive size",
-            BAD_FEE: f"fee_bps={fee_bps!r} is not a finite non-negative fee",
-            BAD_POSITION: f"current_abs_position={current_abs_position!r} is not finite and >= 0",
-            BAD_EQUITY: f"equity={equity!r} is not finite",
-            BAD_PROBABILITY: f"win probability p={p!r} is not in [0, 1]",
-        }
-        raise ValueError(bad[code])
-    return qty, (REASON_OF_CODE[code] if code else None)
+    return edge_bps(p, take_profit_bps, stop_loss_bps, fee_bps)
 
 
 @inline_kernel
@@ -170,7 +174,7 @@ def kelly_qty(
     fee_bps: float,
     lot_size: float,
 ) -> tuple[float, int]:
-    """The compiled rule of :func:`kelly_size_with_reason`, with the config's fields passed one by one.
+    """The compiled rule of :func:`kelly_size`, with the config's fields passed one by one.
 
     Returns ``(qty, code)``: ``code`` is 0 when sized, else the :class:`RejectReason` value, or a
     negative ``BAD_*`` code naming the input out of range (nothing raised: the hot path fails closed).
@@ -187,19 +191,16 @@ def kelly_qty(
         return 0.0, BAD_EQUITY
     if not 0.0 <= p <= 1.0:
         return 0.0, BAD_PROBABILITY
-    gross_f_star = _f_star(p, take_profit_bps / stop_loss_bps)
-    if p < min_probability:
-        return 0.0, _BELOW_MIN_PROBABILITY
-    if gross_f_star <= 0.0:
-        return 0.0, _KELLY_NON_POSITIVE
-    if _edge_bps(p, take_profit_bps, stop_loss_bps, fee_bps) <= 0.0:
-        return 0.0, _EDGE_BELOW_FEES
+    code = p_refusal(p, take_profit_bps, stop_loss_bps, min_probability, fee_bps)
+    if code:
+        return 0.0, code
     if equity <= 0.0:
         return 0.0, _KELLY_NON_POSITIVE
-    # A positive edge implies take_profit_bps > 2 * fee_bps, so the net payoff ratio is positive.
-    net_b = (take_profit_bps - 2.0 * fee_bps) / (stop_loss_bps + 2.0 * fee_bps)
+    # A positive edge implies take_profit_bps > fees, so the net payoff ratio is positive.
+    fees = round_trip_fee_bps(fee_bps)
+    net_b = (take_profit_bps - fees) / (stop_loss_bps + fees)
     f_star = _f_star(p, net_b)
-    loss_per_unit = price * (stop_loss_bps + 2.0 * fee_bps) / 1e4
+    loss_per_unit = price * (stop_loss_bps + fees) / 1e4
     kelly = kelly_fraction * f_star * equity / loss_per_unit
     position_room = max_position - current_abs_position
     notional_room = max_order_notional / price
@@ -213,6 +214,16 @@ def kelly_qty(
     return 0.0, _KELLY_NON_POSITIVE
 
 
+_BAD_INPUT = {
+    BAD_PRICE: "price={price!r} is not a finite positive price",
+    BAD_LOT_SIZE: "lot_size={lot_size!r} is not a finite positive size",
+    BAD_FEE: "fee_bps={fee_bps!r} is not a finite non-negative fee",
+    BAD_POSITION: "current_abs_position={current_abs_position!r} is not finite and >= 0",
+    BAD_EQUITY: "equity={equity!r} is not finite",
+    BAD_PROBABILITY: "win probability p={p!r} is not in [0, 1]",
+}
+
+
 def kelly_size(
     p: float,
     price: float,
@@ -221,15 +232,16 @@ def kelly_size(
     fee_bps: float,
     lot_size: float,
     current_abs_position: float,
-) -> float:
-    """Return the fractional-Kelly entry size, on the lot grid and inside the hard limits.
+) -> tuple[float, RejectReason | None]:
+    """Return the fractional-Kelly entry size, on the lot grid and inside the hard limits, and which
+    rule bound it when it is zero.
 
     The stake is the equity lost if the stop-loss is hit: ``kelly_fraction * f* * equity``, with
     ``f*`` from :func:`kelly_fraction_star` at the net payoff ratio
-    ``b = (take_profit_bps - 2 * fee_bps) / (stop_loss_bps + 2 * fee_bps)``. Staking a
+    ``b = (take_profit_bps - F) / (stop_loss_bps + F)``, ``F = round_trip_fee_bps(fee_bps)``. Staking a
     fraction of full Kelly trades a little growth for much less variance and protects against an
     overestimated ``p`` (Thorp 2006). The size loses that stake at the stop:
-    ``qty = stake / loss_per_unit`` with ``loss_per_unit = price * (stop_loss_bps + 2 * fee_bps) / 1e4``.
+    ``qty = stake / loss_per_unit`` with ``loss_per_unit = price * (stop_loss_bps + F) / 1e4``.
     It is then capped so that ``current_abs_position + qty <= max_position`` and
     ``qty * price <= max_order_notional``, and rounded down to a multiple of ``lot_size``.
 
@@ -253,10 +265,14 @@ def kelly_size(
 
     Returns
     -------
-    float
-        Entry size, base units, a non-negative multiple of ``lot_size``. It is 0 when
-        ``p < min_probability``, the gross ``f*`` (fees left out) is <= 0, the expected edge after fees
-        (:func:`expected_edge_bps`) is <= 0, the equity is <= 0, or the caps leave less than one lot.
+    qty : float
+        Entry size, base units, a non-negative multiple of ``lot_size``.
+    reason : RejectReason or None
+        None when ``qty > 0``; otherwise why it is zero, first rule first: ``BELOW_MIN_PROBABILITY``
+        (``p < min_probability``), ``KELLY_NON_POSITIVE`` (gross ``f*`` <= 0, fees left out),
+        ``EDGE_BELOW_FEES`` (:func:`expected_edge_bps` <= 0), ``KELLY_NON_POSITIVE`` (equity <= 0),
+        then, when the caps leave less than one lot, ``MAX_POSITION``, ``MAX_ORDER_NOTIONAL`` or
+        ``KELLY_NON_POSITIVE`` (the stake itself is below one lot).
 
     Raises
     ------
@@ -271,36 +287,30 @@ def kelly_size(
     E. O. Thorp, "The Kelly Criterion in Blackjack, Sports Betting, and the Stock Market", in
     Handbook of Asset and Liability Management, Vol. 1, Elsevier, 2006.
     """
-    return kelly_size_with_reason(p, price, equity, cfg, fee_bps, lot_size, current_abs_position)[0]
-
-
-def edge_rejections(p: np.ndarray, cfg: RiskConfig, fee_bps: float) -> np.ndarray:
-    """Return, per probability, the refusal :func:`kelly_size_with_reason` gives on ``p`` alone.
-
-    The first three rules of the sizing depend on nothing but ``p`` and the config; a replay that
-    knows every decision's probability in advance uses this to skip decisions no position could
-    come from. Same formulas, same order, elementwise, so the result equals the scalar rule's.
-
-    Parameters
-    ----------
-    p : ndarray
-        float64[M], win probabilities in [0, 1].
-    cfg : RiskConfig
-    fee_bps : float
-        Taker fee per side, bps.
-
-    Returns
-    -------
-    ndarray
-        int8[M]: 0 where ``p`` passes those rules (the size then depends on equity and limits),
-        else ``BELOW_MIN_PROBABILITY``, ``KELLY_NON_POSITIVE`` or ``EDGE_BELOW_FEES``.
-    """
-    p = np.asarray(p, dtype=np.float64)
-    b = cfg.take_profit_bps / cfg.stop_loss_bps
-    gross_f_star = p - (1.0 - p) / b
-    edge = p * cfg.take_profit_bps - (1.0 - p) * cfg.stop_loss_bps - 2.0 * fee_bps
-    out = np.zeros(p.shape, dtype=np.int8)
-    out[edge <= 0.0] = RejectReason.EDGE_BELOW_FEES
-    out[gross_f_star <= 0.0] = RejectReason.KELLY_NON_POSITIVE
-    out[p < cfg.min_probability] = RejectReason.BELOW_MIN_PROBABILITY
-    return out
+    p, price, equity, lot_size, fee_bps = float(p), float(price), float(equity), float(lot_size), float(fee_bps)
+    current_abs_position = float(current_abs_position)
+    qty, code = kelly_qty(
+        p,
+        price,
+        equity,
+        current_abs_position,
+        cfg.kelly_fraction,
+        cfg.take_profit_bps,
+        cfg.stop_loss_bps,
+        cfg.min_probability,
+        cfg.max_position,
+        cfg.max_order_notional,
+        fee_bps,
+        lot_size,
+    )
+    if code < 0:
+        values = {
+            "p": p,
+            "price": price,
+            "equity": equity,
+            "fee_bps": fee_bps,
+            "lot_size": lot_size,
+            "current_abs_position": current_abs_position,
+        }
+        raise ValueError(_BAD_INPUT[code].format(**values))
+    return qty, (REASON_OF_CODE[code] if code else None)

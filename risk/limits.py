@@ -1,10 +1,11 @@
 """Pre-trade checks, the drawdown kill switch and the operator halt for one instrument.
 
-The numeric rules (Kelly sizing in :func:`~scalper.risk.kelly.kelly_qty`, the checks in
-:func:`order_rules`) are numba kernels: :class:`RiskManager` calls them from Python, and
-:meth:`RiskManager.enter` / :meth:`RiskManager.enter_at_touch` size and check an entry in one
-compiled call (p50 1.8 µs with the Python objects around it, the kernel alone 0.36 µs; the two
-steps in Python took 4.2 µs).
+The numeric rules are numba kernels, each written once: Kelly sizing in
+:func:`~scalper.risk.kelly.kelly_qty`, the pre-trade checks in :func:`order_rules`.
+:meth:`RiskManager.enter_at_touch` sizes and checks an entry in one compiled call (an entry is a
+decision on the hot path: one call keeps the Python objects to those of its result);
+:meth:`RiskManager.check` runs the same checks on an intent (the engine's exits);
+:meth:`RiskManager.size_entry` and :meth:`RiskManager.refusals_by_p` run the sizing alone.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from scalper.risk.kelly import (
     kelly_fraction_star,
     kelly_qty,
     kelly_size,
-    kelly_size_with_reason,
+    p_refusals,
+    round_trip_fee_bps,
 )
 from scalper.risk.lots import exceeds, is_lot_multiple
 from scalper.risk.market import MarketState
@@ -147,7 +149,7 @@ def enter_rules(
     last_book_ts_ns,
     is_book_valid,
 ):
-    """Size an entry by Kelly and check it, in one call: see :meth:`RiskManager.enter`.
+    """Size an entry by Kelly at ``limit_price`` and check it (:func:`order_rules`), in one call.
 
     Returns ``(qty, code)``: ``code`` 0 approved; a refusal with ``qty`` 0 came from the sizing, with
     ``qty`` > 0 from the checks; ``RISK_CHECK_ERROR`` when a sizing input is out of range.
@@ -190,7 +192,8 @@ def enter_rules(
 @kernel
 def enter_at_touch_rules(params, approvals, state, equity, position, ts_ns, side, p, slippage, tick_size, px, n, ist):
     """:func:`enter_rules` for a marketable limit ``slippage`` past the touch of a kernel book, with the
-    market facts read off that book (as :meth:`MarketState.of_book` reads them).
+    market facts read off that book (as :meth:`MarketState.of_book` reads them): see
+    :meth:`RiskManager.enter_at_touch`.
 
     Returns ``(qty, limit_price, code)``.
     """
@@ -290,8 +293,10 @@ class RiskManager:
         # Event times of the entries approved in the trailing second (see order_rules).
         self._approvals = np.zeros(_W_RING + cfg.max_orders_per_second, dtype=np.int64)
 
-    def size_entry(self, p: float, price: float) -> float:
-        """Return the fractional-Kelly entry size at the current equity and position.
+    def size_entry(self, p: float, price: float) -> tuple[float, RejectReason | None]:
+        """Return the fractional-Kelly entry size at the current equity and position, and why it is zero.
+
+        The sizing of :meth:`enter_at_touch`, alone: nothing is checked, counted or approved.
 
         Parameters
         ----------
@@ -302,8 +307,10 @@ class RiskManager:
 
         Returns
         -------
-        float
-            Size, base units, a non-negative multiple of the lot size (see
+        qty : float
+            Size, base units, a non-negative multiple of the lot size.
+        reason : RejectReason or None
+            None when ``qty > 0``, else the rule that made it zero (see
             :func:`scalper.risk.kelly.kelly_size`).
 
         Raises
@@ -315,50 +322,59 @@ class RiskManager:
             p, price, self.account.equity, self.cfg, self.fee_bps, self.lot_size, abs(self.account.position)
         )
 
-    def entry_intent(self, ts_ns: int, side: int, p: float, limit_price: float) -> OrderIntent | Rejection:
-        """Size an entry and return its intent, or a counted rejection when the size is zero.
+    def refusals_by_p(self, p: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Return, per probability, the refusal :meth:`enter_at_touch` gives on ``p`` alone.
 
-        The intent still has to pass :meth:`check`. A zero size is refused as
-        ``BELOW_MIN_PROBABILITY``, ``KELLY_NON_POSITIVE``, ``EDGE_BELOW_FEES``, ``MAX_POSITION`` or
-        ``MAX_ORDER_NOTIONAL``; bad inputs (``p`` outside [0, 1], NaN) give ``RISK_CHECK_ERROR``.
+        The first sizing rules (``BELOW_MIN_PROBABILITY``, ``KELLY_NON_POSITIVE`` on the gross
+        ``f*``, ``EDGE_BELOW_FEES``) read nothing but ``p`` and the config; a replay that knows its
+        decisions' probabilities in advance uses this to skip the decisions no position could come
+        from, and then counts their refusals with :meth:`count_refusals`. It runs the same compiled
+        rule as the entry (:func:`scalper.risk.kelly.p_refusals`), so the two cannot disagree.
+        Nothing is counted here.
 
         Parameters
         ----------
-        ts_ns : int
-            Decision time, ns since the epoch, UTC.
-        side : int
-            +1 buy, -1 sell.
-        p : float
-            Model probability that the take-profit is hit before the stop-loss, in [0, 1].
-        limit_price : float
-            Worst acceptable price, quote currency per base unit; the size is computed at it.
+        p : ndarray
+            float64[M] win probabilities.
+        out : ndarray, optional
+            int8[M] to write into (no allocation); a new array when omitted.
 
         Returns
         -------
-        OrderIntent or Rejection
-            An entry intent (``is_exit=False``, ``reason="entry"``) with a positive lot-multiple qty,
-            or the counted refusal, whose intent carries ``qty=0.0``.
+        ndarray
+            int8[M] (``out`` when given): 0 where ``p`` passes those rules (the size then depends on
+            equity and limits; a ``p`` outside [0, 1] or NaN also gives 0 and is refused at the entry
+            as ``RISK_CHECK_ERROR``), else the :class:`RejectReason` value.
+
+        Raises
+        ------
+        ValueError
+            If ``out`` is not int8 of ``p``'s length.
         """
-        try:
-            qty, reason = kelly_size_with_reason(
-                p,
-                limit_price,
-                self.account.equity,
-                self.cfg,
-                self.fee_bps,
-                self.lot_size,
-                abs(self.account.position),
-            )
-        except Exception as exc:  # fail closed: bad model output or prices must not raise into the loop
-            intent = OrderIntent(ts_ns, side, 0.0, limit_price, False, "entry")
-            return self._reject(intent, RejectReason.RISK_CHECK_ERROR, repr(exc))
-        intent = OrderIntent(ts_ns, side, qty, limit_price, False, "entry")
-        if reason is None:
-            return intent
-        equity, position = self.account.equity, self.account.position
-        return self._reject(
-            intent, reason, functools.partial(self._sizing_detail, reason, p, limit_price, equity, position)
-        )
+        p = np.ascontiguousarray(p, dtype=np.float64)
+        if out is None:
+            out = np.empty(p.shape[0], dtype=np.int8)
+        elif out.dtype != np.int8 or out.shape != p.shape:
+            raise ValueError(f"out must be int8[{p.shape[0]}], got {out.dtype}{list(out.shape)}")
+        prm = self.params
+        p_refusals(p, prm[P_TAKE_PROFIT_BPS], prm[P_STOP_LOSS_BPS], prm[P_MIN_PROBABILITY], prm[P_FEE_BPS], out)
+        return out
+
+    def count_refusals(self, reason: RejectReason, n: int = 1) -> None:
+        """Count ``n`` refusals for ``reason`` that were decided outside this manager.
+
+        A replay that screened its decisions with :meth:`refusals_by_p` and skipped them counts
+        their refusals here, so :attr:`reject_counts` reads as if each had been refused by
+        :meth:`enter_at_touch`.
+
+        Raises
+        ------
+        ValueError
+            If ``reason`` is not a :class:`RejectReason` value or ``n`` is negative.
+        """
+        if n < 0:
+            raise ValueError(f"n={n!r} refusals: the count must be >= 0")
+        self.reject_counts[RejectReason(reason)] += n
 
     def check(self, intent: OrderIntent, market: MarketState) -> ApprovedOrder | Rejection:
         """Approve or refuse an order intent.
@@ -396,39 +412,8 @@ class RiskManager:
         """
         try:
             return self._check(intent, market)
-        except Exception as exc:  # fail closed: a check that cannot run must not let the order through
+        except Exception as exc:  # noqa: BLE001  fail closed: a check that cannot run must not let the order through
             return self._reject(intent, RejectReason.RISK_CHECK_ERROR, repr(exc))
-
-    def enter(
-        self, ts_ns: int, side: int, p: float, limit_price: float, market: MarketState
-    ) -> ApprovedOrder | Rejection:
-        """Size an entry and check it: ``check(entry_intent(ts_ns, side, p, limit_price), market)``
-        in one compiled call, with the same result, counts and approval ids.
-
-        Parameters are those of :meth:`entry_intent` (``side`` must be +1 or -1) and :meth:`check`.
-
-        Returns
-        -------
-        ApprovedOrder or Rejection
-            A refusal by the sizing carries an intent with ``qty=0.0``, as :meth:`entry_intent`'s does.
-        """
-        acc = self.account
-        equity, position = acc.equity, acc.position
-        qty, code = enter_rules(
-            self.params,
-            self._approvals,
-            int(self.state),
-            equity,
-            position,
-            ts_ns,
-            side,
-            p,
-            limit_price,
-            float(market.spread_ticks),
-            market.last_event_ts_ns,
-            market.is_book_valid,
-        )
-        return self._entry_result(ts_ns, side, p, limit_price, qty, code, equity, position, market)
 
     def enter_at_touch(
         self,
@@ -441,12 +426,38 @@ class RiskManager:
         n: np.ndarray,
         ist: np.ndarray,
     ) -> ApprovedOrder | Rejection:
-        """:meth:`enter` at a limit ``slippage`` past the touch of a kernel book, in one compiled call.
+        """Size an entry by Kelly and check it, at a limit ``slippage`` past the touch of a kernel book,
+        in one compiled call. The engine's entries come here.
 
-        The same as ``enter(ts_ns, side, p, limit, MarketState.of_book(ts_ns, px, n, ist, tick_size))``
-        with ``limit = touch_tick * tick_size * (1 + side * slippage)`` (the best ask for a buy, the
-        best bid for a sell). ``slippage`` is a fraction (bps / 1e4); ``px``, ``n``, ``ist`` are
-        :class:`~scalper.features.kernels.FeatureState`'s arrays. The engine's entries come here.
+        The limit is ``touch_tick * tick_size * (1 + side * slippage)`` (the best ask for a buy, the
+        best bid for a sell). The result, the counts and the approval ids are those of sizing at that
+        limit (:meth:`size_entry`) and then, if the size is positive, ``check(intent, market)`` with
+        ``intent = OrderIntent(ts_ns, side, qty, limit, False, "entry")`` and
+        ``market = MarketState.of_book(ts_ns, px, n, ist, tick_size)``.
+
+        Parameters
+        ----------
+        ts_ns : int
+            Decision time, ns since the epoch, UTC; must not go backwards between calls (order-rate window).
+        side : int
+            +1 buy, -1 sell.
+        p : float
+            Model probability that the take-profit is hit before the stop-loss, in [0, 1].
+        slippage : float
+            How far past the touch the limit goes, a fraction (bps / 1e4).
+        tick_size : float
+            Quote currency per tick.
+        px, n, ist : ndarray
+            :class:`~scalper.features.kernels.FeatureState`'s top-of-book prices (int64[2, K], ticks),
+            level counts (int64[2]) and scalar state.
+
+        Returns
+        -------
+        ApprovedOrder or Rejection
+            The approval, or the counted refusal. A refusal by the sizing carries an intent with
+            ``qty=0.0`` (``BELOW_MIN_PROBABILITY``, ``KELLY_NON_POSITIVE``, ``EDGE_BELOW_FEES``,
+            ``MAX_POSITION``, ``MAX_ORDER_NOTIONAL``; ``RISK_CHECK_ERROR`` for a sizing input out of
+            range, such as a NaN ``p``); a refusal by the checks carries the sized intent.
         """
         acc = self.account
         equity, position = acc.equity, acc.position
@@ -667,12 +678,12 @@ class RiskManager:
         return Rejection(intent, reason, detail)
 
     def _sizing_error(self, p: float, price: float, equity: float, position: float) -> str:
-        # The error entry_intent reports for a sizing input out of range, built when first read.
+        # The error the sizing raises for an input out of range, built when first read.
         try:
-            kelly_size_with_reason(p, price, equity, self.cfg, self.fee_bps, self.lot_size, abs(position))
+            kelly_size(p, price, equity, self.cfg, self.fee_bps, self.lot_size, abs(position))
         except ValueError as exc:
             return repr(exc)
-        raise AssertionError("enter_rules refused sizing inputs that kelly_size_with_reason accepts")
+        raise AssertionError("enter_rules refused sizing inputs that kelly_size accepts")
 
     def _sizing_detail(self, reason: RejectReason, p: float, price: float, equity: float, position: float) -> str:
         # Built when a refusal's detail is first read (Rejection.detail), from the values at refusal time.
@@ -683,7 +694,7 @@ class RiskManager:
             edge = expected_edge_bps(p, cfg.take_profit_bps, cfg.stop_loss_bps, self.fee_bps)
             return (
                 f"expected edge={edge:.6g} bps <= 0 at p={p!r}, take_profit_bps={cfg.take_profit_bps!r}, "
-                f"stop_loss_bps={cfg.stop_loss_bps!r}, round-trip fees=2*{self.fee_bps!r} bps"
+                f"stop_loss_bps={cfg.stop_loss_bps!r}, round-trip fees={round_trip_fee_bps(self.fee_bps)!r} bps"
             )
         if reason == RejectReason.MAX_POSITION:
             return (

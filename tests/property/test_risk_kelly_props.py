@@ -1,10 +1,13 @@
+import math
+
 import numpy as np
+import pytest
+import risk_oracle
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from scalper.risk import RiskConfig, kelly_fraction_star, kelly_size_with_reason
+from scalper.risk import RiskConfig, RiskManager, kelly_fraction_star, kelly_size
 from scalper.risk.intent import RejectReason
-from scalper.risk.kelly import edge_rejections
 from scalper.risk.lots import exceeds, floor_to_lot, is_lot_multiple
 
 LOTS = st.sampled_from([1e-8, 1e-5, 0.001, 0.01, 0.1, 1.0, 100.0])
@@ -32,7 +35,7 @@ configs = st.builds(
 )
 def test_kelly_size_is_non_negative_lot_multiple_within_limits(p, price, equity, cfg, fee_bps, lot, held_fraction):
     abs_position = held_fraction * cfg.max_position
-    qty, reason = kelly_size_with_reason(p, price, equity, cfg, fee_bps, lot, abs_position)
+    qty, reason = kelly_size(p, price, equity, cfg, fee_bps, lot, abs_position)
     assert qty >= 0.0
     assert is_lot_multiple(qty, lot)
     assert (reason is None) == (qty > 0.0)
@@ -68,7 +71,27 @@ def test_half_lot_offsets_are_not_lot_multiples_and_floor_down(n, lot):
 
 
 @given(
-    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=50),
+    p=st.one_of(PROBABILITY, st.sampled_from([0.5, 0.5000000000000001, math.nan, -0.1, 1.5])),
+    price=st.one_of(st.floats(1e-3, 1e6), st.sampled_from([0.0, -1.0, math.inf, math.nan])),
+    equity=st.one_of(st.floats(-1e6, 1e10), st.sampled_from([math.inf, math.nan])),
+    cfg=configs,
+    fee_bps=st.one_of(st.floats(0.0, 20.0), st.just(-0.5)),
+    lot=LOTS,
+    held_fraction=st.floats(0.0, 1.5),
+)
+def test_kelly_size_equals_the_plain_python_rule(p, price, equity, cfg, fee_bps, lot, held_fraction):
+    abs_position = held_fraction * cfg.max_position
+    try:
+        want = risk_oracle.kelly(p, price, equity, abs_position, cfg, fee_bps, lot)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=f"{exc}="):
+            kelly_size(p, price, equity, cfg, fee_bps, lot, abs_position)
+        return
+    assert kelly_size(p, price, equity, cfg, fee_bps, lot, abs_position) == want
+
+
+@given(
+    st.lists(st.one_of(st.floats(0.0, 1.0), st.sampled_from([math.nan, -0.1, 1.5])), min_size=1, max_size=50),
     st.floats(0.5, 100.0),
     st.floats(0.5, 100.0),
     st.floats(0.0, 0.6),
@@ -76,12 +99,17 @@ def test_half_lot_offsets_are_not_lot_multiples_and_floor_down(n, lot):
 )
 # A razor-thin edge: the stake at a modest equity is below one lot, which is not a refusal by p.
 @example([0.5000000000000001], 1.0, 1.0, 0.0, 0.0)
-def test_vectorised_edge_rejections_equal_the_scalar_rule(ps, tp, sl, min_p, fee):
+def test_refusals_by_p_equal_the_scalar_rule_and_the_oracle(ps, tp, sl, min_p, fee):
     cfg = RiskConfig(take_profit_bps=tp, stop_loss_bps=sl, min_probability=min_p)
-    got = edge_rejections(np.array(ps), cfg, fee)
+    got = RiskManager(cfg, tick_size=0.01, lot_size=0.001, fee_bps=fee).refusals_by_p(np.array(ps))
     p_only = {RejectReason.BELOW_MIN_PROBABILITY, RejectReason.KELLY_NON_POSITIVE, RejectReason.EDGE_BELOW_FEES}
-    for p, code in zip(ps, got.tolist()):
+    for p, code in zip(ps, got.tolist(), strict=True):
+        if not 0.0 <= p <= 1.0:
+            assert code == 0  # left to the entry, which refuses it as RISK_CHECK_ERROR
+            continue
         # An equity so large that no positive Kelly stake rounds below one lot: a refusal then comes
-        # from p alone or from the caps (which edge_rejections leaves to the per-decision rule).
-        _, reason = kelly_size_with_reason(p, 100.0, 1e300, cfg, fee, 0.001, 0.0)
+        # from p alone or from the caps (which refusals_by_p leaves to the per-decision rule).
+        _, reason = kelly_size(p, 100.0, 1e300, cfg, fee, 0.001, 0.0)
         assert code == (reason if reason in p_only else 0)
+        _, oracle_reason = risk_oracle.kelly(p, 100.0, 1e300, 0.0, cfg, fee, 0.001)
+        assert code == (oracle_reason if oracle_reason in p_only else 0)

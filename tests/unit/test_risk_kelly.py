@@ -8,8 +8,14 @@ from scalper.risk import (
     expected_edge_bps,
     kelly_fraction_star,
     kelly_size,
-    kelly_size_with_reason,
+    round_trip_fee_bps,
 )
+
+
+def size(*args) -> float:
+    qty, _ = kelly_size(*args)
+    return qty
+
 
 # A BTC-like instrument: 2:1 take-profit to stop-loss, 1 bp taker fee, 0.001 lots.
 WIDE = RiskConfig(take_profit_bps=20.0, stop_loss_bps=10.0, max_position=1000.0, max_order_notional=1e8)
@@ -57,38 +63,38 @@ def test_expected_edge_with_p_outside_unit_interval_raises():
 def test_kelly_size_uncapped_is_stake_over_loss_per_unit():
     # Net payoff b = (20 - 2) / (10 + 2) = 1.5; f* = 0.55 - 0.45 / 1.5 = 0.25; stake = 0.25 * 0.25 * 100_000
     # = 6250 quote; loss per unit = 50_000 * (10 + 2 * 1) / 1e4 = 60 quote; 6250 / 60 = 104.1666 -> 104.166.
-    qty = kelly_size(0.55, 50_000.0, 100_000.0, WIDE, 1.0, 0.001, 0.0)
+    qty = size(0.55, 50_000.0, 100_000.0, WIDE, 1.0, 0.001, 0.0)
     assert qty == pytest.approx(104.166)
 
 
 def test_kelly_size_scales_linearly_with_kelly_fraction():
     half = WIDE.model_copy(update={"kelly_fraction": 0.125})
-    assert kelly_size(0.55, 50_000.0, 100_000.0, half, 1.0, 0.001, 0.0) == pytest.approx(52.083)
+    assert size(0.55, 50_000.0, 100_000.0, half, 1.0, 0.001, 0.0) == pytest.approx(52.083)
 
 
 def test_kelly_size_is_capped_by_order_notional():
     cfg = WIDE.model_copy(update={"max_order_notional": 100_000.0})
-    assert kelly_size(0.55, 50_000.0, 100_000.0, cfg, 1.0, 0.001, 0.0) == pytest.approx(2.0)
+    assert size(0.55, 50_000.0, 100_000.0, cfg, 1.0, 0.001, 0.0) == pytest.approx(2.0)
 
 
 def test_kelly_size_is_capped_by_position_room():
     cfg = WIDE.model_copy(update={"max_position": 1.5})
-    assert kelly_size(0.55, 50_000.0, 100_000.0, cfg, 1.0, 0.001, 0.5) == pytest.approx(1.0)
+    assert size(0.55, 50_000.0, 100_000.0, cfg, 1.0, 0.001, 0.5) == pytest.approx(1.0)
 
 
 def test_kelly_size_with_even_odds_and_p_half_is_zero():
-    result = kelly_size_with_reason(0.5, 100.0, 1e6, RiskConfig(), 0.0, 0.01, 0.0)
+    result = kelly_size(0.5, 100.0, 1e6, RiskConfig(), 0.0, 0.01, 0.0)
     assert result == (0.0, RejectReason.KELLY_NON_POSITIVE)
 
 
 def test_kelly_size_with_positive_kelly_but_edge_below_fees_is_zero():
     # f* = 0.1 > 0, but the edge is 0.55 * 10 - 0.45 * 10 - 2 * 1 = -1 bp.
-    assert kelly_size_with_reason(0.55, 100.0, 1e6, RiskConfig(), 1.0, 0.01, 0.0) == (0.0, RejectReason.EDGE_BELOW_FEES)
+    assert kelly_size(0.55, 100.0, 1e6, RiskConfig(), 1.0, 0.01, 0.0) == (0.0, RejectReason.EDGE_BELOW_FEES)
 
 
 def test_kelly_size_below_min_probability_is_zero():
     cfg = WIDE.model_copy(update={"min_probability": 0.6})
-    assert kelly_size_with_reason(0.55, 50_000.0, 1e5, cfg, 1.0, 0.001, 0.0) == (
+    assert kelly_size(0.55, 50_000.0, 1e5, cfg, 1.0, 0.001, 0.0) == (
         0.0,
         RejectReason.BELOW_MIN_PROBABILITY,
     )
@@ -96,24 +102,24 @@ def test_kelly_size_below_min_probability_is_zero():
 
 def test_kelly_size_with_stake_below_one_lot_is_zero():
     # Equity 1 quote stakes 0.08125 quote: 0.00135 base units, less than one 0.01 lot.
-    assert kelly_size_with_reason(0.55, 50_000.0, 1.0, WIDE, 1.0, 0.01, 0.0) == (0.0, RejectReason.KELLY_NON_POSITIVE)
+    assert kelly_size(0.55, 50_000.0, 1.0, WIDE, 1.0, 0.01, 0.0) == (0.0, RejectReason.KELLY_NON_POSITIVE)
 
 
 def test_kelly_size_with_non_positive_equity_is_zero():
-    assert kelly_size_with_reason(0.55, 50_000.0, -5.0, WIDE, 1.0, 0.001, 0.0) == (0.0, RejectReason.KELLY_NON_POSITIVE)
+    assert kelly_size(0.55, 50_000.0, -5.0, WIDE, 1.0, 0.001, 0.0) == (0.0, RejectReason.KELLY_NON_POSITIVE)
 
 
 def test_kelly_size_at_max_position_is_zero_with_max_position_reason():
-    assert kelly_size_with_reason(0.55, 50_000.0, 1e5, WIDE, 1.0, 0.001, 1000.0) == (0.0, RejectReason.MAX_POSITION)
+    assert kelly_size(0.55, 50_000.0, 1e5, WIDE, 1.0, 0.001, 1000.0) == (0.0, RejectReason.MAX_POSITION)
 
 
 def test_kelly_size_with_notional_below_one_lot_is_zero_with_notional_reason():
     cfg = WIDE.model_copy(update={"max_order_notional": 10.0})
-    assert kelly_size_with_reason(0.55, 50_000.0, 1e5, cfg, 1.0, 0.001, 0.0) == (0.0, RejectReason.MAX_ORDER_NOTIONAL)
+    assert kelly_size(0.55, 50_000.0, 1e5, cfg, 1.0, 0.001, 0.0) == (0.0, RejectReason.MAX_ORDER_NOTIONAL)
 
 
-def test_kelly_size_with_reason_when_sized_has_no_reason():
-    qty, reason = kelly_size_with_reason(0.55, 50_000.0, 100_000.0, WIDE, 1.0, 0.001, 0.0)
+def test_kelly_size_when_sized_has_no_reason():
+    qty, reason = kelly_size(0.55, 50_000.0, 100_000.0, WIDE, 1.0, 0.001, 0.0)
     assert reason is None
     assert qty == pytest.approx(104.166)
 
@@ -132,15 +138,28 @@ def test_kelly_size_with_reason_when_sized_has_no_reason():
 )
 def test_kelly_size_with_out_of_range_input_raises(p, price, equity, fee_bps, lot, abs_pos, match):
     with pytest.raises(ValueError, match=match):
-        kelly_size(p, price, equity, RiskConfig(), fee_bps, lot, abs_pos)
+        size(p, price, equity, RiskConfig(), fee_bps, lot, abs_pos)
 
 
 def test_kelly_size_bets_on_the_payoff_net_of_fees():
     # Gross b = 1 would stake 0.25 * (0.65 - 0.35) = 7.5 % of equity; with 1 bp fees each way the
     # net bet wins 8 and loses 12 bps: b = 2/3, f* = 0.65 - 0.35 * 1.5 = 0.125, stake 3.125 %.
     cfg = RiskConfig(take_profit_bps=10.0, stop_loss_bps=10.0, max_position=1e9, max_order_notional=1e12)
-    qty = kelly_size(0.65, 100.0, 1_000_000.0, cfg, 1.0, 0.001, 0.0)
+    qty = size(0.65, 100.0, 1_000_000.0, cfg, 1.0, 0.001, 0.0)
     assert qty == pytest.approx(0.25 * 0.125 * 1_000_000.0 / (100.0 * 12 / 1e4), abs=0.001)
-    assert kelly_size(0.65, 100.0, 1_000_000.0, cfg, 0.0, 0.001, 0.0) == pytest.approx(
-        0.25 * 0.3 * 1e6 / 0.1, abs=0.001
-    )
+    assert size(0.65, 100.0, 1_000_000.0, cfg, 0.0, 0.001, 0.0) == pytest.approx(0.25 * 0.3 * 1e6 / 0.1, abs=0.001)
+
+
+def test_round_trip_fee_is_the_taker_fee_on_entry_and_exit():
+    assert round_trip_fee_bps(0.0) == 0.0
+    assert round_trip_fee_bps(1.25) == 2.5
+
+
+def test_edge_and_payoff_read_the_fee_through_the_round_trip():
+    # 0.6 * 10 - 0.4 * 10 - 2 * 0.75 = 0.5 bp; the payoff nets the same 1.5 bp off the win and onto the loss.
+    assert expected_edge_bps(0.6, 10.0, 10.0, 0.75) == pytest.approx(10.0 * 0.6 - 4.0 - round_trip_fee_bps(0.75))
+    cfg = RiskConfig(take_profit_bps=10.0, stop_loss_bps=10.0, max_position=1e9, max_order_notional=1e12)
+    # net b = 8.5 / 11.5; f* = 0.6 - 0.4 * 11.5 / 8.5; stake / loss per unit (100 * 11.5 / 1e4).
+    f_star = 0.6 - 0.4 * 11.5 / 8.5
+    want = 0.25 * f_star * 1e6 / (100.0 * 11.5 / 1e4)
+    assert size(0.6, 100.0, 1e6, cfg, 0.75, 0.001, 0.0) == pytest.approx(want, abs=0.001)

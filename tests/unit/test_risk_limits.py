@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from scalper.risk import (
@@ -13,6 +14,7 @@ from scalper.risk import (
     TradingState,
 )
 
+R = RejectReason
 T0 = 1_700_000_000_000_000_000
 SECOND_NS = 1_000_000_000
 CFG = RiskConfig(
@@ -40,6 +42,18 @@ def entry(side: int = 1, qty: float = 1.0, price: float = 100.0, ts_ns: int = T0
 
 def exit_(side: int = -1, qty: float = 1.0, price: float = 99.0, ts_ns: int = T0) -> OrderIntent:
     return OrderIntent(ts_ns, side, qty, price, True, "stop_loss")
+
+
+def enter(rm: RiskManager, ts_ns: int, side: int, p: float, price: float):
+    """``rm.enter_at_touch`` with no slippage on a valid one-tick-wide book whose touch is ``price``."""
+    from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, FeatureState
+
+    book = FeatureState()
+    t = round(price / 0.01)
+    book.px[0, 0], book.px[1, 0] = (t - 1, t) if side > 0 else (t, t + 1)
+    book.n[:] = 1
+    book.ist[I_LAST_BOOK_TS], book.ist[I_IS_VALID] = ts_ns, 1
+    return rm.enter_at_touch(ts_ns, side, p, 0.0, 0.01, book.px, book.n, book.ist)
 
 
 def assert_rejected(result, reason: RejectReason, rm: RiskManager, count: int = 1) -> None:
@@ -264,18 +278,42 @@ def test_size_entry_uses_account_equity_and_position():
     # quote; loss per unit = 50_000 * 12 / 1e4 = 60 quote; 250 / 60 = 4.17 -> 4.1 lots of 0.1.
     cfg = CFG.model_copy(update={"kelly_fraction": 0.1, "initial_equity": 10_000.0, "max_order_notional": 1e6})
     rm = make_rm(cfg)
-    assert rm.size_entry(0.7, 50_000.0) == pytest.approx(4.1)
+    qty, reason = rm.size_entry(0.7, 50_000.0)
+    assert (qty, reason) == (pytest.approx(4.1), None)
     rm.on_fill(+1, 7.0, 50_000.0, 0.0)
-    assert rm.size_entry(0.7, 50_000.0) == pytest.approx(3.0)  # max_position 10 leaves 3
+    assert rm.size_entry(0.7, 50_000.0) == (pytest.approx(3.0), None)  # max_position 10 leaves 3
+    rm.on_fill(+1, 3.0, 50_000.0, 0.0)
+    assert rm.size_entry(0.7, 50_000.0) == (0.0, RejectReason.MAX_POSITION)
+    assert sum(rm.reject_counts.values()) == 0 and rm.approved_count == 0  # a query: nothing counted
 
 
-def test_entry_intent_with_edge_returns_sized_entry_intent():
+def test_size_entry_with_out_of_range_input_raises():
+    with pytest.raises(ValueError, match="p="):
+        make_rm().size_entry(math.nan, 100.0)
+
+
+def test_enter_at_touch_with_edge_approves_a_sized_entry_at_the_touch():
     cfg = CFG.model_copy(update={"kelly_fraction": 0.1, "initial_equity": 10_000.0, "max_order_notional": 1e6})
     rm = make_rm(cfg)
-    intent = rm.entry_intent(T0, -1, 0.7, 50_000.0)
-    assert intent == OrderIntent(T0, -1, intent.qty, 50_000.0, False, "entry")
-    assert intent.qty == pytest.approx(4.1)
-    assert sum(rm.reject_counts.values()) == 0
+    result = enter(rm, T0, -1, 0.7, 50_000.0)
+    assert isinstance(result, ApprovedOrder)
+    assert result.intent == OrderIntent(T0, -1, result.intent.qty, 50_000.0, False, "entry")
+    assert result.intent.qty == pytest.approx(4.1)
+    assert sum(rm.reject_counts.values()) == 0 and rm.approved_count == 1
+
+
+def test_enter_at_touch_limit_is_slippage_past_the_touch():
+    from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, FeatureState
+
+    rm = make_rm(CFG.model_copy(update={"max_order_notional": 1e6}))
+    book = FeatureState()
+    book.px[0, 0], book.px[1, 0] = 10_000, 10_002
+    book.n[:] = 1
+    book.ist[I_LAST_BOOK_TS], book.ist[I_IS_VALID] = T0, 1
+    buy = rm.enter_at_touch(T0, 1, 0.7, 5e-4, 0.01, book.px, book.n, book.ist)
+    sell = rm.enter_at_touch(T0 + 1, -1, 0.7, 5e-4, 0.01, book.px, book.n, book.ist)
+    assert buy.intent.limit_price == pytest.approx(100.02 * 1.0005)
+    assert sell.intent.limit_price == pytest.approx(100.00 * 0.9995)
 
 
 @pytest.mark.parametrize(
@@ -288,25 +326,25 @@ def test_entry_intent_with_edge_returns_sized_entry_intent():
         ({"initial_equity": 1.0}, 0.7, 50_000.0, RejectReason.KELLY_NON_POSITIVE, "below one lot"),
     ],
 )
-def test_entry_intent_with_zero_size_is_counted_rejection(update, p, price, reason, match):
+def test_enter_at_touch_with_zero_size_is_counted_rejection(update, p, price, reason, match):
     rm = make_rm(CFG.model_copy(update=update))
-    result = rm.entry_intent(T0, 1, p, price)
+    result = enter(rm, T0, 1, p, price)
     assert_rejected(result, reason, rm)
     assert match in result.detail
     assert result.intent.qty == 0.0
 
 
-def test_entry_intent_at_max_position_is_max_position():
+def test_enter_at_touch_at_max_position_is_max_position():
     rm = make_rm()
     rm.on_fill(+1, 10.0, 100.0, 0.0)
-    result = rm.entry_intent(T0, 1, 0.7, 100.0)
+    result = enter(rm, T0, 1, 0.7, 100.0)
     assert_rejected(result, RejectReason.MAX_POSITION, rm)
     assert "max_position=10.0" in result.detail
 
 
-def test_entry_intent_with_nan_probability_is_risk_check_error():
+def test_enter_at_touch_with_nan_probability_is_risk_check_error():
     rm = make_rm()
-    result = rm.entry_intent(T0, 1, math.nan, 100.0)
+    result = enter(rm, T0, 1, math.nan, 100.0)
     assert_rejected(result, RejectReason.RISK_CHECK_ERROR, rm)
     assert "ValueError" in result.detail
 
@@ -386,10 +424,10 @@ def test_every_reject_reason_is_reachable_and_counted_once():
     rm.check(entry(), market(T0))
     rm.check(entry(side=-1), market(T0 + 1))
     rm.check(entry(), market(T0 + 2))  # MAX_ORDERS_PER_SECOND
-    rm.entry_intent(T0, 1, 0.5, 100.0)  # KELLY_NON_POSITIVE
-    rm.entry_intent(T0, 1, 0.6, 100.0)  # EDGE_BELOW_FEES
+    enter(rm, T0, 1, 0.5, 100.0)  # KELLY_NON_POSITIVE
+    enter(rm, T0, 1, 0.6, 100.0)  # EDGE_BELOW_FEES
     min_p = make_rm(CFG.model_copy(update={"min_probability": 0.9}))
-    min_p.entry_intent(T0, 1, 0.7, 100.0)  # BELOW_MIN_PROBABILITY
+    enter(min_p, T0, 1, 0.7, 100.0)  # BELOW_MIN_PROBABILITY
     rm.set_state(TradingState.REDUCING_ONLY)
     rm.check(entry(), market(T0 + 3))  # REDUCING_ONLY
     rm.set_state(TradingState.HALTED)
@@ -425,3 +463,30 @@ def test_mark_many_latches_the_kill_switch_like_mark():
     rm.on_fill(+1, 10.0, 100.0, 0.0)
     rm.mark_many(np.array([95.0, 85.0, 120.0]))
     assert rm.state == TradingState.REDUCING_ONLY and rm.control.slot(Source.RISK) == TradingState.REDUCING_ONLY
+
+
+def test_refusals_by_p_are_the_refusals_of_the_sizing_by_p_alone():
+    # tp = sl = 10 bps, fee 1 bp a side: p = 0.5 has no Kelly edge, p = 0.6 no edge after 2 bps of fees.
+    rm = make_rm(CFG.model_copy(update={"min_probability": 0.3}))
+    p = np.array([0.2, 0.5, 0.6, 0.7, 1.0, math.nan, 1.5])
+    got = rm.refusals_by_p(p)
+    want = [R.BELOW_MIN_PROBABILITY, R.KELLY_NON_POSITIVE, R.EDGE_BELOW_FEES, 0, 0, 0, 0]
+    assert got.dtype == np.int8 and got.tolist() == [int(w) for w in want]
+    out = np.full(len(p), 99, dtype=np.int8)
+    assert rm.refusals_by_p(p, out=out) is out and out.tolist() == got.tolist()
+    assert sum(rm.reject_counts.values()) == 0  # screening counts nothing
+    with pytest.raises(ValueError, match="int8"):
+        rm.refusals_by_p(p, out=np.zeros(len(p), dtype=np.int64))
+
+
+def test_count_refusals_adds_to_the_reason_and_refuses_a_negative_count():
+    rm = make_rm()
+    rm.count_refusals(RejectReason.EDGE_BELOW_FEES, 3)
+    rm.count_refusals(RejectReason.EDGE_BELOW_FEES)
+    rm.count_refusals(RejectReason.KELLY_NON_POSITIVE, 0)
+    assert rm.reject_counts == {r: (4 if r == RejectReason.EDGE_BELOW_FEES else 0) for r in RejectReason}
+    with pytest.raises(ValueError, match="n=-1"):
+        rm.count_refusals(RejectReason.EDGE_BELOW_FEES, -1)
+    with pytest.raises(ValueError):
+        rm.count_refusals(99, 1)
+    assert rm.reject_counts[RejectReason.EDGE_BELOW_FEES] == 4
