@@ -9,9 +9,11 @@ position open are never predicted. The replay then needs Python at a decision on
 can change something:
 
 * Flat with nothing in flight, a decision whose probability fails the sizing rules that depend on
-  ``p`` alone (:func:`scalper.risk.kelly.edge_rejections`) only counts its refusal. Those refusals
-  are counted in bulk and the kernel runs on (:meth:`FeatureState.decide_from`) to the next decision
-  that may enter.
+  ``p`` alone (:meth:`RiskManager.refusals_by_p`, the compiled rule the entry itself runs) only
+  counts its refusal. Those refusals are counted in bulk (:meth:`RiskManager.count_refusals`) and
+  the kernel runs on (:meth:`FeatureState.decide_from`) to the next decision that may enter.
+* The signal of each predicted row comes from :func:`~scalper.engine.core.choose_signals`, the
+  compiled rule :meth:`EngineCore.on_decision` runs on one row.
 * With a position open and nothing in flight, a decision only marks the position to the mid. The
   kernel passes over those decisions and the marks are applied before the next code, in order, at
   the batch pass's mid (:meth:`RiskManager.mark_many`).
@@ -29,12 +31,11 @@ from scalper.engine.core import EngineCore, Prediction, choose_signals
 from scalper.features.batch import FeatureStream
 from scalper.features.kernels import CODE_DECISION, I_DECISION_TS, I_NEXT_GRID, INT64_MAX, INT64_MIN
 from scalper.models.inference import ModelSet
-from scalper.risk.config import RiskConfig
 from scalper.risk.intent import RejectReason
-from scalper.risk.kelly import edge_rejections
 
-# Rows per ONNX call: small after an entry (a position typically opens within a few flat decisions),
-# doubling while flat. ETHUSDT, 3 x 300 trees: 288 of 1,910 rows predicted from 2 (392 from 8, 528 from 16).
+# Rows per ONNX call: small after an entry, because a position typically opens within a few flat
+# decisions and every row predicted past it is wasted; doubling while flat, so a long flat stretch
+# costs few calls.
 MIN_BATCH = 2
 MAX_BATCH = 4096
 
@@ -55,9 +56,7 @@ class BatchedDecisions:
         Predicts rows in batches, one call per horizon.
     core : EngineCore
         The core the replay drives; its state is switched to book-only (features come from the pass).
-    risk_cfg : RiskConfig
-    fee_bps : float
-        Taker fee per side, bps (the edge rule counts it).
+        Its risk manager screens and counts the refusals decided by ``p`` alone.
     trade_from_ns : int
         No entry before this time.
     """
@@ -67,8 +66,6 @@ class BatchedDecisions:
         features: FeatureStream,
         models: ModelSet,
         core: EngineCore,
-        risk_cfg: RiskConfig,
-        fee_bps: float,
         trade_from_ns: int,
     ) -> None:
         m, h = features.max_rows, len(models.predictors)
@@ -77,8 +74,6 @@ class BatchedDecisions:
         self.core = core
         self.state = core.state
         self.trade_from_ns = trade_from_ns
-        self.risk_cfg = risk_cfg
-        self.fee_bps = fee_bps
         # Rows before trade_from_ns can neither trade nor count in the report: never predicted. Their
         # number is known once the pass is past trade_from_ns.
         self._first: int | None = None
@@ -117,7 +112,7 @@ class BatchedDecisions:
         self._classes[lo:hi], self._p[lo:hi], self._side[lo:hi], self._horizon[lo:hi] = choose_signals(
             probas, self.models.horizons_ns
         )
-        self._blocked[lo:hi] = edge_rejections(self._p[lo:hi], self.risk_cfg, self.fee_bps)
+        self.core.risk.refusals_by_p(self._p[lo:hi], out=self._blocked[lo:hi])
         self._done = hi
         return True
 
@@ -182,9 +177,8 @@ class BatchedDecisions:
         row = self._row
         nxt, at_end = self._next_may_enter(row)
         if nxt > row:
-            counts = core.risk.reject_counts
             for reason, count in enumerate(np.bincount(self._blocked[row:nxt]).tolist()):
                 if reason and count:
-                    counts[RejectReason(reason)] += count
+                    core.risk.count_refusals(RejectReason(reason), count)
             self._row = nxt
         state.decide_from(INT64_MAX if at_end else int(self.features.ts[nxt]))

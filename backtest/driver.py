@@ -109,7 +109,7 @@ def run_backtest(
     if batch_predictions:
         # The batch pass runs in a thread ahead of the replay (the replay waits if it catches up).
         features = FeatureStream(data, FeatureState.from_config(fc), background=True)
-        batched = BatchedDecisions(features, models, core, cfg.risk, cfg.exec.taker_fee_bps, trade_from_ns)
+        batched = BatchedDecisions(features, models, core, trade_from_ns)
         core.predictions = None  # the batched replay keeps them: batched.predictions()
 
         def decide(g: int, i: int) -> None:

@@ -36,11 +36,64 @@ from scalper.features.kernels import (
     run_until,
 )
 from scalper.ingest.tickfile import Instrument
+from scalper.lowlevel.jit import inline_kernel, kernel
 from scalper.models.inference import ModelSet
 from scalper.models.labels import DOWN, UP
 from scalper.risk.intent import ApprovedOrder, OrderIntent, Rejection
 from scalper.risk.limits import RiskManager
 from scalper.risk.market import MarketState
+
+
+@inline_kernel
+def select_signal(proba, horizons_ns, classes):
+    """The signal rule for one decision: the most confident up or down call across horizons.
+
+    Parameters
+    ----------
+    proba : ndarray
+        float32[H, 3], one row of class probabilities (down, flat, up) per horizon, in the model
+        set's order. Finite.
+    horizons_ns : ndarray
+        int64[H], the horizons, ns, same order.
+    classes : ndarray
+        int8[H], written: the argmax class of each horizon (the first maximum, as numpy's argmax).
+
+    Returns
+    -------
+    p, side, horizon_ns : float, int, int
+        The call's probability, its side (+1 up, -1 down) and its horizon (ns). Candidates are
+        scanned horizon by horizon, up before down, and the first maximum wins. The call is always
+        up or down: when every up and down probability is 0 it is up at the first horizon with
+        p = 0, which the sizing refuses.
+    """
+    best_p = -1.0
+    best_side = 0
+    best_h = 0
+    for h in range(proba.shape[0]):
+        c = 0
+        for k in range(1, proba.shape[1]):
+            if proba[h, k] > proba[h, c]:
+                c = k
+        classes[h] = c
+        if proba[h, UP] > best_p:
+            best_p, best_side, best_h = float(proba[h, UP]), 1, horizons_ns[h]
+        if proba[h, DOWN] > best_p:
+            best_p, best_side, best_h = float(proba[h, DOWN]), -1, horizons_ns[h]
+    return best_p, best_side, best_h
+
+
+@kernel
+def select_one_signal(proba, horizons_ns, classes):
+    """:func:`select_signal` as a kernel of its own, for a call from Python (one decision)."""
+    return select_signal(proba, horizons_ns, classes)
+
+
+@kernel
+def select_signals(proba, horizons_ns, classes, p, side, horizon_ns):
+    """:func:`select_signal` on every row: ``proba`` float32[M, H, 3]; writes ``classes`` int8[M, H],
+    ``p`` float64[M], ``side`` int8[M] and ``horizon_ns`` int64[M] (all preallocated)."""
+    for m in range(proba.shape[0]):
+        p[m], side[m], horizon_ns[m] = select_signal(proba[m], horizons_ns, classes[m])
 
 
 @dataclass
@@ -56,11 +109,12 @@ class Prediction:
 
 class _Prepared(NamedTuple):
     """A decision predicted ahead (:meth:`EngineCore.prepare_decision`): the feature row's bytes, the
-    models that answered it and their call ``(p, side, horizon ns, argmax class per horizon)``."""
+    models that answered it and their call ``(p, side, horizon ns, argmax class per horizon)``; the
+    classes are this decision's own array (the buffers of :meth:`EngineCore._predict` are reused)."""
 
     row: bytes
     models: ModelSet
-    signal: tuple[float, int, int, list[int]]
+    signal: tuple[float, int, int, np.ndarray]
 
 
 @dataclass
@@ -135,6 +189,15 @@ class EngineCore:
         self._peek_ist = np.zeros_like(state.ist)
         self._peek_fst = np.zeros_like(state.fst)
         self.prepared_hits = 0
+        self._set_signal_buffers(models)
+
+    def _set_signal_buffers(self, models: ModelSet) -> None:
+        # The one-decision signal rule's inputs and output, preallocated for a model set.
+        n = len(models.predictors)
+        self._signal_models = models
+        self._proba = np.zeros((n, 3), dtype=np.float32)
+        self._horizons = np.array(models.horizons_ns, dtype=np.int64)
+        self._classes = np.zeros(n, dtype=np.int8)
 
     # -- market facts -------------------------------------------------------------------------
     def _market(self, ts_ns: int) -> MarketState:
@@ -172,18 +235,17 @@ class EngineCore:
         self.on_signal(ts_ns, classes, p, side, horizon_ns)
         return asked
 
-    def _predict(self, features: np.ndarray) -> tuple[float, int, int, list[int]]:
-        # The most confident up/down call across horizons: (p, side, horizon ns, argmax class per horizon).
-        best_p, best_side, best_h = 0.0, 0, 0
-        classes = []
-        for predictor in self.models.predictors:
-            # Python floats: three numpy scalar reads and an argmax cost more than the list.
-            proba = predictor.predict(features).tolist()
-            classes.append(proba.index(max(proba)))  # the first maximum, as numpy's argmax
-            for cls, side in ((UP, 1), (DOWN, -1)):
-                if proba[cls] > best_p:
-                    best_p, best_side, best_h = proba[cls], side, predictor.horizon_ns
-        return best_p, best_side, best_h, classes
+    def _predict(self, features: np.ndarray) -> tuple[float, int, int, np.ndarray]:
+        # Every horizon's probabilities, then the signal rule (select_signal): (p, side, horizon ns,
+        # argmax class per horizon). The classes array is a buffer the next call overwrites.
+        models = self.models
+        if models is not self._signal_models:  # models swapped (SIGHUP reload)
+            self._set_signal_buffers(models)
+        proba = self._proba
+        for h, predictor in enumerate(models.predictors):
+            proba[h] = predictor.predict(features)
+        p, side, horizon_ns = select_one_signal(proba, self._horizons, self._classes)
+        return p, side, horizon_ns, self._classes
 
     def prepare_decision(self) -> float | None:
         """Predict, ahead of time, the decision the next grid point will take if no event comes first.
@@ -206,9 +268,9 @@ class EngineCore:
         )
         if g == INT64_MIN or g < self.trade_from_ns:
             return None
-        signal = self._predict(self._peek_row)
-        self._prepared = _Prepared(self._peek_row.tobytes(), self.models, signal)
-        return signal[0]
+        p, side, horizon_ns, classes = self._predict(self._peek_row)
+        self._prepared = _Prepared(self._peek_row.tobytes(), self.models, (p, side, horizon_ns, classes.copy()))
+        return p
 
     def on_signal(self, ts_ns: int, classes: np.ndarray | list[int], p: float, side: int, horizon_ns: int) -> None:
         """Open a position on a model call that passes risk.
@@ -439,7 +501,8 @@ class EngineCore:
 
 
 def choose_signals(probas: list[np.ndarray], horizons_ns: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """Pick, for every decision row at once, what :meth:`EngineCore.on_decision` picks for one.
+    """Pick, for every decision row at once, what :meth:`EngineCore.on_decision` picks for one: the
+    same compiled rule (:func:`select_signal`), looped over the rows.
 
     Parameters
     ----------
@@ -452,14 +515,13 @@ def choose_signals(probas: list[np.ndarray], horizons_ns: tuple[int, ...]) -> tu
     -------
     classes, p, side, horizon_ns : ndarray
         int8[M, H] argmax classes; float64[M] probability, int8[M] side (+1 up, -1 down) and
-        int64[M] horizon of the most confident call. Candidates are scanned horizon by horizon,
-        up before down, and the first maximum wins, exactly as the one-row loop does.
+        int64[M] horizon of the most confident call.
     """
-    P = np.stack(probas, axis=1)  # [M, H, 3]
-    classes = P.argmax(axis=2).astype(np.int8)
-    cand = np.stack([P[:, :, UP], P[:, :, DOWN]], axis=2).reshape(len(P), -1)  # h0 up, h0 down, h1 up, ...
-    best = cand.argmax(axis=1)
-    p = cand[np.arange(len(P)), best].astype(np.float64)
-    side = np.where(best % 2 == 0, 1, -1).astype(np.int8)
-    horizon = np.asarray(horizons_ns, dtype=np.int64)[best // 2]
+    proba = np.ascontiguousarray(np.stack(probas, axis=1), dtype=np.float32)  # [M, H, 3]
+    m, h = proba.shape[0], proba.shape[1]
+    classes = np.empty((m, h), dtype=np.int8)
+    p = np.empty(m, dtype=np.float64)
+    side = np.empty(m, dtype=np.int8)
+    horizon = np.empty(m, dtype=np.int64)
+    select_signals(proba, np.asarray(horizons_ns, dtype=np.int64), classes, p, side, horizon)
     return classes, p, side, horizon
