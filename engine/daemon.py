@@ -6,8 +6,8 @@ One asyncio loop (uvloop) runs the feed, the engine core and the I/O; none block
   through the same ``step`` kernel and :class:`~scalper.engine.core.EngineCore` as the backtest.
 * Journal writes never happen on that path: records go to :class:`~scalper.exec.journal.JournalWriter`
   with ``put_nowait`` and a background task writes them in order. An order intent is journaled before
-  the order is sent: :class:`JournaledVenue` holds each approved order until the writer reports its
-  intent durable, and only then releases it to the paper venue.
+  the order is sent: :class:`~scalper.exec.journaled.JournaledVenue` holds each approved order until
+  the writer reports its intent durable, and only then releases it to the paper venue.
 * While the journal cannot be written, no new position is opened (the journal's slot of the trading
   state goes reducing-only until the store is back and the buffered records have drained); exits
   still go out at once, their records queued in order behind the rest.
@@ -35,7 +35,6 @@ import gc
 import logging
 import signal
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,10 +47,8 @@ from scalper.engine.control import ControlCommand, FileControlChannel, control_k
 from scalper.engine.core import EngineCore
 from scalper.engine.framepath import NOT_RUN, DepthFramePath
 from scalper.engine.metrics import EngineMetrics, serve
-from scalper.exec.adapter import ExecutionAdapter
 from scalper.exec.journal import (
     FillRecord,
-    IntentRecord,
     JournalCorrupt,
     JournalOverflow,
     OperatorAction,
@@ -63,7 +60,8 @@ from scalper.exec.journal import (
 )
 from scalper.exec.journal_file import FileJournal
 from scalper.exec.journal_writer import JournalWriter
-from scalper.exec.orders import Fill, Order
+from scalper.exec.journaled import JournaledVenue
+from scalper.exec.orders import Fill
 from scalper.exec.recovery import recover, replay_fallback
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.kernels import (
@@ -76,7 +74,7 @@ from scalper.ingest.tickfile import KIND_BOOK, Instrument
 from scalper.models.card import ModelCardMismatch
 from scalper.models.inference import ModelSet, load_model_dir
 from scalper.risk.control import Source
-from scalper.risk.intent import ApprovedOrder, TradingState
+from scalper.risk.intent import TradingState
 from scalper.risk.limits import RiskManager
 
 log = logging.getLogger("scalper.daemon")
@@ -93,6 +91,10 @@ JOURNAL_HEALTH_S = 1.0
 """How long the journal store may go unchecked while there is nothing to write, seconds."""
 
 
+DecisionStep = Callable[[int, np.ndarray, int], None]
+"""One decision of the daemon: ``(g, feat, ts_recv_ns)``, see :meth:`Daemon.wrap_steps`."""
+
+
 class StartupError(RuntimeError):
     """The daemon cannot start (metrics port taken, journal store unreachable); the message is one
     line naming what and where, with the config key to check."""
@@ -100,70 +102,6 @@ class StartupError(RuntimeError):
 
 class JournalStartError(RuntimeError):
     """The journal cannot be recovered at start; the message is one line saying what to do."""
-
-
-class JournaledVenue(ExecutionAdapter):
-    """An execution adapter that journals every intent and sends an entry only once it is durable.
-
-    Wraps the paper venue; the engine core sees one adapter. Orders waiting for the journal count as
-    open, so the core does not stack a second entry on top of one that has not been sent yet. An
-    exit does not wait for the store: it only shrinks the position, and holding it through a journal
-    outage would hold the risk (its intent is queued first, so the journal keeps the order).
-    """
-
-    def __init__(self, venue: SimulatedExchange, journal: JournalWriter) -> None:
-        self.venue = venue
-        self.journal = journal
-        self._held: deque[tuple[int, ApprovedOrder, int]] = deque()
-        # Held orders reach the venue in order, so its ids equal these client ids (and the journal's).
-        self._next_client_id = venue.next_order_id
-
-    def _submit(self, order: ApprovedOrder, ts_ns: int) -> Order:
-        oid = self._next_client_id
-        self._next_client_id += 1
-        # Journal records carry wall-clock time (exec/journal.py); the decision's event time is in the order.
-        seq = self.journal.put_nowait(IntentRecord.from_intent(time.time_ns(), oid, order.intent))
-        self._held.append((seq, order, ts_ns))
-        intent = order.intent
-        return Order(oid, ts_ns, intent.side, intent.qty, intent.limit_price, intent.reason, intent.is_exit)
-
-    def release(self, now_ns: int) -> int:
-        """Send every held order whose intent is now durable, and every exit, in order; return how
-        many went out.
-
-        An order leaves at ``max(decision time, now_ns)`` (event time): an entry cannot reach the
-        venue before its intent was on disk.
-        """
-        sent = 0
-        durable = self.journal.durable_seq
-        while self._held and (self._held[0][0] <= durable or self._held[0][1].intent.is_exit):
-            _, order, ts_ns = self._held.popleft()
-            # Live event times are not strictly ordered (trade T can trail depth T): never step the venue clock back.
-            self.venue.submit(order, max(ts_ns, now_ns, self.venue.now_ns))
-            sent += 1
-        return sent
-
-    def cancel(self, order_id: int, ts_ns: int) -> bool:
-        return self.venue.cancel(order_id, max(ts_ns, self.venue.now_ns))
-
-    def open_orders(self) -> list[Order]:
-        return self.venue.open_orders()
-
-    def has_open_orders(self) -> bool:
-        return bool(self._held) or self.venue.has_open_orders()
-
-    def holds_orders(self) -> bool:
-        """True while an order waits for its intent to be durable (:meth:`release` sends it)."""
-        return bool(self._held)
-
-    def order(self, order_id: int) -> Order:
-        return self.venue.order(order_id)
-
-    def next_wake_ns(self) -> int | None:
-        return self.venue.next_wake_ns()
-
-    def on_time(self, ts_ns, px, sz, n, is_book_valid=True) -> list[Fill]:
-        return self.venue.on_time(ts_ns, px, sz, n, is_book_valid)
 
 
 class Daemon:
@@ -224,6 +162,29 @@ class Daemon:
         self._loss_marked = False  # a lost store's marker record is queued (see _mark_store_loss)
         self._prepares = d.prepare_decisions
         self._prepare_pending = False
+        # What the hot path calls: the daemon's own steps unless wrap_steps() wrapped them.
+        self._decide_step: DecisionStep = self._decide
+        self._prepare_step: Callable[[], None] = self._prepare
+
+    def wrap_steps(
+        self,
+        decide: Callable[[DecisionStep], DecisionStep] | None = None,
+        prepare: Callable[[Callable[[], None]], Callable[[], None]] | None = None,
+    ) -> None:
+        """Instrumentation point (the bench, tracing): route each decision through ``decide(step)``
+        and each idle-time preparation through ``prepare(step)``.
+
+        ``step`` is the daemon's own call, which the wrapper must make exactly once (timing or
+        recording around it). A decision step takes ``(g, feat, ts_recv_ns)``: the decision's grid
+        time (ns since the epoch), the kernel's feature row (float64[N_FEATURES], read, never kept)
+        and the local receive time (ns) of the frame that brought it; a preparation step takes
+        nothing. Wrappers compose: a second call wraps the first. Nothing is checked per event or
+        per decision: the hot path calls whatever is installed, the daemon's steps when unused.
+        """
+        if decide is not None:
+            self._decide_step = decide(self._decide_step)
+        if prepare is not None:
+            self._prepare_step = prepare(self._prepare_step)
 
     def _redis_backend(self):
         from scalper.exec.journal_redis import RedisJournal
@@ -293,7 +254,13 @@ class Daemon:
             )
         return state.next_order_id
 
-    def _build_core(self, first_order_id: int) -> None:
+    def build_core(self, first_order_id: int) -> None:
+        """Make the paper venue, its journaled wrapper and the engine core; :meth:`run` calls it once
+        the journal is recovered. Order ids start at ``first_order_id`` (the journal's next).
+
+        Tests and the bench call it after ``await daemon.journal.start()`` to drive frames without
+        :meth:`run`.
+        """
         c = self.cfg
         paper = SimulatedExchange(
             latency_ns=int(round(c.exec.latency_ms * 1e6)),
@@ -316,6 +283,9 @@ class Daemon:
             stop_loss_bps=c.risk.stop_loss_bps,
             on_fill=self._journal_fill,
         )
+
+    # Old name, still called by tests outside the daemon's own (test_model_files, test_journal_faults).
+    _build_core = build_core
 
     # -- hot path -----------------------------------------------------------------------------
     def on_events(self, cols: dict[str, np.ndarray]) -> None:
@@ -377,7 +347,7 @@ class Daemon:
         except RuntimeError:  # frames handed over outside an event loop: there is no idle time to use
             return
         self._prepare_pending = True
-        loop.call_soon(self._prepare)
+        loop.call_soon(self._prepare_step)
 
     def _prepare(self) -> None:
         self._prepare_pending = False
@@ -391,7 +361,7 @@ class Daemon:
             self._inference_failed("while preparing the next decision (preparing stopped)")
 
     def _decide_frame(self, g: int, _i: int) -> None:
-        self._decide(g, self.state.feat, self._frame_recv_ns)
+        self._decide_step(g, self.state.feat, self._frame_recv_ns)
 
     def _orders_held(self) -> bool:
         # Orders waiting for the journal are released at the frame's first event, before its events.
@@ -419,7 +389,7 @@ class Daemon:
             ticks,
             size,
             flags,
-            decide=lambda g, i: self._decide(g, feat, recv_of(i)),
+            decide=lambda g, i: self._decide_step(g, feat, recv_of(i)),
             on_invalid=self.feed.invalidate,
             start=start,
         )
@@ -456,8 +426,8 @@ class Daemon:
         """Between frames, every ``daemon.keep_warm_ms``, bring the hot path back into the CPU caches.
 
         On a shared VM a core idle for a few ms comes back without the kernels' and the model's cache
-        lines: a frame after 5 ms of quiet took ~300 µs to its decision instead of ~15 back to back,
-        ~130 µs with this loop (BENCHMARKS.md); the loop costs ~16 % of one core at 1 ms. Each round
+        lines, and the first frame after a quiet spell pays for them on its way to the decision; this
+        loop keeps them resident at the cost of a share of one core (figures in BENCHMARKS.md). Each round
         prepares the next decision (:meth:`~scalper.engine.core.EngineCore.prepare_decision`; in
         position, or with ``prepare_decisions`` off, it predicts the last feature row again with every
         model instead), sizes and checks an entry on the book against a scratch risk manager
@@ -766,7 +736,7 @@ class Daemon:
             server.shutdown()
             server.server_close()
             raise
-        self._build_core(first_id)
+        self.build_core(first_id)
         self._publish_model_info(self.models)
         log.info("metrics on http://%s:%d/metrics", self.cfg.daemon.metrics_host, port)
         # Everything loaded so far (models, numba dispatchers, libraries) lives for the whole run: keep
@@ -786,8 +756,9 @@ class Daemon:
         # Not journaled: a stop is not an operator halt, and the next start trades again.
         self.risk.impose(Source.OPERATOR, TradingState.REDUCING_ONLY)
         # Held orders never reached the venue: their intents stay unsettled and recovery reports them.
+        # So only the paper venue's orders are canceled (cancelling a held one would journal it CANCELED).
         event_now = int(self.state.ist[I_LAST_EVENT_TS])
-        for order in self.venue.open_orders():
+        for order in self.venue.venue.open_orders():
             self.venue.cancel(order.order_id, event_now)
         # One budget for the whole stop; what the journal store cannot take in it goes to the fallback.
         deadline = time.monotonic() + self.cfg.daemon.shutdown_timeout_s

@@ -87,7 +87,7 @@ class SimulatedExchange(ExecutionAdapter):
         lot_size: float,
         first_order_id: int = 1,
         keep_history: bool = True,
-        on_terminal: Callable[[Order], None] | None = None,
+        on_terminal: Callable[[Order], object] | None = None,
     ) -> None:
         if latency_ns < 0 or not taker_fee_bps >= 0.0 or not tick_size > 0.0 or not lot_size > 0.0:
             raise ValueError(

@@ -265,7 +265,7 @@ def test_sighup_reload_keeps_the_running_models_when_the_new_ones_fail(eth_model
     live = tmp_path / "live_models"
     shutil.copytree(eth_models, live)
     daemon = Daemon(load_config(_daemon_config(tmp_path, live, 0, "file")))
-    daemon._build_core(1)
+    daemon.build_core(1)
     running = daemon.models
     card = json.loads((live / "h10s.card.json").read_text())
     card["feature_names"][3] = "made_up_feature"
@@ -285,7 +285,7 @@ def test_an_inference_error_stops_entries_and_is_counted(eth_models, tmp_path):
     from scalper.risk.intent import TradingState
 
     daemon = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "file")))
-    daemon._build_core(1)
+    daemon.build_core(1)
 
     def broken(_features):
         raise RuntimeError("onnxruntime: bad input")
@@ -303,7 +303,7 @@ def _synced(daemon, data_dir, recv_ns: int | None = None) -> list[bytes]:
     # (outside an event loop: nothing is prepared), received at recv_ns (now if None); return those frames.
     from scalper.ingest.binance import Recording, parse_message
 
-    daemon._build_core(1)
+    daemon.build_core(1)
     feed = daemon.feed
     feed.sequencer.reset()
     snapshot, frames = None, []
@@ -397,7 +397,7 @@ def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models
         risk_before[3],
     )
     assert np.array_equal(risk._approvals, risk_before[2]) and daemon.venue.venue.next_order_id == next_order
-    for before, after in zip(state, daemon.state.arrays()):
+    for before, after in zip(state, daemon.state.arrays(), strict=True):
         assert np.array_equal(before, after)
     assert np.array_equal(ids, feed.sequencer.ids)
     # The next frame still continues the book: the re-scanned frame was not taken.
@@ -436,7 +436,7 @@ def test_decisions_prepared_between_frames_trade_exactly_as_predicted_ones(data_
         )
         daemon = Daemon(cfg)
         await daemon.journal.start()
-        daemon._build_core(1)
+        daemon.build_core(1)
         feed = daemon.feed
         feed.sequencer.reset()
         for raw in buffered:
@@ -478,7 +478,7 @@ def _redis_daemon(tmp_path, models, redis_url):
     from scalper.engine.daemon import Daemon
 
     daemon = Daemon(load_config(_daemon_config(tmp_path, models, 0, "redis", redis_url)))
-    daemon._build_core(1)
+    daemon.build_core(1)
     return daemon
 
 
@@ -568,7 +568,7 @@ def test_journal_ts_ns_is_the_wall_clock_for_intents_like_every_other_record(eth
 
     async def scenario():
         await daemon.journal.start()
-        daemon._build_core(1)
+        daemon.build_core(1)
         t0 = time.time_ns()
         daemon.venue.submit(_approved(daemon, 1, 0.01, False), event_ts)
         t1 = time.time_ns()
@@ -603,7 +603,7 @@ def test_an_exit_goes_out_while_the_store_hangs_and_an_entry_waits(eth_models, t
 
     async def scenario():
         await daemon.journal.start()
-        daemon._build_core(1)
+        daemon.build_core(1)
         daemon.risk.on_fill(1, 0.02, 3000.0, 0.0)  # a position to exit
         stall = _StalledStore(daemon.journal.backend)
         stall.install()
@@ -632,7 +632,7 @@ def test_journal_reducing_only_clears_itself_once_drained_and_the_other_latches_
 
     async def scenario():
         await daemon.journal.start()
-        daemon._build_core(1)
+        daemon.build_core(1)
         backend = daemon.journal.backend
         real_append = backend.append
         down = True
@@ -677,7 +677,7 @@ def test_resume_command_is_journaled_and_a_restart_keeps_an_unresumed_halt(eth_m
         daemon = _file_daemon(tmp_path, eth_models)
         await daemon.journal.start()
         first = await daemon._recover()
-        daemon._build_core(first)
+        daemon.build_core(first)
         restored = daemon.risk.state
         if signal_state is not None:
             daemon.on_operator_signal(signal_state)
@@ -796,3 +796,44 @@ def test_resume_through_redis_releases_the_latches_but_not_the_key(eth_models, t
         (OperatorAction.SET, TradingState.ACTIVE),
     ]
     assert "checked (" in ops[1].reason and "via redis list test:halt:control" in ops[1].reason
+
+
+def test_wrap_steps_routes_every_decision_and_preparation_through_the_wrappers(data_dir, eth_models, tmp_path):
+    # The bench's public hook: wrappers see each step's arguments, compose (the last installed is
+    # outermost) and the daemon's own step still runs once per call.
+    daemon = _file_daemon(tmp_path, eth_models)
+    seen: list[tuple] = []
+
+    def tag(name):
+        def wrap(step):
+            def wrapped(*args):
+                seen.append((name, *args))
+                step(*args)
+
+            return wrapped
+
+        return wrap
+
+    daemon.wrap_steps(decide=tag("inner"), prepare=tag("prep"))
+    daemon.wrap_steps(decide=tag("outer"))
+    recv = time.time_ns() - 1_000
+    frames = _synced(daemon, data_dir, recv_ns=recv)
+    decisions = [s for s in seen if s[0] in ("inner", "outer")]
+    assert len(decisions) >= 2 and [s[0] for s in decisions[:2]] == ["outer", "inner"]
+    outer = [s for s in decisions if s[0] == "outer"]
+    assert [s[1:] for s in outer] == [s[1:] for s in decisions if s[0] == "inner"]
+    assert all(feat is daemon.state.feat and ts == recv for _, _, feat, ts in outer)
+    grid = [g for _, g, _, _ in outer]
+    assert grid == sorted(grid) and len(set(grid)) == len(grid)
+    assert snapshot_value(daemon, "scalper_decisions_total") == len(outer)  # the daemon's step ran for each
+    assert not [s for s in seen if s[0] == "prep"]  # outside an event loop nothing is prepared
+
+    async def frames_arrive(n: int) -> None:
+        for raw in frames[-n:]:
+            daemon.feed._on_frame(raw, time.time_ns())  # stale frames: only the idle-time preparation runs
+            daemon._after_events()
+            await asyncio.sleep(0)
+
+    asyncio.run(frames_arrive(3))
+    prepared = [s for s in seen if s[0] == "prep"]
+    assert 1 <= len(prepared) <= 3 and set(prepared) == {("prep",)}  # at most one per frame, no arguments
