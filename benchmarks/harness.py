@@ -20,15 +20,24 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import orjson
 
 from scalper.engine.config import EngineConfig
 from scalper.models.config import TrainConfig
+
+if TYPE_CHECKING:
+    from scalper.ingest.binance import DepthSnapshot, DepthUpdate
+    from scalper.ingest.tickfile import TickData
+    from scalper.models.inference import ModelSet
+
+T = TypeVar("T")
 
 ETH_FILES = ("hftbacktest/binance_usdm/ethusdt_20240718.gz", "hftbacktest/binance_usdm/ethusdt_20240719.gz")
 GOOG = "lobster/GOOG_2012-06-21_34200000_57600000_{}_10.csv"
@@ -81,7 +90,7 @@ def _result(stage: str, samples: np.ndarray, note: str = "") -> StageResult:
     )
 
 
-def _time_each(fn: Callable[[object], object], items, repeat: int = 1) -> np.ndarray:
+def _time_each(fn: Callable[[T], object], items: Collection[T], repeat: int = 1) -> np.ndarray:
     _settle()
     clock = time.perf_counter_ns
     out = np.empty(len(items) * repeat, dtype=np.int64)
@@ -102,10 +111,10 @@ class BenchData:
     snapshot_raw: bytes
     buffered_raw: list[bytes]
     depth_raw: list[bytes]
-    eth: object  # TickData of the ETH recording
-    goog: object  # TickData of GOOG level 10
-    models: object  # ModelSet: 100 rounds = 300 trees per horizon
-    small_models: object  # ModelSet: 34 rounds = 102 trees per horizon (the budget's "100-tree model")
+    eth: TickData  # the ETH recording
+    goog: TickData  # GOOG level 10
+    models: ModelSet  # 100 rounds = 300 trees per horizon
+    small_models: ModelSet  # 34 rounds = 102 trees per horizon (the budget's "100-tree model")
     eth_features: np.ndarray
     models_dir: Path
     hot_model_dir: Path  # one 5 s horizon, 34 rounds: the budget's tick-to-decision model
@@ -121,7 +130,9 @@ def load(data_dir: Path, quick: bool, workdir: Path) -> BenchData:
     from scalper.models.train import train_models
 
     files = [data_dir / f for f in ETH_FILES]
-    snapshot, buffered, depth = None, [], []
+    snapshot: bytes | None = None
+    buffered: list[bytes] = []
+    depth: list[bytes] = []
     for line in Recording(files):
         if snapshot is None and b'"lastUpdateId"' in line.raw and b'"stream"' not in line.raw:
             snapshot = line.raw
@@ -141,6 +152,7 @@ def load(data_dir: Path, quick: bool, workdir: Path) -> BenchData:
         fixed = TrainConfig(n_estimators=rounds, early_stopping_rounds=0, min_child_samples=20)
         train_models(ticks, workdir / name, cfg.features, labels, fixed)
     fm = compute_features(eth)
+    assert snapshot is not None, "the recording holds no REST depth snapshot"
     return BenchData(
         snapshot,
         buffered,
@@ -153,6 +165,23 @@ def load(data_dir: Path, quick: bool, workdir: Path) -> BenchData:
         workdir / "models",
         workdir / "hot_model",
     )
+
+
+def _diff(raw: bytes) -> DepthUpdate:
+    # A recorded depthUpdate, parsed outside any timed span.
+    from scalper.ingest.binance import DepthUpdate, parse_message
+
+    msg = parse_message(raw)
+    assert isinstance(msg, DepthUpdate)
+    return msg
+
+
+def _snapshot(raw: bytes) -> DepthSnapshot:
+    from scalper.ingest.binance import DepthSnapshot, parse_message
+
+    msg = parse_message(raw)
+    assert isinstance(msg, DepthSnapshot)
+    return msg
 
 
 def stage_decode(d: BenchData, quick: bool) -> StageResult:
@@ -180,16 +209,16 @@ def stage_scan(d: BenchData, quick: bool) -> StageResult:
 
 def _synced_feed(d: BenchData, events=None):
     # The live feed's start: buffer diffs, place the REST snapshot, apply what follows it.
-    from scalper.ingest.binance import BinanceOrderBookSequencer, LocalBook, Market, event_time_ns, parse_message
+    from scalper.ingest.binance import BinanceOrderBookSequencer, LocalBook, Market, event_time_ns
 
     seq = BinanceOrderBookSequencer(Market.USDM)
     book = LocalBook(0.01)
     for raw in d.buffered_raw:
-        seq.on_diff(parse_message(raw))
-    snap = parse_message(d.snapshot_raw)
+        seq.on_diff(_diff(raw))
+    snap = _snapshot(d.snapshot_raw)
     book.apply_snapshot(snap)
     if events is not None:
-        events.append_snapshot(snap, event_time_ns(snap), 0)
+        events.append_snapshot(snap, event_time_ns(snap) or 0, 0)
     for diff in seq.on_snapshot(snap):
         book.apply_diff(diff)
         if events is not None:
@@ -198,10 +227,8 @@ def _synced_feed(d: BenchData, events=None):
 
 
 def stage_book_apply(d: BenchData, quick: bool) -> StageResult:
-    from scalper.ingest.binance import parse_message
-
     seq, book = _synced_feed(d)
-    diffs = [parse_message(r) for r in d.depth_raw]
+    diffs = [_diff(r) for r in d.depth_raw]
 
     def apply(diff):
         for ready in seq.on_diff(diff):
@@ -224,7 +251,7 @@ def stage_feature_step(d: BenchData, quick: bool) -> StageResult:
     step(*warm.arrays(), *(c[0] for c in cols), warm.feat)
     state = FeatureState()
     arrays, feat = state.arrays(), state.feat
-    rows = list(zip(*cols))
+    rows = list(zip(*cols, strict=True))
 
     def one(ev):
         while step(*arrays, *ev, feat) & PRE_MASK:
@@ -280,14 +307,29 @@ def stage_risk(d: BenchData, quick: bool) -> StageResult:
     )
 
 
+def _approved_orders(n: int) -> list:
+    # n distinct approvals through the risk layer's public check: exits closing part of a short
+    # position, which it approves whatever the book and the order rate (only it makes ApprovedOrder).
+    from scalper.risk.config import RiskConfig
+    from scalper.risk.intent import ApprovedOrder, OrderIntent
+    from scalper.risk.limits import RiskManager
+    from scalper.risk.market import MarketState
+
+    rm = RiskManager(RiskConfig(), 0.01, 0.001, 0.5)
+    rm.on_fill(-1, 0.01 * n, 3400.0, 0.0)
+    market = MarketState(0, 3400.0, 3400.01, 1, 0, True)
+    orders = [rm.check(OrderIntent(i, 1, 0.01, 3400.5, True, "take_profit"), market) for i in range(n)]
+    assert all(isinstance(o, ApprovedOrder) for o in orders)
+    return orders
+
+
 def stage_submit(d: BenchData, quick: bool) -> StageResult:
     from scalper.exec.simulated import SimulatedExchange
-    from scalper.risk.intent import OrderIntent, _approve
 
+    orders = _approved_orders(20_000 if quick else 100_000)
     warm = SimulatedExchange(1_000_000, 0.5, 0.01, 0.001, keep_history=False)
-    warm.submit(_approve(OrderIntent(0, 1, 0.01, 3400.5, False, "entry"), 0), 0)
+    warm.submit(orders[0], 0)
     ex = SimulatedExchange(1_000_000, 0.5, 0.01, 0.001, keep_history=False)
-    orders = [_approve(OrderIntent(i, 1, 0.01, 3400.5, False, "entry"), i) for i in range(20_000 if quick else 100_000)]
     _settle()
     clock = time.perf_counter_ns
     samples = np.empty(len(orders), dtype=np.int64)
@@ -304,7 +346,8 @@ def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
 
     A real :class:`~scalper.engine.daemon.Daemon` (feed hot path, kernel, models, risk, journaled
     paper venue, metrics) takes each recorded depthUpdate as its websocket session would
-    (``feed._on_frame`` then ``_flush``); only the socket read is missing. A deciding frame is timed
+    (``feed._on_frame`` then ``_flush``); only the socket read is missing. Decisions and preparations
+    are timed through :meth:`~scalper.engine.daemon.Daemon.wrap_steps`. A deciding frame is timed
     from its bytes to the end of the decision (intent sent to the venue, or refused); the frame's
     events after the decision point are applied next, outside that span (the tick-to-book row times
     whole frames). Between frames the journal writer runs, untimed, so orders become durable and
@@ -398,7 +441,7 @@ def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
     """
     from scalper.engine.framepath import DUE_BEFORE_FRAME, run_depth_frame
     from scalper.features.kernels import CODE_DECISION, PRE_MASK, FeatureState, run_until, step
-    from scalper.ingest.binance import BinanceOrderBookSequencer, EventBuffer, Market, event_time_ns, parse_message
+    from scalper.ingest.binance import BinanceOrderBookSequencer, EventBuffer, Market, event_time_ns
     from scalper.ingest.binance.fastdepth import DepthFrameParser
     from scalper.models.inference import load_model_dir
 
@@ -431,9 +474,9 @@ def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
         events.truncate(0)
 
     for raw in d.buffered_raw:
-        seq.on_diff(parse_message(raw))
-    snap = parse_message(d.snapshot_raw)
-    events.append_snapshot(snap, event_time_ns(snap), 0)
+        seq.on_diff(_diff(raw))
+    snap = _snapshot(d.snapshot_raw)
+    events.append_snapshot(snap, event_time_ns(snap) or 0, 0)
     apply_slow(seq.on_snapshot(snap))
     parser = DepthFrameParser(0.01)
     args = (*parser.scan_args(), *arrays, feat)
@@ -449,7 +492,7 @@ def stage_kernel_path(d: BenchData, quick: bool) -> StageResult:
             samples.append(clock() - t0)
             m, i, code = run_depth_frame(b, seq.ids, *args)
         if m < 0:
-            apply_slow(seq.on_diff(parse_message(raw)))
+            apply_slow(seq.on_diff(_diff(raw)))
             continue
         if code & CODE_DECISION:
             predictor.predict(feat)
@@ -492,7 +535,6 @@ async def _daemon_frames(
     # spent in the event loop instead, where the daemon's keep-warm task runs, as it does live.
     # prepare: daemon.prepare_decisions.
     from scalper.engine.daemon import Daemon
-    from scalper.ingest.binance import parse_message
 
     cfg = EngineConfig.model_validate(
         {
@@ -510,31 +552,39 @@ async def _daemon_frames(
     )
     daemon = Daemon(cfg)
     await daemon.journal.start()
-    daemon._build_core(1)
+    daemon.build_core(1)
     feed, core = daemon.feed, daemon.core
+    assert core is not None
+    # The feed's own frame handling, as its websocket session calls it (no public per-frame entry yet).
+    on_frame, flush = feed._on_frame, feed._flush
     feed.sequencer.reset()
     for raw in d.buffered_raw:
-        feed._on_frame(raw, time.time_ns())
-    feed.place_snapshot(parse_message(d.snapshot_raw), time.time_ns())
-    feed._flush()
+        on_frame(raw, time.time_ns())
+    feed.place_snapshot(_snapshot(d.snapshot_raw), time.time_ns())
+    flush()
     clock = time.perf_counter_ns
     decided_at = []
-    daemon_decide, can_enter, daemon_prepare = daemon._decide, core.can_enter, daemon._prepare
-
-    def timed_decide(g: int, feat: np.ndarray, ts_recv: int) -> None:
-        flat = can_enter(g)  # read before the decision changes it; the timed span includes this call
-        hits = core.prepared_hits
-        daemon_decide(g, feat, ts_recv)
-        decided_at.append((clock(), flat, core.prepared_hits > hits))  # the intent is out (or refused)
-
+    can_enter = core.can_enter
     prepare_ns = []
 
-    def timed_prepare() -> None:
-        t = clock()
-        daemon_prepare()
-        prepare_ns.append(clock() - t)
+    def time_decisions(decide):
+        def timed_decide(g: int, feat: np.ndarray, ts_recv: int) -> None:
+            flat = can_enter(g)  # read before the decision changes it; the timed span includes this call
+            hits = core.prepared_hits
+            decide(g, feat, ts_recv)
+            decided_at.append((clock(), flat, core.prepared_hits > hits))  # the intent is out (or refused)
 
-    daemon._decide, daemon._prepare = timed_decide, timed_prepare
+        return timed_decide
+
+    def time_preparations(prepare):
+        def timed_prepare() -> None:
+            t = clock()
+            prepare()
+            prepare_ns.append(clock() - t)
+
+        return timed_prepare
+
+    daemon.wrap_steps(decide=time_decisions, prepare=time_preparations)
     warm_task = asyncio.create_task(daemon.keep_warm()) if keep_warm else None
     _settle()
     decide, flat, prepared, book = [], [], [], []
@@ -546,8 +596,8 @@ async def _daemon_frames(
         decided_at.clear()
         now = time.time_ns()
         t0 = clock()
-        feed._on_frame(raw, now)
-        feed._flush()
+        on_frame(raw, now)
+        flush()
         t1 = clock()
         if decided_at:
             decide.append(decided_at[0][0] - t0)
@@ -579,7 +629,10 @@ def throughput(d: BenchData, quick: bool) -> list[StageResult]:
     from scalper.features.batch import compute_features
     from scalper.features.kernels import INT64_MAX, PRE_MASK, FeatureState, run_until, step
 
-    def replay_pass(data) -> int:
+    def backtest(data: TickData) -> object:
+        return run_backtest(data, d.models, EngineConfig())
+
+    def replay_pass(data: TickData) -> int:
         st = FeatureState()
         st.book_only()
         st.decide_from(INT64_MAX)  # a strategy that never acts: nothing returns to Python
@@ -591,19 +644,18 @@ def throughput(d: BenchData, quick: bool) -> list[StageResult]:
     for name, data in (("GOOG L10", d.goog), ("ETHUSDT", d.eth)):
         n = len(data)
         compute_features(data)
-        t = min(_wall(lambda: compute_features(data)) for _ in range(3))
+        t = min(_wall(partial(compute_features, data)) for _ in range(3))
         out.append(StageResult(f"batch path: book + features ({name})", n, 0, 0, 0, 0, n / t, "events/s"))
         replay_pass(data)
-        t = min(_wall(lambda: replay_pass(data)) for _ in range(3))
+        t = min(_wall(partial(replay_pass, data)) for _ in range(3))
         out.append(StageResult(f"replay pass: book, grid, wakes ({name})", n, 0, 0, 0, 0, n / t, "events/s"))
-        models = d.models
         # Best of two: the first run also loads (or compiles) the replay kernel.
-        t = min(_wall(lambda: run_backtest(data, models, EngineConfig())) for _ in range(2))
+        t = min(_wall(partial(backtest, data)) for _ in range(2))
         out.append(StageResult(f"full backtest ({name})", n, 0, 0, 0, 0, n / t, "events/s"))
         if not quick:
-            cols = list(zip(*(c.tolist() for c in data.kernel_columns())))
+            cols = list(zip(*(c.tolist() for c in data.kernel_columns()), strict=True))
 
-            def replay():
+            def replay(cols=cols):
                 st = FeatureState()
                 a, f = st.arrays(), st.feat
                 for ev in cols:

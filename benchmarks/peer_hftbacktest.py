@@ -4,7 +4,8 @@ hftbacktest pins numpy < 2.3 and numba ~0.61, so it runs in its own environment 
 documents the version); this script imports nothing from scalper:
 
     python3 -m venv /tmp/hbtenv && /tmp/hbtenv/bin/pip install 'hftbacktest==2.4.4'
-    /tmp/hbtenv/bin/python benchmarks/peer_hftbacktest.py ../shared/data/hftbacktest/binance_usdm/ethusdt_20240718.gz ...
+    /tmp/hbtenv/bin/python benchmarks/peer_hftbacktest.py \
+        ../shared/data/hftbacktest/binance_usdm/ethusdt_20240718.gz ...
 
 It converts the recording with hftbacktest's own documented converter
 (``hftbacktest.data.utils.binancefutures.convert``), then times ``elapse`` over the whole file in

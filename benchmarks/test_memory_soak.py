@@ -24,11 +24,13 @@ PASSES = 41
 
 
 def _rss_kib() -> int:
-    return int(re.search(r"VmRSS:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1))
+    found = re.search(r"VmRSS:\s+(\d+) kB", Path("/proc/self/status").read_text())
+    assert found is not None, "no VmRSS line in /proc/self/status"
+    return int(found.group(1))
 
 
 def test_rss_is_flat_over_ten_million_live_steps(goog10, record_property):
-    cols = list(zip(*(c.tolist() for c in goog10.kernel_columns())))
+    cols = list(zip(*(c.tolist() for c in goog10.kernel_columns()), strict=True))
     span = int(goog10.ts_event[-1] - goog10.ts_event[0]) + 1_000_000_000
     state = FeatureState()
     arrays, feat = state.arrays(), state.feat
@@ -45,7 +47,8 @@ def test_rss_is_flat_over_ten_million_live_steps(goog10, record_property):
     events = int(state.ist[I_EVENTS])
     wall = time.perf_counter() - t0
     print(
-        f"\n{events:,} events in {wall:.1f} s: RSS {rss_first:,} KiB after the first pass, {rss_last:,} KiB after the last"
+        f"\n{events:,} events in {wall:.1f} s: RSS {rss_first:,} KiB after the first pass,"
+        f" {rss_last:,} KiB after the last"
     )
     record_property("rss_first_kib", rss_first)
     record_property("rss_last_kib", rss_last)

@@ -150,8 +150,10 @@ class Daemon:
             hot_path=self.frames,
             config=cfg.feed,
         )
-        self.core: EngineCore | None = None
-        self.venue: JournaledVenue | None = None
+        # Made by build_core, once the journal gives the first order id; typed as always there because
+        # nothing but _orders_held (the frame path's question, which may come first) runs before it.
+        self.core: EngineCore = None  # type: ignore[assignment]
+        self.venue: JournaledVenue = None  # type: ignore[assignment]
         self.stop_event = asyncio.Event()
         self._recovered_position = False
         self._reported_counts: dict = {}
@@ -448,6 +450,7 @@ class Daemon:
                 p = self.core.prepare_decision() if self._prepares else None
                 if p is None:  # nothing to prepare (in position, book invalid): the last row keeps the models warm
                     np.copyto(row, self.state.feat)
+                    p = 0.0  # a model set is never empty: the last model's answer replaces it
                     for predictor in self.models.predictors:
                         p = float(predictor.predict(row).max())
                 self.core.rehearse_entry(scratch, p)
