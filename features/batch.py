@@ -13,10 +13,10 @@ from scalper.features.kernels import (
     INT64_MAX,
     INT64_MIN,
     N_PROGRESS,
-    P_MIDS,
     P_PAST,
     P_ROWS,
     FeatureState,
+    load_progress,
     run_batch,
 )
 from scalper.features.registry import FEATURE_NAMES, N_FEATURES
@@ -75,6 +75,12 @@ class FeatureStream:
     publishes its progress as it goes), and the replay waits (:meth:`rows_ready`, :meth:`rows_before`)
     only when it catches up.
 
+    Memory order: the pass stores each progress counter with a release store after the rows it
+    counts; this side uses a count only once an acquire load (:func:`load_progress`) has returned it,
+    so the rows are visible whatever the CPU. A plain read of a counter is only a hint of when to do
+    that load (a stale hint delays, never exposes an unwritten row). Counts once acquired are kept,
+    so a replay that is behind the pass asks nothing of the shared array.
+
     Parameters
     ----------
     data : TickData
@@ -101,6 +107,7 @@ class FeatureStream:
         self._mid = np.empty(m)
         self._progress = np.zeros(N_PROGRESS, dtype=np.int64)
         self._progress[P_PAST] = INT64_MIN
+        self._known: tuple[int, int, int] = (0, 0, INT64_MIN)  # acquired (rows, mids, past), by P_* slot
         self._error: BaseException | None = None
         self._done = threading.Event()
         args = (*state.arrays(), *data.kernel_columns(), self.X, self.ts, self._mid_ts, self._mid, self._progress)
@@ -123,26 +130,38 @@ class FeatureStream:
         if self._error is not None:
             raise RuntimeError("the feature pass failed") from self._error
 
+    def _acquire(self) -> tuple[int, int, int]:
+        # The acquire point: rows, mids and decisions these counts cover are visible after it.
+        self._known = known = load_progress(self._progress)
+        return known
+
     def _wait(self, slot: int, value: int) -> int:
-        # The pass runs without the GIL and only writes numbers: poll them, sleeping a little between looks.
+        # Return an acquired count of `slot` >= value, or the final one once the pass has ended. The pass
+        # runs without the GIL: poll the counter (a plain read, a hint), sleeping a little between looks.
+        known = self._known[slot]
+        if known >= value:
+            return known
         p = self._progress
         while p[slot] < value and not self._done.is_set():
             time.sleep(_POLL_S)
         self._raise()
-        return int(p[slot])
+        return self._acquire()[slot]
 
     def is_past(self, t_ns: int) -> bool:
         """True when every decision before ``t_ns`` is written (no wait)."""
-        return bool(self._progress[P_PAST] >= t_ns)
+        if self._known[P_PAST] >= t_ns:
+            return True
+        return bool(self._progress[P_PAST] >= t_ns) and self._acquire()[P_PAST] >= t_ns
 
     def rows_ready(self, k: int) -> int:
-        """Wait until ``k`` rows exist or the pass has ended; return the rows written (< k only at the end)."""
+        """Wait until ``k`` rows exist or the pass has ended; return a count of rows written (>= k, or
+        every row once the pass has ended with fewer)."""
         return self._wait(P_ROWS, k)
 
     def rows_before(self, t_ns: int) -> int:
         """Wait until every decision before ``t_ns`` is written; return how many rows lie before it."""
         self._wait(P_PAST, t_ns)
-        return int(np.searchsorted(self.ts[: self._progress[P_ROWS]], t_ns, side="left"))
+        return int(np.searchsorted(self.ts[: self._known[P_ROWS]], t_ns, side="left"))
 
     def mid_at(self, t: np.ndarray) -> np.ndarray:
         """:meth:`FeatureMatrix.mid_at` on the mids written so far (wait with :meth:`rows_before` first)."""
@@ -155,7 +174,7 @@ class FeatureStream:
         return self._matrix(copy=True)
 
     def _matrix(self, copy: bool) -> FeatureMatrix:
-        r, k = int(self._progress[P_ROWS]), int(self._progress[P_MIDS])
+        r, k, _ = self._acquire()
         cols = (self.ts[:r], self.X[:r], self._mid_ts[:k], self._mid[:k])
         ts, X, mid_ts, mid = (c.copy() for c in cols) if copy else cols
         return FeatureMatrix(ts=ts, X=X, mid_ts=mid_ts, mid_tick=mid)

@@ -41,6 +41,7 @@ from scalper.features.ladder import (
 from scalper.features.registry import FEATURE_NAMES, N_FEATURES, WINDOWS_NS
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE as FLAG_LAST
 from scalper.ingest.tickfile import FLAG_SNAPSHOT, KIND_BOOK, KIND_TRADE
+from scalper.lowlevel.atomics import load_acquire, store_release
 from scalper.lowlevel.book import is_crossed, is_two_sided, side_index
 from scalper.lowlevel.jit import background_kernel, inline_kernel, kernel
 
@@ -119,6 +120,18 @@ P_PAST = 2
 N_PROGRESS = 3
 
 
+@kernel
+def load_progress(progress):
+    """Return ``(rows, mids, past)`` of :func:`run_batch`'s progress array, each an acquire load.
+
+    The reader's side of the pass's release stores: after the call, every row, mid and decision these
+    counts cover is visible to the calling thread. ``P_PAST`` is loaded first, so the counts loaded
+    after it include every decision before ``past``.
+    """
+    past = load_acquire(progress, P_PAST)
+    return load_acquire(progress, P_ROWS), load_acquire(progress, P_MIDS), past
+
+
 class FeatureState:
     """Book, ring buffer and scalar state of one instrument, as numpy arrays the kernels own.
 
@@ -180,7 +193,8 @@ class FeatureState:
         self.ist[I_DECIDE_FROM] = ts_ns
 
     def set_watch(self, bid_hi: int, bid_lo: int, ask_hi: int, ask_lo: int) -> None:
-        """Make :func:`step` return ``CODE_WATCH`` when best bid >= bid_hi or <= bid_lo, or best ask >= ask_hi or <= ask_lo (ticks)."""
+        """Make :func:`step` return ``CODE_WATCH`` when best bid >= bid_hi or <= bid_lo, or best ask >= ask_hi
+        or <= ask_lo (ticks)."""
         self.ist[I_WATCH_BID_HI] = bid_hi
         self.ist[I_WATCH_BID_LO] = bid_lo
         self.ist[I_WATCH_ASK_HI] = ask_hi
@@ -537,8 +551,10 @@ def run_batch(
     progress : ndarray
         int64[N_PROGRESS], kept current as the loop goes, for a reader in another thread (the GIL is
         released): rows written (``P_ROWS``), mids written (``P_MIDS``), and a time before which every
-        decision is written (``P_PAST``, ns; INT64_MAX at the end). Each is stored after what it counts
-        (plain stores: x86 keeps their order, which the reader relies on; a weakly ordered CPU would need a fence).
+        decision is written (``P_PAST``, ns; INT64_MAX at the end). Each is a release store
+        (:func:`~scalper.lowlevel.atomics.store_release`) after the writes it counts, so a reader that
+        loads it with an acquire load (:func:`~scalper.lowlevel.atomics.load_progress`) sees those
+        rows on any CPU; on x86 these are plain moves.
 
     Returns
     -------
@@ -573,7 +589,7 @@ def run_batch(
         if code & CODE_DECISION:
             dec_ts_out[n_dec] = ist[I_DECISION_TS]
             n_dec += 1
-            progress[P_ROWS] = n_dec
+            store_release(progress, P_ROWS, n_dec)
             continue
         if code & CODE_WAKE:
             ist[I_WAKE_TS] = INT64_MAX
@@ -583,8 +599,8 @@ def run_batch(
                 mid_ts_out[n_mid] = ts[i]
                 mid_out[n_mid] = fst[F_LAST_MID]
                 n_mid += 1
-                progress[P_MIDS] = n_mid
-            progress[P_PAST] = ts[i]  # event i is through: every decision before its time is out
+                store_release(progress, P_MIDS, n_mid)
+            store_release(progress, P_PAST, ts[i])  # event i is through: every decision before its time is out
         i += 1
-    progress[P_PAST] = INT64_MAX
+    store_release(progress, P_PAST, INT64_MAX)
     return n_dec, n_mid

@@ -41,3 +41,21 @@ def test_a_failed_pass_raises_in_the_reader(session, monkeypatch):
     assert isinstance(err.value.__cause__, MemoryError)
     with pytest.raises(RuntimeError, match="the feature pass failed"):
         compute_features(session)
+
+
+def test_the_replay_reads_counts_only_through_the_acquire_load(session, monkeypatch):
+    # Every count the reader uses comes from load_progress (the acquire point); one it already holds is
+    # not asked again, so a replay behind the pass does not touch the shared counters at all.
+    here = compute_features(session)
+    calls = []
+    real = batch.load_progress
+    monkeypatch.setattr(batch, "load_progress", lambda progress: calls.append(1) or real(progress))
+    stream = FeatureStream(session, background=True)
+    assert stream.rows_ready(len(here.ts) + 1) == len(here.ts)  # waits for the end of the pass
+    n_calls = len(calls)
+    assert n_calls >= 1
+    assert stream.rows_ready(len(here.ts)) == len(here.ts)
+    assert stream.rows_before(int(here.ts[-1])) == len(here.ts) - 1
+    assert stream.is_past(int(here.ts[-1]))
+    assert len(calls) == n_calls
+    np.testing.assert_array_equal(stream.mid_at(here.ts), here.mid_at(here.ts))
