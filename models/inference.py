@@ -79,14 +79,20 @@ class OnnxPredictor:
             buf = self.proba if name == self.card.probabilities_output else self._label
             self._binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buf))
         run_options = ort.RunOptions()
+        # Private ONNX Runtime API, on purpose: the public InferenceSession.run_with_iobinding wraps the
+        # C binding's call in per-call Python bookkeeping (graph-capture checks for other execution
+        # providers) that costs several times the model itself on one row (BENCHMARKS.md, 2026-12-06).
+        # `_sess` / `_iobinding` are the C objects under the public wrappers; pyproject.toml pins
+        # onnxruntime to the tested minor versions and tests/unit/test_onnx_binding.py fails when an
+        # upgrade removes them or changes what the call does. Without them the public wrapper is used.
         c_session = getattr(self.session, "_sess", None)
         c_binding = getattr(self._binding, "_iobinding", None)
         if c_session is not None and c_binding is not None:
-            # The public run_with_iobinding wrapper spends ~40 us per call on WebGPU graph-capture
-            # bookkeeping (ORT 1.32, measured here); the C binding under it answers in ~4 us.
             self._run = functools.partial(c_session.run_with_iobinding, c_binding, run_options)
         else:
             self._run = functools.partial(self.session.run_with_iobinding, self._binding, run_options)
+        self.uses_c_binding = c_session is not None and c_binding is not None
+        """True when :meth:`predict` calls ONNX Runtime's C binding directly, False on the public wrapper."""
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Return the class probabilities for one feature row.
@@ -110,11 +116,10 @@ class OnnxPredictor:
         """Return float32[N, n_classes] probabilities for float32[N, F] rows in one call.
 
         From ``ALL_CORES_FROM_ROWS`` rows on, runs on a second session that uses every core (0 threads:
-        ONNX Runtime's default, one per physical core), made at the first such call: 29,000 rows of a
-        300-tree model take 0.19 s on one thread and 0.10 s on two here. Smaller batches stay on the
-        one-thread session: handing 16 rows to a thread pool gains nothing (115 vs 138 us), and in a
-        backtest the other core runs the feature pass (ETHUSDT full backtest 44 -> 26 ms). Same graph,
-        same float32 arithmetic per row as :meth:`predict`.
+        ONNX Runtime's default, one per physical core), made at the first such call: a large batch
+        splits over the cores. Smaller batches stay on the one-thread session: handing a few rows to a
+        thread pool costs what it saves, and in a backtest the other core runs the feature pass. Figures:
+        BENCHMARKS.md, 2026-12-06. Same graph, same float32 arithmetic per row as :meth:`predict`.
         """
         x = np.ascontiguousarray(X, dtype=np.float32)
         session = self.session
@@ -157,7 +162,8 @@ class ModelSet:
             trained = (str(card.instrument.get("venue")), str(card.instrument.get("symbol")))
             if trained != (instrument.venue, instrument.symbol):
                 raise ModelCardMismatch(
-                    f"{where}: trained on {' '.join(trained)}, this engine trades {instrument.venue} {instrument.symbol}"
+                    f"{where}: trained on {' '.join(trained)}"
+                    f", this engine trades {instrument.venue} {instrument.symbol}"
                 )
             trained_tick = card.instrument.get("tick_size")
             tick_size = instrument.tick_size
