@@ -19,7 +19,7 @@ from scalper.features.kernels import I_BOOK_OVERFLOWS, I_CROSSED, I_RING_OVERFLO
 from scalper.models.labels import direction_labels
 
 
-def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -> dict[str, dict[str, float]]:
+def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -> dict[str, dict[str, float | None]]:
     """Return, per horizon, the share of decisions (at or after ``from_ns``) whose argmax class was right.
 
     Labels use the same mid series and each model card's dead zone, as in training. A batched replay
@@ -28,6 +28,7 @@ def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -
     the span has a label.
     """
     preds = result.core.predictions
+    assert preds is not None, "the backtest's core records its predictions"
     if len(preds.ts) == 0:
         return {}
     ts = np.asarray(preds.ts, dtype=np.int64)
@@ -82,6 +83,8 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
     """
     f = fills_table(result)
     core = result.core
+    preds = core.predictions
+    assert preds is not None, "the backtest's core records its predictions"
     position = float(np.sum(f["side"] * f["qty"]))
     last_mid = float(fm.mid_tick[-1]) * core.instrument.tick_size if fm.mid_tick.size else 0.0
     # An open position (the last book could not absorb the exit) is valued at the last mid.
@@ -105,7 +108,7 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
         "events": result.events,
         "events_per_second": replay_events_per_second(result),
         "replay_wall_s": result.wall_s,
-        "decisions": len(core.predictions.ts),
+        "decisions": len(preds.ts),
         "fills": int(len(f["qty"])),
         "trades": int(trips.net_pnl.size),
         "hit_rate": float(np.mean(trips.net_pnl > 0)) if trips.net_pnl.size else None,

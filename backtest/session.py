@@ -61,4 +61,5 @@ def backtest_file(
         on_start(len(data))
     result = run_backtest(data, models, cfg, trade_from_ns=trade_from, on_progress=on_progress)
     fm = result.features
+    assert fm is not None, "run_backtest returns the feature matrix it replayed"
     return write_report(out_dir, result, fm, cfg.risk.initial_equity, cfg.backtest.periods_per_year)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -29,7 +29,7 @@ ConfigOpt = Annotated[
 ]
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     err.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(code=2)
 
@@ -72,12 +72,14 @@ def import_lobster_cmd(
         _fail(exc)
     console.print(
         f"wrote {out}: {len(res.data):,} events from {res.rows:,} messages ({res.levels} levels, "
-        f"{res.n_trades:,} trades, {res.unchanged_rows:,} messages with no visible change) in {time.perf_counter() - t0:.2f} s; "
+        f"{res.n_trades:,} trades, {res.unchanged_rows:,} messages with no visible change)"
+        f" in {time.perf_counter() - t0:.2f} s; "
         f"every book row follows from its message ({res.deep_rows:,} beyond level {res.levels}: size change not visible"
         + (f"; {res.unchecked_crosses:,} crosses not checked" if res.unchecked_crosses else "")
         + ")"
         + (
-            f"; {res.rounded_times:,} time(s) with more than 9 decimals rounded to the nanosecond (first at row {res.first_rounded_row:,})"
+            f"; {res.rounded_times:,} time(s) with more than 9 decimals rounded to the nanosecond"
+            f" (first at row {res.first_rounded_row:,})"
             if res.rounded_times
             else ""
         )
@@ -208,7 +210,8 @@ def replay_server_cmd(
         loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(srv.drop_connections()))
         loop.add_signal_handler(signal.SIGUSR2, srv.skip_next_diff)
         console.print(
-            f"serving {len(files)} file(s) on {srv.ws_url}/stream?streams=... and {srv.rest_url}/fapi|api|dapi/.../depth (speed {speed:g})"
+            f"serving {len(files)} file(s) on {srv.ws_url}/stream?streams=..."
+            f" and {srv.rest_url}/fapi|api|dapi/.../depth (speed {speed:g})"
         )
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -472,7 +475,8 @@ def bench_cmd(
     peer_python: Annotated[
         Path | None,
         typer.Option(
-            help="Python of a venv with hftbacktest (see benchmarks/peer_hftbacktest.py): also run its no-op replay of the same recording and show the ratios."
+            help="Python of a venv with hftbacktest (see benchmarks/peer_hftbacktest.py): "
+            "also run its no-op replay of the same recording and show the ratios."
         ),
     ] = None,
 ) -> None:
@@ -494,7 +498,8 @@ def bench_cmd(
     except PeerError as exc:
         _fail(exc)
     table = Table(
-        title=f"scalper bench{' --quick' if quick else ''} ({platform.processor() or platform.machine()}, Python {platform.python_version()})"
+        title=f"scalper bench{' --quick' if quick else ''}"
+        f" ({platform.processor() or platform.machine()}, Python {platform.python_version()})"
     )
     for col in ("stage", "p50 us", "p99 us", "p99.9 us", "max us", "ops/s", "note"):
         table.add_column(col, justify="left" if col in ("stage", "note") else "right")

@@ -58,7 +58,8 @@ class DaemonConfig(_Section):
     # Before metrics_host: its validator reads this flag.
     metrics_public: bool = Field(
         False,
-        description="allow a metrics_host other hosts can reach (/metrics carries positions and PnL); the daemon logs a warning",
+        description="allow a metrics_host other hosts can reach (/metrics carries positions and PnL)"
+        "; the daemon logs a warning",
     )
     metrics_host: str = Field(
         "127.0.0.1", description="address of the /metrics endpoint; loopback unless metrics_public = true"
@@ -86,7 +87,8 @@ class DaemonConfig(_Section):
     )
     prepare_decisions: bool = Field(
         True,
-        description="while flat, predict the next grid point's decision between frames, so the frame that reveals it needs no model call",
+        description="while flat, predict the next grid point's decision between frames,"
+        " so the frame that reveals it needs no model call",
     )
 
     @field_validator("metrics_host")

@@ -1,11 +1,12 @@
 """The daemon's hot path: a raw depthUpdate frame scanned, sequenced, applied and featurised in one numba call.
 
-Apart, the steps cost a numba dispatch each (about 1 µs for a kernel taking 17 arrays), plus the
-Python between them: the sequencer's id check, six column views, a second call to continue after a
-decision. :func:`run_depth_frame` does the frame scan (:mod:`~scalper.ingest.binance.fastdepth`), the
-id continuation (:func:`~scalper.ingest.binance.sequencer.continue_ids`) and ``run_until`` on the new
-events at once, and returns where ``run_until`` stopped, so the caller only handles the code (a
-decision, a wake-up, a watch), exactly as :meth:`~scalper.engine.core.EngineCore.drive` would.
+Apart, the steps cost a numba dispatch each (the dispatcher checks and unboxes every array argument,
+and these kernels take many), plus the Python between them: the sequencer's id check, six column
+views, a second call to continue after a decision. :func:`run_depth_frame` does the frame scan
+(:mod:`~scalper.ingest.binance.fastdepth`), the id continuation
+(:func:`~scalper.ingest.binance.sequencer.continue_ids`) and ``run_until`` on the new events at
+once, and returns where ``run_until`` stopped, so the caller only handles the code (a decision, a
+wake-up, a watch), exactly as :meth:`~scalper.engine.core.EngineCore.drive` would.
 
 Every event of a depthUpdate frame carries the frame's time, so a decision due before that time needs
 nothing from the levels: it is read off the frame's head and reported before the levels are scanned

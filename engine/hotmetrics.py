@@ -1,11 +1,10 @@
 """Prometheus metrics for the hot path: one writer (the event loop), no locks.
 
-``prometheus_client`` takes a lock at every update: ``Counter.inc`` costs ~0.6 µs and
-``Histogram.observe`` ~1.2 µs on this machine, and the daemon updates two counters and two
-histograms per deciding frame. Here an update is an integer addition (a histogram adds a bisect,
-~0.3 µs). A scrape on the HTTP thread copies the values in one step (atomic under the GIL), so the
-exported buckets are always cumulative and consistent with ``_count``; a ``_sum`` may lag by the
-update in progress.
+``prometheus_client`` takes a lock at every update, which costs more than the update itself, and the
+daemon updates two counters and two histograms per deciding frame. Here an update is an integer
+addition (a histogram adds a bisect); figures: BENCHMARKS.md, 2026-12-06. A scrape on the HTTP
+thread copies the values in one step (atomic under the GIL), so the exported buckets are always
+cumulative and consistent with ``_count``; a ``_sum`` may lag by the update in progress.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ class NsHistogram(Collector):
         counts = self._counts.copy()
         total = 0
         buckets = []
-        for bound, c in zip((*self.buckets_s, float("inf")), counts):
+        for bound, c in zip((*self.buckets_s, float("inf")), counts, strict=True):
             total += c
             buckets.append((floatToGoString(bound), total))
         yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=self._sum_ns / 1e9)
@@ -110,6 +109,6 @@ class HotCounter(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily(self.name, self.documentation, labels=[self.label] if self.label else None)
-        for value, child in zip(self.values, self.children):
+        for value, child in zip(self.values, self.children, strict=True):
             family.add_metric([value] if self.label else [], child.value)
         yield family

@@ -65,8 +65,8 @@ LATENCY_BUCKETS_S: tuple[float, ...] = (
 """Upper bounds (s) of the in-process latency histograms: 1 µs .. 100 ms, 1-2-5 per decade."""
 
 JOURNAL_BUCKETS_S: tuple[float, ...] = LATENCY_BUCKETS_S + (2e-1, 5e-1, 1.0)
-"""Upper bounds (s) of the journal write histogram: up to 1 s, since an fsync alone takes ~0.4 ms
-and a slow disk or a Redis round trip can take far longer."""
+"""Upper bounds (s) of the journal write histogram: up to 1 s, since a write waits for an fsync or a
+Redis round trip, which a slow disk or network stretches far past the in-process latencies."""
 
 
 class EngineMetrics:
@@ -170,12 +170,14 @@ class EngineMetrics:
         )
         self.snapshot_request_weight = Counter(
             "scalper_snapshot_request_weight_total",
-            "Venue request weight of the REST depth snapshot requests (Binance's weight by limit); request weight units.",
+            "Venue request weight of the REST depth snapshot requests"
+            " (Binance's weight by limit); request weight units.",
             registry=reg,
         )
         self.feed_disconnects = Counter(
             "scalper_feed_disconnects_total",
-            "Market-data connections lost, by reason (frame_too_large: a frame over the size limit was refused); count.",
+            "Market-data connections lost, by reason"
+            " (frame_too_large: a frame over the size limit was refused); count.",
             ["reason"],
             registry=reg,
         )
@@ -217,7 +219,8 @@ class EngineMetrics:
         )
         self.model_reloads_refused = Counter(
             "scalper_model_reloads_refused_total",
-            "Model reloads (SIGHUP) refused, the running models kept (corrupt or missing file, other instrument); count.",
+            "Model reloads (SIGHUP) refused, the running models kept"
+            " (corrupt or missing file, other instrument); count.",
             registry=reg,
         )
         self.engine_errors = Counter(
@@ -326,7 +329,7 @@ class EngineMetrics:
 
         Notes
         -----
-        Looks the labelled child up on every call (a lock and a dict lookup, ~1.4 µs in all):
+        Looks the labelled child up on every call (a lock and a dict lookup):
         rejections are rare and their reasons are venue-specific, so they are not bound in advance.
         """
         self._rejected_messages.labels(reason).inc()

@@ -324,7 +324,7 @@ _RECORD_TYPES = {
 }
 # Field kinds come from the dataclass annotations (strings under postponed evaluation), so the codec
 # cannot drift from the record definitions.
-_SCHEMAS = {cls: tuple((f.name, f.type) for f in fields(cls)) for cls in _RECORD_TYPES.values()}
+_SCHEMAS = {cls: tuple((f.name, str(f.type)) for f in fields(cls)) for cls in _RECORD_TYPES.values()}
 _ENUMS = {
     "OrderStatus": OrderStatus,
     "ReconcileOutcome": ReconcileOutcome,
@@ -377,7 +377,8 @@ def from_object(obj) -> JournalEntry:
     """
     if not isinstance(obj, dict):
         raise ValueError(f"a record is a JSON object, got {type(obj).__name__}")
-    cls = _RECORD_TYPES.get(obj.get("type"))
+    kind = obj.get("type")
+    cls = _RECORD_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValueError(f"unknown record type {obj.get('type')!r}")
     seq = obj.get("seq")

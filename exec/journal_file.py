@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from scalper.exec.journal import JournalBackend, JournalCorrupt, JournalEntry, decode, encode
 
@@ -124,7 +125,7 @@ class FileJournal(JournalBackend):
         entries: list[JournalEntry] = []
         size, last_seq, torn = 0, 0, None
         try:
-            handle = self.path.open("rb")
+            handle: BinaryIO = self.path.open("rb")
         except FileNotFoundError:
             handle = io.BytesIO()
         with handle:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 import redis.asyncio as redis
@@ -43,7 +44,7 @@ return n
 _ENDS_AT = re.compile(r"SCALPER_STREAM_ENDS_AT (\d+)")
 
 
-def redis_auth_from_env() -> dict[str, str]:
+def redis_auth_from_env() -> dict[str, Any]:
     """Return the Redis ACL credentials from the environment as client keyword arguments.
 
     ``SCALPER_REDIS_USERNAME`` (an ACL user; Redis' ``default`` user when unset) and
@@ -87,7 +88,9 @@ class RedisJournal(JournalBackend):
         self.snapshot_key = f"{stream_key}:snapshot"
         self.durable_seq = 0
         self.page_size = page_size
-        self._client = redis.Redis.from_url(
+        # Any: redis's stubs type every reply as bytes | str | None whatever decode_responses is; this
+        # client never decodes (replies are bytes) and raises rather than returning None.
+        self._client: Any = redis.Redis.from_url(
             url,
             **redis_auth_from_env(),
             socket_timeout=socket_timeout_s,
@@ -155,7 +158,7 @@ class RedisJournal(JournalBackend):
             If Redis cannot be reached.
         """
         entries: list[JournalEntry] = []
-        low = "-"
+        low: bytes | str = "-"
         while True:
             page = await self._client.xrange(self.stream_key, low, "+", count=self.page_size)
             for entry_id, entry_fields in page:

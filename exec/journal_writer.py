@@ -363,7 +363,9 @@ class JournalWriter:
             except JournalStoreLost as exc:
                 self._lost(exc)
                 continue
-            except Exception as exc:
+            # Whatever a store raises (a driver bug, an unexpected reply) must not end the writer task: the
+            # error is counted, logged once per failing spell and the batch retried with backoff.
+            except Exception as exc:  # noqa: BLE001 - see the comment above
                 self.errors += 1
                 self.last_error = exc
                 self._unsure = True

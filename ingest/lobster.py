@@ -364,7 +364,9 @@ def _utc_ns(sec: np.ndarray, frac_ns: np.ndarray, session_date: dt.date) -> np.n
     uniq = np.unique(hours)
     # Aware datetime + timedelta is wall-clock arithmetic, which is what LOBSTER's clock is.
     offsets = np.array(
-        [(midnight + dt.timedelta(hours=int(h))).utcoffset().total_seconds() for h in uniq], dtype=np.int64
+        # An aware datetime always has an offset (utcoffset() is None only for a naive one).
+        [(midnight + dt.timedelta(hours=int(h))).utcoffset().total_seconds() for h in uniq],  # type: ignore[union-attr]
+        dtype=np.int64,
     )
     offset_s = offsets[np.searchsorted(uniq, hours)]
     return (epoch_day_s + sec - offset_s) * _NS_PER_S + frac_ns

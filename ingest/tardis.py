@@ -407,11 +407,11 @@ def _check_instrument(tables: list[_Table]) -> tuple[str, str]:
     for t in tables:
         ex, sym = t.fields["exchange"], t.fields["symbol"]
         other = ((ex != exchange) | (sym != symbol)).fill_null(False).to_numpy()
-        t.checks.add(
-            MIXED_SYMBOLS,
-            other,
-            lambda r, ex=ex, sym=sym: f"instrument {ex[r]}:{sym[r]} differs from {exchange}:{symbol} ({origin})",
-        )
+
+        def mixed(r: int, ex=ex, sym=sym) -> str:
+            return f"instrument {ex[r]}:{sym[r]} differs from {exchange}:{symbol} ({origin})"
+
+        t.checks.add(MIXED_SYMBOLS, other, mixed)
     return exchange, symbol
 
 
@@ -424,12 +424,14 @@ def _check_forward(table: _Table) -> None:
         earlier = np.empty_like(running)
         earlier[:1] = np.iinfo(np.int64).min
         earlier[1:] = running[:-1]
+
+        def backwards(r: int, name=name, values=values, earlier=earlier) -> str:
+            return f"{name} {values[r]} µs goes backwards (an earlier row has {earlier[r]} µs)"
+
         table.checks.add(
             TIME_BACKWARDS,
             good & (values < earlier),
-            lambda r, name=name, values=values, earlier=earlier: (
-                f"{name} {values[r]} µs goes backwards (an earlier row has {earlier[r]} µs)"
-            ),
+            backwards,
         )
 
 
@@ -485,7 +487,7 @@ def _trade_events(table: _Table) -> tuple[np.ndarray, ...]:
 
 def _merge(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
     """Concatenate event columns and sort stably by (ts_event, ts_recv)."""
-    cols = [np.concatenate(c) for c in zip(*parts)]
+    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
     order = np.argsort(cols[1], kind="stable")
     order = order[np.argsort(cols[0][order], kind="stable")]
     return tuple(np.ascontiguousarray(c[order]) for c in cols)

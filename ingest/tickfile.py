@@ -101,11 +101,12 @@ class TickData:
 
     @functools.cached_property
     def price_tick(self) -> np.ndarray:
-        """int64[n]: prices in ticks of ``instrument.tick_size`` (computed once, ~1 ms per million rows)."""
+        """int64[n]: prices in ticks of ``instrument.tick_size`` (computed on first use, then kept)."""
         return self.instrument.price_to_ticks(self.price)
 
     def kernel_columns(self) -> tuple[np.ndarray, ...]:
-        """Return ``(ts_event, kind, side, price_tick, size, flags)``: the columns the feature kernels take, in order."""
+        """Return ``(ts_event, kind, side, price_tick, size, flags)``: the columns the feature kernels take,
+        in order."""
         return (self.ts_event, self.kind, self.side, self.price_tick, self.size, self.flags)
 
     def columns(self) -> dict[str, np.ndarray]:
@@ -152,7 +153,8 @@ def validate(data: TickData, where: str = "<arrays>") -> None:
     if bad.size:
         r = int(bad[0])
         raise TickFileError(
-            f"{where}: row {r}: trade needs side -1, 0 or +1 and size > 0, got side {int(data.side[r])}, size {data.size[r]}"
+            f"{where}: row {r}: trade needs side -1, 0 or +1 and size > 0"
+            f", got side {int(data.side[r])}, size {data.size[r]}"
         )
     bad = np.flatnonzero(data.flags & ~np.uint8(FLAG_SNAPSHOT | FLAG_LAST_IN_MESSAGE))
     if bad.size:

@@ -97,7 +97,8 @@ class ModelCard(BaseModel):
                 f"{where}: feature set v{self.feature_set_version}, engine has v{FEATURE_SET_VERSION}"
             )
         if tuple(self.feature_names) != FEATURE_NAMES:
-            for i, (a, b) in enumerate(zip(self.feature_names, FEATURE_NAMES)):
+            # The lists may differ in length: name the first differing feature, else the counts below.
+            for i, (a, b) in enumerate(zip(self.feature_names, FEATURE_NAMES, strict=False)):
                 if a != b:
                     raise ModelCardMismatch(f"{where}: feature {i} is {a!r}, engine has {b!r}")
             raise ModelCardMismatch(f"{where}: {len(self.feature_names)} features, engine has {len(FEATURE_NAMES)}")

@@ -68,8 +68,9 @@ def to_onnx(model, n_features: int) -> bytes:
 
 
 # What onnxmltools emits after the tree ensemble: two Identity, a Cast of the int64 label to int64
-# and a Mul of the probabilities by one. They change no value and cost ~0.8 us p50 / ~2.5 us p99 per
-# single-row call (measured), so the ensemble's own outputs become the graph outputs.
+# and a Mul of the probabilities by one. They change no value, but ONNX Runtime runs each as a node of
+# its own on every single-row call (figures: BENCHMARKS.md, 2026-12-06), so the ensemble's own outputs
+# become the graph outputs.
 _PASSTHROUGH = ["TreeEnsembleClassifier", "Identity", "Identity", "Cast", "Mul"]
 
 

@@ -48,6 +48,7 @@ def time_split(ts: np.ndarray, fractions: tuple[float, float, float], embargo_ns
     for name, mask in (("train", train), ("validation", val), ("test", test)):
         if not mask.any():
             raise ValueError(
-                f"the {name} span is empty: {ts.size} rows over {(t1 - t0) / 1e9:.1f} s with embargo {embargo_ns / 1e9:.1f} s"
+                f"the {name} span is empty: {ts.size} rows over {(t1 - t0) / 1e9:.1f} s"
+                f" with embargo {embargo_ns / 1e9:.1f} s"
             )
     return TimeSplit(train, val, test, val_start, test_start, embargo_ns)

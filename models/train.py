@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -95,7 +97,8 @@ def train_horizon(
     counts = np.bincount(y_train, minlength=N_CLASSES)
     if (counts == 0).any():
         raise TrainingError(
-            f"horizon {horizon_ns / 1e9:g} s: training span lacks class(es) {[CLASS_NAMES[i] for i in np.flatnonzero(counts == 0)]}"
+            f"horizon {horizon_ns / 1e9:g} s: training span"
+            f" lacks class(es) {[CLASS_NAMES[i] for i in np.flatnonzero(counts == 0)]}"
         )
     prior = counts / counts.sum()
     t = train_cfg
@@ -111,7 +114,9 @@ def train_horizon(
         verbose=-1,
     )
     X64 = rows.X.astype(np.float64)
-    callbacks = [lgb.early_stopping(t.early_stopping_rounds, verbose=False)] if t.early_stopping_rounds else []
+    callbacks: list[Callable[..., Any]] = (
+        [lgb.early_stopping(t.early_stopping_rounds, verbose=False)] if t.early_stopping_rounds else []
+    )
     model.fit(
         X64[parts["train"]],
         y_train,
@@ -120,7 +125,8 @@ def train_horizon(
         callbacks=callbacks,
     )
     metrics = {
-        name: _metrics(y[mask].astype(np.int64), model.predict_proba(X64[mask]), prior) for name, mask in parts.items()
+        name: _metrics(y[mask].astype(np.int64), np.asarray(model.predict_proba(X64[mask])), prior)
+        for name, mask in parts.items()
     }
     onnx_bytes = to_onnx(model, rows.X.shape[1])
     parity = parity_check(model, onnx_bytes, rows.X)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalper.engine.config import EngineConfig
 from scalper.ingest.tickfile import (
     FLAG_LAST_IN_MESSAGE,
     FLAG_SNAPSHOT,
@@ -13,8 +14,14 @@ from scalper.ingest.tickfile import (
     Instrument,
     TickData,
 )
+from scalper.models.config import LabelsConfig
 
 INSTRUMENT = Instrument(venue="TEST", symbol="TST", tick_size=0.01, lot_size=1.0, source="test")
+# The instrument a random walk is labelled with to train "ETH" models, and another with the same tick.
+ETH_LIKE = Instrument("BINANCE_USDM", "ETHUSDT", 0.01, 0.001, "test")
+BTC_SAME_TICK = Instrument("BINANCE_USDM", "BTCUSDT", 0.01, 0.001, "test")
+# The config those models are trained with: the default one without a dead zone.
+ETH_LIKE_CFG = EngineConfig(labels=LabelsConfig(dead_zone_ticks=0.0))
 T0 = 1_700_000_000_000_000_000
 
 
@@ -50,7 +57,7 @@ class TickBuilder:
         return self.message(ts, (KIND_TRADE, side, price_tick, size))
 
     def build(self) -> TickData:
-        cols = list(zip(*self.rows)) if self.rows else [[]] * 6
+        cols = list(zip(*self.rows, strict=True)) if self.rows else [[]] * 6
         ts = np.array(cols[0], dtype=np.int64)
         return TickData(
             instrument=self.instrument,

@@ -82,10 +82,11 @@ def reference_features(data: TickData, decision_ts: np.ndarray) -> np.ndarray:
         _, b, qb, a, qa, db, da = last
         mid = 0.5 * (b + a)
 
-        def win(w, idx):
+        # g bound as a default: these helpers belong to this decision row only.
+        def win(w, idx, g=g):
             return sum(x[idx] for x in incs if g - w < x[0] <= g)
 
-        def tr(w):
+        def tr(w, g=g):
             sel = [x for x in trades if g - w < x[0] <= g]
             buy = sum(q for _, s, q in sel if s > 0)
             sell = sum(q for _, s, q in sel if s < 0)

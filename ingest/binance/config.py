@@ -15,7 +15,8 @@ class FeedConfig(BaseModel):
     max_frame_bytes: int = Field(
         4 << 20,
         ge=64 << 10,
-        description="largest websocket frame accepted, bytes; a larger one closes the connection (counted, then reconnect)",
+        description="largest websocket frame accepted, bytes"
+        "; a larger one closes the connection (counted, then reconnect)",
     )
     price_band: float = Field(
         DEFAULT_PRICE_BAND,

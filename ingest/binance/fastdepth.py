@@ -1,9 +1,10 @@
 """Raw depthUpdate frame -> tick-file event columns in one numba call (the live hot path).
 
 The general parser (:mod:`scalper.ingest.binance.parse`: orjson, then Python floats, then arrays)
-costs ~10 µs a frame, twice the inference budget. This scanner reads the bytes of the common frame
-shape, a combined-stream ``{"stream": ..., "data": {"e": "depthUpdate", ...}}`` or the bare event,
-and writes schema-v1 book events with prices already in integer ticks (``price_tick``), exactly as
+builds Python objects for every field and level, which costs more per frame than the inference
+budget (figures: BENCHMARKS.md). This scanner reads the bytes of the common frame shape, a
+combined-stream ``{"stream": ..., "data": {"e": "depthUpdate", ...}}`` or the bare event, and writes
+schema-v1 book events with prices already in integer ticks (``price_tick``), exactly as
 :meth:`EventBuffer.append_diff` followed by ``rint(price / tick_size)`` would.
 
 It accepts only what it can convert exactly and never raises: a frame of another kind, any

@@ -20,16 +20,24 @@ import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import websockets
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.frames import CloseCode
 
 from scalper.ingest.binance.config import FeedConfig
 from scalper.ingest.binance.fastdepth import H_BAND_HI, H_BAND_LO, H_EVENT_MS, H_TRANSACTION_MS
-from scalper.ingest.binance.levels import LEVEL_CODES, LEVEL_OK, NO_BAND, first_bad_level, mid_band, price_code
+from scalper.ingest.binance.levels import (
+    LEVEL_CODES,
+    LEVEL_OK,
+    NO_BAND,
+    LevelReason,
+    first_bad_level,
+    mid_band,
+    price_code,
+)
 from scalper.ingest.binance.localbook import LocalBook
 from scalper.ingest.binance.messages import BookTicker, DepthSnapshot, DepthUpdate, Market, Trade
 from scalper.ingest.binance.normalise import EventBuffer, event_time_ns
@@ -39,6 +47,9 @@ from scalper.ingest.binance.sequencer import BinanceOrderBookSequencer, SyncReas
 
 REST_DEPTH_PATH = {Market.SPOT: "/api/v3/depth", Market.USDM: "/fapi/v1/depth", Market.COINM: "/dapi/v1/depth"}
 # Spot pushes diff depth at most every 100 ms; futures offer the unthrottled 0 ms stream.
+# Tickers held until the diff that reaches their update id (a few frames at most in practice).
+MAX_HELD_TICKERS = 256
+
 DEPTH_STREAM = {Market.SPOT: "depth@100ms", Market.USDM: "depth@0ms", Market.COINM: "depth@0ms"}
 
 Sink = Callable[[dict[str, np.ndarray]], None]
@@ -233,8 +244,8 @@ class BinanceFeed:
         self._set_band(NO_BAND)  # until a snapshot gives a mid: the absolute checks only
         self._log = ReasonLog(log, cfg.log_interval_s)
         self._book_live = False
-        self._ws = None
-        self._tickers: deque[BookTicker] = deque(maxlen=256)
+        self._ws: ClientConnection | None = None
+        self._tickers: deque[BookTicker] = deque(maxlen=MAX_HELD_TICKERS)
         self._last_event_ns = 0  # latest exchange time seen: stamps clears and time-less snapshots
 
     @property
@@ -344,14 +355,14 @@ class BinanceFeed:
         elif isinstance(msg, Trade):
             code = price_code(msg.price, self.tick_size, self.config.tick_tolerance, *self._band)
             if code != LEVEL_OK:
-                self._reject(LEVEL_CODES[code], f"trade {msg.trade_id} price {msg.price!r}")
+                self._reject(cast(LevelReason, LEVEL_CODES[code]), f"trade {msg.trade_id} price {msg.price!r}")
                 return
             self.stats.trades += 1
             self.events.append_trade(msg, now)
             self._last_event_ns = max(self._last_event_ns, msg.trade_time_ms * 1_000_000)
         elif isinstance(msg, BookTicker):
             # A ticker usually comes before the diff that ends at its id: hold it until then.
-            if self.book is not None and self.is_synced and len(self._tickers) < self._tickers.maxlen:
+            if self.book is not None and self.is_synced and len(self._tickers) < MAX_HELD_TICKERS:
                 self._tickers.append(msg)
         else:
             self.stats.malformed["unexpected_snapshot"] += 1
@@ -364,7 +375,7 @@ class BinanceFeed:
     def _fast_diff(self, raw: bytes, now: int) -> bool:
         # True when the frame was a depthUpdate continuing the synced book and the hot path took it.
         self._flush()  # anything buffered before this frame goes first
-        fast = self._fast
+        fast: HotPath = self._fast  # type: ignore[assignment]  # the caller checked it is set
         if fast.take(raw, self.sequencer.ids, now) < 0:
             return False
         self.stats.diffs_applied += 1
@@ -392,7 +403,8 @@ class BinanceFeed:
                 self._go_invalid(SyncReason.REJECTED, now)
                 return
             self.events.append_diff(d, now)
-            self._last_event_ns = max(self._last_event_ns, event_time_ns(d))
+            # A depthUpdate always carries E (parse_message refuses one without), so the time is an int.
+            self._last_event_ns = max(self._last_event_ns, event_time_ns(d))  # type: ignore[type-var, assignment]
             self.stats.diffs_applied += 1
             if self.book is None:
                 continue
@@ -428,7 +440,7 @@ class BinanceFeed:
         while tickers and tickers[0].update_id <= u:
             t = tickers.popleft()
             if t.update_id == u:
-                if self.book.matches(t):
+                if self.book.matches(t):  # type: ignore[union-attr]  # called only when there is a book
                     self.stats.book_ticker_matches += 1
                 else:
                     self.stats.book_ticker_mismatches += 1

@@ -43,6 +43,7 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -52,6 +53,7 @@ from scalper.ingest.binance.levels import (
     LEVEL_CODES,
     LEVEL_OK,
     NO_BAND,
+    LevelReason,
     first_bad_level,
     mid_band,
     price_code,
@@ -257,12 +259,14 @@ class _ImportRun:
         self.market = market
         self.symbol = symbol
         self.tick_size = tick_size
-        self.lot_size = None
+        self.lot_size: float  # set with the book by the first snapshot (_init_specs)
         self.skip_bad = skip_bad
         self.say = progress or (lambda _msg: None)
         self.seq = BinanceOrderBookSequencer(market)
         self.events = EventBuffer()
-        self.book: LocalBook | None = None
+        # Set by the first snapshot (_init_specs); run() refuses a recording without one, so every
+        # message that reaches the book and result() comes after it.
+        self.book: LocalBook
         self.recording = Recording(paths, on_bad_line=self._bad_line if skip_bad else None)
         self.messages = dict.fromkeys(("depthUpdate", "snapshot", "trade", "aggTrade", "bookTicker", "ignored"), 0)
         self.malformed: dict[str, int] = {}
@@ -284,7 +288,7 @@ class _ImportRun:
         self.book_stopped: str | None = None
 
     def run(self) -> None:
-        handlers = {
+        handlers: dict[type, Callable[[Any, RecordedLine], None]] = {
             DepthUpdate: self._on_diff,
             Trade: self._on_trade,
             BookTicker: self._on_ticker,
@@ -385,7 +389,7 @@ class _ImportRun:
         if self.tick_size is not None:
             code = price_code(trade.price, self.tick_size, DEFAULT_TICK_TOLERANCE, *self.band)
             if code != LEVEL_OK:
-                reason = LEVEL_CODES[code]
+                reason = cast(LevelReason, LEVEL_CODES[code])
                 self._bad(rec, reason, f"{reason}: trade {trade.trade_id} price {trade.price!r}")
                 return
         if self._symbol_ok(trade.symbol, rec):
@@ -473,10 +477,11 @@ class _ImportRun:
 
     def _apply(self, diff: DepthUpdate, rec: RecordedLine) -> bool:
         # Write and apply one diff the sequencer released (rec: its own line); False when it
-        # broke the book (a rejected level or a crossed book).
-        t_event = event_time_ns(diff)
+        # broke the book (a rejected level or a crossed book). A depthUpdate always has E (the parser
+        # refuses one without), so its time is an int.
+        t_event: int = event_time_ns(diff)  # type: ignore[assignment]
         if self.pending_snapshot is not None:
-            self._write_snapshot(t_event)
+            self._write_snapshot(self.pending_snapshot, t_event)
         bad = first_bad_level(diff.bids, diff.asks, self.tick_size, DEFAULT_TICK_TOLERANCE, self.band)
         if bad is not None:
             # The sequencer has taken the diff: without it the book is wrong, as after a gap.
@@ -500,8 +505,8 @@ class _ImportRun:
         self._check_tickers_at(diff.final_update_id, rec)
         return True
 
-    def _write_snapshot(self, first_diff_ts: int) -> None:
-        snapshot, ts_recv = self.pending_snapshot
+    def _write_snapshot(self, pending: tuple[DepthSnapshot, int], first_diff_ts: int) -> None:
+        snapshot, ts_recv = pending
         own = event_time_ns(snapshot)
         t_event = first_diff_ts if own is None else min(own, first_diff_ts)
         t_event = max(t_event, self.last_book_ts)
@@ -511,7 +516,9 @@ class _ImportRun:
 
     def _rejection(self) -> str:
         # Describe the diff that broke the sequence.
-        book_u, diff = self.seq.rejection
+        rejection = self.seq.rejection
+        assert rejection is not None  # called once the sequencer went INVALID on a diff
+        book_u, diff = rejection
         ids = f"U={diff.first_update_id} u={diff.final_update_id}"
         if self.market.is_futures:
             ids += f" pu={diff.prev_final_update_id}"
@@ -519,7 +526,9 @@ class _ImportRun:
 
     def _crossed(self, rec: RecordedLine, what: str) -> None:
         self.seq.invalidate(SyncReason.CROSSED)
-        bid, _, ask, _ = self.book.best()
+        best = self.book.best()
+        assert best is not None  # a crossed book has both sides
+        bid, _, ask, _ = best
         self._book_broke(rec, f"{what} leaves the book crossed: best bid {bid} >= best ask {ask} (ticks)")
 
     def _check_tickers_at(self, update_id: int, rec: RecordedLine) -> None:

@@ -1,12 +1,11 @@
 """Fast decoding of Binance ``[price, qty]`` string pairs into float64 arrays.
 
 Binance sends every price and quantity as a decimal string (``["61800.20", "0.014"]``), and a
-depth event carries tens to thousands of them. ``np.array(pairs, dtype=np.float64)`` costs about
-0.6 us per level; this module re-serialises the already parsed lists with orjson (compact,
-canonical bytes of exactly those lists, so no ambiguity about which JSON key they came from) and
-scans the bytes in one numba loop. On the 6,551 diffs of USD-M ``btcusdt_20240808.gz`` (68 levels
-on average) a whole ``parse_message`` takes about 18-22 us this way against 47 us with
-``np.array``, of which ``orjson.loads`` is 7 us.
+depth event carries tens to thousands of them. ``np.array(pairs, dtype=np.float64)`` converts them
+one Python string at a time, which makes it the largest part of parsing a depth message; this module
+re-serialises the already parsed lists with orjson (compact, canonical bytes of exactly those lists,
+so no ambiguity about which JSON key they came from) and scans the bytes in one numba loop
+(figures: BENCHMARKS.md, 2026-12-06).
 
 The scan only accepts the plain form Binance uses: one or more digits with at most one ``.``,
 a mantissa (significant digits, trailing zeros of the fraction left out) below 2**53 and a
@@ -24,6 +23,7 @@ the first offending row with a :class:`LevelReason`.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import cast
 
 import numpy as np
 import orjson
@@ -257,8 +257,10 @@ def first_bad_level(
     """Return ``(reason, "b[3] = [price, size]")`` for the first level of a message that fails
     :func:`check_levels` (bids first), or None when every level passes. ``names`` label the two sides."""
     lo, hi = band
-    for name, levels in zip(names, (bids, asks)):
+    for name, levels in zip(names, (bids, asks), strict=True):
         code, row = check_levels(levels, tick, tolerance, lo, hi)
         if code != LEVEL_OK:
-            return LEVEL_CODES[code], f"{name}[{row}] = {levels[row].tolist()} (band {lo}..{hi} ticks)"
+            return cast(
+                LevelReason, LEVEL_CODES[code]
+            ), f"{name}[{row}] = {levels[row].tolist()} (band {lo}..{hi} ticks)"
     return None

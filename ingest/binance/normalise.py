@@ -138,7 +138,7 @@ class EventBuffer:
 
         The views are invalidated by the next append that grows the buffer.
         """
-        return {name: col[: self._n] for name, col in zip(COLUMNS, self._cols)}
+        return {name: col[: self._n] for name, col in zip(COLUMNS, self._cols, strict=True)}
 
     def to_tickdata(self, instrument: Instrument) -> TickData:
         """Return a copy of the rows as :class:`TickData`, stably sorted by ``ts_event``.
@@ -149,7 +149,7 @@ class EventBuffer:
         """
         n = self._n
         order = np.argsort(self._cols[0][:n], kind="stable")
-        cols = {name: np.ascontiguousarray(col[:n][order]) for name, col in zip(COLUMNS, self._cols)}
+        cols = {name: np.ascontiguousarray(col[:n][order]) for name, col in zip(COLUMNS, self._cols, strict=True)}
         return TickData(instrument=instrument, **cols)
 
     def _reserve(self, k: int) -> None:
@@ -167,7 +167,8 @@ class EventBuffer:
 
     def _put_book(self, bids, asks, t_event, t_recv, flags, with_clear) -> None:
         self._reserve(bids.shape[0] + asks.shape[0] + (1 if with_clear else 0))
-        self._n = _put_book(*self._cols, self._n, bids, asks, t_event, t_recv, flags, with_clear)
+        # The seven columns spread from a list: mypy cannot count them against the kernel's parameters.
+        self._n = _put_book(*self._cols, self._n, bids, asks, t_event, t_recv, flags, with_clear)  # type: ignore[call-arg]
 
 
 @njit(cache=True)

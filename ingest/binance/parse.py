@@ -25,6 +25,7 @@ trade qty > 0 and book qty >= 0 (0 deletes a level).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import StrEnum
 
 import numpy as np
@@ -202,7 +203,7 @@ def _book_ticker(d: dict) -> BookTicker:
     )
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[dict], Message]] = {
     "depthUpdate": _depth_update,
     "trade": _trade,
     "aggTrade": _agg_trade,
@@ -300,9 +301,10 @@ def _reject_decimal(value: object, field: str, positive: bool) -> BinanceParseEr
 def _levels(d: dict, bid_key: str, ask_key: str) -> tuple[np.ndarray, np.ndarray]:
     bids = _get(d, bid_key)
     asks = _get(d, ask_key)
-    for key, value in ((bid_key, bids), (ask_key, asks)):
-        if type(value) is not list:
-            raise _wrong_type(key, value, "an array of [price, qty]")
+    if type(bids) is not list:
+        raise _wrong_type(bid_key, bids, "an array of [price, qty]")
+    if type(asks) is not list:
+        raise _wrong_type(ask_key, asks, "an array of [price, qty]")
     fast = decode_pairs(bids, asks)
     if fast is not None:
         return fast

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import websockets
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 REST_DEPTH_PATHS = ("/api/v3/depth", "/fapi/v1/depth", "/dapi/v1/depth")
@@ -136,7 +136,7 @@ class ReplayServer:
         self._diff_fault: str | None = None
         self._fault_price: str | None = None
         self._held: str | None = None
-        self._server = None
+        self._server: Server | None = None
         self._producer: asyncio.Task | None = None
         self.finished = asyncio.Event()
 
@@ -207,6 +207,7 @@ class ReplayServer:
         return None
 
     async def _handler(self, ws: ServerConnection) -> None:
+        assert ws.request is not None  # websockets calls the handler after the opening handshake
         url = urlsplit(ws.request.path)
         streams = set(parse_qs(url.query).get("streams", [""])[0].split("/")) - {""}
         if url.path.startswith("/ws/"):
@@ -278,6 +279,7 @@ class ReplayServer:
         if fault == "cross":
             return [self._with_bid(raw, min(self.book.asks, key=float))]
         if fault == "bid":
+            assert self._fault_price is not None  # set together with the "bid" fault
             return [self._with_bid(raw, self._fault_price)]
         return [raw]
 

@@ -343,7 +343,8 @@ class BinanceOrderBookSequencer:
         # In SYNCED: True to apply d; False when stale (counted) or on a break (state -> INVALID).
         last_u = self._last_u
         if last_u is None:
-            snap = self._snapshot_id
+            # SYNCED implies a snapshot id; the annotation states it without a check on the per-diff path.
+            snap: int = self._snapshot_id  # type: ignore[assignment]
             # Spot's "+ 1": a spot snapshot at lastUpdateId already contains that update.
             first_needed = snap if self._futures else snap + 1
             if d.final_update_id < first_needed:
@@ -365,6 +366,7 @@ class BinanceOrderBookSequencer:
 
     def _reject(self, d: DepthUpdate, reason: SyncReason) -> None:
         # Keep the evidence for the owner's log: invalidate() itself is also the owner's call.
-        book_u = self._snapshot_id if self._last_u is None else self._last_u
+        # Only _accept calls this, in SYNCED, where a snapshot id is set.
+        book_u: int = self._snapshot_id if self._last_u is None else self._last_u  # type: ignore[assignment]
         self.invalidate(reason)
         self._rejected = (book_u, d)

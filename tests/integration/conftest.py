@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import socket
@@ -13,6 +14,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from builders import BTC_SAME_TICK, ETH_LIKE, ETH_LIKE_CFG, random_walk_ticks
+
+from scalper.engine.config import EngineConfig
+from scalper.ingest import tickfile
+from scalper.ingest.binance import import_binance
+from scalper.models.train import train_models
 
 _START_TIMEOUT_S = 10.0
 _PROMETHEUS_START_TIMEOUT_S = 30.0
@@ -256,3 +263,29 @@ def prometheus_server(tmp_path_factory):
     finally:
         for server in servers:
             server.stop()
+
+
+# Model fixtures shared by several test modules live here, not imported from one test module into
+# another (an imported fixture is an unused import that each test parameter then redefines).
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A folder with ``eth.parquet`` (a random walk labelled BINANCE_USDM ETHUSDT, tick 0.01), the
+    same walk as ``btc.parquet`` (BTCUSDT, same tick) and ``models/`` trained on the ETH file."""
+    root = tmp_path_factory.mktemp("eth_like")
+    walk = random_walk_ticks(2, 20_000)
+    tickfile.write(root / "eth.parquet", dataclasses.replace(walk, instrument=ETH_LIKE))
+    tickfile.write(root / "btc.parquet", dataclasses.replace(walk, instrument=BTC_SAME_TICK))
+    train_models(root / "eth.parquet", root / "models", ETH_LIKE_CFG.features, ETH_LIKE_CFG.labels, ETH_LIKE_CFG.train)
+    return root
+
+
+@pytest.fixture(scope="module")
+def eth_models(data_dir, tmp_path_factory) -> Path:
+    """``models/`` trained with the default config on the two days of the real ETHUSDT USD-M recording."""
+    root = tmp_path_factory.mktemp("eth_models")
+    usdm = data_dir / "hftbacktest" / "binance_usdm"
+    res = import_binance([usdm / "ethusdt_20240718.gz", usdm / "ethusdt_20240719.gz"])
+    tickfile.write(root / "eth.parquet", res.data)
+    cfg = EngineConfig()
+    train_models(root / "eth.parquet", root / "models", cfg.features, cfg.labels, cfg.train)
+    return root / "models"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_model_files import trained  # noqa: F401 - fixture
 from typer.testing import CliRunner
 
 from scalper.engine.cli import app

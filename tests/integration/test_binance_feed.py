@@ -84,7 +84,7 @@ def _server_book(srv: ReplayServer, tick: float) -> tuple[list, list]:
 
 def _levels(px, sz, n, row):
     k = min(int(n[row]), TOP)
-    return list(zip(px[row, :k].tolist(), sz[row, :k].tolist()))
+    return list(zip(px[row, :k].tolist(), sz[row, :k].tolist(), strict=True))
 
 
 async def _run(data_dir, spec, fault=None, after_diffs=300, hot=False):
@@ -128,7 +128,7 @@ def _assert_books_equal(srv, feed, consumer, tick):
     assert st.is_valid
     for row, want in ((0, want_bids), (1, want_asks)):
         ticks, sizes = deep_levels(st.px, st.sz, st.n, st.lpx, st.lsz, row)  # top view + ladder
-        assert list(zip(ticks[:TOP].tolist(), sizes[:TOP].tolist())) == want
+        assert list(zip(ticks[:TOP].tolist(), sizes[:TOP].tolist(), strict=True)) == want
 
 
 @pytest.mark.parametrize("spec", [USDM_ETH, SPOT_ETH], ids=["usdm", "spot"])

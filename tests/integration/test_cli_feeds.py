@@ -15,6 +15,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from scalper.engine.cli import app
 from scalper.ingest import tickfile
@@ -90,7 +91,7 @@ def test_replay_server_process_streams_serves_rest_and_drops_on_sigusr1(data_dir
             async with connect(f"ws://127.0.0.1:{port}/stream?streams=ethusdt@depth@0ms") as ws:
                 first = orjson.loads(await ws.recv())
                 os.kill(proc.pid, signal.SIGUSR1)
-                with pytest.raises(Exception):
+                with pytest.raises(ConnectionClosed):
                     while True:
                         await asyncio.wait_for(ws.recv(), 5)
                 return first

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from test_model_files import _closed_port, _daemon_config, _one_error_line, scalper_run, trained  # noqa: F401 - fixture
+from test_model_files import _closed_port, _daemon_config, _one_error_line, scalper_run
 
 from scalper.engine.config import load_config
 from scalper.engine.daemon import Daemon, StartupError

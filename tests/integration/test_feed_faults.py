@@ -85,7 +85,9 @@ class HotConsumer:
             ticks = np.rint(cols["price"] / TICK).astype(np.int64)
         book = cols["kind"] != 2
         bad = book & ((ticks <= 0) | ~np.isfinite(cols["size"]) | (cols["size"] < 0))
-        self.bad += [f"event price {p!r} size {q!r}" for p, q in zip(cols["price"][bad], cols["size"][bad])]
+        self.bad += [
+            f"event price {p!r} size {q!r}" for p, q in zip(cols["price"][bad], cols["size"][bad], strict=True)
+        ]
         self._step(cols["ts_event"], cols["kind"], cols["side"], ticks, cols["size"], cols["flags"])
 
     def _frame(self, m: int, i: int, code: int, _now: int) -> None:
@@ -291,7 +293,7 @@ def test_the_resync_delay_grows_while_the_book_breaks_soon_after_syncing_and_res
     went = [t for t, v in out.timeline if not v]
     back = [t for t, v in out.timeline if v]
     assert len(went) == len(back) == 4 and out.requests == 4, out.timeline
-    down = [b - w for w, b in zip(went, back)]
+    down = [b - w for w, b in zip(went, back, strict=True)]
     assert down[0] < initial and down[3] < initial, down  # after a book that held: no wait
     assert initial <= down[1] < 2 * initial + 0.2, down
     assert 2 * initial <= down[2] < 4 * initial + 0.2, down

@@ -12,7 +12,7 @@ import signal
 import time
 
 import pytest
-from test_daemon import _daemon, _daemon_config, _free_port, _read, _replay_server, _scrape, eth_models  # noqa: F401
+from test_daemon import _daemon, _daemon_config, _free_port, _read, _replay_server, _scrape
 
 from scalper.engine.config import load_config
 from scalper.engine.daemon import Daemon, JournalStartError
@@ -216,7 +216,8 @@ def test_sigterm_during_an_outage_is_bounded_and_the_next_start_replays_the_fall
     assert ops == [(OperatorAction.TIGHTEN, R), (OperatorAction.TIGHTEN, H)]
     assert detected_s < 2.2 and stop_s < 2.0 + 4.0, (detected_s, stop_s)
     print(
-        f"journal faults: SIGTERM during outage exited in {stop_s:.2f} s (budget 2 s), outage seen in {detected_s:.2f} s"
+        f"journal faults: SIGTERM during outage exited in {stop_s:.2f} s (budget 2 s)"
+        f", outage seen in {detected_s:.2f} s"
     )
 
 

@@ -4,7 +4,6 @@ that is ``error: ...`` and exit 2; on SIGHUP the daemon keeps its running models
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -19,36 +18,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from builders import random_walk_ticks
+from builders import BTC_SAME_TICK, ETH_LIKE, ETH_LIKE_CFG
 from typer.testing import CliRunner
 
 from scalper.engine.cli import app
-from scalper.engine.config import EngineConfig, load_config
+from scalper.engine.config import load_config
 from scalper.engine.daemon import Daemon
 from scalper.engine.metrics import snapshot
-from scalper.ingest import tickfile
-from scalper.ingest.tickfile import Instrument
 from scalper.models.card import ModelCardMismatch
-from scalper.models.config import LabelsConfig
 from scalper.models.inference import load_model_dir
-from scalper.models.train import train_models
 
-ETH = Instrument("BINANCE_USDM", "ETHUSDT", 0.01, 0.001, "test")
-BTC_SAME_TICK = Instrument("BINANCE_USDM", "BTCUSDT", 0.01, 0.001, "test")
-CFG = EngineConfig(labels=LabelsConfig(dead_zone_ticks=0.0))
+CFG = ETH_LIKE_CFG
 REFUSED = "scalper_model_reloads_refused_total"
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A folder with ``eth.parquet`` (a random walk labelled BINANCE_USDM ETHUSDT, tick 0.01), the
-    same walk as ``btc.parquet`` (BTCUSDT, same tick) and ``models/`` trained on the ETH file."""
-    root = tmp_path_factory.mktemp("eth_like")
-    walk = random_walk_ticks(2, 20_000)
-    tickfile.write(root / "eth.parquet", dataclasses.replace(walk, instrument=ETH))
-    tickfile.write(root / "btc.parquet", dataclasses.replace(walk, instrument=BTC_SAME_TICK))
-    train_models(root / "eth.parquet", root / "models", CFG.features, CFG.labels, CFG.train)
-    return root
 
 
 def _copy(trained: Path, tmp_path: Path) -> Path:
@@ -114,7 +95,7 @@ def test_loading_refuses_a_broken_directory_naming_the_file(trained, tmp_path, b
 
 def test_models_of_another_instrument_with_the_same_tick_are_refused(trained):
     models = load_model_dir(trained / "models")
-    models.check_compatible(CFG.features.grid_ms, ETH)
+    models.check_compatible(CFG.features.grid_ms, ETH_LIKE)
     with pytest.raises(
         ModelCardMismatch, match=r"h5s\.onnx: trained on BINANCE_USDM ETHUSDT, this engine trades BINANCE_USDM BTCUSDT"
     ):

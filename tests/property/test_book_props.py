@@ -26,7 +26,7 @@ def test_book_matches_dict_reference_after_every_update(updates):
             ref[s][p] = q
         for side in (0, 1):
             want = _reference_side(ref, side)
-            got = list(zip(px[side, : n[side]].tolist(), sz[side, : n[side]].tolist()))
+            got = list(zip(px[side, : n[side]].tolist(), sz[side, : n[side]].tolist(), strict=True))
             assert got == want
 
 
@@ -77,7 +77,7 @@ def test_merging_a_message_equals_setting_its_levels_one_by_one(messages):
         levels = sorted(dict(levels).items(), reverse=descending) if len(levels) % 3 else levels
         ticks = np.array([p for p, _ in levels], dtype=np.int64)
         sizes = np.array([q for _, q in levels], dtype=np.float64)
-        for p, q in zip(ticks, sizes):
+        for p, q in zip(ticks, sizes, strict=True):
             book_set(*seq, s, p, q)
         book_merge(*merged, s, ticks, sizes, tmp_px, tmp_sz)
         for side in (0, 1):

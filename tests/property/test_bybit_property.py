@@ -1,4 +1,5 @@
-"""Properties of the Bybit orderbook importer: replay equals a dict book after every message; mutated lines only raise BybitFormatError."""
+"""Properties of the Bybit orderbook importer: replay equals a dict book after every message; mutated lines
+only raise BybitFormatError."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def test_replayed_import_equals_dict_book_after_every_message(session):
     resets = sum(kind == "snapshot" or u == 1 for kind, u, *_ in messages)
     assert (result.snapshots, result.deltas, result.gaps) == (resets, len(messages) - resets, 0)
 
-    expected = [(m, book) for m, book in zip(messages, dict_books(messages)) if book is not None]
+    expected = [(m, book) for m, book in zip(messages, dict_books(messages), strict=True) if book is not None]
     checked = 0
     for i, _, book in books_at_message_ends(data, 2 * (HIGH_TICK - LOW_TICK + 1)):
         message, want = expected[checked]

@@ -114,7 +114,7 @@ def test_ioc_fills_respect_quantity_limit_order_and_fees(sc: Scenario):
     complete = sc.expected_lots() == sc.order_lots
     assert order.status is (OrderStatus.FILLED if complete else OrderStatus.CANCELED)
     assert ex.fills(order.order_id) == fills
-    assert all((a == b).all() for a, b in zip(sc.book, before))
+    assert all((a == b).all() for a, b in zip(sc.book, before, strict=True))
 
 
 ops = st.lists(

@@ -32,9 +32,9 @@ def test_deep_book_equals_dict_book_after_every_update(updates, top):
             ref[s][p] = q
         for side in (0, 1):
             want = _reference(ref, side)
-            assert list(zip(px[side, : n[side]].tolist(), sz[side, : n[side]].tolist())) == want[:top]
+            assert list(zip(px[side, : n[side]].tolist(), sz[side, : n[side]].tolist(), strict=True)) == want[:top]
             ticks, sizes = deep_levels(px, sz, n, lpx, lsz, side)
-            assert list(zip(ticks.tolist(), sizes.tolist())) == want
+            assert list(zip(ticks.tolist(), sizes.tolist(), strict=True)) == want
             assert ln[side] == max(0, len(want) - top) == np.count_nonzero(lpx[side] != EMPTY)
 
 

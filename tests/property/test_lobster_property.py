@@ -123,7 +123,7 @@ def expected_top(book, levels: int) -> tuple[np.ndarray, ...]:
 
 
 def assert_same_top(got, want):
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
 
 

@@ -1,4 +1,5 @@
-"""Properties of the Tardis.dev CSV importer: replay equals a dict book after every message; mutated lines only raise TardisFormatError."""
+"""Properties of the Tardis.dev CSV importer: replay equals a dict book after every message; mutated lines
+only raise TardisFormatError."""
 
 from __future__ import annotations
 
@@ -108,7 +109,9 @@ def test_replayed_import_equals_dict_book_after_every_message(session):
     price_tick = data.price_tick
     is_trade = data.kind == KIND_TRADE
     sides = {"buy": 1, "sell": -1, "unknown": 0}
-    got = list(zip(data.side[is_trade].tolist(), price_tick[is_trade].tolist(), data.size[is_trade].tolist()))
+    got = list(
+        zip(data.side[is_trade].tolist(), price_tick[is_trade].tolist(), data.size[is_trade].tolist(), strict=True)
+    )
     assert got == [(sides[s], tick, float(q)) for _, _, s, tick, q in trades]
 
 

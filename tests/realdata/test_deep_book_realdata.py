@@ -64,9 +64,9 @@ def test_deep_book_equals_full_book_on_ethusdt(data_dir):
     w = deep[3].shape[1]
     held = 0
     for s in (0, 1):
-        full_levels = dict(zip(px[s, : n[s]].tolist(), sz[s, : n[s]].tolist()))
+        full_levels = dict(zip(px[s, : n[s]].tolist(), sz[s, : n[s]].tolist(), strict=True))
         ticks, sizes = deep_levels(*deep[:5], s)
-        deep_levels_ = dict(zip(ticks.tolist(), sizes.tolist()))
+        deep_levels_ = dict(zip(ticks.tolist(), sizes.tolist(), strict=True))
         assert all(full_levels.get(p) == q for p, q in deep_levels_.items())  # nothing made up
         boundary = int(deep[0][s, -1])
         reach = {p: q for p, q in full_levels.items() if abs(p - boundary) < w // 2}

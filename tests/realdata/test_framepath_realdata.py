@@ -111,8 +111,8 @@ def test_frame_path_decides_and_applies_as_the_general_path(data_dir):
     assert synced and len(ref.decisions) > 500
     assert len(before_frame) > 0.9 * len(ref.decisions)  # nearly every decision came before its frame's levels
     assert [d[:2] for d in hot.decisions] == [d[:2] for d in ref.decisions]
-    assert all(np.array_equal(a[2], b[2]) for a, b in zip(hot.decisions, ref.decisions))
-    for a, b in zip(hot.state.arrays(), ref.state.arrays()):
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(hot.decisions, ref.decisions, strict=True))
+    for a, b in zip(hot.state.arrays(), ref.state.arrays(), strict=True):
         assert np.array_equal(a, b)
     assert hot.seq.last_update_id == ref.seq.last_update_id
 
@@ -148,7 +148,8 @@ def test_the_next_decision_peeked_between_frames_is_the_decision_bit_for_bit(dat
         before = [a.copy() for a in (st.px, st.sz, st.n, st.ist, st.fst)]
         rings = [a.copy() for a in (st.rb_ts, st.rb_val)] if frames % 500 == 0 else []
         g = peek_next_decision(st.px, st.sz, st.n, st.ist, st.fst, st.rb_ts, st.rb_val, row, ist_tmp, fst_tmp)
-        for a, b in zip(before + rings, (st.px, st.sz, st.n, st.ist, st.fst, st.rb_ts, st.rb_val)):
+        # strict=False: the rings are compared only every 500 frames (copying them is slow), else zip stops early.
+        for a, b in zip(before + rings, (st.px, st.sz, st.n, st.ist, st.fst, st.rb_ts, st.rb_val), strict=False):
             assert np.array_equal(a, b), f"peek_next_decision changed the state after frame {frames}"
         if g != INT64_MIN:
             peeked.append((g, int(st.ist[I_EVENTS]), row.copy()))

@@ -19,7 +19,8 @@ def _script(tmp_path: Path, body: str) -> Path:
 def test_the_peer_rate_is_read_from_its_output(tmp_path):
     script = _script(
         tmp_path,
-        'import sys\nassert len(sys.argv) == 3\nprint("hftbacktest no-op replay: 380,522 events in 0.034 s = 11,174,059 events/s (1919 steps)")\n',
+        "import sys\nassert len(sys.argv) == 3\n"
+        'print("hftbacktest no-op replay: 380,522 events in 0.034 s = 11,174,059 events/s (1919 steps)")\n',
     )
     r = peer_throughput(tmp_path, Path(sys.executable), script)
     assert r.ops_per_s == 11_174_059 and r.stage.startswith("hftbacktest")

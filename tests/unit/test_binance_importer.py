@@ -119,7 +119,15 @@ def test_usdm_session_rows_and_report(tmp_path):
     validate(d)
     t = lambda ms: (T0 + ms) * MS  # noqa: E731
     got = list(
-        zip(d.ts_event.tolist(), d.kind.tolist(), d.side.tolist(), d.price.tolist(), d.size.tolist(), d.flags.tolist())
+        zip(
+            d.ts_event.tolist(),
+            d.kind.tolist(),
+            d.side.tolist(),
+            d.price.tolist(),
+            d.size.tolist(),
+            d.flags.tolist(),
+            strict=True,
+        )
     )
     assert got == [
         (t(5), TRADE, 1, 100.1, 0.5, LAST),
@@ -365,7 +373,7 @@ def test_rebuilt_book_matches_replaying_the_tick_data(tmp_path):
     res = import_binance([usdm_session().write(tmp_path / "x.gz")])
     d = res.data
     px, sz, n = new_book(16)
-    for k, s, p, q in zip(d.kind, d.side, d.price_tick, d.size):
+    for k, s, p, q in zip(d.kind, d.side, d.price_tick, d.size, strict=True):
         if k == CLEAR:
             book_clear(n)
         elif k == BOOK:

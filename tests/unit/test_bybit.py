@@ -63,7 +63,7 @@ def event_rows(data) -> list[tuple]:
     return [
         (int(t), int(r), int(k), int(s), float(p), float(q), int(f))
         for t, r, k, s, p, q, f in zip(
-            data.ts_event, data.ts_recv, data.kind, data.side, data.price, data.size, data.flags
+            data.ts_event, data.ts_recv, data.kind, data.side, data.price, data.size, data.flags, strict=True
         )
     ]
 
@@ -156,7 +156,7 @@ def test_u_gap_raises_naming_line_and_both_ids(tmp_path):
 def test_u_gap_with_skip_bad_stops_book_events_until_the_next_snapshot(tmp_path):
     result = import_bybit(write_lines(tmp_path / "ob.data", GAP_LINES), skip_bad=True)
     assert (result.snapshots, result.deltas, result.gaps, result.dropped_deltas) == (2, 2, 1, 2)
-    sizes = [(int(ts // MS) - T0, float(q)) for ts, q in zip(result.data.ts_event, result.data.size)]
+    sizes = [(int(ts // MS) - T0, float(q)) for ts, q in zip(result.data.ts_event, result.data.size, strict=True)]
     assert sizes == [(0, 0.0), (0, 1.0), (0, 1.0), (1, 2.0), (4, 0.0), (4, 5.0), (4, 5.0), (5, 6.0)]
 
 

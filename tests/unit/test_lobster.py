@@ -79,7 +79,7 @@ def write_pair(
 def event_rows(data) -> list[tuple]:
     return [
         (int(t), int(k), int(s), float(p), float(q), int(f))
-        for t, k, s, p, q, f in zip(data.ts_event, data.kind, data.side, data.price, data.size, data.flags)
+        for t, k, s, p, q, f in zip(data.ts_event, data.kind, data.side, data.price, data.size, data.flags, strict=True)
     ]
 
 

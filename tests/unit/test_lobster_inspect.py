@@ -32,7 +32,7 @@ BOOK_ROWS = [
 
 
 def tick_data(events: list[tuple]) -> TickData:
-    ts, kind, side, price, size, flags = (np.array(c) for c in zip(*events))
+    ts, kind, side, price, size, flags = (np.array(c) for c in zip(*events, strict=True))
     return TickData(
         Instrument("TEST", "X", 0.01, 1.0, "hand-made"),
         ts.astype(np.int64),

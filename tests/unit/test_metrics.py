@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import urllib.request
 
@@ -119,7 +120,7 @@ def test_latency_buckets_cover_1us_to_100ms_in_1_2_5_steps():
     assert LATENCY_BUCKETS_S[0] == 1e-6
     assert LATENCY_BUCKETS_S[-1] == 1e-1
     assert len(LATENCY_BUCKETS_S) == 16  # 5 decades x 3 + the closing 100 ms
-    for lo, hi in zip(LATENCY_BUCKETS_S, LATENCY_BUCKETS_S[1:]):
+    for lo, hi in itertools.pairwise(LATENCY_BUCKETS_S):
         assert hi / lo == pytest.approx(2.0) or hi / lo == pytest.approx(2.5)
     assert JOURNAL_BUCKETS_S[: len(LATENCY_BUCKETS_S)] == LATENCY_BUCKETS_S
     assert JOURNAL_BUCKETS_S[-1] == 1.0

@@ -1,4 +1,5 @@
-"""Tardis.dev CSV importer on tiny literal files: exact events, snapshot boundaries, merge order, errors with file and line."""
+"""Tardis.dev CSV importer on tiny literal files: exact events, snapshot boundaries, merge order, errors with
+file and line."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def event_rows(data) -> list[tuple]:
     return [
         (int(t), int(r), int(k), int(s), float(p), float(q), int(f))
         for t, r, k, s, p, q, f in zip(
-            data.ts_event, data.ts_recv, data.kind, data.side, data.price, data.size, data.flags
+            data.ts_event, data.ts_recv, data.kind, data.side, data.price, data.size, data.flags, strict=True
         )
     ]
 
