@@ -146,6 +146,8 @@ def replay_events_per_second(result: ReplayResult) -> float:
 def fills_table(result: ReplayResult) -> dict[str, np.ndarray]:
     """Return the fills as columns: ts_ns, order_id, side, qty, price, fee, notional, reason."""
     fills = result.core.fills
+    if fills is None:
+        raise ValueError("the replay's core kept no records (EngineCore(record=False)): no fills to tabulate")
     return {
         "ts_ns": np.array([f.ts_ns for f in fills], dtype=np.int64),
         "order_id": np.array([f.order_id for f in fills], dtype=np.int64),

@@ -226,12 +226,13 @@ class EngineCore:
             self._mark_open()
             return False
         prepared = self._prepared
-        asked = prepared is None or prepared.models is not self.models or features.tobytes() != prepared.row
-        if asked:
-            p, side, horizon_ns, classes = self._predict(features)
-        else:
+        if prepared is not None and prepared.models is self.models and features.tobytes() == prepared.row:
             self.prepared_hits += 1
             p, side, horizon_ns, classes = prepared.signal
+            asked = False
+        else:
+            p, side, horizon_ns, classes = self._predict(features)
+            asked = True
         self.on_signal(ts_ns, classes, p, side, horizon_ns)
         return asked
 
@@ -286,9 +287,12 @@ class EngineCore:
 
         Also marks an open position to the mid, so the drawdown kill switch sees unrealized losses.
         """
-        if self.predictions is not None:
-            self.predictions.ts.append(ts_ns)
-            self.predictions.classes.append(np.array(classes, dtype=np.int8))
+        records = self.predictions
+        if records is not None:
+            # Lists while decisions are taken one by one; a batched replay puts arrays there only after it.
+            assert isinstance(records.ts, list) and isinstance(records.classes, list)
+            records.ts.append(ts_ns)
+            records.classes.append(np.array(classes, dtype=np.int8))
         self._mark_open()
         if not self.can_enter(ts_ns):
             return

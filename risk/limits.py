@@ -502,6 +502,7 @@ class RiskManager:
             return self._reject(
                 intent, reason, functools.partial(self._sizing_detail, reason, p, limit_price, equity, position)
             )
+        assert market is not None  # a refusal by the checks (qty > 0) is always given the market facts
         return self._reject(intent, reason, functools.partial(self._check_detail, reason, intent, market, position))
 
     def on_fill(self, side: int, qty: float, price: float, fee: float) -> None:
