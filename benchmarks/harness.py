@@ -344,17 +344,17 @@ def stage_submit(d: BenchData, quick: bool) -> StageResult:
 def stage_tick_to_decision(d: BenchData, quick: bool) -> list[StageResult]:
     """Raw frame bytes in, risk-checked order intent out, through the daemon's own objects.
 
-    A real :class:`~scalper.engine.daemon.Daemon` (feed hot path, kernel, models, risk, journaled
-    paper venue, metrics) takes each recorded depthUpdate as its websocket session would
-    (``feed._on_frame`` then ``_flush``); only the socket read is missing. Decisions and preparations
-    are timed through :meth:`~scalper.engine.daemon.Daemon.wrap_steps`. A deciding frame is timed
-    from its bytes to the end of the decision (intent sent to the venue, or refused); the frame's
-    events after the decision point are applied next, outside that span (the tick-to-book row times
-    whole frames). Between frames the journal writer runs, untimed, so orders become durable and
-    reach the venue as they do live, and the loop runs once, as it does between two socket reads:
-    that is where the daemon prepares the next decision (``daemon.prepare_decisions``). Risk is set
-    so that decisions size an entry by Kelly and some pass every check and fill (take-profit 30 bps,
-    stop-loss 10 bps).
+    A real :class:`~scalper.engine.daemon.Daemon` (feed hot path, kernel, models, risk, journaled paper
+    venue, metrics) takes each recorded depthUpdate as its websocket session would
+    (:meth:`~scalper.ingest.binance.feed.BinanceFeed.on_frame`); only the socket read is missing.
+    Decisions and preparations are timed through :meth:`~scalper.engine.daemon.Daemon.wrap_steps`. A
+    deciding frame is timed from its bytes to the end of the decision (intent sent to the venue, or
+    refused); the frame's events after the decision point are applied next, outside that span (the
+    tick-to-book row times whole frames). Between frames the journal writer runs, untimed, so orders
+    become durable and reach the venue as they do live, and the loop runs once, as it does between two
+    socket reads: that is where the daemon prepares the next decision (``daemon.prepare_decisions``).
+    Risk is set so that decisions size an entry by Kelly and some pass every check and fill (take-profit
+    30 bps, stop-loss 10 bps).
 
     Decisions are reported as flat (no position, nothing in flight: the models' call is sized and
     checked, the budget's "risk-checked order intent out"), split into those prepared between frames
@@ -555,8 +555,7 @@ async def _daemon_frames(
     daemon.build_core(1)
     feed, core = daemon.feed, daemon.core
     assert core is not None
-    # The feed's own frame handling, as its websocket session calls it (no public per-frame entry yet).
-    on_frame, flush = feed._on_frame, feed._flush
+    on_frame, flush = feed.on_frame, feed.flush
     feed.sequencer.reset()
     for raw in d.buffered_raw:
         on_frame(raw, time.time_ns())
@@ -596,8 +595,7 @@ async def _daemon_frames(
         decided_at.clear()
         now = time.time_ns()
         t0 = clock()
-        on_frame(raw, now)
-        flush()
+        on_frame(raw, now)  # sequenced, applied and handed on, as from the socket
         t1 = clock()
         if decided_at:
             decide.append(decided_at[0][0] - t0)

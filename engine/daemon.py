@@ -286,9 +286,6 @@ class Daemon:
             on_fill=self._journal_fill,
         )
 
-    # Old name, still called by tests outside the daemon's own (test_model_files, test_journal_faults).
-    _build_core = build_core
-
     # -- hot path -----------------------------------------------------------------------------
     def on_events(self, cols: dict[str, np.ndarray]) -> None:
         """Run the events of the feed's general path (float prices) through the kernel and the core.

@@ -263,7 +263,7 @@ class BinanceFeed:
         """Mark the book invalid from outside (the engine found it crossed) and resync."""
         self.sequencer.invalidate(reason)
         self._go_invalid(reason, self.clock())
-        self._flush()
+        self.flush()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Connect, sync and stream until ``stop`` is set; reconnect after any connection loss."""
@@ -299,7 +299,7 @@ class BinanceFeed:
             connected_at = None
             self._cancel_snapshot()
             self._mark_invalid(None, self.clock())
-            self._flush()
+            self.flush()
             delay = self.backoff.next_delay()
             self._log.warning(
                 f"disconnect:{reason}",
@@ -333,7 +333,7 @@ class BinanceFeed:
                     self._on_frame(recv.result(), self.clock())
                 else:
                     recv.cancel()
-                self._flush()
+                self.flush()
                 if stop_wait in done:
                     return
         finally:
@@ -374,7 +374,7 @@ class BinanceFeed:
 
     def _fast_diff(self, raw: bytes, now: int) -> bool:
         # True when the frame was a depthUpdate continuing the synced book and the hot path took it.
-        self._flush()  # anything buffered before this frame goes first
+        self.flush()  # anything buffered before this frame goes first
         fast: HotPath = self._fast  # type: ignore[assignment]  # the caller checked it is set
         if fast.take(raw, self.sequencer.ids, now) < 0:
             return False
@@ -555,7 +555,18 @@ class BinanceFeed:
         self._apply(ready, now)
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _flush(self) -> None:
+    def on_frame(self, raw: bytes | str, now_ns: int) -> None:
+        """Take one websocket frame as the session does: sequence and apply it (the numba hot path for a
+        depthUpdate that continues the synced book, else the general parser), then :meth:`flush`.
+
+        ``now_ns`` is the frame's receive time, ns since the epoch. Never raises on bad input: a frame
+        that is refused is counted by reason in :attr:`stats` (as from the socket).
+        """
+        self._on_frame(raw, now_ns)
+        self.flush()
+
+    def flush(self) -> None:
+        """Hand the events applied since the last call to the sink (one column batch), if any."""
         if len(self.events):
             self.sink(self.events.columns())
             self.events.truncate(0)

@@ -15,14 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from scalper.engine.config import EngineConfig
 from scalper.exec.journal import IntentRecord
 from scalper.exec.journal_file import FileJournal
 from scalper.exec.journal_redis import RedisJournal
 from scalper.exec.recovery import recover
-from scalper.ingest import tickfile
-from scalper.ingest.binance import import_binance
-from scalper.models.train import train_models
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -35,16 +31,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def eth_models(data_dir, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("eth_models")
-    res = import_binance([data_dir / USDM / f for f in FILES])
-    tickfile.write(root / "eth.parquet", res.data)
-    cfg = EngineConfig()
-    train_models(root / "eth.parquet", root / "models", cfg.features, cfg.labels, cfg.train)
-    return root / "models"
 
 
 class Proc:
@@ -319,7 +305,7 @@ def _synced(daemon, data_dir, recv_ns: int | None = None) -> list[bytes]:
     feed.place_snapshot(parse_message(snapshot), recv_ns or time.time_ns())
     for raw in frames[1500:]:
         feed._on_frame(raw, recv_ns or time.time_ns())
-        feed._flush()
+        feed.flush()
     assert feed.is_synced and daemon.state.is_valid and feed.stats.diffs_applied > 1000
     return frames
 
@@ -444,7 +430,7 @@ def test_decisions_prepared_between_frames_trade_exactly_as_predicted_ones(data_
         feed.place_snapshot(parse_message(snapshot), time.time_ns())
         for raw in frames:
             feed._on_frame(raw, time.time_ns())
-            feed._flush()
+            feed.flush()
             if daemon.journal.backlog:
                 await daemon.journal.flush()
             await asyncio.sleep(0)  # the loop's turn between frames: where a decision is prepared

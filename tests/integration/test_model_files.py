@@ -181,7 +181,7 @@ def test_run_refuses_models_of_another_symbol(trained, tmp_path):
 def test_sighup_reload_keeps_the_running_models_logs_one_line_and_counts_each_refusal(trained, tmp_path, caplog):
     live = _copy(trained, tmp_path)
     daemon = Daemon(load_config(_daemon_config(tmp_path, live)))
-    daemon._build_core(1)
+    daemon.build_core(1)
     running = daemon.models
     assert [p.card.horizon_s for p in running.predictors] == [5.0, 10.0, 30.0]
     for n, break_models in enumerate(BREAKS, start=1):
