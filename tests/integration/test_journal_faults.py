@@ -40,7 +40,7 @@ class Journaling:
 
     async def start(self) -> None:
         d = self.daemon
-        self.daemon._build_core(await d._start_journal())
+        self.daemon.build_core(await d._start_journal())
         self.tasks = [asyncio.create_task(d._housekeeping()), asyncio.create_task(self._produce())]
 
     async def _produce(self) -> None:
@@ -176,13 +176,16 @@ def test_sigterm_during_an_outage_is_bounded_and_the_next_start_replays_the_fall
         first = _daemon(tmp_path, cfg, port, "first")
         first.p.send_signal(signal.SIGUSR2)  # journaled: durable in Redis
         first.wait_for("operator signal: REDUCING_ONLY")
-        time.sleep(0.3)
+        t0 = time.monotonic()
+        while not any(isinstance(e.record, OperatorRecord) for e in _stream(redis_process.url)):
+            assert time.monotonic() - t0 < 5.0, "the operator record never became durable"
+            time.sleep(0.05)
         durable = [e.seq for e in _stream(redis_process.url)]
         assert _scrape(metrics_port)["scalper_journal_writable"] == 1.0
         redis_process.kill()
         t0 = time.monotonic()
         while _scrape(metrics_port)["scalper_journal_writable"] != 0.0:
-            assert time.monotonic() - t0 < 3.0
+            assert time.monotonic() - t0 < 5.0
             time.sleep(0.05)
         detected_s = time.monotonic() - t0
         first.p.send_signal(signal.SIGUSR1)  # journaled: buffered, Redis is down
@@ -214,7 +217,9 @@ def test_sigterm_during_an_outage_is_bounded_and_the_next_start_replays_the_fall
     assert [e.seq for e in stream] == list(range(1, len(stream) + 1))
     ops = [(e.record.action, e.record.state) for e in stream if isinstance(e.record, OperatorRecord)]
     assert ops == [(OperatorAction.TIGHTEN, R), (OperatorAction.TIGHTEN, H)]
-    assert detected_s < 2.2 and stop_s < 2.0 + 4.0, (detected_s, stop_s)
+    # Health check and gauge export run once a second each: 2 s at worst, plus scheduling slack on a
+    # loaded 2-core CI machine.
+    assert detected_s < 3.0 and stop_s < 2.0 + 4.0, (detected_s, stop_s)
     print(
         f"journal faults: SIGTERM during outage exited in {stop_s:.2f} s (budget 2 s)"
         f", outage seen in {detected_s:.2f} s"
