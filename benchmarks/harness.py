@@ -553,8 +553,8 @@ async def _daemon_frames(
     daemon = Daemon(cfg)
     await daemon.journal.start()
     daemon.build_core(1)
-    feed, core = daemon.feed, daemon.core
-    assert core is not None
+    feed, core, ahead = daemon.feed, daemon.core, daemon.prepared
+    assert core is not None and ahead is not None  # keep_warm_ms keeps its default: the component is made
     on_frame, flush = feed.on_frame, feed.flush
     feed.sequencer.reset()
     for raw in d.buffered_raw:
@@ -569,9 +569,9 @@ async def _daemon_frames(
     def time_decisions(decide):
         def timed_decide(g: int, feat: np.ndarray, ts_recv: int) -> None:
             flat = can_enter(g)  # read before the decision changes it; the timed span includes this call
-            hits = core.prepared_hits
+            hits = ahead.hits
             decide(g, feat, ts_recv)
-            decided_at.append((clock(), flat, core.prepared_hits > hits))  # the intent is out (or refused)
+            decided_at.append((clock(), flat, ahead.hits > hits))  # the intent is out (or refused)
 
         return timed_decide
 
@@ -584,7 +584,7 @@ async def _daemon_frames(
         return timed_prepare
 
     daemon.wrap_steps(decide=time_decisions, prepare=time_preparations)
-    warm_task = asyncio.create_task(daemon.keep_warm()) if keep_warm else None
+    warm_task = asyncio.create_task(ahead.keep_warm(daemon.stop_event)) if keep_warm else None
     _settle()
     decide, flat, prepared, book = [], [], [], []
     for raw in d.depth_raw[:frames]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
@@ -27,12 +26,10 @@ from scalper.features.kernels import (
     CODE_WAKE,
     CODE_WATCH,
     I_DECISION_TS,
-    I_LAST_BOOK_TS,
     I_WAKE_TS,
     INT64_MAX,
     INT64_MIN,
     FeatureState,
-    peek_next_decision,
     run_until,
 )
 from scalper.ingest.tickfile import Instrument
@@ -107,14 +104,10 @@ class Prediction:
     classes: list[np.ndarray] | np.ndarray = field(default_factory=list)
 
 
-class _Prepared(NamedTuple):
-    """A decision predicted ahead (:meth:`EngineCore.prepare_decision`): the feature row's bytes, the
-    models that answered it and their call ``(p, side, horizon ns, argmax class per horizon)``; the
-    classes are this decision's own array (the buffers of :meth:`EngineCore._predict` are reused)."""
-
-    row: bytes
-    models: ModelSet
-    signal: tuple[float, int, int, np.ndarray]
+Signal = tuple[float, int, int, np.ndarray, bool]
+"""A decision's signal: ``(p, side, horizon_ns, classes, asked)``, the most confident up (+1) or down (-1)
+call across horizons (:func:`select_signal`), its probability and horizon (ns), the argmax class of each
+horizon (int8[H]) and whether the models were asked for it (False: answered from an earlier prediction)."""
 
 
 @dataclass
@@ -153,6 +146,13 @@ class EngineCore:
         journals fills instead and leaves this off so memory stays flat.
     on_fill : callable, optional
         Called with each fill after the account has taken it (the daemon journals fill and position).
+
+    Attributes
+    ----------
+    signal : callable
+        ``signal(features) -> Signal``: where :meth:`on_decision` takes a decision row's signal from;
+        :meth:`predict` (the models) unless a component replaced it with its own, which must fall back
+        to :meth:`predict` for any row it cannot answer (the daemon's :mod:`scalper.engine.prepared`).
     """
 
     def __init__(
@@ -184,12 +184,8 @@ class EngineCore:
         self.pending_exit_reason: str | None = None
         self._on_fill = on_fill
         self._entry_horizon_ns = 0
-        self._prepared: _Prepared | None = None
-        self._peek_row = np.zeros_like(state.feat)
-        self._peek_ist = np.zeros_like(state.ist)
-        self._peek_fst = np.zeros_like(state.fst)
-        self.prepared_hits = 0
         self._set_signal_buffers(models)
+        self.signal: Callable[[np.ndarray], Signal] = self.predict
 
     def _set_signal_buffers(self, models: ModelSet) -> None:
         # The one-decision signal rule's inputs and output, preallocated for a model set.
@@ -218,27 +214,20 @@ class EngineCore:
 
         A core that keeps no predictions (``record`` off: the daemon) predicts nothing when no entry
         can be sized (:meth:`can_enter` false): the decision then only marks an open position, as
-        :meth:`on_signal` would after predicting. When :meth:`prepare_decision` predicted this very
-        feature row ahead (byte for byte, same models), its answer is used and no model is asked.
-        Returns True when the models were asked.
+        :meth:`on_signal` would after predicting. The signal comes from :attr:`signal` (the models, or
+        an answer prepared ahead for this very row). Returns True when the models were asked.
         """
         if self.predictions is None and not self.can_enter(ts_ns):
             self._mark_open()
             return False
-        prepared = self._prepared
-        if prepared is not None and prepared.models is self.models and features.tobytes() == prepared.row:
-            self.prepared_hits += 1
-            p, side, horizon_ns, classes = prepared.signal
-            asked = False
-        else:
-            p, side, horizon_ns, classes = self._predict(features)
-            asked = True
+        p, side, horizon_ns, classes, asked = self.signal(features)
         self.on_signal(ts_ns, classes, p, side, horizon_ns)
         return asked
 
-    def _predict(self, features: np.ndarray) -> tuple[float, int, int, np.ndarray]:
-        # Every horizon's probabilities, then the signal rule (select_signal): (p, side, horizon ns,
-        # argmax class per horizon). The classes array is a buffer the next call overwrites.
+    def predict(self, features: np.ndarray) -> Signal:
+        """Ask every horizon's model about ``features`` (float64[N_FEATURES]) and apply the signal rule
+        (:func:`select_signal`); ``asked`` is True. The classes array is a buffer the next call
+        overwrites: copy it to keep it. Raises what a model raises."""
         models = self.models
         if models is not self._signal_models:  # models swapped (SIGHUP reload)
             self._set_signal_buffers(models)
@@ -246,32 +235,7 @@ class EngineCore:
         for h, predictor in enumerate(models.predictors):
             proba[h] = predictor.predict(features)
         p, side, horizon_ns = select_one_signal(proba, self._horizons, self._classes)
-        return p, side, horizon_ns, self._classes
-
-    def prepare_decision(self) -> float | None:
-        """Predict, ahead of time, the decision the next grid point will take if no event comes first.
-
-        Between frames the daemon knows the next decision time and, while no event arrives, every
-        input of that decision: :func:`~scalper.features.kernels.peek_next_decision` writes its
-        feature row without changing the state, and every model answers it now. :meth:`on_decision`
-        then uses that answer when the decision's row is the same bytes, so the frame that reveals
-        the decision goes from its bytes to the risk-checked intent without a model call; any other
-        row (an event came first, the grid point was passed over) is predicted as before.
-
-        Only a core without records, flat with nothing in flight, prepares (in position a decision
-        asks no model). Returns the prepared call's probability, or None when nothing was prepared.
-        """
-        if self.predictions is not None or not self.is_idle():
-            return None
-        st = self.state
-        g = peek_next_decision(
-            st.px, st.sz, st.n, st.ist, st.fst, st.rb_ts, st.rb_val, self._peek_row, self._peek_ist, self._peek_fst
-        )
-        if g == INT64_MIN or g < self.trade_from_ns:
-            return None
-        p, side, horizon_ns, classes = self._predict(self._peek_row)
-        self._prepared = _Prepared(self._peek_row.tobytes(), self.models, (p, side, horizon_ns, classes.copy()))
-        return p
+        return p, side, horizon_ns, self._classes, True
 
     def on_signal(self, ts_ns: int, classes: np.ndarray | list[int], p: float, side: int, horizon_ns: int) -> None:
         """Open a position on a model call that passes risk.
@@ -297,18 +261,14 @@ class EngineCore:
         if not self.can_enter(ts_ns):
             return
         self._entry_horizon_ns = horizon_ns
-        self._submit(self._entry(ts_ns, side, p, self.risk), ts_ns)
+        self._submit(self.entry_order(ts_ns, side, p, self.risk), ts_ns)
 
-    def _entry(self, ts_ns: int, side: int, p: float, risk: RiskManager) -> ApprovedOrder | Rejection:
-        # A marketable IOC limit past the touch, sized and checked by ``risk`` in one compiled call.
+    def entry_order(self, ts_ns: int, side: int, p: float, risk: RiskManager) -> ApprovedOrder | Rejection:
+        """The entry a call of probability ``p`` on ``side`` (+1/-1) at ``ts_ns`` makes on the current
+        book: a marketable IOC limit past the touch, sized and checked by ``risk`` in one compiled call
+        (:meth:`~scalper.risk.limits.RiskManager.enter_at_touch`, which counts it there). Sends nothing."""
         st = self.state
         return risk.enter_at_touch(ts_ns, side, p, self.slippage, self.instrument.tick_size, st.px, st.n, st.ist)
-
-    def rehearse_entry(self, scratch: RiskManager, p: float) -> None:
-        """Size and check an entry on the current book against ``scratch``, a risk manager of nobody's
-        account, and send nothing: the daemon's keep-warm runs a flat decision's code between frames
-        so that the next real one finds it in the CPU caches. Changes nothing of this core."""
-        self._entry(int(self.state.ist[I_LAST_BOOK_TS]), 1, p, scratch)
 
     def _mark_open(self) -> None:
         if self.risk.account.position != 0.0:

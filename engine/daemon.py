@@ -47,6 +47,7 @@ from scalper.engine.control import ControlCommand, FileControlChannel, control_k
 from scalper.engine.core import EngineCore
 from scalper.engine.framepath import NOT_RUN, DepthFramePath
 from scalper.engine.metrics import EngineMetrics, serve
+from scalper.engine.prepared import PreparedDecisions
 from scalper.exec.journal import (
     FillRecord,
     JournalCorrupt,
@@ -162,11 +163,13 @@ class Daemon:
         self._key_state = TradingState.ACTIVE  # the halt key's last value, to log each change once
         self._control_failing = False
         self._loss_marked = False  # a lost store's marker record is queued (see _mark_store_loss)
-        self._prepares = d.prepare_decisions
-        self._prepare_pending = False
+        # The latency machinery (engine/prepared.py), made by build_core when the config asks for it.
+        self.prepared: PreparedDecisions | None = None
+        # What the hot path calls after a frame's events: the component's after_events, or nothing.
+        self._after_events: Callable[[], None] = _nothing
         # What the hot path calls: the daemon's own steps unless wrap_steps() wrapped them.
         self._decide_step: DecisionStep = self._decide
-        self._prepare_step: Callable[[], None] = self._prepare
+        self._prepare_wrappers: list[Callable[[Callable[[], None]], Callable[[], None]]] = []
 
     def wrap_steps(
         self,
@@ -179,14 +182,18 @@ class Daemon:
         ``step`` is the daemon's own call, which the wrapper must make exactly once (timing or
         recording around it). A decision step takes ``(g, feat, ts_recv_ns)``: the decision's grid
         time (ns since the epoch), the kernel's feature row (float64[N_FEATURES], read, never kept)
-        and the local receive time (ns) of the frame that brought it; a preparation step takes
-        nothing. Wrappers compose: a second call wraps the first. Nothing is checked per event or
-        per decision: the hot path calls whatever is installed, the daemon's steps when unused.
+        and the local receive time (ns) of the frame that brought it; a preparation step
+        (:attr:`PreparedDecisions.step <scalper.engine.prepared.PreparedDecisions>`) takes nothing,
+        and is wrapped once :meth:`build_core` has made the component (never, when the config asks
+        for neither preparing nor keep-warm). Wrappers compose: a second call wraps the first.
+        Nothing is checked per event or per decision: the hot path calls whatever is installed.
         """
         if decide is not None:
             self._decide_step = decide(self._decide_step)
         if prepare is not None:
-            self._prepare_step = prepare(self._prepare_step)
+            self._prepare_wrappers.append(prepare)
+            if self.prepared is not None:
+                self.prepared.step = prepare(self.prepared.step)
 
     def _redis_backend(self):
         from scalper.exec.journal_redis import RedisJournal
@@ -285,6 +292,21 @@ class Daemon:
             stop_loss_bps=c.risk.stop_loss_bps,
             on_fill=self._journal_fill,
         )
+        d = c.daemon
+        if d.prepare_decisions or d.keep_warm_ms > 0:
+            self.prepared = PreparedDecisions(
+                self.core,
+                prepare=d.prepare_decisions,
+                keep_warm_ms=d.keep_warm_ms,
+                frames=self.frames,
+                scratch=RiskManager(c.risk, d.tick_size, d.lot_size, c.exec.taker_fee_bps),
+                observe_inference=self.metrics.observe_inference,
+                on_failure=self._inference_failed,
+            )
+            for wrap in self._prepare_wrappers:
+                self.prepared.step = wrap(self.prepared.step)
+            if d.prepare_decisions:  # else nothing to schedule after events: not even the component's check
+                self._after_events = self.prepared.after_events
 
     # -- hot path -----------------------------------------------------------------------------
     def on_events(self, cols: dict[str, np.ndarray]) -> None:
@@ -319,8 +341,8 @@ class Daemon:
         ``m == 0``: ``code`` is due before the frame's events, which come in a later call.
 
         With ``daemon.prepare_decisions`` on, events that leave the core flat and idle (here and in
-        :meth:`on_events`) schedule :meth:`~scalper.engine.core.EngineCore.prepare_decision` for the
-        loop's idle time."""
+        :meth:`on_events`) schedule the next decision's preparation for the loop's idle time
+        (:meth:`PreparedDecisions.after_events <scalper.engine.prepared.PreparedDecisions>`)."""
         if m == 0:
             # Due before the frame (a decision off its head, most often): no events to run, so
             # straight to the core, none of the frame's plumbing before the intent.
@@ -335,29 +357,6 @@ class Daemon:
             start = None if code == NOT_RUN else (i, code)
             self._guarded(self._run_events, *self.frames.columns(m), lambda _i: ts_recv_ns, start)
         self._after_events()
-
-    def _after_events(self) -> None:
-        # The state moved: while flat, prepare the next decision once the loop has run what is ready
-        # (call_soon: after the frames already read, in the idle time before the next one arrives).
-        if not self._prepares or self._prepare_pending or not self.core.is_idle():
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # frames handed over outside an event loop: there is no idle time to use
-            return
-        self._prepare_pending = True
-        loop.call_soon(self._prepare_step)
-
-    def _prepare(self) -> None:
-        self._prepare_pending = False
-        t0 = time.perf_counter_ns()
-        try:
-            # A prepared decision asks its models here, not at the decision: time it here.
-            if self.core.prepare_decision() is not None:
-                self.metrics.observe_inference(time.perf_counter_ns() - t0)
-        except Exception:  # noqa: BLE001 - as at a decision: a broken model stops entries, not the daemon
-            self._prepares = False  # once, not at every frame; a model reload turns it back on
-            self._inference_failed("while preparing the next decision (preparing stopped)")
 
     def _decide_frame(self, g: int, _i: int) -> None:
         self._decide_step(g, self.state.feat, self._frame_recv_ns)
@@ -420,41 +419,6 @@ class Daemon:
         now = time.time_ns()
         self.journal.put_nowait(FillRecord.from_fill(now, fill))
         self.journal.put_nowait(PositionRecord.from_account(now, self.risk.account))
-
-    async def keep_warm(self) -> None:
-        """Between frames, every ``daemon.keep_warm_ms``, bring the hot path back into the CPU caches.
-
-        On a shared VM a core idle for a few ms comes back without the kernels' and the model's cache
-        lines, and the first frame after a quiet spell pays for them on its way to the decision; this
-        loop keeps them resident at the cost of a share of one core (figures in BENCHMARKS.md). Each round
-        prepares the next decision (:meth:`~scalper.engine.core.EngineCore.prepare_decision`; in
-        position, or with ``prepare_decisions`` off, it predicts the last feature row again with every
-        model instead), sizes and checks an entry on the book against a scratch risk manager
-        (:meth:`~scalper.engine.core.EngineCore.rehearse_entry`), re-scans the last frame without
-        applying it, and reads the book and ring it will touch; it changes no book, account or order.
-        Returns at once when ``keep_warm_ms`` is 0.
-        """
-        period = self.cfg.daemon.keep_warm_ms / 1e3
-        if period <= 0:
-            return
-        row = self.state.feat.copy()
-        d = self.cfg.daemon
-        scratch = RiskManager(self.cfg.risk, d.tick_size, d.lot_size, self.cfg.exec.taker_fee_bps)
-        while not self.stop_event.is_set():
-            # A bare sleep, not self._sleep: this loop runs a thousand times a second.
-            await asyncio.sleep(period)
-            try:
-                p = self.core.prepare_decision() if self._prepares else None
-                if p is None:  # nothing to prepare (in position, book invalid): the last row keeps the models warm
-                    np.copyto(row, self.state.feat)
-                    p = 0.0  # a model set is never empty: the last model's answer replaces it
-                    for predictor in self.models.predictors:
-                        p = float(predictor.predict(row).max())
-                self.core.rehearse_entry(scratch, p)
-            except Exception:
-                log.exception("keep-warm stopped: a model or the entry sizing failed on the last feature row")
-                return
-            self.frames.warm()
 
     # -- housekeeping (once a second, off the hot path) -------------------------------------------
     async def _housekeeping(self) -> None:
@@ -606,7 +570,8 @@ class Daemon:
         fs = self.feed.stats
         self._count(m.journal_errors, "journal_errors", self.journal.errors)
         self._count(m.reconnects, "reconnects", fs.reconnects)
-        self._count(m.decisions_prepared, "prepared", self.core.prepared_hits)
+        if self.prepared is not None:
+            self._count(m.decisions_prepared, "prepared", self.prepared.hits)
         self._count(m.resyncs, "resyncs", fs.resyncs)
         self._count(m.snapshot_requests, "snapshot_requests", fs.snapshot_requests)
         self._count(m.snapshot_request_weight, "request_weight", fs.request_weight)
@@ -643,7 +608,8 @@ class Daemon:
             return False
         self.models = models
         self.core.models = models
-        self._prepares = self.cfg.daemon.prepare_decisions
+        if self.prepared is not None:
+            self.prepared.resume()
         self._publish_model_info(models)
         log.info("models reloaded: horizons %s", [p.card.horizon_s for p in models.predictors])
         return True
@@ -745,7 +711,9 @@ class Daemon:
         gc.freeze()
         feed_task = asyncio.create_task(self.feed.run(self.stop_event))
         house_task = asyncio.create_task(self._housekeeping())
-        warm_task = asyncio.create_task(self.keep_warm())
+        # Keep-warm, when configured; otherwise a task that only waits for the stop, so the shutdown is one shape.
+        warm = self.prepared.keep_warm(self.stop_event) if self.prepared is not None else self.stop_event.wait()
+        warm_task = asyncio.create_task(warm)
         await self.stop_event.wait()
         await self._shutdown(feed_task, house_task, warm_task)
         server.shutdown()
@@ -776,6 +744,10 @@ class Daemon:
             self.risk.account.position,
             "flushed" if not spilled else f"flushed, {spilled} record(s) in the fallback",
         )
+
+
+def _nothing() -> None:
+    pass
 
 
 async def _stop(task: asyncio.Future, timeout_s: float) -> None:

@@ -20,9 +20,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scalper.features.kernels import I_HEAD, FeatureState, due_before, run_until
+from scalper.features.kernels import FeatureState, due_before, run_until
 from scalper.ingest.binance.fastdepth import NOT_HANDLED, DepthFrameParser, frame_head, take_depth_frame
-from scalper.ingest.binance.sequencer import N_IDS, continues
+from scalper.ingest.binance.sequencer import continues
 from scalper.lowlevel.jit import kernel
 
 NOT_RUN = -1
@@ -30,10 +30,6 @@ NOT_RUN = -1
 
 DUE_BEFORE_FRAME = -2
 """Event count :func:`run_depth_frame` reports when a code is due before the frame: nothing scanned yet."""
-
-# What DepthFramePath.warm reads: the ladder this close to the touch, the newest ring entries.
-WARM_NEAR_TICKS = 256
-WARM_RECENT = 512
 
 
 @kernel
@@ -115,32 +111,6 @@ def run_depth_frame(
     return m, i, code
 
 
-@kernel
-def touch_state(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, near_ticks, recent):
-    """Read, without writing, the state a frame will touch next: the top view, the scalar state, the
-    ladder within ``near_ticks`` of each best price and the ``recent`` newest ring entries. Returns a
-    checksum (so the reads are not optimised away)."""
-    acc = 0.0
-    w = lpx.shape[1]
-    for s in range(2):
-        for k in range(px.shape[1]):
-            acc += px[s, k] + sz[s, k]
-        if n[s] > 0:
-            best = px[s, 0]
-            for d in range(-near_ticks, near_ticks + 1):
-                j = (best + d) & (w - 1)
-                acc += lpx[s, j] + lsz[s, j]
-    for k in range(ist.shape[0]):
-        acc += ist[k]
-    for k in range(fst.shape[0]):
-        acc += fst[k]
-    cap = rb_ts.shape[0]
-    head = ist[I_HEAD]
-    for j in range(max(0, head - recent), head):
-        acc += rb_ts[j % cap] + rb_val[j % cap, 0]
-    return acc
-
-
 class DepthFramePath:
     """The feed's hot path (:class:`~scalper.ingest.binance.feed.HotPath`) into a kernel state.
 
@@ -155,6 +125,12 @@ class DepthFramePath:
         the first ``i`` are applied and ``code`` is ``run_until``'s, or :data:`NOT_RUN` when none is.
     hold : callable
         True when the next frame must only be scanned: the caller has work due before its events.
+
+    Attributes
+    ----------
+    last_frame : bytes or None
+        The raw bytes of the last depthUpdate frame taken (keep-warm scans it again,
+        :mod:`scalper.engine.prepared`).
     """
 
     def __init__(
@@ -169,9 +145,7 @@ class DepthFramePath:
         self.on_frame = on_frame
         self.hold = hold
         self._args = (*self.parser.scan_args(), *state.arrays(), state.feat)
-        self._arrays = state.arrays()
-        self._last: bytes | None = None
-        self._no_ids = np.zeros(N_IDS, dtype=np.int64)  # never synced: continue_ids refuses every frame
+        self.last_frame: bytes | None = None
 
     def take(self, raw: bytes, ids: np.ndarray, now: int) -> int:
         """Take one frame (see :class:`~scalper.ingest.binance.feed.HotPath`); return its event count or -1.
@@ -189,20 +163,10 @@ class DepthFramePath:
             i, code = 0, NOT_RUN
         if m == NOT_HANDLED:
             return m
-        self._last = raw
+        self.last_frame = raw
         if m:
             self.on_frame(m, i, code, now)
         return m
-
-    def warm(self) -> None:
-        """Bring this path's code and data back into the CPU caches between frames; changes nothing.
-
-        Scans the last frame again against ids that refuse it (so the scanner's code and buffers are
-        touched and nothing is applied), and reads the state a frame touches (:func:`touch_state`).
-        """
-        if self._last is not None:
-            take_depth_frame(np.frombuffer(self._last, dtype=np.uint8), self._no_ids, *self.parser.scan_args())
-        touch_state(*self._arrays, WARM_NEAR_TICKS, WARM_RECENT)
 
     def columns(self, m: int) -> tuple[np.ndarray, ...]:
         """Views ``(ts_event, kind, side, price_tick, size, flags)`` of the last frame's ``m`` events."""

@@ -318,7 +318,7 @@ def test_a_model_failing_while_preparing_stops_entries_once_until_a_reload(data_
 
     daemon = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "file")))
     _synced(daemon, data_dir)
-    assert daemon.core.is_idle() and daemon.core.prepare_decision() is not None  # a row to prepare
+    assert daemon.core.is_idle() and daemon.prepared.prepare_decision() is not None  # a row to prepare
     calls = []
 
     def broken(_features):
@@ -339,7 +339,7 @@ def test_a_model_failing_while_preparing_stops_entries_once_until_a_reload(data_
     assert daemon.risk.state == TradingState.REDUCING_ONLY
     assert daemon.reload_models()  # fresh, working models: preparing resumes
     asyncio.run(frames_arrive(1))
-    assert daemon.core._prepared[1] is daemon.models
+    assert daemon.prepared._ready.models is daemon.models
     assert snapshot(daemon.metrics)["scalper_inference_errors_total"] == errors + 1
 
 
@@ -359,15 +359,16 @@ def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models
     risk_before = (dict(risk.reject_counts), risk.approved_count, risk._approvals.copy(), risk.account.equity)
     next_order = daemon.venue.venue.next_order_id
     rounds, rehearsals = [], []
-    warm = daemon.frames.warm
-    daemon.frames.warm = lambda: (rounds.append(1), warm())
-    rehearse = daemon.core.rehearse_entry
-    daemon.core.rehearse_entry = lambda scratch, p: rehearsals.append(rehearse(scratch, p))
+    ahead = daemon.prepared
+    warm = ahead.warm_frames
+    ahead.warm_frames = lambda: (rounds.append(1), warm())
+    rehearse = ahead.rehearse_entry
+    ahead.rehearse_entry = lambda p: rehearsals.append(rehearse(p))
 
     async def run_until_ten_rounds(limit_s: float) -> None:
         # About one round a millisecond; a busy CI core may stall the first ones, so wait for the
         # count rather than for a fixed span.
-        task = asyncio.create_task(daemon.keep_warm())
+        task = asyncio.create_task(ahead.keep_warm(daemon.stop_event))
         deadline = time.monotonic() + limit_s
         while len(rounds) < 10 and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
@@ -390,9 +391,31 @@ def test_keep_warm_touches_the_hot_path_and_changes_nothing(data_dir, eth_models
     n = feed.stats.diffs_applied
     feed._on_frame(frames[-1], time.time_ns())
     assert feed.stats.diffs_applied == n  # the last frame again: stale, refused
-    daemon.cfg = daemon.cfg.model_copy(update={"daemon": daemon.cfg.daemon.model_copy(update={"keep_warm_ms": 0.0})})
+    ahead.keep_warm_ms = 0.0
     daemon.stop_event.clear()
-    asyncio.run(asyncio.wait_for(daemon.keep_warm(), 0.1))  # off: returns at once
+    asyncio.run(asyncio.wait_for(ahead.keep_warm(daemon.stop_event), 0.1))  # off: returns at once
+
+
+def test_the_daemon_composes_the_latency_component_only_when_the_config_asks(eth_models, tmp_path):
+    from scalper.engine.config import load_config
+    from scalper.engine.daemon import Daemon
+
+    for prepare, keep_warm_ms in ((True, 1.0), (True, 0.0), (False, 1.0), (False, 0.0)):
+        where = tmp_path / f"{prepare}-{keep_warm_ms}"
+        where.mkdir()
+        cfg = load_config(_daemon_config(where, eth_models, 0, "file"))
+        update = {"prepare_decisions": prepare, "keep_warm_ms": keep_warm_ms}
+        daemon = Daemon(cfg.model_copy(update={"daemon": cfg.daemon.model_copy(update=update)}))
+        daemon.build_core(1)
+        ahead = daemon.prepared
+        if not prepare and keep_warm_ms == 0.0:  # neither: no component, the core predicts every decision
+            assert ahead is None and daemon.core.signal == daemon.core.predict
+            continue
+        assert ahead is not None and ahead.keep_warm_ms == keep_warm_ms and ahead.frames is daemon.frames
+        # Only a preparing component answers the core's decisions (and is scheduled after events).
+        wrapped = daemon.core.signal == ahead.signal
+        assert wrapped == prepare and (daemon._after_events == ahead.after_events) == prepare
+        assert wrapped or daemon.core.signal == daemon.core.predict
 
 
 def test_decisions_prepared_between_frames_trade_exactly_as_predicted_ones(data_dir, eth_models, tmp_path):
@@ -447,7 +470,7 @@ def test_decisions_prepared_between_frames_trade_exactly_as_predicted_ones(data_
         )
         return (
             outcome,
-            daemon.core.prepared_hits,
+            daemon.prepared.hits,
             (tmp_path / name / "journal.jsonl").read_text().count('"type":"fill"'),
         )
 
@@ -718,8 +741,8 @@ def test_preparing_a_decision_times_its_inference(data_dir, eth_models, tmp_path
     frames = _synced(daemon, data_dir)
     before = snapshot_value(daemon, "scalper_inference_seconds_count")
     prepared = []
-    prepare = daemon.core.prepare_decision
-    daemon.core.prepare_decision = lambda: prepared.append(prepare()) or prepared[-1]
+    prepare = daemon.prepared.prepare_decision
+    daemon.prepared.prepare_decision = lambda: prepared.append(prepare()) or prepared[-1]
 
     async def frames_arrive(n: int) -> None:
         for raw in frames[-n:]:

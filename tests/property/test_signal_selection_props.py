@@ -85,10 +85,10 @@ def test_the_core_predicts_with_the_rule_and_follows_a_model_swap():
         10.0,
         10.0,
     )
-    p, side, horizon, classes = core._predict(core.state.feat)
+    p, side, horizon, classes, _ = core.predict(core.state.feat)
     assert (p, side, horizon, classes.tolist()) == (np.float32(0.8).item(), -1, 10_000_000_000, [2, 0])
     core.models = ModelSet(
         Path("."), (_Fixed([0.3, 0.4, 0.3], 5.0), _Fixed([0.1, 0.3, 0.6], 10.0), _Fixed([0.0, 0.1, 0.9], 30.0))
     )
-    p, side, horizon, classes = core._predict(core.state.feat)
+    p, side, horizon, classes, _ = core.predict(core.state.feat)
     assert (p, side, horizon, classes.tolist()) == (np.float32(0.9).item(), 1, 30_000_000_000, [1, 2, 2])

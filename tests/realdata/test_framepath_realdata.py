@@ -118,7 +118,7 @@ def test_frame_path_decides_and_applies_as_the_general_path(data_dir):
 
 
 def test_the_next_decision_peeked_between_frames_is_the_decision_bit_for_bit(data_dir):
-    # What the daemon prepares between frames (EngineCore.prepare_decision) is only right if the row
+    # What the daemon prepares between frames (PreparedDecisions.prepare_decision) is only right if the row
     # peeked after a frame is the row the next decision computes whenever no event came in between,
     # and if peeking changes nothing.
     path = Path(data_dir) / FILE

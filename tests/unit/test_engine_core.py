@@ -208,10 +208,12 @@ def test_a_core_without_records_asks_no_model_while_it_cannot_enter(record):
 
 
 class _Twin:
-    """A daemon-style core (no records) on a kernel state, driven event by event from a TickBuilder."""
+    """A daemon-style core (no records) on a kernel state, driven event by event from a TickBuilder,
+    with the daemon's latency component (``ahead``: decisions prepared between frames)."""
 
-    def __init__(self, script, record=False):
+    def __init__(self, script, record=False, prepare=True):
         from scalper.engine.core import EngineCore
+        from scalper.engine.prepared import PreparedDecisions
         from scalper.exec.simulated import SimulatedExchange
         from scalper.features.kernels import FeatureState
         from scalper.ingest.tickfile import Instrument
@@ -231,6 +233,7 @@ class _Twin:
             10.0,
             record=record,
         )
+        self.ahead = PreparedDecisions(self.core, prepare=prepare)
         self.asked = []
 
     def run(self, builder):
@@ -273,38 +276,51 @@ def _started(twin):
 
 def test_a_decision_prepared_between_frames_is_taken_without_asking_the_model():
     prepared, plain = _started(_Twin([FLAT, UP])), _started(_Twin([FLAT, UP]))
-    assert prepared.core.prepare_decision() == pytest.approx(0.9) and prepared.predictor.calls == 2
+    assert prepared.ahead.prepare_decision() == pytest.approx(0.9) and prepared.predictor.calls == 2
     for twin in (prepared, plain):
         twin.run(TickBuilder().level(T0 + 300 * MS, 1, 9_991, 1.0))  # after the grid point: decide at T0 + 250 ms
-    assert prepared.asked == [False] and prepared.predictor.calls == 2 and prepared.core.prepared_hits == 1
-    assert plain.asked == [True] and plain.predictor.calls == 2 and plain.core.prepared_hits == 0
+    assert prepared.asked == [False] and prepared.predictor.calls == 2 and prepared.ahead.hits == 1
+    assert plain.asked == [True] and plain.predictor.calls == 2 and plain.ahead.hits == 0
     # The same entry as the decision that asked the model: sized, checked, sent and filled.
     assert _entry(prepared.core) == _entry(plain.core) == (10.0, pytest.approx(100.01), 1)
 
 
 def test_an_event_before_the_grid_point_makes_the_decision_ask_the_model():
     twin = _started(_Twin([FLAT, FLAT, UP]))
-    assert twin.core.prepare_decision() == 0.0  # the scripted flat call: no up or down probability
+    assert twin.ahead.prepare_decision() == 0.0  # the scripted flat call: no up or down probability
     twin.run(TickBuilder().level(T0 + 200 * MS, 1, 10_000, 50.0).level(T0 + 300 * MS, 1, 9_991, 1.0))
-    assert twin.asked == [True] and twin.predictor.calls == 3 and twin.core.prepared_hits == 0
+    assert twin.asked == [True] and twin.predictor.calls == 3 and twin.ahead.hits == 0
     assert twin.core.risk.approved_count == 1  # the decision acted on the model's fresh answer (UP)
 
 
 def test_new_models_are_asked_even_for_a_prepared_row():
     twin = _started(_Twin([FLAT, FLAT]))
-    twin.core.prepare_decision()
+    twin.ahead.prepare_decision()
     fresh = CountingScript([UP])
     twin.core.models = ModelSet(Path("."), (fresh,))
     twin.run(TickBuilder().level(T0 + 300 * MS, 1, 9_991, 1.0))
-    assert fresh.calls == 1 and twin.core.prepared_hits == 0 and twin.core.risk.approved_count == 1
+    assert fresh.calls == 1 and twin.ahead.hits == 0 and twin.core.risk.approved_count == 1
 
 
 def test_only_a_flat_core_without_records_prepares():
     from scalper.engine.core import OpenPosition
 
     recording = _started(_Twin([FLAT], record=True))
-    assert recording.core.prepare_decision() is None and recording.predictor.calls == 1
+    assert recording.ahead.prepare_decision() is None and recording.predictor.calls == 1
     twin = _started(_Twin([FLAT]))
     twin.core.position = OpenPosition(1, 10_010, 9_990, T0 + 5_000_000_000)
     twin.core.risk.account.restore(1.0, 100.0, 0.0, 0.0)
-    assert twin.core.prepare_decision() is None and twin.predictor.calls == 1
+    assert twin.ahead.prepare_decision() is None and twin.predictor.calls == 1
+
+
+def test_the_core_takes_its_signal_from_the_models_unless_the_component_prepares():
+    twin = _Twin([UP], prepare=False)
+    assert twin.core.signal == twin.core.predict  # keep-warm only: the core's own signal, no wrapper
+    p, side, horizon_ns, classes, asked = twin.core.signal(twin.state.feat)
+    assert (p, side, horizon_ns, classes.tolist(), asked) == (pytest.approx(0.9), 1, 5_000_000_000, [2], True)
+    preparing = _Twin([UP])
+    assert preparing.core.signal == preparing.ahead.signal
+    # Nothing prepared: the component answers with the models' own signal.
+    p, side, _, _, asked = preparing.core.signal(preparing.state.feat)
+    assert (p, side, asked) == (pytest.approx(0.9), 1, True)
+    assert preparing.ahead.hits == 0 and preparing.predictor.calls == 1
