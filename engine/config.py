@@ -74,6 +74,11 @@ class DaemonConfig(_Section):
         "state/journal-fallback.jsonl",
         description="journal = redis: where a bounded shutdown puts records Redis could not take",
     )
+    journal_mark_path: str = Field(
+        "state/journal-durable.mark",
+        description="journal = redis: the highest seq seen durable in the stream; a start whose stream ends"
+        " before it refuses",
+    )
     control_dir: str = Field(
         "state/control", description="journal = file: directory `scalper control` drops commands into"
     )

@@ -60,6 +60,7 @@ from scalper.exec.journal import (
     StatusRecord,
 )
 from scalper.exec.journal_file import FileJournal
+from scalper.exec.journal_mark import DurableMark
 from scalper.exec.journal_writer import JournalWriter
 from scalper.exec.journaled import JournaledVenue
 from scalper.exec.orders import Fill
@@ -123,6 +124,7 @@ class Daemon:
         self.state = FeatureState.from_config(cfg.features)
         self.risk = RiskManager(cfg.risk, d.tick_size, d.lot_size, cfg.exec.taker_fee_bps)
         fallback = None
+        self.journal_mark: DurableMark | None = None
         if d.journal == "file":
             Path(d.journal_path).parent.mkdir(parents=True, exist_ok=True)
             backend = FileJournal(Path(d.journal_path))
@@ -131,12 +133,14 @@ class Daemon:
             backend = self._redis_backend()
             Path(d.journal_fallback_path).parent.mkdir(parents=True, exist_ok=True)
             fallback = FileJournal(Path(d.journal_fallback_path))
+            self.journal_mark = DurableMark(Path(d.journal_mark_path), f"{d.redis_url}#{d.stream_key}")
         self.journal = JournalWriter(
             backend,
             on_write=self.metrics.journal_write.observe,
             health_interval_s=JOURNAL_HEALTH_S,
             fallback=fallback,
             on_health=self._journal_guard,
+            mark=self.journal_mark,
         )
         # The kernel's book is the one that counts; it reports a crossed book back (feed.invalidate).
         self.frames = DepthFramePath(d.tick_size, self.state, self.on_frame, hold=self._orders_held)
@@ -230,6 +234,8 @@ class Daemon:
         try:
             if d.journal == "redis":
                 await replay_fallback(self.journal.backend, d.journal_fallback_path)
+                assert self.journal_mark is not None
+                self.journal_mark.check(await self.journal.backend.last_seq())
             await self.journal.start()
             self._journal_guard()  # the gauges tell the journal's state from the start, not a second later
             return await self._recover()

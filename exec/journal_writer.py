@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 
 from scalper.exec.journal import JournalBackend, JournalEntry, JournalOverflow, JournalStoreLost, Record
+from scalper.exec.journal_mark import DurableMark
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ class JournalWriter:
         (:func:`scalper.exec.recovery.replay_fallback`).
     on_health : callable, optional
         Called with no argument when the backend starts or stops failing, or is found lost.
+    mark : DurableMark, optional
+        Kept at the backend's durable seq, so a later start can refuse a store that lost records
+        (:mod:`scalper.exec.journal_mark`).
 
     Attributes
     ----------
@@ -91,6 +95,7 @@ class JournalWriter:
         health_interval_s: float = 1.0,
         fallback: JournalBackend | None = None,
         on_health: Callable[[], None] | None = None,
+        mark: DurableMark | None = None,
     ) -> None:
         if not (0 < max_batch and 0 < max_backlog <= max_buffered):
             raise ValueError(
@@ -112,6 +117,7 @@ class JournalWriter:
         self.health_interval_s = health_interval_s
         self.fallback = fallback
         self.on_health = on_health
+        self.mark = mark
         self.store_lost: str | None = None
         self.errors = 0
         self.retries = 0
@@ -303,6 +309,13 @@ class JournalWriter:
 
     def _release(self) -> None:
         durable = self.backend.durable_seq
+        if self.mark is not None and durable > self.mark.marked:
+            try:
+                self.mark.record(durable)
+            except OSError:
+                # Journaling goes on without it; only the check at the next start is lost.
+                log.exception("journal mark %s cannot be written: no longer kept", self.mark.path)
+                self.mark = None
         while self._buffer and self._buffer[0].seq <= durable:
             self._buffer.popleft()
             self.written += 1

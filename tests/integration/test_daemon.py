@@ -85,6 +85,7 @@ def _daemon_config(tmp_path, models: Path, metrics_port: int, journal: str, redi
     )
     journal_lines += (
         f'\ncontrol_dir = "{tmp_path / "control"}"\njournal_fallback_path = "{tmp_path / "fallback.jsonl"}"'
+        f'\njournal_mark_path = "{tmp_path / "journal.mark"}"'
     )
     cfg.write_text(
         f"""[daemon]

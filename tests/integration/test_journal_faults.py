@@ -226,6 +226,29 @@ def test_sigterm_during_an_outage_is_bounded_and_the_next_start_replays_the_fall
     )
 
 
+def test_a_daemon_killed_before_it_noticed_an_empty_restart_leaves_a_mark_the_next_start_refuses(
+    eth_models, tmp_path, redis_process
+):
+    # The running daemon notices a Redis restarted empty within a second; one killed inside that second
+    # leaves only its durable mark, which is what stops the next start from recovering flat.
+    run = Journaling(tmp_path, eth_models, redis_process.url)
+
+    async def killed():
+        await run.start()
+        await asyncio.sleep(0.2)
+        run.producing = False
+        await run.daemon.journal.flush()
+        return run.daemon.journal.durable_seq  # then the process dies: no stop, no close, no spill
+
+    durable = asyncio.run(killed())
+    assert durable > 10 and not (tmp_path / "fallback.jsonl").exists()
+    _wipe(redis_process)
+    second = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "redis", redis_process.url)))
+    with pytest.raises(JournalStartError, match=rf"ends at seq 0 but seq {durable} was durable in it"):
+        asyncio.run(second._start_journal())
+    assert _stream(redis_process.url) == []  # nothing was written into the empty stream
+
+
 def test_redis_restarted_empty_while_idle_is_noticed_by_the_health_check_and_start_refuses(
     eth_models, tmp_path, redis_process
 ):
