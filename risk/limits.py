@@ -597,35 +597,24 @@ class RiskManager:
             )
         position = self.account.position
         if intent.is_exit:  # exits do not read the book
-            code = order_rules(
-                self.params,
-                self._approvals,
-                int(self.state),
-                position,
-                side,
-                float(qty),
-                float(price),
-                True,
-                0,
-                0.0,
-                0,
-                True,
-            )
+            ts_ns, spread_ticks, last_event_ts_ns, is_book_valid = 0, 0.0, 0, True
         else:
-            code = order_rules(
-                self.params,
-                self._approvals,
-                int(self.state),
-                position,
-                side,
-                float(qty),
-                float(price),
-                False,
-                market.ts_ns,
-                float(market.spread_ticks),
-                market.last_event_ts_ns,
-                market.is_book_valid,
-            )
+            ts_ns, spread_ticks, last_event_ts_ns = market.ts_ns, float(market.spread_ticks), market.last_event_ts_ns
+            is_book_valid = market.is_book_valid
+        code = order_rules(
+            self.params,
+            self._approvals,
+            int(self.state),
+            position,
+            side,
+            float(qty),
+            float(price),
+            intent.is_exit,
+            ts_ns,
+            spread_ticks,
+            last_event_ts_ns,
+            is_book_valid,
+        )
         if code == 0:
             return self._approve(intent)
         reason = REASON_OF_CODE[code]
