@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalper.engine.config import EngineConfig
+from scalper.features.kernels import PRE_MASK, step
 from scalper.ingest.tickfile import (
     FLAG_LAST_IN_MESSAGE,
     FLAG_SNAPSHOT,
@@ -128,3 +129,24 @@ def books_at_message_ends(data: TickData, capacity: int):
         if data.flags[i] & FLAG_LAST_IN_MESSAGE:
             book = {(1 if s == 0 else -1, int(px[s, k])): float(sz[s, k]) for s in (0, 1) for k in range(int(n[s]))}
             yield i, kind, book
+
+
+def step_events(state, ts, kind, side, ticks, size, flags) -> None:
+    """Feed event columns one by one through the ``step`` kernel into ``state`` (a FeatureState),
+    stepping past every decision or wake-up code: a consumer that takes no decisions."""
+    arrays = state.arrays()
+    for i in range(len(ticks)):
+        while (
+            step(
+                *arrays,
+                int(ts[i]),
+                int(kind[i]),
+                int(side[i]),
+                int(ticks[i]),
+                float(size[i]),
+                int(flags[i]),
+                state.feat,
+            )
+            & PRE_MASK
+        ):
+            pass

@@ -12,9 +12,10 @@ import asyncio
 
 import numpy as np
 import pytest
+from builders import step_events
 
 from scalper.engine.framepath import DepthFramePath
-from scalper.features.kernels import PRE_MASK, FeatureState, step
+from scalper.features.kernels import FeatureState
 from scalper.features.ladder import deep_levels
 from scalper.ingest.binance.feed import Backoff, BinanceFeed
 from scalper.ingest.binance.messages import Market
@@ -58,22 +59,7 @@ class Consumer:
         self.events += m
 
     def _step(self, ts, kind, side, ticks, size, flags) -> None:
-        arrays = self.state.arrays()
-        for i in range(len(ticks)):
-            while (
-                step(
-                    *arrays,
-                    int(ts[i]),
-                    int(kind[i]),
-                    int(side[i]),
-                    int(ticks[i]),
-                    float(size[i]),
-                    int(flags[i]),
-                    self.state.feat,
-                )
-                & PRE_MASK
-            ):
-                pass
+        step_events(self.state, ts, kind, side, ticks, size, flags)
 
 
 def _server_book(srv: ReplayServer, tick: float) -> tuple[list, list]:

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from builders import step_events
 from websockets.asyncio.server import serve
 
 from scalper.engine.framepath import DepthFramePath
-from scalper.features.kernels import PRE_MASK, FeatureState, step
+from scalper.features.kernels import FeatureState
 from scalper.ingest.binance.config import FeedConfig
 from scalper.ingest.binance.feed import Backoff, BinanceFeed
 from scalper.ingest.binance.levels import LevelReason
@@ -94,22 +95,7 @@ class HotConsumer:
         self._step(*(c[i:m] for c in self.path.columns(m)))
 
     def _step(self, ts, kind, side, ticks, size, flags) -> None:
-        arrays = self.state.arrays()
-        for i in range(len(ticks)):
-            while (
-                step(
-                    *arrays,
-                    int(ts[i]),
-                    int(kind[i]),
-                    int(side[i]),
-                    int(ticks[i]),
-                    float(size[i]),
-                    int(flags[i]),
-                    self.state.feat,
-                )
-                & PRE_MASK
-            ):
-                pass
+        step_events(self.state, ts, kind, side, ticks, size, flags)
 
 
 def _bad_levels(px: np.ndarray, sz: np.ndarray, n: np.ndarray) -> list[str]:

@@ -75,6 +75,19 @@ def _stream(url: str):
     return asyncio.run(_read(RedisJournal(url, "test:journal")))
 
 
+def _start_again(tmp_path, models, redis_url: str) -> None:
+    """Start a new daemon's journal on the same config (the next process after a crash)."""
+
+    async def start() -> None:
+        daemon = Daemon(load_config(_daemon_config(tmp_path, models, 0, "redis", redis_url)))
+        try:
+            await daemon._start_journal()
+        finally:
+            await daemon.journal.backend.close()
+
+    asyncio.run(start())
+
+
 def _wipe(redis_process) -> None:
     # Kill and restart without the append-only file: Redis comes back empty.
     redis_process.kill()
@@ -153,15 +166,8 @@ def test_redis_restarted_empty_is_noticed_stays_reducing_only_and_start_refuses(
     assert set(by_seq) - {e.seq for e in saved} == set(range(1, durable + 1))  # only what the store itself lost
     assert times["lost"] < 2.2, times
 
-    async def restart():
-        daemon = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "redis", redis_process.url)))
-        try:
-            await daemon._start_journal()
-        finally:
-            await daemon.journal.backend.close()
-
     with pytest.raises(JournalStartError, match=rf"seqs 1\.\.{durable} are missing .* restore it"):
-        asyncio.run(restart())
+        _start_again(tmp_path, eth_models, redis_process.url)
     print(f"journal faults: empty restart noticed in {times['lost']:.3f} s; {spilled} records in the fallback")
 
 
@@ -243,9 +249,8 @@ def test_a_daemon_killed_before_it_noticed_an_empty_restart_leaves_a_mark_the_ne
     durable = asyncio.run(killed())
     assert durable > 10 and not (tmp_path / "fallback.jsonl").exists()
     _wipe(redis_process)
-    second = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "redis", redis_process.url)))
     with pytest.raises(JournalStartError, match=rf"ends at seq 0 but seq {durable} was durable in it"):
-        asyncio.run(second._start_journal())
+        _start_again(tmp_path, eth_models, redis_process.url)
     assert _stream(redis_process.url) == []  # nothing was written into the empty stream
 
 
@@ -273,13 +278,6 @@ def test_redis_restarted_empty_while_idle_is_noticed_by_the_health_check_and_sta
     assert _stream(redis_process.url) == []
     assert times["lost"] < 2.2, times
 
-    async def restart():
-        daemon = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "redis", redis_process.url)))
-        try:
-            await daemon._start_journal()
-        finally:
-            await daemon.journal.backend.close()
-
     with pytest.raises(JournalStartError, match=rf"seqs 1\.\.{durable} are missing"):
-        asyncio.run(restart())
+        _start_again(tmp_path, eth_models, redis_process.url)
     print(f"journal faults: empty restart while idle noticed in {times['lost']:.3f} s")
