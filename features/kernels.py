@@ -38,7 +38,68 @@ from scalper.features.ladder import (
     deep_book_set,
     new_deep_book,
 )
-from scalper.features.registry import FEATURE_NAMES, N_FEATURES, WINDOWS_NS
+from scalper.features.registry import DEPTH_LEVELS, N_FEATURES, WINDOWS_NS
+from scalper.features.state_layout import (
+    C_BUY,
+    C_LOGRET,
+    C_LOGRET2,
+    C_OFI,
+    C_SELL,
+    C_TRADES,
+    COL_DEPTH_IMBALANCE_5,
+    COL_MICROPRICE_MINUS_MID_TICKS,
+    COL_MID_RETURN_1S_BPS,
+    COL_MID_RETURN_5S_BPS,
+    COL_OFI_1S,
+    COL_OFI_5S,
+    COL_OFI_30S,
+    COL_QUEUE_IMBALANCE_L1,
+    COL_REALIZED_VOL_5S_BPS,
+    COL_REALIZED_VOL_30S_BPS,
+    COL_SPREAD_TICKS,
+    COL_TIME_SINCE_LAST_TRADE_S,
+    COL_TRADE_COUNT_5S,
+    COL_TRADE_FLOW_IMBALANCE_5S,
+    COL_TRADE_FLOW_IMBALANCE_30S,
+    F_LAST_MID,
+    F_PREV_ASK_SZ,
+    F_PREV_BID_SZ,
+    I_BOOK_ONLY,
+    I_BOOK_OVERFLOWS,
+    I_CROSSED,
+    I_DECIDE_FROM,
+    I_DECISION_TS,
+    I_DECISIONS,
+    I_EVENTS,
+    I_FIRST_TS,
+    I_GRID_NS,
+    I_HAS_PREV,
+    I_HEAD,
+    I_IN_SNAPSHOT,
+    I_IS_VALID,
+    I_LAST_BOOK_TS,
+    I_LAST_EVENT_TS,
+    I_LAST_TRADE_TS,
+    I_NEXT_GRID,
+    I_PREV_ASK,
+    I_PREV_BID,
+    I_RING_OVERFLOWS,
+    I_WAKE_TS,
+    I_WATCH_ASK_HI,
+    I_WATCH_ASK_LO,
+    I_WATCH_BID_HI,
+    I_WATCH_BID_LO,
+    N_CH,
+    N_FSTATE,
+    N_ISTATE,
+    N_WINDOWS,
+    W_1S,
+    W_5S,
+    W_30S,
+    nonzero_slot,
+    sum_slot,
+    tail_slot,
+)
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE as FLAG_LAST
 from scalper.ingest.tickfile import FLAG_SNAPSHOT, KIND_BOOK, KIND_TRADE
 from scalper.lowlevel.atomics import load_acquire, store_release
@@ -55,61 +116,7 @@ CODE_WATCH = 4  # POST: a best price crossed one of the watch levels
 CODE_INVALID = 8  # POST: the book became invalid (crossed or locked) at this message end
 PRE_MASK = CODE_DECISION | CODE_WAKE
 
-# Integer state slots.
-I_GRID_NS = 0
-I_NEXT_GRID = 1
-I_DECISION_TS = 2
-I_LAST_EVENT_TS = 3
-I_LAST_TRADE_TS = 4
-I_FIRST_TS = 5
-I_HEAD = 6  # ring sequence number of the next push
-I_TAIL = 7  # I_TAIL + w: oldest ring sequence still inside window w
-I_PREV_BID = 10
-I_PREV_ASK = 11
-I_HAS_PREV = 12
-I_IS_VALID = 13
-I_IN_SNAPSHOT = 14
-I_BOOK_OVERFLOWS = 15
-I_RING_OVERFLOWS = 16
-I_WAKE_TS = 17
-I_WATCH_BID_HI = 18
-I_WATCH_BID_LO = 19
-I_WATCH_ASK_HI = 20
-I_WATCH_ASK_LO = 21
-I_EVENTS = 22
-I_CROSSED = 23
-I_DECISIONS = 24
-I_LAST_BOOK_TS = 25  # last book level or clear event: the book's age (trades do not refresh it)
-I_DECIDE_FROM = 26  # grid points before this time pass without a decision (a replay that knows they are inert)
-I_BOOK_ONLY = 27  # 1: book, validity, grid and watches only; no feature windows (features came from a batch pass)
-N_ISTATE = 28
-
-# Float state slots.
-F_PREV_BID_SZ = 0
-F_PREV_ASK_SZ = 1
-F_LAST_MID = 2  # ticks
-F_SUM = 3  # F_SUM + w * N_CH + c: running sum of channel c over window w
-N_WINDOWS = len(WINDOWS_NS)
-
-# Ring channels.
-C_OFI = 0
-C_BUY = 1
-C_SELL = 2
-C_LOGRET = 3
-C_LOGRET2 = 4
-C_TRADES = 5
-N_CH = 6
-F_NONZERO = F_SUM + N_WINDOWS * N_CH  # F_NONZERO + w * N_CH + c: nonzero terms of channel c in window w
-N_FSTATE = F_NONZERO + N_WINDOWS * N_CH
-
-W_1S, W_5S, W_30S = 0, 1, 2
 _WINDOWS = np.array(WINDOWS_NS, dtype=np.int64)
-
-# compute_features() writes columns by position and the window slots sit right before I_PREV_BID:
-# fail at import, not with silently shifted features, if the registry or the windows change.
-assert WINDOWS_NS == (1_000_000_000, 5_000_000_000, 30_000_000_000), "kernels assume 1 s / 5 s / 30 s windows"
-assert I_TAIL + N_WINDOWS <= I_PREV_BID, "window tail slots overlap the next state slot"
-assert FEATURE_NAMES[0] == "spread_ticks" and FEATURE_NAMES[14] == "time_since_last_trade_s" and N_FEATURES == 15
 
 DEFAULT_RING_CAPACITY = 1 << 16
 
@@ -222,12 +229,12 @@ def _push(ist, fst, rb_ts, rb_val, ts, ofi, buy, sell, logret, trades):
     cap = rb_ts.shape[0]
     _evict(ist, fst, rb_ts, rb_val, ts)
     head = ist[I_HEAD]
-    oldest = ist[I_TAIL + N_WINDOWS - 1]
+    oldest = ist[tail_slot(N_WINDOWS - 1)]
     if head - oldest >= cap:
         # Full: the oldest event leaves every window that still holds it, earlier than its time.
         ist[I_RING_OVERFLOWS] += 1
         for w in range(N_WINDOWS):
-            if ist[I_TAIL + w] == oldest:
+            if ist[tail_slot(w)] == oldest:
                 _drop_oldest(ist, fst, rb_val, w, cap)
     k = head % cap
     rb_ts[k] = ts
@@ -238,28 +245,26 @@ def _push(ist, fst, rb_ts, rb_val, ts, ofi, buy, sell, logret, trades):
     rb_val[k, C_LOGRET2] = logret * logret
     rb_val[k, C_TRADES] = trades
     for w in range(N_WINDOWS):
-        base = F_SUM + w * N_CH
-        nz = F_NONZERO + w * N_CH
         for c in range(N_CH):
             v = rb_val[k, c]
             if v != 0.0:
-                fst[base + c] += v
-                fst[nz + c] += 1.0
+                fst[sum_slot(w, c)] += v
+                fst[nonzero_slot(w, c)] += 1.0
     ist[I_HEAD] = head + 1
 
 
 @kernel
 def _drop_oldest(ist, fst, rb_val, w, cap):
-    k = ist[I_TAIL + w] % cap
-    base = F_SUM + w * N_CH
-    nz = F_NONZERO + w * N_CH
+    k = ist[tail_slot(w)] % cap
     for c in range(N_CH):
         v = rb_val[k, c]
         if v != 0.0:
-            fst[nz + c] -= 1.0
+            s = sum_slot(w, c)
+            nz = nonzero_slot(w, c)
+            fst[nz] -= 1.0
             # The last nonzero term left: the sum is exactly zero, whatever round-off remains.
-            fst[base + c] = 0.0 if fst[nz + c] == 0.0 else fst[base + c] - v
-    ist[I_TAIL + w] += 1
+            fst[s] = 0.0 if fst[nz] == 0.0 else fst[s] - v
+    ist[tail_slot(w)] += 1
 
 
 @kernel
@@ -267,15 +272,24 @@ def _evict(ist, fst, rb_ts, rb_val, t):
     cap = rb_ts.shape[0]
     for w in range(N_WINDOWS):
         horizon = t - _WINDOWS[w]
-        while ist[I_TAIL + w] < ist[I_HEAD] and rb_ts[ist[I_TAIL + w] % cap] <= horizon:
+        tail = tail_slot(w)
+        while ist[tail] < ist[I_HEAD] and rb_ts[ist[tail] % cap] <= horizon:
             _drop_oldest(ist, fst, rb_val, w, cap)
+
+
+@inline_kernel
+def _flow_imbalance(fst, w):
+    buy = fst[sum_slot(w, C_BUY)]
+    sell = fst[sum_slot(w, C_SELL)]
+    return (buy - sell) / (buy + sell) if buy + sell > 0.0 else 0.0
 
 
 @kernel
 def compute_features(px, sz, n, ist, fst, rb_ts, rb_val, t, out):
     """Write feature set v1 at time ``t`` (ns) into ``out`` (float64[N_FEATURES]); the book must be valid.
 
-    The column order is ``features.registry.FEATURE_NAMES``.
+    Each column goes to its ``COL_*`` position (:mod:`~scalper.features.state_layout`), the place of its
+    name in ``features.registry.FEATURE_NAMES``.
     """
     _evict(ist, fst, rb_ts, rb_val, t)
     bid = px[0, 0]
@@ -283,30 +297,28 @@ def compute_features(px, sz, n, ist, fst, rb_ts, rb_val, t, out):
     qb = sz[0, 0]
     qa = sz[1, 0]
     mid = 0.5 * (bid + ask)
-    out[0] = ask - bid
-    out[1] = 1e4 * fst[F_SUM + W_1S * N_CH + C_LOGRET]
-    out[2] = 1e4 * fst[F_SUM + W_5S * N_CH + C_LOGRET]
-    out[3] = (bid * qa + ask * qb) / (qb + qa) - mid
-    out[4] = (qb - qa) / (qb + qa)
+    out[COL_SPREAD_TICKS] = ask - bid
+    out[COL_MID_RETURN_1S_BPS] = 1e4 * fst[sum_slot(W_1S, C_LOGRET)]
+    out[COL_MID_RETURN_5S_BPS] = 1e4 * fst[sum_slot(W_5S, C_LOGRET)]
+    out[COL_MICROPRICE_MINUS_MID_TICKS] = (bid * qa + ask * qb) / (qb + qa) - mid
+    out[COL_QUEUE_IMBALANCE_L1] = (qb - qa) / (qb + qa)
     db = 0.0
     da = 0.0
-    for i in range(min(5, n[0])):
+    for i in range(min(DEPTH_LEVELS, n[0])):
         db += sz[0, i]
-    for i in range(min(5, n[1])):
+    for i in range(min(DEPTH_LEVELS, n[1])):
         da += sz[1, i]
-    out[5] = (db - da) / (db + da)
-    out[6] = fst[F_SUM + W_1S * N_CH + C_OFI]
-    out[7] = fst[F_SUM + W_5S * N_CH + C_OFI]
-    out[8] = fst[F_SUM + W_30S * N_CH + C_OFI]
-    for j, w in ((9, W_5S), (10, W_30S)):
-        buy = fst[F_SUM + w * N_CH + C_BUY]
-        sell = fst[F_SUM + w * N_CH + C_SELL]
-        out[j] = (buy - sell) / (buy + sell) if buy + sell > 0.0 else 0.0
-    out[11] = 1e4 * math.sqrt(max(fst[F_SUM + W_5S * N_CH + C_LOGRET2], 0.0))
-    out[12] = 1e4 * math.sqrt(max(fst[F_SUM + W_30S * N_CH + C_LOGRET2], 0.0))
-    out[13] = round(fst[F_SUM + W_5S * N_CH + C_TRADES])
+    out[COL_DEPTH_IMBALANCE_5] = (db - da) / (db + da)
+    out[COL_OFI_1S] = fst[sum_slot(W_1S, C_OFI)]
+    out[COL_OFI_5S] = fst[sum_slot(W_5S, C_OFI)]
+    out[COL_OFI_30S] = fst[sum_slot(W_30S, C_OFI)]
+    out[COL_TRADE_FLOW_IMBALANCE_5S] = _flow_imbalance(fst, W_5S)
+    out[COL_TRADE_FLOW_IMBALANCE_30S] = _flow_imbalance(fst, W_30S)
+    out[COL_REALIZED_VOL_5S_BPS] = 1e4 * math.sqrt(max(fst[sum_slot(W_5S, C_LOGRET2)], 0.0))
+    out[COL_REALIZED_VOL_30S_BPS] = 1e4 * math.sqrt(max(fst[sum_slot(W_30S, C_LOGRET2)], 0.0))
+    out[COL_TRADE_COUNT_5S] = round(fst[sum_slot(W_5S, C_TRADES)])
     last = ist[I_LAST_TRADE_TS] if ist[I_LAST_TRADE_TS] != INT64_MIN else ist[I_FIRST_TS]
-    out[14] = (t - last) * 1e-9
+    out[COL_TIME_SINCE_LAST_TRADE_S] = (t - last) * 1e-9
 
 
 @inline_kernel

@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, INT64_MAX, INT64_MIN
+from scalper.features.kernels import INT64_MAX, INT64_MIN
+from scalper.features.state_layout import book_is_valid, last_book_ts
 from scalper.lowlevel.jit import inline_kernel, kernel
 from scalper.risk.accounting import Account
 from scalper.risk.config import RiskConfig
@@ -214,8 +215,8 @@ def enter_at_touch_rules(params, approvals, state, equity, position, ts_ns, side
         p,
         limit,
         spread,
-        ist[I_LAST_BOOK_TS],
-        ist[I_IS_VALID] != 0,
+        last_book_ts(ist),
+        book_is_valid(ist),
     )
     return qty, limit, code
 

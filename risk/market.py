@@ -6,7 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scalper.features.kernels import I_IS_VALID, I_LAST_BOOK_TS, INT64_MAX, INT64_MIN
+from scalper.features.kernels import INT64_MAX, INT64_MIN
+from scalper.features.state_layout import book_is_valid, last_book_ts
 
 
 class MarketState(NamedTuple):
@@ -48,4 +49,4 @@ class MarketState(NamedTuple):
         sides = n.tolist()
         bid = int(px[0, 0]) if sides[0] else INT64_MIN
         ask = int(px[1, 0]) if sides[1] else INT64_MAX
-        return cls(ts_ns, bid * tick_size, ask * tick_size, ask - bid, int(ist[I_LAST_BOOK_TS]), bool(ist[I_IS_VALID]))
+        return cls(ts_ns, bid * tick_size, ask * tick_size, ask - bid, int(last_book_ts(ist)), bool(book_is_valid(ist)))

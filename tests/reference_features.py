@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from scalper.features.registry import FEATURE_NAMES
 from scalper.ingest.tickfile import FLAG_LAST_IN_MESSAGE, FLAG_SNAPSHOT, KIND_BOOK, KIND_CLEAR, KIND_TRADE, TickData
 
 S = 1_000_000_000
@@ -57,7 +58,8 @@ def message_states(data: TickData):
     return states, trades
 
 
-def reference_features(data: TickData, decision_ts: np.ndarray) -> np.ndarray:
+def reference_features(data: TickData, decision_ts: np.ndarray) -> dict[str, np.ndarray]:
+    """Each feature by its registry name: float64[len(decision_ts)] per name, from scratch at every decision."""
     states, trades = message_states(data)
     first_ts = int(data.ts_event[0])
     # OFI increments and log returns between consecutive valid message ends (reset after invalid).
@@ -75,7 +77,7 @@ def reference_features(data: TickData, decision_ts: np.ndarray) -> np.ndarray:
             if e != 0 or r != 0:
                 incs.append((t, e, r))
         prev = st
-    out = np.zeros((len(decision_ts), 15))
+    out = {name: np.zeros(len(decision_ts)) for name in FEATURE_NAMES}
     for row, g in enumerate(decision_ts):
         g = int(g)
         last = [st for st in states if st[0] <= g][-1]
@@ -95,21 +97,31 @@ def reference_features(data: TickData, decision_ts: np.ndarray) -> np.ndarray:
         b5, s5, n5 = tr(5 * S)
         b30, s30, _ = tr(30 * S)
         past = [x[0] for x in trades if x[0] <= g]
-        out[row] = [
-            a - b,
-            1e4 * win(S, 2),
-            1e4 * win(5 * S, 2),
-            (b * qa + a * qb) / (qb + qa) - mid,
-            (qb - qa) / (qb + qa),
-            (db - da) / (db + da),
-            win(S, 1),
-            win(5 * S, 1),
-            win(30 * S, 1),
-            (b5 - s5) / (b5 + s5) if b5 + s5 else 0.0,
-            (b30 - s30) / (b30 + s30) if b30 + s30 else 0.0,
-            1e4 * math.sqrt(sum(x[2] ** 2 for x in incs if g - 5 * S < x[0] <= g)),
-            1e4 * math.sqrt(sum(x[2] ** 2 for x in incs if g - 30 * S < x[0] <= g)),
-            n5,
-            (g - (past[-1] if past else first_ts)) / 1e9,
-        ]
+        row_values = {
+            "spread_ticks": a - b,
+            "mid_return_1s_bps": 1e4 * win(S, 2),
+            "mid_return_5s_bps": 1e4 * win(5 * S, 2),
+            "microprice_minus_mid_ticks": (b * qa + a * qb) / (qb + qa) - mid,
+            "queue_imbalance_l1": (qb - qa) / (qb + qa),
+            "depth_imbalance_5": (db - da) / (db + da),
+            "ofi_1s": win(S, 1),
+            "ofi_5s": win(5 * S, 1),
+            "ofi_30s": win(30 * S, 1),
+            "trade_flow_imbalance_5s": (b5 - s5) / (b5 + s5) if b5 + s5 else 0.0,
+            "trade_flow_imbalance_30s": (b30 - s30) / (b30 + s30) if b30 + s30 else 0.0,
+            "realized_vol_5s_bps": 1e4 * math.sqrt(sum(x[2] ** 2 for x in incs if g - 5 * S < x[0] <= g)),
+            "realized_vol_30s_bps": 1e4 * math.sqrt(sum(x[2] ** 2 for x in incs if g - 30 * S < x[0] <= g)),
+            "trade_count_5s": n5,
+            "time_since_last_trade_s": (g - (past[-1] if past else first_ts)) / 1e9,
+        }
+        for name, value in row_values.items():
+            out[name][row] = value
     return out
+
+
+def assert_features_equal_reference(X: np.ndarray, data: TickData, decision_ts: np.ndarray) -> None:
+    """Check every column of ``X`` (float64[M, N_FEATURES]) against the reference value of its registry name."""
+    want = reference_features(data, decision_ts)
+    assert set(want) == set(FEATURE_NAMES), "the reference must compute exactly the registry's features"
+    for j, name in enumerate(FEATURE_NAMES):
+        np.testing.assert_allclose(X[:, j], want[name], rtol=1e-9, atol=1e-9, err_msg=f"column {j}: {name}")

@@ -4,10 +4,11 @@ import numpy as np
 from builders import T0, TickBuilder
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_features import reference_features
+from reference_features import assert_features_equal_reference
 
 from scalper.features.batch import compute_features
 from scalper.features.kernels import FeatureState
+from scalper.features.state_layout import I_HEAD, I_TAIL, W_30S
 
 MS = 1_000_000
 
@@ -52,7 +53,7 @@ def test_windowed_features_equal_reference_at_every_decision(spec, grid_ms):
     fm = compute_features(data, FeatureState(grid_ns=grid_ms * MS))
     if len(fm.ts) == 0:
         return
-    np.testing.assert_allclose(fm.X, reference_features(data, fm.ts), rtol=1e-9, atol=1e-9)
+    assert_features_equal_reference(fm.X, data, fm.ts)
 
 
 @settings(max_examples=50, deadline=None)
@@ -61,6 +62,6 @@ def test_tiny_ring_counts_overflow_and_never_holds_more_than_capacity(spec):
     data = _stream(spec * 20)
     state = FeatureState(ring_capacity=1024)
     fm = compute_features(data, state)
-    head, tail30 = state.ist[6], state.ist[7 + 2]
+    head, tail30 = state.ist[I_HEAD], state.ist[I_TAIL + W_30S]
     assert 0 <= head - tail30 <= 1024
     assert np.all(np.isfinite(fm.X))

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 from builders import T0, TickBuilder, random_walk_ticks
-from reference_features import reference_features
+from reference_features import assert_features_equal_reference
 
 from scalper.features.batch import compute_features
 from scalper.features.kernels import CODE_DECISION, PRE_MASK, FeatureState, step
 from scalper.features.registry import FEATURE_NAMES, N_FEATURES
+from scalper.features.state_layout import I_DECISION_TS
 from scalper.ingest.tickfile import KIND_BOOK, KIND_TRADE
 
 MS = 1_000_000
@@ -63,8 +64,7 @@ def test_windows_forget_events_older_than_the_window():
 def test_kernel_features_equal_pure_python_reference(seed):
     data = random_walk_ticks(seed, 1500)
     fm = compute_features(data)
-    want = reference_features(data, fm.ts)
-    np.testing.assert_allclose(fm.X, want, rtol=1e-9, atol=1e-9)
+    assert_features_equal_reference(fm.X, data, fm.ts)
 
 
 def test_live_event_by_event_equals_batch():
@@ -81,7 +81,7 @@ def test_live_event_by_event_equals_batch():
             )
             if code & CODE_DECISION:
                 rows.append(st.feat.copy())
-                ts.append(int(st.ist[2]))
+                ts.append(int(st.ist[I_DECISION_TS]))
             if not code & PRE_MASK:
                 break
     assert np.array_equal(np.array(ts), fm.ts)

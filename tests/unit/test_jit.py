@@ -8,12 +8,12 @@ from numba import njit
 from numba.core.registry import CPUDispatcher
 
 from scalper.engine import framepath
-from scalper.features import kernels, ladder
+from scalper.features import kernels, ladder, state_layout
 from scalper.ingest.binance import fastdepth, localbook, sequencer
 from scalper.lowlevel import book, jit
 from scalper.risk import kelly, limits, lots
 
-HOT_MODULES = (book, ladder, kernels, fastdepth, localbook, sequencer, framepath, kelly, limits, lots)
+HOT_MODULES = (book, ladder, state_layout, kernels, fastdepth, localbook, sequencer, framepath, kelly, limits, lots)
 
 
 def _dispatchers(module):
