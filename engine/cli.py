@@ -292,6 +292,7 @@ def _train(ticks: Path, out: Path, cfg) -> None:
     table.add_row("ONNX parity (max |dp|)", *(f"{r.card.parity_max_abs_diff:.1e}" for r in results))
     console.print(table)
     console.print(f"models in {out} ({time.perf_counter() - t0:.1f} s)")
+    _evaluate(out, [ticks], out / "evaluation", cfg)
 
 
 @app.command("train")
@@ -304,6 +305,81 @@ def train_cmd(
 ) -> None:
     """Train a LightGBM direction model per horizon, export it to ONNX and check parity."""
     _train(ticks, out, _config(config))
+
+
+def _evaluate(
+    model: Path,
+    ticks: list[Path],
+    out: Path,
+    cfg,
+    replicates: int = 1000,
+    seed: int = 0,
+    threshold: float | None = None,
+) -> None:
+    from scalper.ingest.tickfile import TickFileError
+    from scalper.models.card import ModelCardMismatch
+    from scalper.models.evaluate import evaluate_model_dir
+    from scalper.models.evaluation_report import table_rows, verdict_lines, write_evaluation_report
+    from scalper.models.inference import load_model_dir
+
+    if threshold is None:
+        # Enter when Kelly would bet with the configured barriers: f* = p - (1 - p) / b > 0, b = take-profit / stop.
+        threshold = 1.0 / (1.0 + cfg.risk.take_profit_bps / cfg.risk.stop_loss_bps)
+    bar = _events_bar("evaluate")
+    try:
+        predictors = load_model_dir(model).predictors
+        with bar:
+            task = bar.add_task("evaluate", total=len(ticks) + len(predictors))
+            ev = evaluate_model_dir(
+                model,
+                ticks,
+                cfg.features,
+                threshold,
+                cfg.exec.taker_fee_bps,
+                replicates=replicates,
+                seed=seed,
+                on_step=lambda _: bar.advance(task),
+            )
+        write_evaluation_report(out, ev, predictors[0].card.classes)
+    except (TickFileError, ModelCardMismatch, ValueError, OSError) as exc:
+        _fail(exc)
+    table = Table(title=f"out of sample: {', '.join(f'{g.file} ({g.span})' for g in ev.segments)}")
+    table.add_column("metric")
+    for h in ev.horizons:
+        table.add_column(h, justify="right")
+    for name, cells in table_rows(ev.horizons):
+        table.add_row(name, *(c.replace("**", "") for c in cells))
+    console.print(table)
+    for line in verdict_lines(ev):
+        console.print(line)
+    console.print(f"evaluation report in {out}: evaluation.md, evaluation.json, reliability_<H>.png")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[Path, typer.Argument(help="Model directory from `scalper train`.")],
+    ticks: Annotated[list[Path], typer.Argument(help="Tick files to score (a training file: its test span only).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Report directory; <MODEL>/evaluation by default.")
+    ] = None,
+    config: ConfigOpt = None,
+    replicates: Annotated[int, typer.Option(min=1, help="Block-bootstrap resamples for the intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="The trading rule's entry probability in [0, 1); by default where Kelly bets:"
+            " 1 / (1 + take-profit / stop)."
+        ),
+    ] = None,
+) -> None:
+    """Score a model directory out of sample: every metric beside the prior's, intervals, reliability diagrams.
+
+    A tick file the models were trained on is scored on the cards' test span only; other files whole.
+    Writes evaluation.md, evaluation.json and reliability_<H>.png, and prints one verdict per horizon.
+    """
+    out = out if out is not None else model / "evaluation"
+    _evaluate(model, ticks, out, _config(config), replicates, seed, threshold)
 
 
 def _backtest(ticks: Path, model: Path, out: Path, cfg, in_sample: bool) -> dict:

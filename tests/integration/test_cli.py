@@ -20,6 +20,7 @@ runner = CliRunner()
         ["data", "inspect"],
         ["data", "generate"],
         ["train"],
+        ["evaluate"],
         ["backtest"],
         ["demo"],
     ],
@@ -33,9 +34,10 @@ def test_every_command_has_help(args):
 def test_demo_runs_generate_train_backtest_and_labels_the_report_synthetic(tmp_path):
     res = runner.invoke(app, ["demo", "-o", str(tmp_path), "--duration-s", "1200", "--seed", "3"])
     assert res.exit_code == 0, res.output
-    assert {p.name for p in (tmp_path / "models").iterdir()} == {
+    assert {p.name for p in (tmp_path / "models").iterdir() if p.is_file()} == {
         f"h{h}s.{ext}" for h in (5, 10, 30) for ext in ("onnx", "card.json")
     }
+    assert (tmp_path / "models" / "evaluation" / "evaluation.json").is_file()  # train writes its evaluation
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["synthetic"] is True
     assert metrics["instrument"]["source"] == "synthetic:seed=3"

@@ -1,0 +1,239 @@
+"""Evaluate a model directory on tick files, out of sample: feature rows, labels, predictions, metrics.
+
+The rows of a tick file the models were trained on (the card's ``data_sha256``) are scored from the
+card's test span on; any other file is scored whole. Labels are rebuilt as the card says (direction
+labels with the card's dead zone, as ``models.dataset.label_rows`` makes them), and the prior is the
+card's training-span class frequencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scalper.features.batch import FeatureMatrix, compute_features
+from scalper.features.config import FeaturesConfig
+from scalper.features.kernels import FeatureState
+from scalper.ingest import tickfile
+from scalper.models.card import ModelCard
+from scalper.models.dataset import SPREAD_COLUMN
+from scalper.models.evaluation import BOOTSTRAP_REPLICATES, CONFIDENCE, ECE_BINS, HorizonEvaluation, evaluate_horizon
+from scalper.models.inference import CARD_SUFFIX, ModelSet, OnnxPredictor, load_model_dir
+from scalper.models.labels import direction_labels
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One tick file's scored span: name, sha256, first and last scored decision (ns), and why that span."""
+
+    file: str
+    sha256: str
+    from_ns: int
+    to_ns: int
+    span: str
+
+
+@dataclass
+class _Rows:
+    # One horizon's scored rows, gathered over the tick files in order.
+    y: list[np.ndarray] = field(default_factory=list)
+    proba: list[np.ndarray] = field(default_factory=list)
+    ts: list[np.ndarray] = field(default_factory=list)
+    move: list[np.ndarray] = field(default_factory=list)
+    prices: list[tuple[np.ndarray, ...]] = field(default_factory=list)
+
+    def add(self, y, proba, ts, move, prices) -> None:
+        self.y.append(y)
+        self.proba.append(proba)
+        self.ts.append(ts)
+        self.move.append(move)
+        self.prices.append(prices)
+
+    def joined(self, k: slice = slice(None)):
+        cat = np.concatenate
+        prices = tuple(cat([p[j] for p in self.prices[k]]) for j in range(4))
+        return cat(self.y[k]), cat(self.proba[k]), cat(self.ts[k]), cat(self.move[k]), prices
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    """The evaluation of one model directory.
+
+    ``horizons`` maps ``"5s"`` to the pooled evaluation over every segment; ``per_segment`` maps each
+    tick file's name to its own per-horizon evaluations (only when there are several files).
+    ``models`` lists each model's file, horizon and the sha256 of its ``.onnx`` and card.
+    """
+
+    model_dir: str
+    models: list[dict[str, str | float]]
+    segments: list[Segment]
+    horizons: dict[str, HorizonEvaluation]
+    per_segment: dict[str, dict[str, HorizonEvaluation]]
+    settings: dict[str, float | int | str]
+
+
+def training_prior(card: ModelCard) -> np.ndarray:
+    """Return float64[C]: the class frequencies of the card's training span.
+
+    Raises
+    ------
+    ValueError
+        If the card records no training-span class counts (the prior cannot be known).
+    """
+    train = card.metrics.get("train")
+    if train is None or sum(train.class_counts) == 0:
+        raise ValueError(f"{card.model_file}: the card records no training-span class counts")
+    counts = np.asarray(train.class_counts, dtype=np.float64)
+    return counts / counts.sum()
+
+
+def _scored_from(card: ModelCard, sha256: str) -> tuple[int, str]:
+    if card.data_sha256 == sha256:
+        return card.test_span_ns[0], "test span of the card (trained on this file)"
+    return np.iinfo(np.int64).min, "whole file (not the training file)"
+
+
+def _horizon_rows(p: OnnxPredictor, fm: FeatureMatrix, from_ns: int):
+    # Labels exactly as training built them, on the rows from from_ns whose horizon ends inside the data.
+    h = p.horizon_ns
+    last = fm.mid_ts[-1] if fm.mid_ts.size else np.iinfo(np.int64).min
+    sel = np.flatnonzero((fm.ts >= from_ns) & (fm.ts + h <= last))
+    ts = fm.ts[sel]
+    now, later = fm.mid_at(ts), fm.mid_at(ts + h)
+    y = direction_labels(now, later, p.card.dead_zone_ticks)
+    keep = y >= 0
+    sel, ts, now, later, y = sel[keep], ts[keep], now[keep], later[keep], y[keep]
+    # The spread at decision + horizon: the last decision row at or before it (rows sit on the grid).
+    later_row = np.maximum(np.searchsorted(fm.ts, ts + h, side="right") - 1, 0)
+    prices = (now, fm.X[sel, SPREAD_COLUMN], later, fm.X[later_row, SPREAD_COLUMN])
+    proba = p.predict_batch(fm.X[sel].astype(np.float32)) if sel.size else np.zeros((0, len(p.card.classes)))
+    return y, np.asarray(proba, dtype=np.float64), ts, later - now, prices
+
+
+def model_versions(models: ModelSet) -> list[dict[str, str | float]]:
+    """Return, per model, its file, horizon (s) and the sha256 of its ``.onnx`` and its card: which model this was."""
+    out: list[dict[str, str | float]] = []
+    for p in models.predictors:
+        card_path = p.path.with_name(p.path.stem + CARD_SUFFIX)
+        out.append(
+            {
+                "model_file": p.path.name,
+                "horizon_s": p.card.horizon_s,
+                "onnx_sha256": tickfile.file_sha256(p.path),
+                "card_sha256": tickfile.file_sha256(card_path),
+                "trained_on": p.card.data_file,
+            }
+        )
+    return out
+
+
+def evaluate_model_dir(
+    model_dir: str | Path,
+    ticks: list[Path],
+    features_cfg: FeaturesConfig,
+    threshold: float,
+    taker_fee_bps: float,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    seed: int = 0,
+    n_bins: int = ECE_BINS,
+    on_step: Callable[[str], None] | None = None,
+) -> ModelEvaluation:
+    """Score every model of ``model_dir`` out of sample on ``ticks`` (see the module docstring).
+
+    Parameters
+    ----------
+    threshold, taker_fee_bps : the simple trading rule's entry probability and taker fee, bps
+        (``models.evaluation.rule_trades``).
+    replicates, seed, n_bins : block-bootstrap resamples and seed; equal-mass ECE bins.
+    on_step : callable, optional
+        Called with a short description as each file and horizon is done (progress reporting).
+
+    Raises
+    ------
+    models.card.ModelCardMismatch
+        If the directory cannot be loaded or was trained on another instrument or decision grid.
+    tickfile.TickFileError
+        On an unreadable tick file.
+    ValueError
+        If no tick file is given, a horizon has no labelled row to score, or a card lacks its
+        training class counts.
+    """
+    if not ticks:
+        raise ValueError("no tick file to evaluate on")
+    models = load_model_dir(model_dir)
+    rows = {p.horizon_ns: _Rows() for p in models.predictors}
+    segments = []
+    for path in ticks:
+        data = tickfile.read(path)
+        models.check_compatible(features_cfg.grid_ms, data.instrument)
+        fm = compute_features(data, FeatureState.from_config(features_cfg))
+        sha = tickfile.file_sha256(path)
+        spans = [_scored_from(p.card, sha) for p in models.predictors]
+        for p, (from_ns, _) in zip(models.predictors, spans, strict=True):
+            rows[p.horizon_ns].add(*_horizon_rows(p, fm, from_ns))
+        first = max(s[0] for s in spans)
+        scored = fm.ts[fm.ts >= first]
+        segments.append(
+            Segment(
+                file=path.name,
+                sha256=sha,
+                from_ns=int(scored[0]) if scored.size else 0,
+                to_ns=int(scored[-1]) if scored.size else 0,
+                span=spans[0][1] if len({s[1] for s in spans}) == 1 else "per model: see each card",
+            )
+        )
+        if on_step is not None:
+            on_step(f"rows of {path.name}")
+
+    def score(p: OnnxPredictor, k: slice) -> HorizonEvaluation:
+        y, proba, ts, move, prices = rows[p.horizon_ns].joined(k)
+        if y.size == 0:
+            raise ValueError(f"{p.path.name}: no labelled row to score in {[s.file for s in segments[k]]}")
+        return evaluate_horizon(
+            y,
+            proba,
+            training_prior(p.card),
+            ts,
+            p.horizon_ns,
+            move,
+            prices,
+            threshold,
+            taker_fee_bps,
+            replicates=replicates,
+            seed=seed,
+            n_bins=n_bins,
+        )
+
+    horizons = {}
+    for p in models.predictors:
+        horizons[f"{p.card.horizon_s:g}s"] = score(p, slice(None))
+        if on_step is not None:
+            on_step(f"{p.card.horizon_s:g} s scored")
+    per_segment = {}
+    if len(ticks) > 1:
+        for i, seg in enumerate(segments):
+            # A file with no scored row for a horizon (shorter than it) still counts in the pooled figures.
+            per_segment[seg.file] = {
+                f"{p.card.horizon_s:g}s": score(p, slice(i, i + 1))
+                for p in models.predictors
+                if rows[p.horizon_ns].y[i].size
+            }
+    return ModelEvaluation(
+        model_dir=str(model_dir),
+        models=model_versions(models),
+        segments=segments,
+        horizons=horizons,
+        per_segment=per_segment,
+        settings={
+            "rule_threshold": threshold,
+            "taker_fee_bps": taker_fee_bps,
+            "bootstrap_replicates": replicates,
+            "bootstrap": "moving blocks (Kunsch 1989), block = the horizon in rows",
+            "seed": seed,
+            "ece": f"class-wise, {n_bins} equal-mass bins",
+            "confidence": CONFIDENCE,
+        },
+    )

@@ -1,0 +1,176 @@
+"""The evaluation report folder: ``evaluation.json``, ``evaluation.md`` and ``reliability_<H>.png`` per horizon."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from scalper.models.evaluate import ModelEvaluation
+from scalper.models.evaluation import HorizonEvaluation, Interval
+
+
+def _num(v: float | None, fmt: str = "{:.4f}") -> str:
+    return "n/a" if v is None else fmt.format(v)
+
+
+def _ci(i: Interval) -> str:
+    return "[n/a]" if i.low is None or i.high is None else f"[{i.low:.4f}, {i.high:.4f}]"
+
+
+def table_rows(ev: dict[str, HorizonEvaluation]) -> list[tuple[str, list[str]]]:
+    """Return (metric, cell per horizon): each metric beside the prior's, intervals beside what they qualify."""
+    e = list(ev.values())
+    return [
+        ("rows scored / up-or-down rows", [f"{x.rows:,} / {x.moved_rows:,}" for x in e]),
+        ("log-loss (nats): model / prior", [f"{x.log_loss:.4f} / {x.prior_log_loss:.4f}" for x in e]),
+        ("log-loss skill [95 % CI]", [f"{x.log_loss_skill:+.4f} {_ci(x.log_loss_skill_interval)}" for x in e]),
+        ("Brier score: model / prior", [f"{x.brier:.4f} / {x.prior_brier:.4f}" for x in e]),
+        ("Brier skill [95 % CI]", [f"{x.brier_skill:+.4f} {_ci(x.brier_skill_interval)}" for x in e]),
+        (
+            "AUC up vs down [95 % CI] (prior 0.5)",
+            [f"{_num(x.auc_up_down)} {_ci(x.auc_up_down_interval)}" for x in e],
+        ),
+        (
+            "balanced accuracy: model / prior",
+            [f"{_num(x.balanced_accuracy)} / {_num(x.prior_balanced_accuracy)}" for x in e],
+        ),
+        ("ECE class-wise: model / prior", [f"{x.ece:.4f} / {x.prior_ece:.4f}" for x in e]),
+        ("ECE per class", [" / ".join(f"{v:.4f}" for v in x.ece_per_class) for x in e]),
+        ("IC (Spearman, p_up - p_down vs move; prior 0)", [_num(x.information_coefficient) for x in e]),
+        ("rule: trades / hit rate", [f"{x.rule_trades:,} / {_num(x.rule_hit_rate, '{:.3f}')}" for x in e]),
+        (
+            "rule: mean / total net bps (prior: no trade, 0)",
+            [f"{_num(x.rule_mean_bps, '{:+.2f}')} / {x.rule_total_bps:+.1f}" for x in e],
+        ),
+        ("verdict", [f"**{x.verdict}**" for x in e]),
+    ]
+
+
+def _markdown_table(ev: dict[str, HorizonEvaluation]) -> list[str]:
+    head = ["| metric | " + " | ".join(ev) + " |", "| --- |" + " ---: |" * len(ev)]
+    return head + [f"| {name} | " + " | ".join(cells) + " |" for name, cells in table_rows(ev)]
+
+
+def _flags(ev: dict[str, HorizonEvaluation]) -> list[str]:
+    out = []
+    for h, x in ev.items():
+        if x.small_sample:
+            out.append(f"- {h}: small sample: {', '.join(x.small_sample)}; read its intervals with care")
+        for metric, why in x.undefined.items():
+            out.append(f"- {h}: {metric} undefined: {why}")
+    return out
+
+
+def verdict_lines(ev: ModelEvaluation) -> list[str]:
+    """Return one plain line per horizon: the verdict on its log-loss skill interval."""
+    return [
+        f"{h}: {x.verdict} (log-loss skill {x.log_loss_skill:+.4f} {_ci(x.log_loss_skill_interval)})"
+        for h, x in ev.horizons.items()
+    ]
+
+
+def markdown(ev: ModelEvaluation) -> str:
+    """Return the report as markdown: what was scored, the verdicts, the metric table per horizon (and file)."""
+    s = ev.settings
+    lines = [
+        f"# Evaluation of {ev.model_dir}",
+        "",
+        "Out of sample only: a file the models were trained on is scored from the card's test span on.",
+        "",
+        "| file | scored span | from (ns) | to (ns) |",
+        "| --- | --- | ---: | ---: |",
+        *(f"| {g.file} | {g.span} | {g.from_ns} | {g.to_ns} |" for g in ev.segments),
+        "",
+        "## Verdict",
+        "",
+        *(f"- {line}" for line in verdict_lines(ev)),
+        "",
+        "## Metrics per horizon" + (" (all files pooled)" if ev.per_segment else ""),
+        "",
+        *_markdown_table(ev.horizons),
+        "",
+        *_flags(ev.horizons),
+        "",
+    ]
+    for file, per in ev.per_segment.items():
+        lines += [f"## {file}", "", *_markdown_table(per), "", *_flags(per), ""]
+    lines += [
+        "## How to read it",
+        "",
+        "- The prior predicts the training span's class frequencies on every row; skill = 1 - model / prior"
+        " (0: no better than the prior).",
+        f"- Intervals: percentile, {s['confidence']:.0%}, {s['bootstrap_replicates']} resamples by {s['bootstrap']},"
+        f" seed {s['seed']}. The verdict says no skill when the log-loss skill interval contains zero.",
+        f"- ECE: {s['ece']}; the reliability diagram of each horizon is reliability_<H>.png.",
+        f"- Rule: enter the likelier of up and down when its probability exceeds {s['rule_threshold']:g}, at the"
+        f" touch, exit at the horizon at the touch, taker fee {s['taker_fee_bps']:g} bps on both legs, one position"
+        " at a time; PnL in bps of the entry price.",
+        "",
+        "## Models",
+        "",
+        "| file | horizon (s) | trained on | onnx sha256 | card sha256 |",
+        "| --- | ---: | --- | --- | --- |",
+        *(
+            f"| {m['model_file']} | {m['horizon_s']:g} | {m['trained_on']} | {m['onnx_sha256']} | {m['card_sha256']} |"
+            for m in ev.models
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_reliability(path: Path, x: HorizonEvaluation, classes: list[str], title: str) -> None:
+    """Draw each class's reliability curve (observed frequency against mean predicted probability)."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfectly calibrated")
+    for name, c in zip(classes, x.reliability, strict=True):
+        ax.plot(c.predicted, c.observed, marker="o", lw=1.2, label=name)
+    top = max([1e-3, *(float(max(c.predicted.max(), c.observed.max())) for c in x.reliability if c.count.size)])
+    lim = min(1.0, 1.1 * top)
+    ax.set_xlim(0, lim)
+    ax.set_ylim(0, lim)
+    ax.set_xlabel(f"mean predicted probability ({x.ece_bins} equal-mass bins)")
+    ax.set_ylabel("observed frequency")
+    ax.set_title(f"{title}\nECE class-wise {x.ece:.4f} (prior {x.prior_ece:.4f}), {x.rows:,} rows")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_evaluation_report(out_dir: str | Path, ev: ModelEvaluation, classes: list[str]) -> list[Path]:
+    """Write ``evaluation.json`` (strict JSON), ``evaluation.md`` and ``reliability_<H>.png``; return the paths.
+
+    ``classes`` names the probability columns (the cards' ``classes``) for the diagram's legend.
+
+    Raises
+    ------
+    ValueError
+        If a metric is NaN or infinite (a bug: undefined metrics are null with their reason).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "model_dir": ev.model_dir,
+        "models": ev.models,
+        "segments": [vars(g) for g in ev.segments],
+        "settings": ev.settings,
+        "classes": classes,
+        "verdicts": {h: x.verdict for h, x in ev.horizons.items()},
+        "horizons": {h: x.to_json() for h, x in ev.horizons.items()},
+        "per_segment": {f: {h: x.to_json() for h, x in per.items()} for f, per in ev.per_segment.items()},
+    }
+    paths = [out / "evaluation.json", out / "evaluation.md"]
+    paths[0].write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    paths[1].write_text(markdown(ev))
+    for h, x in ev.horizons.items():
+        png = out / f"reliability_{h}.png"
+        plot_reliability(png, x, classes, f"{Path(ev.model_dir).name}, {h}")
+        paths.append(png)
+    return paths
