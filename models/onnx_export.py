@@ -1,4 +1,4 @@
-"""Export a trained LightGBM classifier to ONNX and prove both give the same probabilities."""
+"""Export a trained LightGBM classifier (and its calibration) to ONNX and prove both give the same probabilities."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import onnxmltools
 import onnxruntime as ort
 from onnxmltools.convert.common.data_types import FloatTensorType
 
+from scalper.models.calibration import Calibration, calibrate_graph
+
 INPUT_NAME = "input"
 PROBABILITIES = "probabilities"
+RAW_PROBABILITIES = "raw_probabilities"  # the tree ensemble's output inside a calibrated graph
 PARITY_TOLERANCE = 1e-5
 # onnxmltools' LightGBM converter supports up to this main-domain opset.
 TARGET_OPSET = 15
@@ -51,12 +54,14 @@ def snap_thresholds(booster: lgb.Booster) -> lgb.Booster:
     return lgb.Booster(model_str="\n".join(lines) + "\n")
 
 
-def to_onnx(model, n_features: int) -> bytes:
+def to_onnx(model, n_features: int, calibration: Calibration | None = None) -> bytes:
     """Convert a fitted ``lightgbm.LGBMClassifier`` to a serialized ONNX model.
 
     The graph takes ``input`` float32[N, n_features] and returns ``label`` int64[N] and
     ``probabilities`` float32[N, n_classes] (no ZipMap, so outputs can be preallocated).
     Thresholds are snapped first (:func:`snap_thresholds`), so ONNX decides as LightGBM does.
+    With ``calibration``, its nodes follow the tree ensemble (:func:`calibration.calibrate_graph`):
+    ``probabilities`` are then the calibrated ones and ``label`` their argmax.
     """
     onx = onnxmltools.convert_lightgbm(
         snap_thresholds(model.booster_),
@@ -64,7 +69,14 @@ def to_onnx(model, n_features: int) -> bytes:
         zipmap=False,
         target_opset=TARGET_OPSET,
     )
-    return _slim(onx).SerializeToString()
+    onx = _slim(onx)
+    if calibration is not None:
+        tree = onx.graph.node[0]
+        if tree.op_type != "TreeEnsembleClassifier" or list(tree.output) != ["label", PROBABILITIES]:
+            raise ValueError(f"cannot calibrate an unexpected converter graph: {[n.op_type for n in onx.graph.node]}")
+        tree.output[:] = ["raw_label", RAW_PROBABILITIES]
+        onx = calibrate_graph(onx, calibration, RAW_PROBABILITIES, PROBABILITIES, "label")
+    return onx.SerializeToString()
 
 
 # What onnxmltools emits after the tree ensemble: two Identity, a Cast of the int64 label to int64
@@ -89,20 +101,49 @@ def _slim(onx: onnx.ModelProto) -> onnx.ModelProto:
     return onx
 
 
-def parity_check(model, onnx_bytes: bytes, X: np.ndarray, tolerance: float = PARITY_TOLERANCE) -> float:
+def _with_raw_output(onnx_bytes: bytes) -> bytes:
+    # A copy of a calibrated graph that also returns the trees' probabilities, for the check only: the
+    # shipped graph keeps two outputs (inference binds each one to a buffer).
+    onx = onnx.load_from_string(onnx_bytes)
+    n_classes = onx.graph.output[-1].type.tensor_type.shape.dim[1].dim_value
+    onx.graph.output.append(
+        onnx.helper.make_tensor_value_info(RAW_PROBABILITIES, onnx.TensorProto.FLOAT, [None, n_classes or None])
+    )
+    return onx.SerializeToString()
+
+
+def parity_check(
+    model,
+    onnx_bytes: bytes,
+    X: np.ndarray,
+    tolerance: float = PARITY_TOLERANCE,
+    calibration: Calibration | None = None,
+) -> float:
     """Run LightGBM and ONNX Runtime on ``X`` (float32[N, F]) and return the largest probability difference.
+
+    With ``calibration`` (a graph from ``to_onnx(model, F, calibration)``) two differences are checked:
+    the trees' probabilities in the graph against LightGBM's, and the graph's calibrated probabilities
+    against :meth:`Calibration.apply` of those same tree probabilities. Each part is compared on its
+    own input because a steep stretch of an isotonic map magnifies the trees' float32 rounding.
 
     Raises
     ------
     ParityError
         If any probability differs by more than ``tolerance``.
     """
-    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    p_onnx = sess.run([PROBABILITIES], {INPUT_NAME: np.ascontiguousarray(X, dtype=np.float32)})[0]
+    x32 = np.ascontiguousarray(X, dtype=np.float32)
     p_lgb = model.predict_proba(X.astype(np.float64))
-    diff = float(np.max(np.abs(p_onnx - p_lgb))) if len(X) else 0.0
+    if calibration is None:
+        sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+        p_onnx = sess.run([PROBABILITIES], {INPUT_NAME: x32})[0]
+        gaps = np.abs(p_onnx - p_lgb)
+    else:
+        sess = ort.InferenceSession(_with_raw_output(onnx_bytes), providers=["CPUExecutionProvider"])
+        p_onnx, raw = sess.run([PROBABILITIES, RAW_PROBABILITIES], {INPUT_NAME: x32})
+        gaps = np.maximum(np.abs(raw - p_lgb), np.abs(p_onnx - calibration.apply(raw)))
+    diff = float(np.max(gaps)) if len(X) else 0.0
     if not diff <= tolerance:
-        row = int(np.argmax(np.max(np.abs(p_onnx - p_lgb), axis=1)))
+        row = int(np.argmax(np.max(gaps, axis=1)))
         raise ParityError(
             f"ONNX and LightGBM differ by {diff:.3g} > {tolerance:g} (first worst row {row}); model not saved"
         )
