@@ -12,6 +12,12 @@ Every event of a depthUpdate frame carries the frame's time, so a decision due b
 nothing from the levels: it is read off the frame's head and reported before the levels are scanned
 (``tests/realdata/test_framepath_realdata.py``: the same decisions, after the same events, with the
 same features as the general path, on every frame of a recorded session).
+
+:func:`run_depth_frame` takes its arrays one by one, in the order of the records they belong to (the
+scan buffers of :meth:`~scalper.ingest.binance.fastdepth.DepthFrameParser.scan_args`, then
+:class:`~scalper.features.kernels.BookArrays`, :class:`~scalper.features.kernels.WindowArrays` and the
+feature row): it runs once per frame, and numba's dispatcher types a record (NamedTuple) argument in
+Python, at a cost of the order of the whole call, where it types an array in C.
 """
 
 from __future__ import annotations
@@ -66,9 +72,14 @@ def run_depth_frame(
     ids : ndarray
         int64, the sequencer's ``ids`` (:func:`~scalper.ingest.binance.sequencer.continue_ids`).
     tick_m, tick_k, header, ts, kind, side, price_tick, size, flags
-        :meth:`DepthFrameParser.scan_args`: tick size and the buffers the frame is scanned into.
-    px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, feat_out : ndarray
-        :meth:`FeatureState.arrays` and the feature row, as for :func:`~scalper.features.kernels.run_until`.
+        :meth:`DepthFrameParser.scan_args`: tick size and the buffers the frame is scanned into (the
+        event buffers in :class:`~scalper.features.kernels.EventColumns` order).
+    px, sz, n, lpx, lsz, ln : ndarray
+        The book, :class:`~scalper.features.kernels.BookArrays` (``FeatureState.book``), updated in place.
+    ist, fst, rb_ts, rb_val : ndarray
+        The feature windows, :class:`~scalper.features.kernels.WindowArrays` (``FeatureState.windows``).
+    feat_out : ndarray
+        float64[N_FEATURES], the decision's feature row (``FeatureState.feat``).
 
     Returns
     -------
@@ -144,7 +155,7 @@ class DepthFramePath:
         self.header = self.parser.header
         self.on_frame = on_frame
         self.hold = hold
-        self._args = (*self.parser.scan_args(), *state.arrays(), state.feat)
+        self._args = (*self.parser.scan_args(), *state.book, *state.windows, state.feat)
         self.last_frame: bytes | None = None
 
     def take(self, raw: bytes, ids: np.ndarray, now: int) -> int:

@@ -15,6 +15,8 @@ from scalper.features.kernels import (
     N_PROGRESS,
     P_PAST,
     P_ROWS,
+    BatchOutputs,
+    EventColumns,
     FeatureState,
     load_progress,
     run_batch,
@@ -110,7 +112,8 @@ class FeatureStream:
         self._known: tuple[int, int, int] = (0, 0, INT64_MIN)  # acquired (rows, mids, past), by P_* slot
         self._error: BaseException | None = None
         self._done = threading.Event()
-        args = (*state.arrays(), *data.kernel_columns(), self.X, self.ts, self._mid_ts, self._mid, self._progress)
+        out = BatchOutputs(self.X, self.ts, self._mid_ts, self._mid, self._progress)
+        args = (state.book, state.windows, EventColumns(*data.kernel_columns()), out)
         if background:
             threading.Thread(target=self._run, args=args, name="feature-pass", daemon=True).start()
         else:

@@ -27,6 +27,7 @@ call cost an atomic increment and decrement, most of the per-event time.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -139,6 +140,61 @@ def load_progress(progress):
     return load_acquire(progress, P_ROWS), load_acquire(progress, P_MIDS), past
 
 
+class BookArrays(NamedTuple):
+    """The order book of one instrument (``features/ladder.py``): the best levels kept sorted and the ladder.
+
+    ``px`` int64[2, K] (ticks), ``sz`` float64[2, K] (base units), ``n`` int64[2] (levels held per side,
+    bids first); ``lpx``, ``lsz``, ``ln``: the same for the deeper levels of the ladder.
+    """
+
+    px: np.ndarray
+    sz: np.ndarray
+    n: np.ndarray
+    lpx: np.ndarray
+    lsz: np.ndarray
+    ln: np.ndarray
+
+
+class WindowArrays(NamedTuple):
+    """Scalar state and ring buffer of the feature windows (slots: :mod:`~scalper.features.state_layout`).
+
+    ``ist`` int64[N_ISTATE], ``fst`` float64[N_FSTATE], ``rb_ts`` int64[R] (event times, ns),
+    ``rb_val`` float64[R, N_CH] (the event's value in each ring channel).
+    """
+
+    ist: np.ndarray
+    fst: np.ndarray
+    rb_ts: np.ndarray
+    rb_val: np.ndarray
+
+
+class EventColumns(NamedTuple):
+    """Tick-file columns of the events to apply (``TickData.kernel_columns()``), each of length E.
+
+    ``ts`` int64 (``ts_event``, ns), ``kind`` / ``side`` / ``flags`` int8 or int64 codes,
+    ``price_tick`` int64 (ticks), ``size`` float64 (base units).
+    """
+
+    ts: np.ndarray
+    kind: np.ndarray
+    side: np.ndarray
+    price_tick: np.ndarray
+    size: np.ndarray
+    flags: np.ndarray
+
+
+class BatchOutputs(NamedTuple):
+    """Where :func:`run_batch` writes: ``feat_out`` float64[M, N_FEATURES] and ``dec_ts_out`` int64[M]
+    (decision rows and times, ns), ``mid_ts_out`` int64[E] and ``mid_out`` float64[E] (mid in ticks at
+    each valid message end, and its time), ``progress`` int64[N_PROGRESS] (see :func:`run_batch`)."""
+
+    feat_out: np.ndarray
+    dec_ts_out: np.ndarray
+    mid_ts_out: np.ndarray
+    mid_out: np.ndarray
+    progress: np.ndarray
+
+
 class FeatureState:
     """Book, ring buffer and scalar state of one instrument, as numpy arrays the kernels own.
 
@@ -153,6 +209,15 @@ class FeatureState:
     ring_capacity : int
         Events kept for the time windows; it must hold the 30 s window (an overflow is counted in
         ``ist[I_RING_OVERFLOWS]``, and the oldest event then leaves every window early).
+
+    Attributes
+    ----------
+    book : BookArrays
+        The order book; also as the attributes ``px``, ``sz``, ``n``, ``lpx``, ``lsz``, ``ln``.
+    windows : WindowArrays
+        Scalar state and ring buffer; also as ``ist``, ``fst``, ``rb_ts``, ``rb_val``.
+    feat : ndarray
+        float64[N_FEATURES], the row a decision's features are written to.
     """
 
     def __init__(
@@ -164,11 +229,15 @@ class FeatureState:
     ) -> None:
         if grid_ns <= 0:
             raise ValueError(f"grid_ns must be > 0, got {grid_ns}")
-        self.px, self.sz, self.n, self.lpx, self.lsz, self.ln = new_deep_book(top_levels, ladder_ticks)
-        self.ist = np.zeros(N_ISTATE, dtype=np.int64)
-        self.fst = np.zeros(N_FSTATE, dtype=np.float64)
-        self.rb_ts = np.zeros(ring_capacity, dtype=np.int64)
-        self.rb_val = np.zeros((ring_capacity, N_CH), dtype=np.float64)
+        self.book = BookArrays(*new_deep_book(top_levels, ladder_ticks))
+        self.px, self.sz, self.n, self.lpx, self.lsz, self.ln = self.book
+        self.windows = WindowArrays(
+            np.zeros(N_ISTATE, dtype=np.int64),
+            np.zeros(N_FSTATE, dtype=np.float64),
+            np.zeros(ring_capacity, dtype=np.int64),
+            np.zeros((ring_capacity, N_CH), dtype=np.float64),
+        )
+        self.ist, self.fst, self.rb_ts, self.rb_val = self.windows
         self.feat = np.zeros(N_FEATURES, dtype=np.float64)
         self.ist[I_GRID_NS] = grid_ns
         self.ist[I_LAST_TRADE_TS] = INT64_MIN
@@ -183,8 +252,14 @@ class FeatureState:
         return cls(fc.grid_ns, fc.top_levels, fc.ring_capacity, fc.ladder_ticks)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """Return the state arrays in the order the kernels take them."""
-        return (self.px, self.sz, self.n, self.lpx, self.lsz, self.ln, self.ist, self.fst, self.rb_ts, self.rb_val)
+        """Return ``(*book, *windows)``: the state arrays one by one, as the per-event kernels take them.
+
+        Those kernels (:func:`step`, :func:`run_until`) are called from Python per event or per frame, and
+        numba's dispatcher types a NamedTuple argument in Python rather than in its C fast path, at a
+        cost of the order of the whole call; a kernel called once per pass takes the records
+        (:func:`run_batch`).
+        """
+        return (*self.book, *self.windows)
 
     def set_wake(self, ts_ns: int | None) -> None:
         """Make :func:`step` return ``CODE_WAKE`` before the first event after ``ts_ns`` (None: never)."""
@@ -527,40 +602,21 @@ def run_until(px, sz, n, lpx, lsz, ln, ist, fst, rb_ts, rb_val, ts, kind, side, 
 
 
 @background_kernel
-def run_batch(
-    px,
-    sz,
-    n,
-    lpx,
-    lsz,
-    ln,
-    ist,
-    fst,
-    rb_ts,
-    rb_val,
-    ts,
-    kind,
-    side,
-    price_tick,
-    size,
-    flags,
-    feat_out,
-    dec_ts_out,
-    mid_ts_out,
-    mid_out,
-    progress,
-):
+def run_batch(book, windows, events, out):
     """Replay a whole file in one numba loop, collecting the decision rows and the mid series.
 
     Parameters
     ----------
-    feat_out : ndarray
-        float64[M, N_FEATURES], M >= number of decisions (``(ts[-1] - ts[0]) // grid_ns + 2`` suffices).
-    dec_ts_out : ndarray
-        int64[M]: decision times, ns.
-    mid_ts_out, mid_out : ndarray
-        int64[len(ts)], float64[len(ts)]: the mid (ticks) at every valid message end, and its time.
-    progress : ndarray
+    book : BookArrays
+        The order book, updated in place.
+    windows : WindowArrays
+        Scalar state and ring buffer, updated in place.
+    events : EventColumns
+        The file's events, E of them.
+    out : BatchOutputs
+        ``feat_out`` float64[M, N_FEATURES], M >= number of decisions (``(ts[-1] - ts[0]) // grid_ns + 2``
+        suffices); ``dec_ts_out`` int64[M]: decision times, ns; ``mid_ts_out``, ``mid_out`` int64[E],
+        float64[E]: the mid (ticks) at every valid message end, and its time; ``progress``
         int64[N_PROGRESS], kept current as the loop goes, for a reader in another thread (the GIL is
         released): rows written (``P_ROWS``), mids written (``P_MIDS``), and a time before which every
         decision is written (``P_PAST``, ns; INT64_MAX at the end). Each is a release store
@@ -573,6 +629,10 @@ def run_batch(
     (int, int)
         Number of decision rows and of mid samples written.
     """
+    px, sz, n, lpx, lsz, ln = book
+    ist, fst, rb_ts, rb_val = windows
+    ts, kind, side, price_tick, size, flags = events
+    feat_out, dec_ts_out, mid_ts_out, mid_out, progress = out
     m = ts.shape[0]
     n_dec = 0
     n_mid = 0
