@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scalper.features import state_layout as layout
-from scalper.features.kernels import FeatureState
+from scalper.features.kernels import BookArrays, FeatureState, WindowArrays
 from scalper.features.registry import FEATURE_NAMES, N_FEATURES, WINDOWS_NS
 from scalper.risk.market import MarketState
 
@@ -60,3 +60,13 @@ def test_book_accessors_read_the_state_from_python_as_risk_sees_it():
     assert (market.last_event_ts_ns, market.is_book_valid) == (1_700_000_000_123_456_789, True)
     st.ist[layout.I_IS_VALID] = 0
     assert not layout.book_is_valid(st.ist)
+
+
+def test_the_state_records_are_the_arrays_the_per_event_kernels_take_one_by_one():
+    st = FeatureState(ring_capacity=64)
+    names = BookArrays._fields + WindowArrays._fields
+    assert names == ("px", "sz", "n", "lpx", "lsz", "ln", "ist", "fst", "rb_ts", "rb_val")
+    flat = st.arrays()
+    assert all(a is b for a, b in zip(flat, (*st.book, *st.windows), strict=True))
+    assert all(getattr(st, name) is a for name, a in zip(names, flat, strict=True))
+    assert st.windows.ist.shape == (layout.N_ISTATE,) and st.windows.rb_val.shape == (64, layout.N_CH)
