@@ -78,3 +78,29 @@ def sharpe_ratio(equity: np.ndarray, periods_per_year: float) -> float | None:
     if d.size < 2 or not np.std(d, ddof=1) > 0:
         return None
     return float(np.mean(d) / np.std(d, ddof=1) * np.sqrt(periods_per_year))
+
+
+MIN_SHARPE_TRADES = 30  # fewer round trips: an annualised Sharpe says little (flagged in the report)
+MIN_SHARPE_SPAN_NS = 3_600_000_000_000  # under an hour of trading: likewise
+
+
+def break_even_hit_rate(net_pnl: np.ndarray) -> float | None:
+    """Return the hit rate at which trades of these sizes break even: mean loss / (mean win + mean loss).
+
+    The baseline of the realised hit rate: with the average winner and loser of ``net_pnl`` (float64[K],
+    quote), a strategy must win more often than this to make money. None without a winner or a loser.
+    """
+    wins, losses = net_pnl[net_pnl > 0], -net_pnl[net_pnl < 0]
+    if wins.size == 0 or losses.size == 0:
+        return None
+    return float(losses.mean() / (wins.mean() + losses.mean()))
+
+
+def sharpe_flags(trades: int, span_ns: int) -> list[str]:
+    """Return why an annualised Sharpe from ``trades`` round trips over ``span_ns`` of trading is unreliable."""
+    out = []
+    if trades < MIN_SHARPE_TRADES:
+        out.append(f"annualised from {trades} round trips (< {MIN_SHARPE_TRADES})")
+    if span_ns < MIN_SHARPE_SPAN_NS:
+        out.append(f"annualised from {span_ns / 3.6e12:.2f} h of trading (< {MIN_SHARPE_SPAN_NS / 3.6e12:g} h)")
+    return out

@@ -1,4 +1,10 @@
-"""Backtest report folder: ``metrics.json``, ``trades.parquet`` and ``equity.png``."""
+"""Backtest report folder: ``metrics.json``, ``trades.parquet`` and ``equity.png``.
+
+Each metric with a natural baseline has it beside it in ``baselines`` (not trading for the PnL and the
+Sharpe, the break-even hit rate for the hit rate, the training majority class for each horizon's
+prediction accuracy); ``flags`` says why a figure is unreliable; ``models`` records which model files
+(sha256 of each ``.onnx`` and card) made the decisions.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +19,27 @@ import numpy as np
 import polars as pl
 
 from scalper.backtest.driver import ReplayResult, fills_table, replay_events_per_second
-from scalper.backtest.metrics import MINUTE_NS, equity_curve, max_drawdown, round_trips, sharpe_ratio
+from scalper.backtest.metrics import (
+    MINUTE_NS,
+    break_even_hit_rate,
+    equity_curve,
+    max_drawdown,
+    round_trips,
+    sharpe_flags,
+    sharpe_ratio,
+)
 from scalper.features.batch import FeatureMatrix
 from scalper.features.kernels import I_BOOK_OVERFLOWS, I_CROSSED, I_RING_OVERFLOWS
+from scalper.models.evaluate import model_versions, training_prior
 from scalper.models.labels import direction_labels
+
+
+def _labels(p, fm: FeatureMatrix, ts: np.ndarray) -> np.ndarray:
+    # The labels training made for decisions at ts: same mid series, the card's dead zone, -1 past the data.
+    last = fm.mid_ts[-1] if fm.mid_ts.size else np.iinfo(np.int64).min
+    later = fm.mid_at(ts + p.horizon_ns)
+    later[ts + p.horizon_ns > last] = np.nan
+    return direction_labels(fm.mid_at(ts), later, p.card.dead_zone_ticks)
 
 
 def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -> dict[str, dict[str, float | None]]:
@@ -41,15 +64,27 @@ def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -
         for k, p in enumerate(result.core.models.predictors):
             classes[missing, k] = p.predict_batch(X32).argmax(axis=1)
     out = {}
-    last = fm.mid_ts[-1] if fm.mid_ts.size else np.iinfo(np.int64).min
     for k, p in enumerate(result.core.models.predictors):
-        later = fm.mid_at(ts + p.horizon_ns)
-        later[ts + p.horizon_ns > last] = np.nan
-        y = direction_labels(fm.mid_at(ts), later, p.card.dead_zone_ticks)
+        y = _labels(p, fm, ts)
         ok = sel & (y >= 0)
         n = int(ok.sum())
         acc = float(np.mean(classes[ok, k] == y[ok])) if n else None
         out[f"{p.card.horizon_s:g}s"] = {"decisions": n, "accuracy": acc}
+    return out
+
+
+def baseline_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -> dict[str, float | None]:
+    """Return, per horizon, the accuracy of always predicting the training span's majority class (the card's)
+    on the decisions :func:`prediction_accuracy` scores; None when none of them has a label."""
+    preds = result.core.predictions
+    assert preds is not None, "the backtest's core records its predictions"
+    ts = np.asarray(preds.ts, dtype=np.int64)
+    out = {}
+    for p in result.core.models.predictors:
+        y = _labels(p, fm, ts)
+        y = y[(ts >= from_ns) & (y >= 0)]
+        majority = int(np.argmax(training_prior(p.card)))
+        out[f"{p.card.horizon_s:g}s"] = float(np.mean(y == majority)) if y.size else None
     return out
 
 
@@ -79,7 +114,8 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
     A metric that is undefined for this replay (``hit_rate`` without a round trip, ``sharpe`` of a
     flat equity curve, a horizon's ``accuracy`` without a labelled decision) is None, never NaN, and
     ``undefined`` maps its dotted path (``"prediction_accuracy.5s.accuracy"``) to the reason;
-    ``undefined`` is empty otherwise.
+    ``undefined`` is empty otherwise. ``baselines`` holds each metric's baseline (see the module
+    docstring), ``flags["sharpe"]`` the reasons the Sharpe is unreliable (empty when none).
     """
     f = fills_table(result)
     core = result.core
@@ -94,6 +130,7 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
     grid, equity = trading_equity(result, fm, initial_equity)
     _, equity_at_fills = trading_equity(result, fm, initial_equity, with_fills=True)
     start, end = (int(grid[0]), int(grid[-1])) if grid.size else (result.trade_from_ns, result.trade_from_ns)
+    majority = baseline_accuracy(result, fm, start)
     risk = core.risk
     ist = core.state.ist
     metrics = {
@@ -128,7 +165,16 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
             k.name if hasattr(k, "name") else str(k): int(v) for k, v in result.adapter.status_counts().items()
         },
         "rejections_by_reason": {r.name: int(c) for r, c in risk.reject_counts.items() if c},
-        "prediction_accuracy": prediction_accuracy(result, fm, start),
+        "prediction_accuracy": {
+            h: {**acc, "baseline_accuracy": majority[h]} for h, acc in prediction_accuracy(result, fm, start).items()
+        },
+        "baselines": {
+            "net_pnl": 0.0,
+            "sharpe": 0.0,
+            "hit_rate": break_even_hit_rate(trips.net_pnl),
+        },
+        "flags": {"sharpe": sharpe_flags(int(trips.net_pnl.size), end - start)},
+        "models": {"directory": str(core.models.directory), "versions": model_versions(core.models)},
         "data_quality": {
             "crossed_books": int(ist[I_CROSSED]),
             "book_overflows": int(ist[I_BOOK_OVERFLOWS]),
@@ -146,9 +192,12 @@ def _undefined(metrics: dict) -> dict[str, str]:
         reasons["hit_rate"] = "no round trips"
     if metrics["sharpe"] is None:
         reasons["sharpe"] = "fewer than two 1-minute equity changes, or all of them equal (no position held)"
+    if metrics["baselines"]["hit_rate"] is None:
+        reasons["baselines.hit_rate"] = "no winning or no losing round trip (break-even hit rate undefined)"
     for horizon, acc in metrics["prediction_accuracy"].items():
         if acc["accuracy"] is None:
             reasons[f"prediction_accuracy.{horizon}.accuracy"] = "no decision with a label in the trading span"
+            reasons[f"prediction_accuracy.{horizon}.baseline_accuracy"] = "no decision with a label in the trading span"
     return reasons
 
 

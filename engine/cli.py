@@ -413,7 +413,9 @@ def _backtest(ticks: Path, model: Path, out: Path, cfg, in_sample: bool) -> dict
     table = Table(title=f"backtest {ticks.name}" + (" [SYNTHETIC]" if metrics["synthetic"] else ""))
     table.add_column("metric")
     table.add_column("value", justify="right")
+    table.add_column("baseline", justify="right")
     undefined = metrics["undefined"]
+    baselines = metrics["baselines"]
     for key in (
         "events",
         "events_per_second",
@@ -429,6 +431,7 @@ def _backtest(ticks: Path, model: Path, out: Path, cfg, in_sample: bool) -> dict
         "ends_flat",
     ):
         v = metrics[key]
+        base = baselines.get(key, "")
         table.add_row(
             key,
             f"n/a ({undefined[key]})"
@@ -438,11 +441,20 @@ def _backtest(ticks: Path, model: Path, out: Path, cfg, in_sample: bool) -> dict
             else f"{v:,}"
             if isinstance(v, int) and not isinstance(v, bool)
             else str(v),
+            "n/a" if base is None else f"{base:,.4f}" if isinstance(base, float) else base,
         )
     for h, acc in metrics["prediction_accuracy"].items():
         value = "n/a" if acc["accuracy"] is None else f"{acc['accuracy']:.4f}"
-        table.add_row(f"accuracy {h}", f"{value} ({acc['decisions']:,})")
+        base = "n/a" if acc["baseline_accuracy"] is None else f"{acc['baseline_accuracy']:.4f}"
+        table.add_row(f"accuracy {h}", f"{value} ({acc['decisions']:,})", f"{base} (majority class)")
     console.print(table)
+    for flag in metrics["flags"]["sharpe"]:
+        console.print(f"[yellow]sharpe unreliable:[/] {flag}")
+    console.print(
+        f"models: {metrics['models']['directory']} ("
+        + ", ".join(f"{m['model_file']} {str(m['onnx_sha256'])[:12]}" for m in metrics["models"]["versions"])
+        + ")"
+    )
     console.print(f"report in {out}: metrics.json, trades.parquet, equity.png")
     return metrics
 
