@@ -12,8 +12,12 @@ can change something:
   ``p`` alone (:meth:`RiskManager.refusals_by_p`, the compiled rule the entry itself runs) only
   counts its refusal. Those refusals are counted in bulk (:meth:`RiskManager.count_refusals`) and
   the kernel runs on (:meth:`FeatureState.decide_from`) to the next decision that may enter.
-* The signal of each predicted row comes from :func:`~scalper.engine.core.choose_signals`, the
-  compiled rule :meth:`EngineCore.on_decision` runs on one row.
+* Every decision that is taken goes through :meth:`EngineCore.on_decision`, as in the per-decision
+  replay; :class:`BatchedDecisions` is the core's signal source
+  (:attr:`EngineCore.signal <scalper.engine.core.EngineCore>`): the signal of a predicted row comes
+  from :func:`~scalper.engine.core.choose_signals`, the compiled rule :meth:`EngineCore.predict` runs
+  on one row, and a row the batch cannot answer is predicted by :meth:`EngineCore.predict` (the
+  general path) on the batch pass's feature row.
 * With a position open and nothing in flight, a decision only marks the position to the mid. The
   kernel passes over those decisions and the marks are applied before the next code, in order, at
   the batch pass's mid (:meth:`RiskManager.mark_many`).
@@ -25,9 +29,11 @@ every decision in Python.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from scalper.engine.core import EngineCore, Prediction, choose_signals
+from scalper.engine.core import EngineCore, Prediction, Signal, choose_signals
 from scalper.features.batch import FeatureStream
 from scalper.features.kernels import CODE_DECISION, I_DECISION_TS, I_NEXT_GRID, INT64_MAX, INT64_MIN
 from scalper.models.inference import ModelSet
@@ -41,11 +47,15 @@ MAX_BATCH = 4096
 
 
 class BatchDivergence(RuntimeError):
-    """The event-by-event replay reached a decision the batch pass did not (a kernel bug, never data)."""
+    """The event-by-event replay reached a decision the batch pass did not (a kernel bug, never data).
+
+    No fallback: the replay's kernel keeps only the book (:meth:`FeatureState.book_only`), so there is
+    no feature row for such a decision, and trading on with another row would hide the bug."""
 
 
 class BatchedDecisions:
-    """The batch pass's signals, handed to the core decision by decision, inert ones skipped.
+    """The batch pass's signals, handed to the core decision by decision, inert ones skipped: the
+    :class:`~scalper.engine.core.InertSkipping` decisions of :meth:`EngineCore.drive`.
 
     Parameters
     ----------
@@ -55,11 +65,19 @@ class BatchedDecisions:
     models : ModelSet
         Predicts rows in batches, one call per horizon.
     core : EngineCore
-        The core the replay drives; its state is switched to book-only (features come from the pass).
-        Its risk manager screens and counts the refusals decided by ``p`` alone.
+        The core the replay drives; its state is switched to book-only (features come from the pass)
+        and its :attr:`~scalper.engine.core.EngineCore.signal` becomes :meth:`signal`. Its risk manager
+        screens and counts the refusals decided by ``p`` alone.
     trade_from_ns : int
         No entry before this time.
+
+    Attributes
+    ----------
+    fallbacks : int
+        Decisions the batch could not answer, predicted by :meth:`EngineCore.predict` instead.
     """
+
+    skips_inert: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -85,7 +103,10 @@ class BatchedDecisions:
         self._horizon = np.zeros(m, dtype=np.int64)
         self._blocked = np.zeros(m, dtype=np.int8)
         self._row = 0  # the next batch row not yet accounted for
+        self.fallbacks = 0
+        self._predict = core.predict
         self.state.book_only()
+        core.signal = self.signal
 
     def predictions(self) -> Prediction:
         """Every row's classes once the replay is over (-1: not predicted), for the report."""
@@ -128,25 +149,41 @@ class BatchedDecisions:
                 return row + int(free[0]), False
             row = self._done
 
-    def decide(self, g: int) -> None:
-        """Hand the signal of the decision at ``g`` (ns) to the core.
+    def decide(self, g_ns: int, i: int) -> None:
+        """Take the decision at ``g_ns`` (ns) with :meth:`EngineCore.on_decision` on the batch pass's row
+        for it (``i``, the event that revealed it, is not needed: the rows come in order).
 
         Raises
         ------
         BatchDivergence
-            If ``g`` is not the next decision of the batch pass.
+            If ``g_ns`` is not the next decision of the batch pass.
         """
-        if g >= self.trade_from_ns:
+        if g_ns >= self.trade_from_ns:
             self._first_row(wait=True)
         row = self._row
-        if row >= self.features.rows_ready(row + 1) or self.features.ts[row] != g:
-            raise BatchDivergence(f"decision {row} at {g} ns does not match the batch pass")
-        if self.core.can_enter(g):
-            self._done = max(self._done, row)
-            if row == self._done:
-                self._predict_next_batch()
-        self.core.on_signal(g, self._classes[row], float(self._p[row]), int(self._side[row]), int(self._horizon[row]))
+        if row >= self.features.rows_ready(row + 1) or self.features.ts[row] != g_ns:
+            raise BatchDivergence(f"decision {row} at {g_ns} ns does not match the batch pass")
+        self.core.on_decision(g_ns, self.features.X[row])
         self._row = row + 1
+
+    def signal(self, features: np.ndarray) -> Signal:
+        """The core's signal for the current decision's row ``features`` (float64[N_FEATURES], the batch
+        pass's row): the batch's answer, predicting the next batch from this row when it is not yet
+        predicted; when the batch has none, :meth:`EngineCore.predict`'s (counted in :attr:`fallbacks`,
+        its classes kept for the report). ``asked`` is True: the models were asked for this row."""
+        row = self._row
+        self._done = max(self._done, row)
+        if row == self._done:
+            self._predict_next_batch()
+        if row < self._done:
+            return float(self._p[row]), int(self._side[row]), int(self._horizon[row]), self._classes[row], True
+        self.fallbacks += 1
+        p, side, horizon_ns, classes, asked = self._predict(features)
+        self._classes[row] = classes
+        return p, side, horizon_ns, classes, asked
+
+    def on_invalid(self) -> None:
+        """Nothing: the kernel resumes deciding once the book is valid again."""
 
     def before(self, code: int) -> None:
         """Before any code: mark a quiet position at every decision the kernel passed over."""

@@ -15,13 +15,16 @@ import numpy as np
 
 from scalper.backtest.batched import BatchedDecisions
 from scalper.engine.config import EngineConfig
-from scalper.engine.core import EngineCore
+from scalper.engine.core import Decisions, EngineCore, EventColumns, GeneralDecisions
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.batch import FeatureMatrix, FeatureStream
 from scalper.features.kernels import FeatureState
 from scalper.ingest.tickfile import TickData
 from scalper.models.inference import ModelSet
 from scalper.risk.limits import RiskManager
+
+PROGRESS_EVENTS = 50_000
+"""Events replayed between two progress reports (``on_progress``)."""
 
 
 @dataclass
@@ -58,14 +61,15 @@ def run_backtest(
     trade_from_ns : int
         No entry before this event time (the replay still warms the features from the start).
     on_progress : callable, optional
-        Called with the index of the next event now and then (for a progress bar).
+        Called with the index of the next event every :data:`PROGRESS_EVENTS` events, and with the
+        event count at the end (for a progress bar).
     batch_predictions : bool
         Compute every decision's features in one numba pass, run in a thread ahead of the replay,
         and predict them in batches, one ONNX call per horizon, where the replay could enter (DESIGN:
         the batch path gives the same features and predictions as the live path;
         ``tests/realdata/test_batch_predictions.py`` proves it on real data). False calls the models
-        at each decision, as the daemon does. A batched replay takes Python only at decisions that can
-        trade (see ``backtest/batched.py``).
+        at each decision, as the daemon does (:class:`~scalper.engine.core.GeneralDecisions`). A
+        batched replay takes Python only at decisions that can trade (see ``backtest/batched.py``).
 
     Raises
     ------
@@ -94,40 +98,30 @@ def run_backtest(
         trade_from_ns=trade_from_ns,
         record=True,
     )
-    ts, kind, side, price_tick, size, flags = data.kernel_columns()
-    feat = state.feat
+    events = EventColumns(*data.kernel_columns())
+    ts = events.ts
     t0 = time.perf_counter()
     fm = None
-    next_report = 0
-
-    def report(i: int) -> None:
-        nonlocal next_report
-        if on_progress is not None and i >= next_report:
-            on_progress(i)
-            next_report = i + 50_000
-
+    decisions: Decisions
     if batch_predictions:
         # The batch pass runs in a thread ahead of the replay (the replay waits if it catches up).
         features = FeatureStream(data, FeatureState.from_config(fc), background=True)
         batched = BatchedDecisions(features, models, core, trade_from_ns)
         core.predictions = None  # the batched replay keeps them: batched.predictions()
-
-        def decide(g: int, i: int) -> None:
-            batched.decide(g)
-            report(i)
-
         batched.after()  # from the first event on, pass over what is inert
-        core.drive(ts, kind, side, price_tick, size, flags, decide, before=batched.before, after=batched.after)
+        decisions = batched
+    else:
+        decisions = GeneralDecisions(core)
+    for lo in range(0, len(ts), PROGRESS_EVENTS):
+        if on_progress is not None:
+            on_progress(lo)
+        # The kernel state carries over from one slice to the next: slicing changes nothing but when
+        # the progress is reported.
+        core.drive(EventColumns(*(c[lo : lo + PROGRESS_EVENTS] for c in events)), decisions)
+    if batch_predictions:
         batched.before(0)  # marks for decisions passed over after the last code
         core.predictions = batched.predictions()
         fm = features.result()
-    else:
-
-        def decide(g: int, i: int) -> None:
-            core.on_decision(g, feat)
-            report(i)
-
-        core.drive(ts, kind, side, price_tick, size, flags, decide)
     if len(ts):
         core.finish(int(ts[-1]))
     wall = time.perf_counter() - t0

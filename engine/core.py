@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
@@ -110,6 +111,83 @@ call across horizons (:func:`select_signal`), its probability and horizon (ns), 
 horizon (int8[H]) and whether the models were asked for it (False: answered from an earlier prediction)."""
 
 
+class EventColumns(NamedTuple):
+    """Schema-v1 event columns as the kernels take them (``run_until``), equal lengths.
+
+    ``ts`` int64 event time (ns), ``kind`` int8, ``side`` int8 (+1 bid, -1 ask), ``price_tick``
+    int64 (price in ticks), ``size`` float64 (base units), ``flags`` int8
+    (:mod:`scalper.ingest.tickfile`).
+    """
+
+    ts: np.ndarray
+    kind: np.ndarray
+    side: np.ndarray
+    price_tick: np.ndarray
+    size: np.ndarray
+    flags: np.ndarray
+
+
+class Decisions(Protocol):
+    """Where :meth:`EngineCore.drive` hands the codes that need more than the core: the one way into a
+    decision.
+
+    Every implementation ends each decision in :meth:`EngineCore.on_decision` (the general path,
+    :class:`GeneralDecisions`), or in :meth:`EngineCore.on_signal` with a signal that the general path
+    would have computed for the same row; one that cannot answer a decision takes the general path
+    for it.
+
+    Attributes
+    ----------
+    skips_inert : bool
+        True for an :class:`InertSkipping` (a replay that lets the kernel pass over decisions that
+        cannot change anything): :meth:`EngineCore.drive` then calls its ``before`` / ``after``.
+    """
+
+    skips_inert: ClassVar[bool]
+
+    def decide(self, g_ns: int, i: int) -> None:
+        """Take the decision at grid time ``g_ns`` (ns), revealed by event ``i`` of the columns driven;
+        the kernel's feature row for it is ``core.state.feat``. Raises what the core raises."""
+
+    def on_invalid(self) -> None:
+        """The book became crossed or locked (the live feed resyncs; a replay does nothing)."""
+
+
+class InertSkipping(Decisions, Protocol):
+    """:class:`Decisions` of a replay that skips inert decisions (``skips_inert`` True)."""
+
+    def before(self, code: int) -> None:
+        """Called with each code of ``run_until`` before the core handles it."""
+
+    def after(self) -> None:
+        """Called after the core has handled a code (and re-armed its wake-up)."""
+
+
+class GeneralDecisions:
+    """The general path, :class:`Decisions`' default: each decision is :meth:`EngineCore.on_decision` on
+    the kernel's feature row; an invalid book is ignored (a replay's kernel passes it over).
+
+    Parameters
+    ----------
+    core : EngineCore
+        The core to decide with.
+    """
+
+    skips_inert: ClassVar[bool] = False
+
+    def __init__(self, core: EngineCore) -> None:
+        self.core = core
+        self._on_decision = core.on_decision
+        self._feat = core.state.feat
+
+    def decide(self, g_ns: int, i: int) -> None:
+        """:meth:`EngineCore.on_decision` at ``g_ns`` on the kernel's feature row."""
+        self._on_decision(g_ns, self._feat)
+
+    def on_invalid(self) -> None:
+        """Nothing: the kernel resumes deciding once the book is valid again."""
+
+
 @dataclass
 class OpenPosition:
     """The exit plan of the current position (ticks, ns)."""
@@ -171,6 +249,7 @@ class EngineCore:
     ) -> None:
         self.instrument = instrument
         self.state = state
+        self._arrays = state.arrays()  # the kernels' state arguments: arrays made once, never replaced
         self.models = models
         self.risk = risk
         self.adapter = adapter
@@ -294,67 +373,77 @@ class EngineCore:
         hit_tp = exit_tick * pos.side >= pos.take_profit_tick * pos.side
         self._exit(ts_ns, "take_profit" if hit_tp else "stop_loss")
 
-    def drive(
-        self,
-        ts: np.ndarray,
-        kind: np.ndarray,
-        side: np.ndarray,
-        price_tick: np.ndarray,
-        size: np.ndarray,
-        flags: np.ndarray,
-        decide: Callable[[int, int], None],
-        on_invalid: Callable[[], None] | None = None,
-        before: Callable[[int], None] | None = None,
-        after: Callable[[], None] | None = None,
-        start: tuple[int, int] | None = None,
-    ) -> None:
+    def drive(self, events: EventColumns, decisions: Decisions, start: tuple[int, int] | None = None) -> None:
         """Run schema-v1 event columns through the kernels, handing every code to this core.
 
-        One numba call (``run_until``) covers the events until something needs Python. ``decide``
-        is called with the decision time (ns) and the index of the event that revealed it; the
-        backtest and the daemon take decisions differently, everything else is the same here.
-        ``on_invalid`` is called when the book becomes crossed or locked. A replay that skips inert
-        decisions passes ``before`` (called with each code before it is handled) and ``after``
-        (called once it has been). ``start`` is the ``(i, code)`` of a ``run_until`` on these events
-        that the caller has already made (the daemon's frame path, ``engine/framepath.py``).
+        One numba call (``run_until``) covers the events until something needs Python; each code is
+        handled by :meth:`on_code`, decisions by ``decisions`` (:class:`Decisions`). A ``decisions``
+        whose :attr:`~Decisions.skips_inert` is True runs in a loop of its own that also calls its
+        ``before(code)`` / ``after()`` around every code (:class:`InertSkipping`); the loop is chosen
+        once per call, nothing is checked per code.
+
+        Parameters
+        ----------
+        events : EventColumns
+            The columns, equal lengths; prices in ticks.
+        decisions : Decisions
+            Takes each decision (:class:`GeneralDecisions` is the general path).
+        start : (int, int), optional
+            The ``(i, code)`` of a ``run_until`` on these events that the caller has already made (the
+            daemon's frame path, ``engine/framepath.py``).
         """
-        state = self.state
-        arrays, feat = state.arrays(), state.feat
+        if decisions.skips_inert:
+            self._drive_skipping(events, decisions, start)  # type: ignore[arg-type]
+            return
+        arrays, feat = self._arrays, self.state.feat
+        ts = events.ts
+        end = len(ts)
         i, code = start if start is not None else (0, None)
         while True:
             if code is None:
-                i, code = run_until(*arrays, ts, kind, side, price_tick, size, flags, i, feat)
+                if i == end:  # what run_until would say, without its dispatch
+                    return
+                i, code = run_until(*arrays, *events, i, feat)
             if code == 0:
                 return
-            if before is not None:
-                before(code)
-            self.on_code(code, i, decide, int(ts[i - 1]) if code & CODE_WATCH else 0, on_invalid)
-            if after is not None:
-                after()
+            self.on_code(code, i, decisions, int(ts[i - 1]) if code & CODE_WATCH else 0)
             code = None
 
-    def on_code(
-        self,
-        code: int,
-        i: int,
-        decide: Callable[[int, int], None],
-        watch_ts_ns: int = 0,
-        on_invalid: Callable[[], None] | None = None,
+    def _drive_skipping(
+        self, events: EventColumns, decisions: InertSkipping, start: tuple[int, int] | None = None
     ) -> None:
+        # drive's loop with decisions.before(code) / after() around each code.
+        arrays, feat = self._arrays, self.state.feat
+        ts = events.ts
+        before, after = decisions.before, decisions.after
+        i, code = start if start is not None else (0, None)
+        while True:
+            if code is None:
+                i, code = run_until(*arrays, *events, i, feat)
+            if code == 0:
+                return
+            before(code)
+            self.on_code(code, i, decisions, int(ts[i - 1]) if code & CODE_WATCH else 0)
+            after()
+            code = None
+
+    def on_code(self, code: int, i: int, decisions: Decisions, watch_ts_ns: int = 0) -> None:
         """Handle one code of ``run_until`` (see :meth:`drive`), then re-arm the wake-up time.
 
-        ``i`` goes to ``decide`` with the decision time; ``watch_ts_ns`` is the time of the event that
-        met a price watch. The daemon's frame path also calls it for a code due before a frame.
+        A decision goes to ``decisions.decide(g, i)`` with its time ``g`` (ns) and ``i``, the index of
+        the event that revealed it; a crossed or locked book to ``decisions.on_invalid()``;
+        ``watch_ts_ns`` is the time of the event that met a price watch. The daemon's frame path also
+        calls it for a code due before a frame.
         """
         if code & CODE_WAKE:
             self.on_wake(int(self.state.ist[I_WAKE_TS]))
         elif code & CODE_DECISION:
-            decide(int(self.state.ist[I_DECISION_TS]), i)
+            decisions.decide(int(self.state.ist[I_DECISION_TS]), i)
         else:
             if code & CODE_WATCH:
                 self.on_watch(watch_ts_ns)
-            if code & CODE_INVALID and on_invalid is not None:
-                on_invalid()
+            if code & CODE_INVALID:
+                decisions.on_invalid()
         self.after_code()
 
     def after_code(self) -> None:

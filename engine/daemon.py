@@ -37,6 +37,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -44,7 +45,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from scalper.engine.config import EngineConfig, is_loopback
 from scalper.engine.control import ControlCommand, FileControlChannel, control_key
-from scalper.engine.core import EngineCore
+from scalper.engine.core import Decisions, EngineCore, EventColumns
 from scalper.engine.framepath import NOT_RUN, DepthFramePath
 from scalper.engine.metrics import EngineMetrics, serve
 from scalper.engine.prepared import PreparedDecisions
@@ -162,7 +163,6 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self._recovered_position = False
         self._reported_counts: dict = {}
-        self._frame_recv_ns = 0  # receive time of the frame a code due before it came from
         self._book_recv_ns = 0  # receive time of the last frame with book events (book_age_seconds)
         self._key_state = TradingState.ACTIVE  # the halt key's last value, to log each change once
         self._control_failing = False
@@ -173,6 +173,9 @@ class Daemon:
         self._after_events: Callable[[], None] = _nothing
         # What the hot path calls: the daemon's own steps unless wrap_steps() wrapped them.
         self._decide_step: DecisionStep = self._decide
+        # How the core's decisions reach _decide_step, with the receive time of what revealed them.
+        self._frame_decisions = _FrameDecisions(self)
+        self._event_decisions = _EventDecisions(self)
         self._prepare_wrappers: list[Callable[[Callable[[], None]], Callable[[], None]]] = []
 
     def wrap_steps(
@@ -329,16 +332,9 @@ class Daemon:
         for k in range(3):
             if counts[k]:
                 self.metrics.events_by_kind[k].inc(int(counts[k]))
-        self._guarded(
-            self._run_events,
-            cols["ts_event"],
-            kind,
-            cols["side"],
-            ticks,
-            cols["size"],
-            cols["flags"],
-            lambda i: int(recv[i]),
-        )
+        decisions = self._event_decisions
+        decisions.recv = recv
+        self._run(EventColumns(cols["ts_event"], kind, cols["side"], ticks, cols["size"], cols["flags"]), decisions)
         self._after_events()
 
     def on_frame(self, m: int, i: int, code: int, ts_recv_ns: int) -> None:
@@ -346,62 +342,55 @@ class Daemon:
         which the frame path applied the first ``i`` and stopped with ``code`` (``NOT_RUN``: none).
         ``m == 0``: ``code`` is due before the frame's events, which come in a later call.
 
+        A frame the frame path cannot scan never comes here: the feed parses it and hands its events
+        to :meth:`on_events`, the general path.
+
         With ``daemon.prepare_decisions`` on, events that leave the core flat and idle (here and in
         :meth:`on_events`) schedule the next decision's preparation for the loop's idle time
         (:meth:`PreparedDecisions.after_events <scalper.engine.prepared.PreparedDecisions>`)."""
+        decisions = self._frame_decisions
+        decisions.recv_ns = ts_recv_ns
         if m == 0:
             # Due before the frame (a decision off its head, most often): no events to run, so
             # straight to the core, none of the frame's plumbing before the intent.
-            self._frame_recv_ns = ts_recv_ns
-            self._guarded(self.core.on_code, code, 0, self._decide_frame)
+            self._run(NO_EVENTS, decisions, (0, code))
             return
         self.metrics.events_by_kind[KIND_BOOK].inc(m)
         self._book_recv_ns = ts_recv_ns
         # Every event applied and nothing due, no order waiting for the journal (the frame path only
-        # scans a frame while one does): then nothing of _run_events is left to do.
+        # scans a frame while one does): then nothing of _run is left to do.
         if code != 0 or self._recovered_position:
-            start = None if code == NOT_RUN else (i, code)
-            self._guarded(self._run_events, *self.frames.columns(m), lambda _i: ts_recv_ns, start)
+            self._run(EventColumns(*self.frames.columns(m)), decisions, None if code == NOT_RUN else (i, code))
         self._after_events()
-
-    def _decide_frame(self, g: int, _i: int) -> None:
-        self._decide_step(g, self.state.feat, self._frame_recv_ns)
 
     def _orders_held(self) -> bool:
         # Orders waiting for the journal are released at the frame's first event, before its events.
         return self.venue is None or self.venue.holds_orders()
 
-    def _guarded(self, fn: Callable[..., None], *args) -> None:
+    def _run(self, events: EventColumns, decisions: Decisions, start: tuple[int, int] | None = None) -> None:
+        """The one way from the feed into the core: run ``events`` (``start``: where the frame path's
+        ``run_until`` stopped) with :meth:`EngineCore.drive`, whose decisions reach :meth:`_decide`
+        through ``decisions``; orders held for the journal are released around them.
+
+        An unexpected error inside the engine halts trading and is logged; it never stops the feed.
+        """
+        core = self.core
+        ts = events.ts
         try:
-            fn(*args)
+            # The frame path runs its events only when no order is held (start given): none to release.
+            if start is None and len(ts) and self.venue.release(int(ts[0])):
+                core.after_code()
+            core.drive(events, decisions, start)
+            if len(ts):
+                if self._recovered_position and self.state.is_valid:
+                    self._recovered_position = False
+                    core.close_position(int(ts[-1]), "recovered")
+                if self.venue.release(int(ts[-1])):
+                    core.after_code()
         except Exception:
             self.metrics.engine_errors.inc()
             self.risk.impose(Source.ENGINE, TradingState.HALTED)
             log.exception("engine error while processing a frame: trading halted")
-
-    def _run_events(self, ts, kind, side, ticks, size, flags, recv_of, start=None) -> None:
-        # recv_of(i): local receive time (ns) of event i, for the tick-to-decision histogram.
-        # start: where the frame path's run_until stopped (it runs only when no order is held).
-        core, state = self.core, self.state
-        feat = state.feat
-        if start is None and len(ts) and self.venue.release(int(ts[0])):
-            core.after_code()
-        core.drive(
-            ts,
-            kind,
-            side,
-            ticks,
-            size,
-            flags,
-            decide=lambda g, i: self._decide_step(g, feat, recv_of(i)),
-            on_invalid=self.feed.invalidate,
-            start=start,
-        )
-        if self._recovered_position and state.is_valid and len(ts):
-            self._recovered_position = False
-            core.close_position(int(ts[-1]), "recovered")
-        if len(ts) and self.venue.release(int(ts[-1])):
-            core.after_code()
 
     def _decide(self, g: int, feat: np.ndarray, ts_recv: int) -> None:
         m = self.metrics
@@ -754,6 +743,36 @@ class Daemon:
 
 def _nothing() -> None:
     pass
+
+
+NO_EVENTS = EventColumns(*(np.zeros(0, dtype=t) for t in (np.int64, np.int8, np.int8, np.int64, np.float64, np.int8)))
+"""No events: what :meth:`Daemon.on_frame` runs for a code due before a frame's events."""
+
+
+class _FrameDecisions:
+    # The core's Decisions on the frame path: every event of a frame has the frame's receive time.
+    skips_inert: ClassVar[bool] = False
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.feat = daemon.state.feat
+        self.recv_ns = 0  # the receive time of the frame being run (ns since the epoch)
+
+    def decide(self, g_ns: int, i: int) -> None:
+        self.daemon._decide_step(g_ns, self.feat, self.recv_ns)
+
+    def on_invalid(self) -> None:
+        self.daemon.feed.invalidate()
+
+
+class _EventDecisions(_FrameDecisions):
+    # The core's Decisions on the general path: each event has its own receive time.
+    def __init__(self, daemon: Daemon) -> None:
+        super().__init__(daemon)
+        self.recv = np.zeros(0, dtype=np.int64)  # the receive times of the events being run (ns)
+
+    def decide(self, g_ns: int, i: int) -> None:
+        self.daemon._decide_step(g_ns, self.feat, int(self.recv[i]))
 
 
 async def _stop(task: asyncio.Future, timeout_s: float) -> None:

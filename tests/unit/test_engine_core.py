@@ -236,18 +236,20 @@ class _Twin:
         self.ahead = PreparedDecisions(self.core, prepare=prepare)
         self.asked = []
 
+    skips_inert = False  # the core's Decisions: the general path, recording whether the models were asked
+
+    def decide(self, g, i):
+        self.asked.append(self.core.on_decision(g, self.state.feat))
+
+    def on_invalid(self):
+        pass
+
     def run(self, builder):
+        from scalper.engine.core import EventColumns
+
         d = builder.build()
         ticks = np.rint(d.price / 0.01).astype(np.int64)
-        self.core.drive(
-            d.ts_event,
-            d.kind,
-            d.side,
-            ticks,
-            d.size,
-            d.flags,
-            decide=lambda g, i: self.asked.append(self.core.on_decision(g, self.state.feat)),
-        )
+        self.core.drive(EventColumns(d.ts_event, d.kind, d.side, ticks, d.size, d.flags), self)
 
 
 class CountingScript(ScriptedPredictor):
