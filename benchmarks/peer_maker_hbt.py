@@ -131,10 +131,21 @@ def _run(hbt, first_ns, step_ns, quote_from, quote_until, max_pos, f_exch, f_sid
     return n, steps
 
 
-def convert(path: str) -> tuple[np.ndarray, int]:
-    """Convert ``path`` with hftbacktest's converter; return the events and the local-clock offset (ns)."""
-    data = binancefutures.convert(path, combined_stream=True)
-    return data, max(0, -_raw_min_latency(path))
+def convert(paths: list[str]) -> tuple[np.ndarray, int]:
+    """Convert ``paths`` (one recording, earliest first) with hftbacktest's converter, on one local clock.
+
+    The converter shifts each file's local stamps by that file's own smallest feed latency; passing
+    ``base_latency`` = (file's min - overall min) makes every file take the overall shift, so a
+    recording split over files keeps one clock. Returns the events and that shift (ns).
+    """
+    mins = [_raw_min_latency(p) for p in paths]
+    offset = max(0, -min(mins))
+    parts = []
+    for path, low in zip(paths, mins, strict=True):
+        if low >= 0 and offset > 0:
+            raise SystemExit(f"{path}: its local stamps never lead the exchange's, the converter would not shift it")
+        parts.append(binancefutures.convert(path, combined_stream=True, base_latency=low + offset))
+    return (np.concatenate(parts) if len(parts) > 1 else parts[0]), offset
 
 
 def _raw_min_latency(path: str) -> int:
@@ -180,9 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=3)
     a = p.parse_args(argv)
 
-    if len(a.files) != 1:
-        raise SystemExit("peer_maker_hbt: one recording file (the converter shifts each file's clock on its own)")
-    data, offset = convert(a.files[0])
+    data, offset = convert(a.files)
     t0, first = first_step(data, a.step_ns)
     best = float("inf")
     for _ in range(max(a.repeat, 1)):
