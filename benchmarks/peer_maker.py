@@ -227,6 +227,14 @@ def run_scalper(data: TickData, params: MakerPeerParams, repeat: int) -> SideRes
     )
 
 
+def with_warmup(data: TickData, params: MakerPeerParams, warmup_ns: int = DEFAULT_WARMUP_NS) -> MakerPeerParams:
+    """Return ``params`` with ``quote_from_ns`` 0 replaced by ``data``'s first event + ``warmup_ns``, on the grid."""
+    if params.quote_from_ns != 0:
+        return params
+    start = int(data.ts_event[0]) + warmup_ns
+    return replace(params, quote_from_ns=-(-start // params.step_ns) * params.step_ns)
+
+
 def compare(
     files: list[Path],
     peer_python: Path,
@@ -247,10 +255,7 @@ def compare(
         event times differ and a fill comparison means nothing).
     """
     data = import_binance(files).data
-    p = params or MakerPeerParams()
-    if p.quote_from_ns == 0:
-        start = int(data.ts_event[0]) + warmup_ns
-        p = replace(p, quote_from_ns=-(-start // p.step_ns) * p.step_ns)
+    p = with_warmup(data, params or MakerPeerParams(), warmup_ns)
     peer = run_peer(peer_python, files, p, repeat, timeout_s)
     mine = run_scalper(data, p, repeat)
     if peer.local_offset_ns != mine.local_offset_ns:
