@@ -71,8 +71,9 @@ Differences from hftbacktest 2.4.4's partial-fill exchange
 * Taker fills see market impact (above); hftbacktest takes the full shown size every time.
 * Several orders of ours at one price: a trade's size is shared (the fills it causes never exceed it)
   and later orders stay behind earlier ones; hftbacktest lets each order see the whole trade.
-* The book is :mod:`scalper.lowlevel.book` (capacity-bound, crossed levels kept as sent);
-  hftbacktest's depth hides opposite levels a new best crosses.
+* The book is :mod:`scalper.features.ladder`'s deep book (crossed levels kept as sent; a taker order
+  walks at most its ``top_levels`` best levels); hftbacktest's depth hides opposite levels a new best
+  crosses.
 * Order ids are assigned here (consecutive from 0); hftbacktest takes them from the strategy.
 """
 
@@ -92,8 +93,14 @@ from scalper.exec.queue import (
     queue_on_trade,
     queue_take_fill,
 )
+from scalper.features.ladder import (
+    DEFAULT_LADDER_TICKS,
+    DEFAULT_TOP_LEVELS,
+    deep_book_clear,
+    deep_book_set,
+    new_deep_book,
+)
 from scalper.ingest.tickfile import KIND_BOOK, KIND_CLEAR, KIND_TRADE
-from scalper.lowlevel.book import DEFAULT_CAPACITY, book_clear, book_set, new_book
 from scalper.lowlevel.jit import inline_kernel, kernel
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -207,8 +214,9 @@ class PassiveExchange(NamedTuple):
     ----------
     ip, fp : int64[N_IP], float64[N_FP]
         Counters and parameters (slots ``I_*`` / ``F_*``).
-    px, sz, n : int64[2, L], float64[2, L], int64[2]
-        The replayed book (:mod:`scalper.lowlevel.book` layout; sizes in base units).
+    px, sz, n, lpx, lsz, ln : int64[2, K], float64[2, K], int64[2], int64[2, W], float64[2, W], int64[2]
+        The replayed book (:mod:`scalper.features.ladder`'s deep book: the best ``K`` levels sorted as in
+        :mod:`scalper.lowlevel.book`, deeper ones in a tick ladder; sizes in base units).
     oi, of : int64[C, N_OI], float64[C, N_OF]
         Orders by slot ``order_id % C`` (columns ``O_*`` / ``OF_*``).
     live : int64[C]
@@ -228,6 +236,9 @@ class PassiveExchange(NamedTuple):
     px: np.ndarray
     sz: np.ndarray
     n: np.ndarray
+    lpx: np.ndarray
+    lsz: np.ndarray
+    ln: np.ndarray
     oi: np.ndarray
     of: np.ndarray
     live: np.ndarray
@@ -255,7 +266,8 @@ def new_exchange(
     fill_capacity: int = 1 << 16,
     response_capacity: int = 4096,
     impact_capacity: int = 64,
-    book_capacity: int = DEFAULT_CAPACITY,
+    top_levels: int = DEFAULT_TOP_LEVELS,
+    ladder_ticks: int = DEFAULT_LADDER_TICKS,
 ) -> PassiveExchange:
     """Return an empty exchange.
 
@@ -271,15 +283,18 @@ def new_exchange(
         Fee rates, bps of notional; maker may be negative (rebate), taker must be >= 0.
     order_capacity : int
         Order slots; an order id reuses slot ``id % order_capacity`` once the order there is final.
-    request_capacity, fill_capacity, response_capacity, impact_capacity, book_capacity : int
-        Sizes of the request ring, the fill record, the unread-response ring, the impact table per
-        side, and the book per side.
+    request_capacity, fill_capacity, response_capacity, impact_capacity : int
+        Sizes of the request ring, the fill record, the unread-response ring and the impact table per side.
+    top_levels, ladder_ticks : int
+        The deep book's sorted levels per side (what a taker order can walk) and ladder width
+        (:func:`scalper.features.ladder.new_deep_book`).
 
     Raises
     ------
     ValueError
         Naming the parameter and its value, for a non-positive size, a negative latency or taker fee,
-        a non-finite number, or a bad queue model (:func:`scalper.exec.queue.check_queue_model`).
+        a non-finite number, a bad queue model (:func:`scalper.exec.queue.check_queue_model`) or book
+        shape (:func:`scalper.features.ladder.new_deep_book`).
     """
     for name, value in (("tick_size", tick_size), ("lot_size", lot_size)):
         if not (math.isfinite(value) and value > 0.0):
@@ -297,7 +312,6 @@ def new_exchange(
         "fill_capacity": fill_capacity,
         "response_capacity": response_capacity,
         "impact_capacity": impact_capacity,
-        "book_capacity": book_capacity,
     }
     for name, cap in caps.items():
         if cap < 1:
@@ -315,7 +329,7 @@ def new_exchange(
     fp[F_TAKER_BPS] = taker_fee_bps
     fp[F_LOT] = lot_size
     fp[F_TICK] = tick_size
-    px, sz, n = new_book(book_capacity)
+    px, sz, n, lpx, lsz, ln = new_deep_book(top_levels, ladder_ticks)
     oi = np.zeros((order_capacity, N_OI), dtype=np.int64)
     oi[:, O_ID] = -1
     return PassiveExchange(
@@ -324,6 +338,9 @@ def new_exchange(
         px=px,
         sz=sz,
         n=n,
+        lpx=lpx,
+        lsz=lsz,
+        ln=ln,
         oi=oi,
         of=np.zeros((order_capacity, N_OF), dtype=np.float64),
         live=np.zeros(order_capacity, dtype=np.int64),
@@ -406,19 +423,22 @@ def _best(px, n, row):
 
 
 @inline_kernel
-def _level_size(px, sz, n, row, tick):
-    # Binary search in the side's best-first order; 0 when the level is absent.
+def _level_size(ex, row, tick):
+    # Binary search in the sorted top (best first), else the ladder slot; 0 when the level is absent.
     lo = 0
-    hi = n[row]
+    hi = ex.n[row]
     while lo < hi:
         mid = (lo + hi) >> 1
-        p = px[row, mid]
+        p = ex.px[row, mid]
         if (p > tick) if row == 0 else (p < tick):
             lo = mid + 1
         else:
             hi = mid
-    if lo < n[row] and px[row, lo] == tick:
-        return sz[row, lo]
+    if lo < ex.n[row] and ex.px[row, lo] == tick:
+        return ex.sz[row, lo]
+    k = tick & (ex.lpx.shape[1] - 1)
+    if ex.lpx[row, k] == tick:
+        return ex.lsz[row, k]
     return 0.0
 
 
@@ -511,7 +531,7 @@ def _rest(ex, slot):
     side = ex.oi[slot, O_SIDE]
     price = ex.oi[slot, O_PRICE]
     row = 0 if side > 0 else 1
-    front = _level_size(ex.px, ex.sz, ex.n, row, price) / ex.fp[F_LOT]
+    front = _level_size(ex, row, price) / ex.fp[F_LOT]
     for i in range(ex.ip[I_N_LIVE]):
         s = ex.live[i]
         if ex.oi[s, O_SIDE] == side and ex.oi[s, O_PRICE] == price:
@@ -591,7 +611,7 @@ def _is_live(ex, slot, order_id):
     return ex.oi[slot, O_ID] == order_id and (st == ST_ACCEPTED or st == ST_PARTIALLY_FILLED)
 
 
-@inline_kernel
+@kernel  # a function of its own: requests are rare beside market events, and inlining it everywhere slows compiling
 def _arrive(ex, r):
     kind = ex.rq[r, RQ_KIND]
     order_id = ex.rq[r, RQ_ID]
@@ -646,8 +666,8 @@ def _on_book(ex, ts, side, price, size):
     row = 0 if side > 0 else 1
     lot = ex.fp[F_LOT]
     prev_best = _best(ex.px, ex.n, row)
-    prev_lots = _level_size(ex.px, ex.sz, ex.n, row, price) / lot
-    book_set(ex.px, ex.sz, ex.n, row, price, size)
+    prev_lots = _level_size(ex, row, price) / lot
+    deep_book_set(ex.px, ex.sz, ex.n, ex.lpx, ex.lsz, ex.ln, row, price, size)
     if ex.imp_n[row] > 0:
         _impact_drop(ex, row, price)
     if ex.ip[I_N_LIVE] == 0:
@@ -826,7 +846,7 @@ def on_event(ex, ts_event, kind, side, price_tick, size):
     if kind == KIND_TRADE:
         return _on_trade(ex, ts_event, side, price_tick, size)
     if kind == KIND_CLEAR:
-        book_clear(ex.n)
+        deep_book_clear(ex.n, ex.lpx, ex.ln)
         ex.imp_n[0] = 0
         ex.imp_n[1] = 0
     return OK
