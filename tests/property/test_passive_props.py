@@ -18,7 +18,9 @@ book_ev = st.tuples(st.just(KIND_BOOK), st.sampled_from([1, -1]), st.integers(95
 trade_ev = st.tuples(st.just(KIND_TRADE), st.sampled_from([1, -1]), st.integers(95, 105), st.integers(1, 8))
 order_req = st.tuples(st.just(-1), st.sampled_from([1, -1]), st.integers(95, 105), st.integers(1, 4), st.integers(0, 2))
 cancel_req = st.tuples(st.just(-2), st.integers(0, 20))
-STEPS = st.lists(st.one_of(book_ev, book_ev, trade_ev, trade_ev, order_req, order_req, cancel_req), min_size=1, max_size=80)
+STEPS = st.lists(
+    st.one_of(book_ev, book_ev, trade_ev, trade_ev, order_req, order_req, cancel_req), min_size=1, max_size=80
+)
 MODELS = st.sampled_from([(QUEUE_RISK_AVERSE, 0.0), (QUEUE_PROB_POWER, 2.0), (QUEUE_PROB_LOG, 0.0)])
 
 
