@@ -169,14 +169,16 @@ class BatchedDecisions:
     def signal(self, features: np.ndarray) -> Signal:
         """The core's signal for the current decision's row ``features`` (float64[N_FEATURES], the batch
         pass's row): the batch's answer, predicting the next batch from this row when it is not yet
-        predicted; when the batch has none, :meth:`EngineCore.predict`'s (counted in :attr:`fallbacks`,
-        its classes kept for the report). ``asked`` is True: the models were asked for this row."""
+        predicted; when the batch has no prediction for the row, :meth:`EngineCore.predict`'s (counted in
+        :attr:`fallbacks`, its classes kept for the report). ``asked`` is True: the models were asked
+        for this row."""
         row = self._row
         self._done = max(self._done, row)
         if row == self._done:
             self._predict_next_batch()
-        if row < self._done:
-            return float(self._p[row]), int(self._side[row]), int(self._horizon[row]), self._classes[row], True
+        classes = self._classes[row]
+        if classes[0] >= 0:  # -1: the batch has no prediction for this row
+            return float(self._p[row]), int(self._side[row]), int(self._horizon[row]), classes, True
         self.fallbacks += 1
         p, side, horizon_ns, classes, asked = self._predict(features)
         self._classes[row] = classes

@@ -79,3 +79,42 @@ def test_batched_replay_trades_as_the_per_decision_replay(session, trade_from_s)
     assert 0 < batched_models.predictors[0].rows < traded
     fm = batch.features
     assert prediction_accuracy(batch, fm, trade_from) == prediction_accuracy(live, fm, trade_from)
+
+
+def test_a_row_the_batch_did_not_predict_takes_the_general_path(session, monkeypatch):
+    # Every third row of each batch loses its prediction (the rows that may enter, screened on the real
+    # p, stay): the decisions on those rows ask the models one row at a time, and trade as the
+    # per-decision replay; a decision that took the erased answer (p = 0) would be refused instead.
+    from scalper.backtest.batched import BatchedDecisions
+
+    predict_next_batch = BatchedDecisions._predict_next_batch
+
+    def forgetful(self):
+        lo = self._done
+        if not predict_next_batch(self):
+            return False
+        self._classes[lo : self._done : 3] = -1
+        self._p[lo : self._done : 3] = 0.0
+        return True
+
+    monkeypatch.setattr(BatchedDecisions, "_predict_next_batch", forgetful)
+    fallbacks = []
+    signal = BatchedDecisions.signal
+
+    def counted(self, features):
+        out = signal(self, features)
+        fallbacks.append(self.fallbacks)
+        return out
+
+    monkeypatch.setattr(BatchedDecisions, "signal", counted)
+    batch = run_backtest(session, _models(), CFG, batch_predictions=True)
+    live = run_backtest(session, _models(), CFG, batch_predictions=False)
+    assert fallbacks[-1] > 10  # the general path answered some of the decisions that could enter
+    fb, fl = fills_table(batch), fills_table(live)
+    assert len(fb["qty"]) > 20
+    for col in ("ts_ns", "side", "qty", "price", "fee", "reason"):
+        assert np.array_equal(fb[col], fl[col]), col
+    rb, rl = batch.core.risk, live.core.risk
+    assert rb.reject_counts == rl.reject_counts and rb.approved_count == rl.approved_count
+    for field in ("realized_pnl", "fees_paid", "peak_equity", "drawdown", "max_drawdown", "last_mark"):
+        assert getattr(rb.account, field) == getattr(rl.account, field), field

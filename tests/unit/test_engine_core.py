@@ -288,11 +288,14 @@ def test_a_decision_prepared_between_frames_is_taken_without_asking_the_model():
 
 
 def test_an_event_before_the_grid_point_makes_the_decision_ask_the_model():
-    twin = _started(_Twin([FLAT, FLAT, UP]))
+    # The prepared row is not the decision's: the general path decides, exactly as without the component.
+    twin, plain = _started(_Twin([FLAT, FLAT, UP])), _started(_Twin([FLAT, UP], prepare=False))
     assert twin.ahead.prepare_decision() == 0.0  # the scripted flat call: no up or down probability
-    twin.run(TickBuilder().level(T0 + 200 * MS, 1, 10_000, 50.0).level(T0 + 300 * MS, 1, 9_991, 1.0))
-    assert twin.asked == [True] and twin.predictor.calls == 3 and twin.ahead.hits == 0
+    for t in (twin, plain):
+        t.run(TickBuilder().level(T0 + 200 * MS, 1, 10_000, 50.0).level(T0 + 300 * MS, 1, 9_991, 1.0))
+    assert twin.asked == plain.asked == [True] and twin.predictor.calls == 3 and twin.ahead.hits == 0
     assert twin.core.risk.approved_count == 1  # the decision acted on the model's fresh answer (UP)
+    assert _entry(twin.core) == _entry(plain.core) and twin.core.risk.reject_counts == plain.core.risk.reject_counts
 
 
 def test_new_models_are_asked_even_for_a_prepared_row():
