@@ -67,8 +67,8 @@ INT64_MAX = np.iinfo(np.int64).max
 MAX_LADDER_TICKS = 50_000_000
 ORDER_SLOTS = 64
 
-# Ladder state (int64[4]) indices.
-_BEST_BID, _BEST_ASK, _LOW_BID, _HIGH_ASK = 0, 1, 2, 3
+# Ladder state (int64[6]) indices: hftbacktest's four, then the lowest and highest index ever given a size.
+_BEST_BID, _BEST_ASK, _LOW_BID, _HIGH_ASK, _LO_SET, _HI_SET = 0, 1, 2, 3, 4, 5
 # Exchange-side order states.
 _X_FREE, _X_SENT, _X_RESTING, _X_DONE = 0, 1, 2, 3
 # Local view of an order (hftbacktest's status codes).
@@ -190,6 +190,9 @@ def _set_bid(bq, aq, st, p, lots):
     prev = bq[p]
     keep = np.floor(lots + 0.5) > 0.0
     bq[p] = lots if keep else 0.0
+    if keep:
+        st[_LO_SET] = min(st[_LO_SET], p)
+        st[_HI_SET] = max(st[_HI_SET], p)
     if not keep:
         if p == st[_BEST_BID]:
             st[_BEST_BID] = _depth_below(bq, st[_BEST_BID], st[_LOW_BID])
@@ -210,6 +213,9 @@ def _set_ask(bq, aq, st, p, lots):
     prev = aq[p]
     keep = np.floor(lots + 0.5) > 0.0
     aq[p] = lots if keep else 0.0
+    if keep:
+        st[_LO_SET] = min(st[_LO_SET], p)
+        st[_HI_SET] = max(st[_HI_SET], p)
     if not keep:
         if p == st[_BEST_ASK]:
             st[_BEST_ASK] = _depth_above(aq, st[_BEST_ASK], st[_HIGH_ASK])
@@ -226,10 +232,15 @@ def _set_ask(bq, aq, st, p, lots):
 
 @inline_kernel
 def _clear(bq, aq, st):
-    # Crossed levels may sit beyond the bests (see the module docstring): clear the whole ladder.
-    for t in range(bq.shape[0]):
+    # Crossed levels may sit beyond the bests (see the module docstring): clear every index ever set,
+    # not the whole ladder (most of a wide one is never touched, and stays unmapped memory).
+    t = st[_LO_SET]
+    while t <= st[_HI_SET]:  # a range() over the empty sentinels would overflow its length
         bq[t] = 0.0
         aq[t] = 0.0
+        t += 1
+    st[_LO_SET] = INT64_MAX
+    st[_HI_SET] = INT64_MIN
     st[_BEST_BID] = INT64_MIN
     st[_BEST_ASK] = INT64_MAX
     st[_LOW_BID] = INT64_MAX
@@ -554,7 +565,7 @@ def run_maker_peer(data: TickData, params: MakerPeerParams | None = None) -> Mak
     decisions = (t_end - first_decision) // p.step_ns + 2
     lots = data.size / inst.lot_size
     ladders = np.zeros((4, width), dtype=np.float64)
-    states = np.array([[INT64_MIN, INT64_MAX, INT64_MAX, INT64_MIN]] * 2, dtype=np.int64)
+    states = np.array([[INT64_MIN, INT64_MAX, INT64_MAX, INT64_MIN, INT64_MAX, INT64_MIN]] * 2, dtype=np.int64)
     o_int = np.zeros((ORDER_SLOTS, 7), dtype=np.int64)
     o_flt = np.zeros((ORDER_SLOTS, 2), dtype=np.float64)
     req = np.zeros((4 * ORDER_SLOTS, 3), dtype=np.int64)

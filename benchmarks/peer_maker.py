@@ -37,7 +37,7 @@ import numpy as np
 
 from scalper.backtest.maker_peer import MakerPeerParams, MakerPeerResult, run_maker_peer
 from scalper.ingest.binance.importer import import_binance
-from scalper.ingest.tickfile import TickData
+from scalper.ingest.tickfile import Instrument, TickData
 
 PEER_MAKER_SCRIPT = Path(__file__).resolve().parent / "peer_maker_hbt.py"
 # The recording `scalper bench` replays (benchmarks/harness.py ETH_FILES): one day split over two files.
@@ -151,8 +151,10 @@ def event_context(data: TickData, ts: int, before_ns: int = 2_000_000, limit: in
     ]
 
 
-def run_peer(python: Path, files: list[Path], params: MakerPeerParams, repeat: int, timeout_s: float) -> SideResult:
-    """Run ``peer_maker_hbt.py`` in ``python`` and read its fills and final state.
+def run_peer(
+    python: Path, files: list[Path], inst: Instrument, params: MakerPeerParams, repeat: int, timeout_s: float
+) -> SideResult:
+    """Run ``peer_maker_hbt.py`` in ``python`` on ``files`` of instrument ``inst``; read its fills and final state.
 
     Raises
     ------
@@ -169,6 +171,8 @@ def run_peer(python: Path, files: list[Path], params: MakerPeerParams, repeat: i
             str(PEER_MAKER_SCRIPT),
             *map(str, files),
             f"--out={out}",
+            f"--tick-size={inst.tick_size!r}",
+            f"--lot-size={inst.lot_size!r}",
             f"--step-ns={params.step_ns}",
             f"--entry-ns={params.entry_ns}",
             f"--response-ns={params.response_ns}",
@@ -256,7 +260,7 @@ def compare(
     """
     data = import_binance(files).data
     p = with_warmup(data, params or MakerPeerParams(), warmup_ns)
-    peer = run_peer(peer_python, files, p, repeat, timeout_s)
+    peer = run_peer(peer_python, files, data.instrument, p, repeat, timeout_s)
     mine = run_scalper(data, p, repeat)
     if peer.local_offset_ns != mine.local_offset_ns:
         raise PeerMakerError(

@@ -24,7 +24,7 @@ cannot fill partially (the lot is the quantity step), and the partial-fill model
 whose execution equals its leaves quantity in its price map (``partialfillexchange.rs``,
 ``filled_qty > order.leaves_qty``), so the no-partial-fill model is the one whose rules a
 one-lot quote exercises cleanly. Constant entry and response latencies; fees by traded value
-(``trading_value_fee_model``), maker and taker rates as fractions (bps / 1e4).
+(``trading_value_fee_model``), maker and taker rates as fractions (bps / 1e4). One lot = ``--lot-size``.
 
 Time: the data is converted with hftbacktest's documented converter
 (``hftbacktest.data.utils.binancefutures.convert``, ``combined_stream=True``): exchange time is
@@ -34,7 +34,7 @@ reports that offset (``local_offset_ns``) so the other side can apply the same o
 
 Output (``--out``, npz): per fill ``exch_ts`` (ns, exchange time of the fill), ``local_ts``
 (ns, exch_ts + response latency: when the local side learns of it), ``side`` (+1 buy, -1 sell),
-``price_tick`` (int64, ticks of 0.01), ``qty_lots`` (int64), ``maker`` (bool), ``order_id``;
+``price_tick`` (int64, ticks of ``--tick-size``), ``qty_lots`` (int64), ``maker`` (bool), ``order_id``;
 and a JSON line on stdout with the final position (lots), balance, fee, equity at the last mid,
 rows, wall time of the strategy run (best of ``--repeat``) and events/s.
 """
@@ -58,15 +58,13 @@ from hftbacktest.order import CANCELED, EXPIRED, FILLED, NEW, NONE
 from hftbacktest.types import EXCH_EVENT, LOCAL_EVENT
 from numba import njit
 
-TICK = 0.01
-LOT = 0.001
 INVALID_MIN = -(2**63)
 INVALID_MAX = 2**63 - 1
 FILL_CAPACITY = 1 << 20
 
 
 @njit
-def _record_fills(hbt, f_exch, f_side, f_px, f_qty, f_maker, f_id, n):
+def _record_fills(hbt, lot, f_exch, f_side, f_px, f_qty, f_maker, f_id, n):
     values = hbt.orders(0).values()
     while values.has_next():
         o = values.get()
@@ -74,7 +72,7 @@ def _record_fills(hbt, f_exch, f_side, f_px, f_qty, f_maker, f_id, n):
             f_exch[n] = o.exch_timestamp
             f_side[n] = o.side
             f_px[n] = o.exec_price_tick
-            f_qty[n] = round(o.exec_qty / LOT)
+            f_qty[n] = round(o.exec_qty / lot)
             f_maker[n] = o.arr[0].maker  # the Order wrapper has no maker property
             f_id[n] = o.order_id
             n += 1
@@ -83,7 +81,7 @@ def _record_fills(hbt, f_exch, f_side, f_px, f_qty, f_maker, f_id, n):
 
 
 @njit
-def _quote_side(hbt, side, cur_id, touch, enabled, next_id):
+def _quote_side(hbt, tick, lot, side, cur_id, touch, enabled, next_id):
     # Returns (current order id after this step, next free id); 0 means no current order.
     orders = hbt.orders(0)
     if cur_id != 0:
@@ -100,14 +98,16 @@ def _quote_side(hbt, side, cur_id, touch, enabled, next_id):
         cur_id = next_id
         next_id += 1
         if side > 0:
-            hbt.submit_buy_order(0, cur_id, touch * TICK, LOT, GTX, LIMIT, False)
+            hbt.submit_buy_order(0, cur_id, touch * tick, lot, GTX, LIMIT, False)
         else:
-            hbt.submit_sell_order(0, cur_id, touch * TICK, LOT, GTX, LIMIT, False)
+            hbt.submit_sell_order(0, cur_id, touch * tick, lot, GTX, LIMIT, False)
     return cur_id, next_id
 
 
 @njit
-def _run(hbt, first_ns, step_ns, quote_from, quote_until, max_pos, f_exch, f_side, f_px, f_qty, f_maker, f_id):
+def _run(
+    hbt, tick, lot, first_ns, step_ns, quote_from, quote_until, max_pos, f_exch, f_side, f_px, f_qty, f_maker, f_id
+):
     n = 0
     buy_id = 0
     sell_id = 0
@@ -117,17 +117,17 @@ def _run(hbt, first_ns, step_ns, quote_from, quote_until, max_pos, f_exch, f_sid
     while rc == 0:
         steps += 1
         t = hbt.current_timestamp
-        n = _record_fills(hbt, f_exch, f_side, f_px, f_qty, f_maker, f_id, n)
+        n = _record_fills(hbt, lot, f_exch, f_side, f_px, f_qty, f_maker, f_id, n)
         if quote_from <= t <= quote_until:
             depth = hbt.depth(0)
             bid = depth.best_bid_tick
             ask = depth.best_ask_tick
             if bid != INVALID_MIN and ask != INVALID_MAX and bid < ask:
-                pos = round(hbt.position(0) / LOT)
-                buy_id, next_id = _quote_side(hbt, 1, buy_id, bid, pos < max_pos, next_id)
-                sell_id, next_id = _quote_side(hbt, -1, sell_id, ask, pos > -max_pos, next_id)
+                pos = round(hbt.position(0) / lot)
+                buy_id, next_id = _quote_side(hbt, tick, lot, 1, buy_id, bid, pos < max_pos, next_id)
+                sell_id, next_id = _quote_side(hbt, tick, lot, -1, sell_id, ask, pos > -max_pos, next_id)
         rc = hbt.elapse(step_ns)
-    n = _record_fills(hbt, f_exch, f_side, f_px, f_qty, f_maker, f_id, n)
+    n = _record_fills(hbt, lot, f_exch, f_side, f_px, f_qty, f_maker, f_id, n)
     return n, steps
 
 
@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("files", nargs="+")
     p.add_argument("--out", required=True)
+    p.add_argument("--tick-size", type=float, default=0.01, help="quote currency (ETHUSDT's)")
+    p.add_argument("--lot-size", type=float, default=0.001, help="base units (ETHUSDT's)")
     p.add_argument("--step-ns", type=int, default=100_000_000)
     p.add_argument("--entry-ns", type=int, default=1_500_000)
     p.add_argument("--response-ns", type=int, default=1_500_000)
@@ -203,8 +205,8 @@ def main(argv: list[str] | None = None) -> None:
             .risk_adverse_queue_model()
             .no_partial_fill_exchange()
             .trading_value_fee_model(a.maker_fee, a.taker_fee)
-            .tick_size(TICK)
-            .lot_size(LOT)
+            .tick_size(a.tick_size)
+            .lot_size(a.lot_size)
         )
         hbt = HashMapMarketDepthBacktest([asset])
         f_exch = np.zeros(FILL_CAPACITY, np.int64)
@@ -216,6 +218,8 @@ def main(argv: list[str] | None = None) -> None:
         t_start = time.perf_counter()
         n, steps = _run(
             hbt,
+            a.tick_size,
+            a.lot_size,
             first,
             a.step_ns,
             a.quote_from_ns,
@@ -233,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         depth = hbt.depth(0)
         mid = (depth.best_bid + depth.best_ask) / 2.0
         final = {
-            "position_lots": int(round(sv.position / LOT)),
+            "position_lots": int(round(sv.position / a.lot_size)),
             "balance": float(sv.balance),
             "fee": float(sv.fee),
             "num_trades": int(sv.num_trades),
