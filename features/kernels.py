@@ -1,7 +1,9 @@
 """The per-event kernel shared by the live path and the batch path.
 
-State is a handful of preallocated arrays (see :class:`FeatureState`) that numba kernels update in place;
-nothing is allocated per event. :func:`step` handles one tick-file event and reports, through a bit code,
+State is a handful of preallocated arrays (see :class:`FeatureState`: the book and the feature windows,
+named by :class:`BookArrays` and :class:`WindowArrays`) that numba kernels update in place; nothing is
+allocated per event. Every index into them, and every feature column, is a named constant of
+:mod:`~scalper.features.state_layout`. :func:`step` handles one tick-file event and reports, through a bit code,
 when the caller has something to do (take a decision, wake an order, react to a price watch). The live
 daemon calls :func:`step` once per event; :func:`run_until` loops it in numba for replays; and
 :func:`run_batch` loops it over a whole file to build the training matrix. Because all three run the same

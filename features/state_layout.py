@@ -5,8 +5,10 @@ The kernels keep their scalar state in two flat arrays, ``ist`` (int64[N_ISTATE]
 instead of dozens of scalars. Every index into them is a module-level ``int`` taken here, in table
 order, from a :class:`_Slots` counter: numba freezes a global ``int`` into the compiled code as a
 constant, so a named slot costs exactly what a literal index did, and no slot number is written twice.
-A slot that spans the time windows (one entry per window of ``WINDOWS_NS``) takes ``N_WINDOWS`` slots;
-:func:`tail_slot`, :func:`sum_slot` and :func:`nonzero_slot` give the entry of window ``w``.
+Numba's cache keys a kernel on its own source file only: after a change here, delete the cached kernels
+(``*.nbi``, ``*.nbc``) or they keep the old positions. A slot that spans the time windows (one entry per
+window of ``WINDOWS_NS``) takes ``N_WINDOWS`` slots; :func:`tail_slot`, :func:`sum_slot` and
+:func:`nonzero_slot` give the entry of window ``w``.
 
 The feature columns (``COL_*``) are the positions of ``features.registry.FEATURE_NAMES``, looked up by
 name, so the registry alone decides the column order.
