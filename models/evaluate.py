@@ -19,10 +19,10 @@ from scalper.features.config import FeaturesConfig
 from scalper.features.kernels import FeatureState
 from scalper.ingest import tickfile
 from scalper.models.card import ModelCard
-from scalper.models.dataset import SPREAD_COLUMN
 from scalper.models.evaluation import BOOTSTRAP_REPLICATES, CONFIDENCE, ECE_BINS, HorizonEvaluation, evaluate_horizon
 from scalper.models.inference import CARD_SUFFIX, ModelSet, OnnxPredictor, load_model_dir
 from scalper.models.labels import direction_labels
+from scalper.models.touchpath import TouchPath, touch_path
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,14 @@ def _scored_from(card: ModelCard, sha256: str) -> tuple[int, str]:
     return np.iinfo(np.int64).min, "whole file (not the training file)"
 
 
-def _horizon_rows(p: OnnxPredictor, fm: FeatureMatrix, from_ns: int):
+def _touch_at(path: TouchPath, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Mid and spread (ticks) as of each time: the last valid message end at or before it.
+    i = np.maximum(np.searchsorted(path.ts, t, side="right") - 1, 0)
+    bid, ask = path.bid_tick[i].astype(np.float64), path.ask_tick[i].astype(np.float64)
+    return (bid + ask) / 2.0, ask - bid
+
+
+def _horizon_rows(p: OnnxPredictor, fm: FeatureMatrix, path: TouchPath, from_ns: int):
     # Labels exactly as training built them, on the rows from from_ns whose horizon ends inside the data.
     h = p.horizon_ns
     last = fm.mid_ts[-1] if fm.mid_ts.size else np.iinfo(np.int64).min
@@ -106,9 +113,7 @@ def _horizon_rows(p: OnnxPredictor, fm: FeatureMatrix, from_ns: int):
     y = direction_labels(now, later, p.card.dead_zone_ticks)
     keep = y >= 0
     sel, ts, now, later, y = sel[keep], ts[keep], now[keep], later[keep], y[keep]
-    # The spread at decision + horizon: the last decision row at or before it (rows sit on the grid).
-    later_row = np.maximum(np.searchsorted(fm.ts, ts + h, side="right") - 1, 0)
-    prices = (now, fm.X[sel, SPREAD_COLUMN], later, fm.X[later_row, SPREAD_COLUMN])
+    prices = (*_touch_at(path, ts), *_touch_at(path, ts + h))
     proba = p.predict_batch(fm.X[sel].astype(np.float32)) if sel.size else np.zeros((0, len(p.card.classes)))
     return y, np.asarray(proba, dtype=np.float64), ts, later - now, prices
 
@@ -170,10 +175,11 @@ def evaluate_model_dir(
         data = tickfile.read(path)
         models.check_compatible(features_cfg.grid_ms, data.instrument)
         fm = compute_features(data, FeatureState.from_config(features_cfg))
+        path_ = touch_path(data)
         sha = tickfile.file_sha256(path)
         spans = [_scored_from(p.card, sha) for p in models.predictors]
         for p, (from_ns, _) in zip(models.predictors, spans, strict=True):
-            rows[p.horizon_ns].add(*_horizon_rows(p, fm, from_ns))
+            rows[p.horizon_ns].add(*_horizon_rows(p, fm, path_, from_ns))
         first = max(s[0] for s in spans)
         scored = fm.ts[fm.ts >= first]
         segments.append(

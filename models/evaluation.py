@@ -179,13 +179,18 @@ def reliability_curve(p: np.ndarray, hit: np.ndarray, n_bins: int = ECE_BINS) ->
     if p.size == 0:
         empty = np.zeros(0)
         return ReliabilityCurve(empty, empty, np.zeros(0, dtype=np.int64))
-    edges = np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
-    which = np.searchsorted(edges, p, side="right")
+    which = equal_mass_bins(p, n_bins)
     count = np.bincount(which, minlength=n_bins)
     keep = count > 0
     pred = np.bincount(which, weights=p, minlength=n_bins)[keep] / count[keep]
     obs = np.bincount(which, weights=hit.astype(np.float64), minlength=n_bins)[keep] / count[keep]
     return ReliabilityCurve(pred, obs, count[keep].astype(np.int64))
+
+
+def equal_mass_bins(p: np.ndarray, n_bins: int) -> np.ndarray:
+    """Return int64[M]: the bin (0..n_bins-1) of each probability, the edges at the quantiles of ``p``."""
+    edges = np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
+    return np.searchsorted(edges, p, side="right")
 
 
 def classwise_ece(y: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS) -> tuple[float, list[ReliabilityCurve]]:
@@ -378,6 +383,7 @@ class HorizonEvaluation:
     balanced_accuracy: float | None
     prior_balanced_accuracy: float | None
     ece: float
+    ece_interval: Interval  # resamples keep the full sample's bins; the range runs high (|gap| adds noise)
     prior_ece: float
     ece_per_class: list[float]
     ece_bins: int
@@ -450,7 +456,14 @@ def evaluate_horizon(
     moved = (y == up) | (y == down)
     score = up_score(proba, down, up)
     block = block_length(ts, horizon_ns)
-    boot_ll, boot_br, boot_auc = (np.full(replicates, np.nan) for _ in range(3))
+    # Resamples keep the full sample's bins: one weighted bin sum per resample, no re-sorting. Key
+    # k * n_bins + bin over every (row, class); the class-wise ECE is then sum |bin gap| / (rows * classes).
+    n_classes = proba.shape[1]
+    bin_key = np.stack(
+        [k * n_bins + equal_mass_bins(proba[:, k].astype(np.float64), n_bins) for k in range(n_classes)], axis=1
+    )
+    gap = proba - (y[:, None] == np.arange(n_classes)[None, :])
+    boot_ll, boot_br, boot_auc, boot_ece = (np.full(replicates, np.nan) for _ in range(4))
     for b, idx in enumerate(block_bootstrap_indices(len(y), block, replicates, seed)):
         boot_ll[b] = 1.0 - ll_m[idx].sum() / ll_p[idx].sum()
         boot_br[b] = 1.0 - br_m[idx].sum() / br_p[idx].sum()
@@ -458,6 +471,8 @@ def evaluate_horizon(
         a = auc(y[r] == up, score[r])
         if a is not None:
             boot_auc[b] = a
+        sums = np.bincount(bin_key[idx].ravel(), weights=gap[idx].ravel(), minlength=n_classes * n_bins)
+        boot_ece[b] = np.abs(sums).sum() / (len(idx) * n_classes)
     ece, curves = classwise_ece(y, proba, n_bins)
     prior_ece, _ = classwise_ece(y, base, n_bins)
     prior_pred = np.full(len(y), int(np.argmax(prior)))
@@ -496,6 +511,7 @@ def evaluate_horizon(
         balanced_accuracy=balanced_accuracy(y, proba.argmax(axis=1)),
         prior_balanced_accuracy=balanced_accuracy(y, prior_pred),
         ece=ece,
+        ece_interval=percentile_interval(boot_ece),
         prior_ece=prior_ece,
         ece_per_class=[c.ece() for c in curves],
         ece_bins=n_bins,

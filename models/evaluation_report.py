@@ -39,7 +39,8 @@ def table_rows(ev: dict[str, HorizonEvaluation]) -> list[tuple[str, list[str]]]:
             "balanced accuracy: model / prior",
             [f"{_num(x.balanced_accuracy)} / {_num(x.prior_balanced_accuracy)}" for x in e],
         ),
-        ("ECE class-wise: model / prior", [f"{x.ece:.4f} / {x.prior_ece:.4f}" for x in e]),
+        ("ECE class-wise [95 % bootstrap range]", [f"{x.ece:.4f} {_ci(x.ece_interval)}" for x in e]),
+        ("ECE class-wise of the prior", [f"{x.prior_ece:.4f}" for x in e]),
         ("ECE per class", [" / ".join(f"{v:.4f}" for v in x.ece_per_class) for x in e]),
         ("IC (Spearman, p_up - p_down vs move; prior 0)", [_num(x.information_coefficient) for x in e]),
         ("rule: trades / hit rate", [f"{x.rule_trades:,} / {_num(x.rule_hit_rate, '{:.3f}')}" for x in e]),
@@ -106,7 +107,9 @@ def markdown(ev: ModelEvaluation) -> str:
         " (0: no better than the prior).",
         f"- Intervals: percentile, {s['confidence']:.0%}, {s['bootstrap_replicates']} resamples by {s['bootstrap']},"
         f" seed {s['seed']}. The verdict says no skill when the log-loss skill interval contains zero.",
-        f"- ECE: {s['ece']}; the reliability diagram of each horizon is reliability_<H>.png.",
+        f"- ECE: {s['ece']}; the reliability diagram of each horizon is reliability_<H>.png. Its range is the"
+        " percentile range of the resamples' ECE, with the full sample's bins: resampling adds noise to every"
+        " bin's |gap|, so the range runs high and can lie above the estimate; read its upper end as a bound.",
         f"- Rule: enter the likelier of up and down when its probability exceeds {s['rule_threshold']:g}, at the"
         f" touch, exit at the horizon at the touch, taker fee {s['taker_fee_bps']:g} bps on both legs, one position"
         " at a time; PnL in bps of the entry price.",

@@ -202,6 +202,7 @@ def test_an_informative_model_has_skill_and_its_intervals_hold_the_estimate():
     assert ev.verdict == SKILL
     assert ev.log_loss_skill_interval.contains(ev.log_loss_skill)
     assert ev.brier_skill_interval.contains(ev.brier_skill)
+    assert ev.ece_interval.high is not None and ev.ece <= ev.ece_interval.high
     assert ev.auc_up_down is not None and ev.auc_up_down > 0.8
     assert ev.auc_up_down_interval.contains(ev.auc_up_down)
     assert ev.information_coefficient is not None and ev.information_coefficient > 0.3
@@ -212,7 +213,7 @@ def test_an_informative_model_has_skill_and_its_intervals_hold_the_estimate():
 
 def test_intervals_shrink_with_more_data():
     small, large = _evaluate(2000, informative=True), _evaluate(20_000, informative=True)
-    for name in ("log_loss_skill_interval", "auc_up_down_interval"):
+    for name in ("log_loss_skill_interval", "auc_up_down_interval", "ece_interval"):
         w_small = getattr(small, name).high - getattr(small, name).low
         w_large = getattr(large, name).high - getattr(large, name).low
         assert w_large < 0.6 * w_small, name
