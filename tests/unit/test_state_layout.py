@@ -21,6 +21,12 @@ def _widths(prefix: str, size: int) -> dict[str, int]:
     return {k: end - v for (k, v), end in zip(starts, ends, strict=True)}
 
 
+def test_every_slot_and_column_is_a_plain_int_numba_compiles_in_as_a_constant():
+    names = [k for k in vars(layout) if k.split("_")[0] in ("I", "F", "C", "COL", "N", "W")]
+    assert len(names) > 50
+    assert [k for k in names if type(getattr(layout, k)) is not int] == []
+
+
 def test_int_slots_tile_the_int_state_without_overlap():
     widths = _widths("I_", layout.N_ISTATE)
     assert widths.pop("I_TAIL") == len(WINDOWS_NS)
