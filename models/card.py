@@ -35,6 +35,42 @@ class SplitMetrics(BaseModel):
     class_counts: list[int]
 
 
+class LabelSpec(BaseModel):
+    """How a model's labels were made: enough to label new data the same way (``models.dataset``).
+
+    ``kind`` "direction": ``dead_zone_ticks`` (ticks) and the rule that chose it ("ticks": given,
+    "flat_share": the smallest reaching ``flat_share_target`` on the training rows, "half_median_spread");
+    ``flat_share_train`` is the flat share it gave on the first fold's training rows. ``kind``
+    "first_passage": the barriers (bps of entry), the order latency (ns) and the round-trip fee (bps).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = "direction"
+    dead_zone_ticks: float | None = None
+    dead_zone_rule: str | None = None
+    flat_share_target: float | None = None
+    flat_share_train: float | None = None
+    take_profit_bps: float | None = None
+    stop_loss_bps: float | None = None
+    latency_ns: int | None = None
+    round_trip_fee_bps: float | None = None
+
+
+class FoldCard(BaseModel):
+    """One walk-forward fold: its spans (first and last row time, ns) and its model's test-span metrics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    train_span_ns: tuple[int, int]
+    val_span_ns: tuple[int, int]
+    test_span_ns: tuple[int, int]
+    n_trees: int
+    test: SplitMetrics
+    test_uncalibrated: SplitMetrics | None = None
+
+
 class ModelCard(BaseModel):
     """Everything needed to trust and load one horizon's model."""
 
@@ -48,7 +84,7 @@ class ModelCard(BaseModel):
     feature_names: list[str]
     input_name: str
     probabilities_output: str
-    dead_zone_ticks: float
+    dead_zone_ticks: float | None = Field(description="direction labels' flat band, ticks; None for first_passage")
     decision_grid_ms: float
     instrument: dict[str, str | float]
     data_file: str
@@ -61,8 +97,18 @@ class ModelCard(BaseModel):
     params: dict[str, float | int | str]
     versions: dict[str, str]
     parity_max_abs_diff: float
-    metrics: dict[str, SplitMetrics]
+    metrics: dict[str, SplitMetrics] = Field(
+        description="the shipped model (the last fold's) on its train, val and test spans; test_uncalibrated:"
+        " its trees alone on the test span"
+    )
     synthetic: bool = False
+    labels: LabelSpec = LabelSpec()
+    calibration: dict[str, str | int | float] | None = Field(
+        None, description="the calibration in the ONNX graph, if any"
+    )
+    sample_weights: str = "none"
+    window: str = "expanding"
+    folds: list[FoldCard] = Field(default_factory=list, description="every walk-forward fold, oldest first")
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n")

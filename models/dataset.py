@@ -1,4 +1,9 @@
-"""Training rows: features at each decision point and the direction label for each horizon."""
+"""Training rows: features at each decision point and, per horizon, a label and the time it is decided.
+
+API (used by ``models/train.py`` and the evaluation): :func:`horizon_labels` labels decision rows the
+way a model card's :class:`~scalper.models.card.LabelSpec` says (so new data is labelled as the model's
+training data was); :func:`choose_dead_zone` resolves a direction config's dead zone on training rows.
+"""
 
 from __future__ import annotations
 
@@ -8,57 +13,128 @@ import numpy as np
 
 from scalper.features.batch import FeatureMatrix
 from scalper.features.registry import FEATURE_NAMES
-from scalper.models.labels import default_dead_zone, direction_labels
+from scalper.models.card import LabelSpec
+from scalper.models.config import LabelsConfig
+from scalper.models.labels import (
+    dead_zone_for_flat_share,
+    default_dead_zone,
+    direction_labels,
+    first_passage,
+)
+from scalper.models.touchpath import TouchPath
 
 SPREAD_COLUMN = FEATURE_NAMES.index("spread_ticks")
 
 
 @dataclass(frozen=True)
-class LabelledRows:
-    """Decision rows with one label vector per horizon.
+class HorizonLabels:
+    """Labels of every decision row for one horizon.
 
     Attributes
     ----------
-    ts : ndarray
-        int64[M], decision times, ns.
-    X : ndarray
-        float32[M, F]: the model input dtype, so training and ONNX inference see identical values.
-    labels : dict[int, ndarray]
-        Horizon (ns) -> int8[M] labels (``models.labels``), -1 where the horizon runs past the data.
-    dead_zone_ticks : float
-        The flat band used for every horizon, ticks.
+    y : ndarray
+        int8[M], DOWN=0, FLAT=1, UP=2, UNKNOWN=-1 (``models.labels``).
+    end_ns : ndarray
+        int64[M], when each label is decided, ns (decision time + horizon for direction labels).
+    net_bps : ndarray or None
+        float64[M, 2], first_passage only: net return of a long and a short (``FirstPassage.net_bps``).
     """
 
-    ts: np.ndarray
-    X: np.ndarray
-    labels: dict[int, np.ndarray]
-    dead_zone_ticks: float
+    y: np.ndarray
+    end_ns: np.ndarray
+    net_bps: np.ndarray | None = None
 
 
-def label_rows(
-    fm: FeatureMatrix,
-    horizons_ns: list[int],
-    dead_zone_ticks: float | None = None,
-    dead_zone_rows: np.ndarray | None = None,
-) -> LabelledRows:
-    """Label every decision row of ``fm`` for each horizon.
-
-    The label at decision time ``g`` compares the mid as of ``g`` with the mid as of ``g + h``;
-    both come from the mid series of the same replay, so no feature sees past ``g``.
-    ``dead_zone_ticks`` defaults to half the median spread over the rows selected by the boolean
-    mask ``dead_zone_rows`` (all rows when None): pass the training rows so the test span does not
-    leak into this choice.
-    """
-    if dead_zone_ticks is None:
-        spreads = fm.X[:, SPREAD_COLUMN] if dead_zone_rows is None else fm.X[dead_zone_rows, SPREAD_COLUMN]
-        dz = default_dead_zone(spreads)
-    else:
-        dz = float(dead_zone_ticks)
-    now = fm.mid_at(fm.ts)
+def mid_change(fm: FeatureMatrix, horizon_ns: int) -> np.ndarray:
+    """Return float64[M], the mid change (ticks) from each decision to decision + ``horizon_ns``; NaN where
+    the horizon runs past the data."""
+    later = fm.mid_at(fm.ts + horizon_ns)
     last_ts = fm.mid_ts[-1] if fm.mid_ts.size else np.iinfo(np.int64).min
-    labels = {}
-    for h in horizons_ns:
-        later = fm.mid_at(fm.ts + h)
-        later[fm.ts + h > last_ts] = np.nan
-        labels[int(h)] = direction_labels(now, later, dz)
-    return LabelledRows(ts=fm.ts, X=fm.X.astype(np.float32), labels=labels, dead_zone_ticks=dz)
+    later[fm.ts + horizon_ns > last_ts] = np.nan
+    return later - fm.mid_at(fm.ts)
+
+
+def choose_dead_zone(cfg: LabelsConfig, fm: FeatureMatrix, horizon_ns: int, rows: np.ndarray) -> LabelSpec:
+    """Resolve a direction config's dead zone for one horizon on the boolean row mask ``rows`` (bool[M],
+    the training rows, so the test span does not choose its own labels) and say which rule chose it.
+
+    Raises
+    ------
+    ValueError
+        If ``cfg.kind`` is not "direction" or ``rows`` selects nothing to choose from.
+    """
+    if cfg.kind != "direction":
+        raise ValueError(f"choose_dead_zone needs kind = 'direction', got {cfg.kind!r}")
+    change = mid_change(fm, horizon_ns)
+    if cfg.dead_zone_ticks is not None:
+        dz, rule = float(cfg.dead_zone_ticks), "ticks"
+    elif cfg.flat_share is not None:
+        dz, rule = dead_zone_for_flat_share(change[rows], cfg.flat_share), "flat_share"
+    else:
+        dz, rule = default_dead_zone(fm.X[rows, SPREAD_COLUMN]), "half_median_spread"
+    known = rows & np.isfinite(change)
+    flat = float(np.mean(np.abs(change[known]) <= dz)) if known.any() else None
+    return LabelSpec(
+        kind="direction",
+        dead_zone_ticks=dz,
+        dead_zone_rule=rule,
+        flat_share_target=cfg.flat_share,
+        flat_share_train=flat,
+    )
+
+
+def first_passage_spec(cfg: LabelsConfig) -> LabelSpec:
+    """The LabelSpec of a first_passage config whose barriers are all set (``LabelsConfig.with_trade``).
+
+    Raises
+    ------
+    ValueError
+        Naming the first unset key.
+    """
+    for key in ("take_profit_bps", "stop_loss_bps", "latency_ms", "round_trip_fee_bps"):
+        if getattr(cfg, key) is None:
+            raise ValueError(f"labels.{key} is unset: first_passage labels need the trade's {key}")
+    assert cfg.latency_ms is not None  # for mypy: checked above
+    return LabelSpec(
+        kind="first_passage",
+        take_profit_bps=cfg.take_profit_bps,
+        stop_loss_bps=cfg.stop_loss_bps,
+        latency_ns=int(round(cfg.latency_ms * 1e6)),
+        round_trip_fee_bps=cfg.round_trip_fee_bps,
+    )
+
+
+def horizon_labels(spec: LabelSpec, fm: FeatureMatrix, horizon_ns: int, path: TouchPath | None = None) -> HorizonLabels:
+    """Label every decision row of ``fm`` for one horizon as ``spec`` says.
+
+    Direction labels compare the mid as of the decision with the mid as of decision + horizon (both from
+    the same replay, so no feature sees past its decision). First-passage labels need the touch path of
+    the same data (:func:`~scalper.models.touchpath.touch_path`).
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` lacks what its kind needs (dead zone, barriers, ``path``).
+    """
+    if spec.kind == "direction":
+        if spec.dead_zone_ticks is None:
+            raise ValueError("a direction LabelSpec needs dead_zone_ticks")
+        y = direction_labels(np.zeros(len(fm.ts)), mid_change(fm, horizon_ns), spec.dead_zone_ticks)
+        return HorizonLabels(y, fm.ts + horizon_ns)
+    if spec.kind != "first_passage":
+        raise ValueError(f"unknown label kind {spec.kind!r}")
+    if path is None:
+        raise ValueError("first_passage labels need the touch path of the data")
+    if spec.take_profit_bps is None or spec.stop_loss_bps is None:
+        raise ValueError("a first_passage LabelSpec needs take_profit_bps and stop_loss_bps")
+    fp = first_passage(
+        fm.ts,
+        path,
+        horizon_ns,
+        spec.take_profit_bps,
+        spec.stop_loss_bps,
+        latency_ns=spec.latency_ns or 0,
+        round_trip_fee_bps=spec.round_trip_fee_bps or 0.0,
+    )
+    y, end_ns = fp.classes()
+    return HorizonLabels(y, end_ns, fp.net_bps)

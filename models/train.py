@@ -1,4 +1,11 @@
-"""Train one LightGBM direction model per horizon, export each to ONNX with a model card."""
+"""Train LightGBM per horizon over purged walk-forward folds, calibrate, export the last fold to ONNX + card.
+
+Per horizon: label every decision row (``models.dataset``), cut purged walk-forward folds
+(``models.split``), and for each fold fit LightGBM on its training span (uniqueness sample weights,
+early stopping on the validation span), fit the calibration on the validation span and score the test
+span, which the fold never saw. The last fold's model (trained on the most recent data) is shipped with
+its calibration inside the ONNX graph; the card records every fold's spans and test metrics.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +19,26 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
 
-from scalper.features.batch import compute_features
+from scalper.features.batch import FeatureMatrix, compute_features
 from scalper.features.config import FeaturesConfig
 from scalper.features.kernels import FeatureState
 from scalper.features.registry import FEATURE_NAMES, FEATURE_SET_VERSION
 from scalper.ingest import tickfile
-from scalper.models.card import ModelCard, SplitMetrics
+from scalper.models.calibration import Calibration, fit_isotonic, fit_temperature
+from scalper.models.card import FoldCard, LabelSpec, ModelCard, SplitMetrics
 from scalper.models.config import LabelsConfig, TrainConfig
-from scalper.models.dataset import LabelledRows, label_rows
-from scalper.models.labels import CLASS_NAMES
+from scalper.models.dataset import HorizonLabels, choose_dead_zone, first_passage_spec, horizon_labels
+from scalper.models.labels import CLASS_NAMES, uniqueness_weights
 from scalper.models.onnx_export import INPUT_NAME, PROBABILITIES, parity_check, save_onnx, to_onnx
-from scalper.models.split import TimeSplit, time_split
+from scalper.models.split import Fold, walk_forward
+from scalper.models.touchpath import TouchPath, touch_path
 
 N_CLASSES = len(CLASS_NAMES)
-_VERSIONED = ("scalper", "lightgbm", "onnxmltools", "onnxruntime", "onnx", "numpy", "numba")
+_VERSIONED = ("scalper", "lightgbm", "onnxmltools", "onnxruntime", "onnx", "numpy", "numba", "scikit-learn")
 
 
 class TrainingError(ValueError):
-    """The data cannot train a model (too few rows, a class missing from the training span)."""
+    """The data cannot train a model (too few rows, a class missing from a training span)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,15 @@ class HorizonResult:
     horizon_s: float
     card: ModelCard
     onnx_path: Path
+
+
+@dataclass(frozen=True)
+class _FoldFit:
+    fold: Fold
+    model: lgb.LGBMClassifier
+    calibration: Calibration | None
+    prior: np.ndarray
+    parts: dict[str, np.ndarray]
 
 
 def _metrics(y: np.ndarray, proba: np.ndarray, prior: np.ndarray) -> SplitMetrics:
@@ -70,38 +88,38 @@ def _span(ts: np.ndarray, mask: np.ndarray) -> tuple[int, int]:
     return (int(sel[0]), int(sel[-1]))
 
 
-def train_horizon(
-    rows: LabelledRows,
-    split: TimeSplit,
-    horizon_ns: int,
-    train_cfg: TrainConfig,
-    out_dir: Path,
-    card_base: dict,
-) -> HorizonResult:
-    """Fit, evaluate, export and parity-check the model of one horizon; write ``h<H>s.onnx`` and its card.
+def _weights(ts: np.ndarray, labels: HorizonLabels, mask: np.ndarray, kind: str) -> np.ndarray:
+    # Uniqueness among the rows of one part, scaled to mean 1 so LightGBM's hessian limits keep their scale.
+    if kind == "none":
+        return np.ones(int(mask.sum()))
+    w = uniqueness_weights(ts, labels.end_ns, mask)[mask]
+    return w / w.mean()
 
-    Raises
-    ------
-    TrainingError
-        If a part of the split has no labelled row or the training span lacks a class.
-    onnx_export.ParityError
-        If ONNX Runtime and LightGBM disagree (nothing is written then).
-    """
-    y = rows.labels[horizon_ns]
+
+def _predict(fit: _FoldFit, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    raw = np.asarray(fit.model.predict_proba(X))
+    if fit.calibration is None:
+        return raw, raw
+    cal = fit.calibration.apply(raw).astype(np.float64)
+    return raw, cal / cal.sum(axis=1, keepdims=True)  # float32 sums are 1 only to ~1e-7; metrics want 1
+
+
+def _fit_fold(
+    X64: np.ndarray, ts: np.ndarray, labels: HorizonLabels, fold: Fold, t: TrainConfig, horizon_s: float
+) -> _FoldFit:
+    y = labels.y
     known = y >= 0
-    parts = {name: getattr(split, name) & known for name in ("train", "val", "test")}
+    parts = {name: getattr(fold, name) & known for name in ("train", "val", "test")}
     for name, mask in parts.items():
         if not mask.any():
-            raise TrainingError(f"horizon {horizon_ns / 1e9:g} s: no labelled {name} rows")
+            raise TrainingError(f"horizon {horizon_s:g} s, fold {fold.index}: no labelled {name} rows")
     y_train = y[parts["train"]].astype(np.int64)
     counts = np.bincount(y_train, minlength=N_CLASSES)
     if (counts == 0).any():
         raise TrainingError(
-            f"horizon {horizon_ns / 1e9:g} s: training span"
+            f"horizon {horizon_s:g} s, fold {fold.index}: training span"
             f" lacks class(es) {[CLASS_NAMES[i] for i in np.flatnonzero(counts == 0)]}"
         )
-    prior = counts / counts.sum()
-    t = train_cfg
     model = lgb.LGBMClassifier(
         objective="multiclass",
         n_estimators=t.n_estimators,
@@ -113,48 +131,125 @@ def train_horizon(
         deterministic=True,
         verbose=-1,
     )
-    X64 = rows.X.astype(np.float64)
     callbacks: list[Callable[..., Any]] = (
         [lgb.early_stopping(t.early_stopping_rounds, verbose=False)] if t.early_stopping_rounds else []
     )
+    w_val = _weights(ts, labels, parts["val"], t.sample_weights)
     model.fit(
         X64[parts["train"]],
         y_train,
+        sample_weight=_weights(ts, labels, parts["train"], t.sample_weights),
         eval_X=(X64[parts["val"]],),
         eval_y=(y[parts["val"]].astype(np.int64),),
+        eval_sample_weight=[w_val],
         callbacks=callbacks,
     )
-    metrics = {
-        name: _metrics(y[mask].astype(np.int64), np.asarray(model.predict_proba(X64[mask])), prior)
-        for name, mask in parts.items()
-    }
-    onnx_bytes = to_onnx(model, rows.X.shape[1])
-    parity = parity_check(model, onnx_bytes, rows.X)
-    stem = f"h{horizon_ns / 1e9:g}s"
+    calibration: Calibration | None = None
+    if t.calibration != "none":
+        raw_val = np.asarray(model.predict_proba(X64[parts["val"]]))
+        fit = fit_isotonic if t.calibration == "isotonic" else fit_temperature
+        calibration = fit(raw_val, y[parts["val"]].astype(np.int64), sample_weight=w_val)
+    return _FoldFit(fold, model, calibration, counts / counts.sum(), parts)
+
+
+def _fold_card(fit: _FoldFit, X64: np.ndarray, ts: np.ndarray, y: np.ndarray) -> FoldCard:
+    test = fit.parts["test"]
+    raw, cal = _predict(fit, X64[test])
+    yt = y[test].astype(np.int64)
+    return FoldCard(
+        index=fit.fold.index,
+        train_span_ns=_span(ts, fit.parts["train"]),
+        val_span_ns=_span(ts, fit.parts["val"]),
+        test_span_ns=_span(ts, test),
+        n_trees=int(fit.model.booster_.num_trees()),
+        test=_metrics(yt, cal, fit.prior),
+        test_uncalibrated=_metrics(yt, raw, fit.prior) if fit.calibration is not None else None,
+    )
+
+
+def _label_horizon(
+    cfg: LabelsConfig, fm: FeatureMatrix, path: TouchPath | None, horizon_ns: int, t: TrainConfig
+) -> tuple[LabelSpec, HorizonLabels, list[Fold]]:
+    # The folds' boundaries depend on the decision times only; purging reads each label's end. A direction
+    # label ends at decision + horizon whatever its dead zone, which the first fold's training rows choose.
+    if cfg.kind == "first_passage":
+        spec = first_passage_spec(cfg)
+        labels = horizon_labels(spec, fm, horizon_ns, path)
+        return spec, labels, walk_forward(fm.ts, cfg.split, cfg.embargo_ns, t.folds, t.window, labels.end_ns)
+    folds = walk_forward(fm.ts, cfg.split, cfg.embargo_ns, t.folds, t.window, fm.ts + horizon_ns)
+    spec = choose_dead_zone(cfg, fm, horizon_ns, folds[0].train)
+    labels = horizon_labels(spec, fm, horizon_ns)
+    return spec, labels, folds
+
+
+def train_horizon(
+    fm: FeatureMatrix,
+    path: TouchPath | None,
+    horizon_ns: int,
+    labels_cfg: LabelsConfig,
+    train_cfg: TrainConfig,
+    out_dir: Path,
+    card_base: dict,
+) -> HorizonResult:
+    """Label, fit every fold, export the last fold's calibrated model; write ``h<H>s.onnx`` and its card.
+
+    Raises
+    ------
+    TrainingError
+        If a part of some fold has no labelled row or a training span lacks a class.
+    ValueError
+        If the folds cannot be cut (``models.split.walk_forward``) or the labels are misconfigured.
+    onnx_export.ParityError
+        If ONNX Runtime and LightGBM (with the calibration) disagree (nothing is written then).
+    """
+    horizon_s = horizon_ns / 1e9
+    spec, labels, folds = _label_horizon(labels_cfg, fm, path, horizon_ns, train_cfg)
+    X32 = fm.X.astype(np.float32)  # the model input dtype: training and ONNX inference see identical values
+    X64 = X32.astype(np.float64)
+    y = labels.y
+    fits = [_fit_fold(X64, fm.ts, labels, fold, train_cfg, horizon_s) for fold in folds]
+    fold_cards = [_fold_card(fit, X64, fm.ts, y) for fit in fits]
+    last = fits[-1]
+    metrics = {}
+    for name, mask in last.parts.items():
+        metrics[name] = _metrics(y[mask].astype(np.int64), _predict(last, X64[mask])[1], last.prior)
+    if last.calibration is not None:
+        test = last.parts["test"]
+        metrics["test_uncalibrated"] = _metrics(y[test].astype(np.int64), _predict(last, X64[test])[0], last.prior)
+    onnx_bytes = to_onnx(last.model, X32.shape[1], last.calibration)
+    parity = parity_check(last.model, onnx_bytes, X32, calibration=last.calibration)
+    stem = f"h{horizon_s:g}s"
     onnx_path = out_dir / f"{stem}.onnx"
     card = ModelCard(
         model_file=onnx_path.name,
-        horizon_s=horizon_ns / 1e9,
+        horizon_s=horizon_s,
         classes=list(CLASS_NAMES),
         feature_set_version=FEATURE_SET_VERSION,
         feature_names=list(FEATURE_NAMES),
         input_name=INPUT_NAME,
         probabilities_output=PROBABILITIES,
-        dead_zone_ticks=rows.dead_zone_ticks,
-        train_span_ns=_span(rows.ts, parts["train"]),
-        val_span_ns=_span(rows.ts, parts["val"]),
-        test_span_ns=_span(rows.ts, parts["test"]),
-        n_trees=int(model.booster_.num_trees()),
+        dead_zone_ticks=spec.dead_zone_ticks,
+        train_span_ns=_span(fm.ts, last.parts["train"]),
+        val_span_ns=_span(fm.ts, last.parts["val"]),
+        test_span_ns=_span(fm.ts, last.parts["test"]),
+        n_trees=int(last.model.booster_.num_trees()),
         params={
-            k: v for k, v in model.get_params().items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+            k: v
+            for k, v in last.model.get_params().items()
+            if isinstance(v, (int, float, str)) and not isinstance(v, bool)
         },
         parity_max_abs_diff=parity,
         metrics=metrics,
+        labels=spec,
+        calibration=None if last.calibration is None else last.calibration.summary(),
+        sample_weights=train_cfg.sample_weights,
+        window=train_cfg.window,
+        folds=fold_cards,
         **card_base,
     )
     save_onnx(onnx_bytes, onnx_path)
     card.save(out_dir / f"{stem}.card.json")
-    return HorizonResult(horizon_ns / 1e9, card, onnx_path)
+    return HorizonResult(horizon_s, card, onnx_path)
 
 
 def train_models(
@@ -174,19 +269,21 @@ def train_models(
     out_dir : path
         Directory for ``h<H>s.onnx`` and ``h<H>s.card.json`` (created).
     features_cfg, labels_cfg, train_cfg
-        Grid and buffers; horizons, dead zone, split and embargo; LightGBM parameters.
+        Grid and buffers; label kind, horizons, dead zone or barriers, split shares and embargo;
+        LightGBM parameters, folds, window, calibration and sample weights. A first_passage config
+        needs its barriers set (``LabelsConfig.with_trade`` fills them from the trade's config).
     on_horizon : callable, optional
         Called with each :class:`HorizonResult` as it is written (progress reporting).
     """
     ticks = Path(ticks)
     out_dir = Path(out_dir)
+    if labels_cfg.kind == "first_passage":
+        first_passage_spec(labels_cfg)  # refuse unset barriers before the feature pass
     out_dir.mkdir(parents=True, exist_ok=True)
     data = tickfile.read(ticks)
     fc = features_cfg
     fm = compute_features(data, FeatureState.from_config(fc))
-    horizons_ns = [int(round(h * 1e9)) for h in labels_cfg.horizons_s]
-    split = time_split(fm.ts, labels_cfg.split, labels_cfg.embargo_ns)
-    rows = label_rows(fm, horizons_ns, labels_cfg.dead_zone_ticks, dead_zone_rows=split.train)
+    path = touch_path(data) if labels_cfg.kind == "first_passage" else None
     inst = data.instrument
     card_base = dict(
         decision_grid_ms=fc.grid_ms,
@@ -204,8 +301,8 @@ def train_models(
         synthetic=inst.source.startswith("synthetic"),
     )
     results = []
-    for h in horizons_ns:
-        res = train_horizon(rows, split, h, train_cfg, out_dir, card_base)
+    for h in labels_cfg.horizons_s:
+        res = train_horizon(fm, path, int(round(h * 1e9)), labels_cfg, train_cfg, out_dir, card_base)
         results.append(res)
         if on_horizon is not None:
             on_horizon(res)

@@ -4,7 +4,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from scalper.models.calibration import MIN_PROBABILITY, fit_isotonic
+from scalper.models.calibration import MIN_PROBABILITY, fit_isotonic, fit_temperature
 from scalper.models.onnx_export import INPUT_NAME, PROBABILITIES, ParityError, parity_check, to_onnx
 
 
@@ -79,3 +79,31 @@ def test_fit_isotonic_refuses_bad_input():
         fit_isotonic(np.full((2, 3), 1 / 3), np.array([0, 3]))
     with pytest.raises(ValueError, match="max_knots"):
         fit_isotonic(np.full((2, 3), 1 / 3), np.array([0, 1]), max_knots=1)
+
+
+def test_temperature_scaling_softens_an_overconfident_model_and_keeps_its_ranking():
+    rng = np.random.default_rng(5)
+    n = 5000
+    y = rng.integers(0, 3, n)
+    logits = rng.normal(size=(n, 3))
+    logits[np.arange(n), y] += 1.0
+    true = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(3, p=p) for p in true])
+    sharp = true**3 / (true**3).sum(axis=1, keepdims=True)  # the truth raised to 1 / T with T = 1/3
+    cal = fit_temperature(sharp, y)
+    assert cal.temperature == pytest.approx(3.0, rel=0.1)
+    out = cal.apply(sharp)
+    np.testing.assert_allclose(out, true, atol=0.05)
+    assert np.array_equal(out.argmax(axis=1), sharp.argmax(axis=1))
+    assert cal.summary() == {"method": "temperature", "temperature": cal.temperature}
+
+
+def test_temperature_graph_matches_python_within_1e_5():
+    m, X, y = _fitted()
+    cal = fit_temperature(m.predict_proba(X[2000:3000].astype(float)), y[2000:3000])
+    onx = to_onnx(m, 4, cal)
+    assert parity_check(m, onx, X, calibration=cal) <= 1e-5
+    sess = ort.InferenceSession(onx, providers=["CPUExecutionProvider"])
+    label, proba = sess.run(["label", PROBABILITIES], {INPUT_NAME: X})
+    assert np.abs(proba - cal.apply(m.predict_proba(X.astype(float)))).max() <= 1e-5
+    assert np.array_equal(label, proba.argmax(axis=1))
