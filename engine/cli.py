@@ -269,14 +269,18 @@ def _train(ticks: Path, out: Path, cfg) -> None:
     from scalper.ingest.tickfile import TickFileError
     from scalper.models.onnx_export import ParityError
     from scalper.models.train import TrainingError, train_models
+    from scalper.risk.kelly import round_trip_fee_bps
 
+    # First-passage labels follow the trade this config makes: unset barriers come from [risk] and [exec].
+    fee = round_trip_fee_bps(cfg.exec.taker_fee_bps)
+    labels = cfg.labels.with_trade(cfg.risk.take_profit_bps, cfg.risk.stop_loss_bps, cfg.exec.latency_ms, fee)
     t0 = time.perf_counter()
     try:
         results = train_models(
             ticks,
             out,
             cfg.features,
-            cfg.labels,
+            labels,
             cfg.train,
             on_horizon=lambda r: err.print(f"  trained {r.horizon_s:g} s -> {r.onnx_path}"),
         )
