@@ -33,6 +33,10 @@ class SplitMetrics(BaseModel):
     baseline_balanced_accuracy: float
     baseline_log_loss: float = Field(description="log-loss of predicting the training class priors")
     class_counts: list[int]
+    up_down_auc: float | None = Field(
+        None, description="AUC of p_up / (p_up + p_down) on the rows labelled up or down (models.evaluation)"
+    )
+    ece: float | None = Field(None, description="class-wise expected calibration error (models.evaluation)")
 
 
 class LabelSpec(BaseModel):

@@ -28,6 +28,7 @@ from scalper.models.calibration import Calibration, fit_isotonic, fit_temperatur
 from scalper.models.card import FoldCard, LabelSpec, ModelCard, SplitMetrics
 from scalper.models.config import LabelsConfig, TrainConfig
 from scalper.models.dataset import HorizonLabels, choose_dead_zone, first_passage_spec, horizon_labels
+from scalper.models.evaluation import classwise_ece, up_down_auc
 from scalper.models.labels import CLASS_NAMES, uniqueness_weights
 from scalper.models.onnx_export import INPUT_NAME, PROBABILITIES, parity_check, save_onnx, to_onnx
 from scalper.models.split import Fold, walk_forward
@@ -70,6 +71,8 @@ def _metrics(y: np.ndarray, proba: np.ndarray, prior: np.ndarray) -> SplitMetric
         baseline_balanced_accuracy=float(balanced_accuracy_score(y, base)),
         baseline_log_loss=float(log_loss(y, np.tile(prior, (len(y), 1)), labels=labels)),
         class_counts=[int(c) for c in np.bincount(y, minlength=N_CLASSES)],
+        up_down_auc=up_down_auc(y, proba),
+        ece=classwise_ece(y, proba)[0] if len(y) else None,
     )
 
 
