@@ -30,22 +30,26 @@ from scalper.backtest.metrics import (
 )
 from scalper.features.batch import FeatureMatrix
 from scalper.features.kernels import I_BOOK_OVERFLOWS, I_CROSSED, I_RING_OVERFLOWS
+from scalper.models.dataset import horizon_labels
 from scalper.models.evaluate import model_versions, training_prior
-from scalper.models.labels import direction_labels
+from scalper.models.inference import OnnxPredictor
+from scalper.models.touchpath import TouchPath
 
 
-def _labels(p, fm: FeatureMatrix, ts: np.ndarray) -> np.ndarray:
-    # The labels training made for decisions at ts: same mid series, the card's dead zone, -1 past the data.
-    last = fm.mid_ts[-1] if fm.mid_ts.size else np.iinfo(np.int64).min
-    later = fm.mid_at(ts + p.horizon_ns)
-    later[ts + p.horizon_ns > last] = np.nan
-    return direction_labels(fm.mid_at(ts), later, p.card.dead_zone_ticks)
+def _labels(p: OnnxPredictor, fm: FeatureMatrix, ts: np.ndarray, touch: TouchPath | None) -> np.ndarray:
+    # The labels training made (the card's LabelSpec) at the decisions ts, which are rows of fm.
+    y = horizon_labels(p.card.labels, fm, p.horizon_ns, touch).y
+    rows = np.searchsorted(fm.ts, ts)
+    return y[np.minimum(rows, len(y) - 1)] if len(y) else np.full(len(ts), -1, dtype=np.int8)
 
 
-def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -> dict[str, dict[str, float | None]]:
+def prediction_accuracy(
+    result: ReplayResult, fm: FeatureMatrix, from_ns: int, touch: TouchPath | None = None
+) -> dict[str, dict[str, float | None]]:
     """Return, per horizon, the share of decisions (at or after ``from_ns``) whose argmax class was right.
 
-    Labels use the same mid series and each model card's dead zone, as in training. A batched replay
+    Labels are made as each card's ``labels`` say (``models.dataset.horizon_labels``); first-passage
+    labels need the replay's ``touch`` path (``models.touchpath.touch_path``). A batched replay
     predicts only the decisions that could open a position; the others of the span are predicted here,
     from the batch pass's rows, in one call per horizon. ``accuracy`` is None when no decision of
     the span has a label.
@@ -65,7 +69,7 @@ def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -
             classes[missing, k] = p.predict_batch(X32).argmax(axis=1)
     out = {}
     for k, p in enumerate(result.core.models.predictors):
-        y = _labels(p, fm, ts)
+        y = _labels(p, fm, ts, touch)
         ok = sel & (y >= 0)
         n = int(ok.sum())
         acc = float(np.mean(classes[ok, k] == y[ok])) if n else None
@@ -73,7 +77,9 @@ def prediction_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -
     return out
 
 
-def baseline_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -> dict[str, float | None]:
+def baseline_accuracy(
+    result: ReplayResult, fm: FeatureMatrix, from_ns: int, touch: TouchPath | None = None
+) -> dict[str, float | None]:
     """Return, per horizon, the accuracy of always predicting the training span's majority class (the card's)
     on the decisions :func:`prediction_accuracy` scores; None when none of them has a label."""
     preds = result.core.predictions
@@ -81,7 +87,7 @@ def baseline_accuracy(result: ReplayResult, fm: FeatureMatrix, from_ns: int) -> 
     ts = np.asarray(preds.ts, dtype=np.int64)
     out = {}
     for p in result.core.models.predictors:
-        y = _labels(p, fm, ts)
+        y = _labels(p, fm, ts, touch)
         y = y[(ts >= from_ns) & (y >= 0)]
         majority = int(np.argmax(training_prior(p.card)))
         out[f"{p.card.horizon_s:g}s"] = float(np.mean(y == majority)) if y.size else None
@@ -108,14 +114,21 @@ def trading_equity(
     return times, equity_curve(f["ts_ns"], f["side"], f["qty"], f["price"], f["fee"], times, mid, initial_equity)
 
 
-def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float, periods_per_year: float) -> dict:
+def build_metrics(
+    result: ReplayResult,
+    fm: FeatureMatrix,
+    initial_equity: float,
+    periods_per_year: float,
+    touch: TouchPath | None = None,
+) -> dict:
     """Compute the report metrics of a replay (PnL in quote currency, times in ns, rates per second).
 
     A metric that is undefined for this replay (``hit_rate`` without a round trip, ``sharpe`` of a
     flat equity curve, a horizon's ``accuracy`` without a labelled decision) is None, never NaN, and
     ``undefined`` maps its dotted path (``"prediction_accuracy.5s.accuracy"``) to the reason;
     ``undefined`` is empty otherwise. ``baselines`` holds each metric's baseline (see the module
-    docstring), ``flags["sharpe"]`` the reasons the Sharpe is unreliable (empty when none).
+    docstring), ``flags["sharpe"]`` the reasons the Sharpe is unreliable (empty when none). ``touch``:
+    as in :func:`write_report`.
     """
     f = fills_table(result)
     core = result.core
@@ -130,7 +143,8 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
     grid, equity = trading_equity(result, fm, initial_equity)
     _, equity_at_fills = trading_equity(result, fm, initial_equity, with_fills=True)
     start, end = (int(grid[0]), int(grid[-1])) if grid.size else (result.trade_from_ns, result.trade_from_ns)
-    majority = baseline_accuracy(result, fm, start)
+    accuracy = prediction_accuracy(result, fm, start, touch)
+    majority = baseline_accuracy(result, fm, start, touch)
     risk = core.risk
     ist = core.state.ist
     metrics = {
@@ -165,9 +179,7 @@ def build_metrics(result: ReplayResult, fm: FeatureMatrix, initial_equity: float
             k.name if hasattr(k, "name") else str(k): int(v) for k, v in result.adapter.status_counts().items()
         },
         "rejections_by_reason": {r.name: int(c) for r, c in risk.reject_counts.items() if c},
-        "prediction_accuracy": {
-            h: {**acc, "baseline_accuracy": majority[h]} for h, acc in prediction_accuracy(result, fm, start).items()
-        },
+        "prediction_accuracy": {h: {**acc, "baseline_accuracy": majority[h]} for h, acc in accuracy.items()},
         "baselines": {
             "net_pnl": 0.0,
             "sharpe": 0.0,
@@ -223,21 +235,28 @@ def plot_equity(path: Path, grid_ts: np.ndarray, equity: np.ndarray, title: str)
 
 
 def write_report(
-    out_dir: str | Path, result: ReplayResult, fm: FeatureMatrix, initial_equity: float, periods_per_year: float
+    out_dir: str | Path,
+    result: ReplayResult,
+    fm: FeatureMatrix,
+    initial_equity: float,
+    periods_per_year: float,
+    touch: TouchPath | None = None,
 ) -> dict:
     """Write ``metrics.json``, ``trades.parquet`` (one row per fill) and ``equity.png``; return the metrics.
 
     ``metrics.json`` is strict JSON (RFC 8259): undefined metrics are null with their reason in
-    ``undefined`` (see :func:`build_metrics`).
+    ``undefined`` (see :func:`build_metrics`). ``touch``, the replayed data's touch path, is needed
+    when a model's labels are first-passage ones.
 
     Raises
     ------
     ValueError
-        If a metric is NaN or infinite (a bug: nothing is written then, rather than invalid JSON).
+        If a metric is NaN or infinite (a bug: nothing is written then, rather than invalid JSON), or a
+        model's labels are first-passage ones and ``touch`` is None.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    metrics = build_metrics(result, fm, initial_equity, periods_per_year)
+    metrics = build_metrics(result, fm, initial_equity, periods_per_year, touch)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     f = fills_table(result)
     pl.DataFrame(

@@ -10,6 +10,7 @@ from scalper.backtest.report import write_report
 from scalper.engine.config import EngineConfig
 from scalper.ingest import tickfile
 from scalper.models.inference import load_model_dir
+from scalper.models.touchpath import touch_path
 
 
 def out_of_sample_start(ticks: Path, model_dir: Path) -> int:
@@ -62,4 +63,6 @@ def backtest_file(
     result = run_backtest(data, models, cfg, trade_from_ns=trade_from, on_progress=on_progress)
     fm = result.features
     assert fm is not None, "run_backtest returns the feature matrix it replayed"
-    return write_report(out_dir, result, fm, cfg.risk.initial_equity, cfg.backtest.periods_per_year)
+    return write_report(
+        out_dir, result, fm, cfg.risk.initial_equity, cfg.backtest.periods_per_year, touch=touch_path(data)
+    )

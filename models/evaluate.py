@@ -1,9 +1,9 @@
 """Evaluate a model directory on tick files, out of sample: feature rows, labels, predictions, metrics.
 
 The rows of a tick file the models were trained on (the card's ``data_sha256``) are scored from the
-card's test span on; any other file is scored whole. Labels are rebuilt as the card says (direction
-labels with the card's dead zone, as ``models.dataset.label_rows`` makes them), and the prior is the
-card's training-span class frequencies.
+card's test span on (the shipped model's: the last walk-forward fold's); any other file is scored whole.
+Labels are rebuilt as the card's ``labels`` say (``models.dataset.horizon_labels``: direction or first
+passage), and the prior is the card's training-span class frequencies.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from scalper.features.config import FeaturesConfig
 from scalper.features.kernels import FeatureState
 from scalper.ingest import tickfile
 from scalper.models.card import ModelCard
+from scalper.models.dataset import horizon_labels, mid_change
 from scalper.models.evaluation import BOOTSTRAP_REPLICATES, CONFIDENCE, ECE_BINS, HorizonEvaluation, evaluate_horizon
 from scalper.models.inference import CARD_SUFFIX, ModelSet, OnnxPredictor, load_model_dir
-from scalper.models.labels import direction_labels
 from scalper.models.touchpath import TouchPath, touch_path
 
 
@@ -104,18 +104,17 @@ def _touch_at(path: TouchPath, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _horizon_rows(p: OnnxPredictor, fm: FeatureMatrix, path: TouchPath, from_ns: int):
-    # Labels exactly as training built them, on the rows from from_ns whose horizon ends inside the data.
+    # Labels exactly as training made them (the card's LabelSpec), on the labelled rows from from_ns on.
     h = p.horizon_ns
-    last = fm.mid_ts[-1] if fm.mid_ts.size else np.iinfo(np.int64).min
-    sel = np.flatnonzero((fm.ts >= from_ns) & (fm.ts + h <= last))
-    ts = fm.ts[sel]
-    now, later = fm.mid_at(ts), fm.mid_at(ts + h)
-    y = direction_labels(now, later, p.card.dead_zone_ticks)
-    keep = y >= 0
-    sel, ts, now, later, y = sel[keep], ts[keep], now[keep], later[keep], y[keep]
-    prices = (*_touch_at(path, ts), *_touch_at(path, ts + h))
+    labels = horizon_labels(p.card.labels, fm, h, path)
+    sel = np.flatnonzero((fm.ts >= from_ns) & (labels.y >= 0))
+    ts, y = fm.ts[sel], labels.y[sel].astype(np.int64)
+    move = mid_change(fm, h)[sel]  # NaN where the horizon runs past the data (a first passage can end before)
+    later_mid, later_spread = _touch_at(path, ts + h)
+    later_mid[ts + h > (path.ts[-1] if path.ts.size else np.iinfo(np.int64).min)] = np.nan
+    prices = (*_touch_at(path, ts), later_mid, later_spread)
     proba = p.predict_batch(fm.X[sel].astype(np.float32)) if sel.size else np.zeros((0, len(p.card.classes)))
-    return y, np.asarray(proba, dtype=np.float64), ts, later - now, prices
+    return y, np.asarray(proba, dtype=np.float64), ts, move, prices
 
 
 def model_versions(models: ModelSet) -> list[dict[str, str | float]]:

@@ -434,7 +434,8 @@ def evaluate_horizon(
     ----------
     y : int[M] labels (every row labelled); proba : float[M, C]; prior : float[C], the training
         span's class frequencies; ts : int64[M] decision times, ns, non-decreasing; horizon_ns : int.
-    move : float64[M], realised mid change over the horizon, ticks (for the information coefficient).
+    move : float64[M], realised mid change over the horizon, ticks (for the information coefficient);
+        NaN where unknown (the row is left out of the coefficient only).
     prices : (mid_now, spread_now, mid_later, spread_later), float64[M] ticks, for :func:`rule_trades`.
     threshold, taker_fee_bps : the rule's entry threshold and fee (:func:`rule_trades`).
     replicates, seed : bootstrap resamples and seed; blocks of :func:`block_length` rows.
@@ -481,9 +482,10 @@ def evaluate_horizon(
     auc_value = auc(y[moved] == up, score[moved])
     if auc_value is None:
         undefined["auc_up_down"] = "the rows hold no up or no down label"
-    ic = information_coefficient(expected_move_signal(proba, down, up), move)
+    finite = np.isfinite(move)
+    ic = information_coefficient(expected_move_signal(proba[finite], down, up), move[finite])
     if ic is None:
-        undefined["information_coefficient"] = "the predicted or the realised move is constant"
+        undefined["information_coefficient"] = "fewer than two realised moves, or a constant predicted or realised move"
     if trades.net_bps.size == 0:
         undefined["rule_mean_bps"] = undefined["rule_hit_rate"] = f"no probability of up or down above {threshold:g}"
     small = []

@@ -18,6 +18,7 @@ from scalper.backtest.report import prediction_accuracy
 from scalper.engine.config import EngineConfig
 from scalper.exec.config import ExecConfig
 from scalper.ingest.synthetic import SyntheticConfig, generate_session
+from scalper.models.card import LabelSpec
 from scalper.models.inference import ModelSet
 from scalper.risk.config import RiskConfig
 
@@ -29,7 +30,9 @@ class ImbalancePredictor:
 
     def __init__(self, horizon_s: float) -> None:
         self.horizon_ns = int(horizon_s * 1e9)
-        self.card = SimpleNamespace(dead_zone_ticks=0.0, horizon_s=horizon_s)
+        self.card = SimpleNamespace(
+            dead_zone_ticks=0.0, horizon_s=horizon_s, labels=LabelSpec(kind="direction", dead_zone_ticks=0.0)
+        )
         self.rows = 0
 
     def predict_batch(self, X: np.ndarray) -> np.ndarray:
