@@ -352,8 +352,11 @@ class Daemon:
         decisions.recv_ns = ts_recv_ns
         if m == 0:
             # Due before the frame (a decision off its head, most often): no events to run, so
-            # straight to the core, none of the frame's plumbing before the intent.
-            self._run(NO_EVENTS, decisions, (0, code))
+            # straight to the core's code handling, none of _run's plumbing before the intent.
+            try:
+                self.core.on_code(code, 0, decisions)
+            except Exception:  # noqa: BLE001 - logged by _engine_failed: an engine error halts trading, not the feed
+                self._engine_failed()
             return
         self.metrics.events_by_kind[KIND_BOOK].inc(m)
         self._book_recv_ns = ts_recv_ns
@@ -368,10 +371,13 @@ class Daemon:
         return self.venue is None or self.venue.holds_orders()
 
     def _run(self, events: EventColumns, decisions: Decisions, start: tuple[int, int] | None = None) -> None:
-        """The one way from the feed into the core: run ``events`` (``start``: where the frame path's
-        ``run_until`` stopped) with :meth:`EngineCore.drive`, whose decisions reach :meth:`_decide`
-        through ``decisions``; orders held for the journal are released around them.
+        """Run the feed's ``events`` (``start``: where the frame path's ``run_until`` stopped) through the
+        core (:meth:`EngineCore.drive`), releasing the orders held for the journal around them; a
+        recovered position is closed at the first valid book.
 
+        Both feed paths come here; a code due before a frame's events goes to the core's code handling
+        directly (:meth:`on_frame`). Either way each decision reaches :meth:`_decide` (through
+        :attr:`_decide_step`, the instrumentation point) by ``decisions``, which adds the receive time.
         An unexpected error inside the engine halts trading and is logged; it never stops the feed.
         """
         core = self.core
@@ -387,10 +393,14 @@ class Daemon:
                     core.close_position(int(ts[-1]), "recovered")
                 if self.venue.release(int(ts[-1])):
                     core.after_code()
-        except Exception:
-            self.metrics.engine_errors.inc()
-            self.risk.impose(Source.ENGINE, TradingState.HALTED)
-            log.exception("engine error while processing a frame: trading halted")
+        except Exception:  # noqa: BLE001 - logged by _engine_failed: an engine error halts trading, not the feed
+            self._engine_failed()
+
+    def _engine_failed(self) -> None:
+        # Called from the except block: the traceback goes to the log. The feed goes on.
+        self.metrics.engine_errors.inc()
+        self.risk.impose(Source.ENGINE, TradingState.HALTED)
+        log.exception("engine error while processing a frame: trading halted")
 
     def _decide(self, g: int, feat: np.ndarray, ts_recv: int) -> None:
         m = self.metrics
@@ -743,10 +753,6 @@ class Daemon:
 
 def _nothing() -> None:
     pass
-
-
-NO_EVENTS = EventColumns(*(np.zeros(0, dtype=t) for t in (np.int64, np.int8, np.int8, np.int64, np.float64, np.int8)))
-"""No events: what :meth:`Daemon.on_frame` runs for a code due before a frame's events."""
 
 
 class _FrameDecisions:

@@ -285,6 +285,44 @@ def test_an_inference_error_stops_entries_and_is_counted(eth_models, tmp_path):
     assert daemon.risk.state == TradingState.REDUCING_ONLY
 
 
+def test_an_engine_error_halts_trading_and_never_reaches_the_feed(eth_models, tmp_path):
+    # Each way into the core (a code due before a frame, a frame's events, the general path's events).
+    import numpy as np
+
+    from scalper.engine.config import load_config
+    from scalper.engine.daemon import Daemon
+    from scalper.engine.metrics import snapshot
+    from scalper.features.kernels import CODE_DECISION, CODE_WATCH
+    from scalper.ingest.tickfile import KIND_BOOK
+    from scalper.risk.intent import TradingState
+
+    daemon = Daemon(load_config(_daemon_config(tmp_path, eth_models, 0, "file")))
+    daemon.build_core(1)
+
+    def broken(*_args):
+        raise RuntimeError("engine bug")
+
+    daemon.core.on_code = broken
+    now = time.time_ns()
+    daemon.on_frame(0, 0, CODE_DECISION, now)
+    daemon.on_frame(3, 3, CODE_WATCH, now)
+    daemon.core.drive = broken
+    one = np.ones(1, dtype=np.int64)
+    daemon.on_events(
+        {
+            "ts_event": one * now,
+            "ts_recv": one * now,
+            "kind": np.array([KIND_BOOK], dtype=np.int8),
+            "side": np.ones(1, dtype=np.int8),
+            "price": np.ones(1),
+            "size": np.ones(1),
+            "flags": np.zeros(1, dtype=np.int8),
+        }
+    )
+    assert snapshot(daemon.metrics)["scalper_engine_errors_total"] == 3.0
+    assert daemon.risk.state == TradingState.HALTED
+
+
 def _synced(daemon, data_dir, recv_ns: int | None = None) -> list[bytes]:
     # Build the daemon's core and sync its book on the first 3,000 depthUpdates of the recording
     # (outside an event loop: nothing is prepared), received at recv_ns (now if None); return those frames.
