@@ -52,8 +52,8 @@ def test_a_quote_fills_only_when_trades_took_the_queue_ahead_and_one_lot():
         (250, KIND_BOOK, 1, 99.0, 5.0),
     ]
     res = run_maker_peer(data(rows), PARAMS)
-    # Decision at 0: buy id 1 @99, sell id 2 @101, both reach the exchange at 10.
-    assert fills(res) == [(60, 70, -1, 101, 1, 2)]
+    # Decision at 0: buy id 0 @99, sell id 1 @101, both reach the exchange at 10.
+    assert fills(res) == [(60, 70, -1, 101, 1, 1)]
     assert res.position_lots == -1
     assert res.balance == pytest.approx(101.0)
     assert res.fee == pytest.approx(-101.0 * 1e-4)
@@ -69,14 +69,14 @@ def test_a_trade_through_the_price_fills_and_a_trade_before_arrival_does_not():
         (150, KIND_BOOK, 1, 99.0, 5.0),
     ]
     res = run_maker_peer(data(rows), PARAMS)
-    assert fills(res) == [(30, 40, 1, 99, 1, 1)]
+    assert fills(res) == [(30, 40, 1, 99, 1, 0)]
     assert res.position_lots == 1 and res.balance == pytest.approx(-99.0)
 
 
 def test_the_best_ask_falling_to_a_resting_buy_fills_it():
     rows = [*book(0), (40, KIND_BOOK, -1, 99.0, 2.0), (150, KIND_BOOK, -1, 99.0, 2.0)]
     res = run_maker_peer(data(rows), PARAMS)
-    assert fills(res) == [(40, 50, 1, 99, 1, 1)]
+    assert fills(res) == [(40, 50, 1, 99, 1, 0)]
 
 
 def test_a_post_only_order_that_would_cross_on_arrival_is_expired_and_requoted():
@@ -89,7 +89,7 @@ def test_a_post_only_order_that_would_cross_on_arrival_is_expired_and_requoted()
         (150, KIND_BOOK, 1, 98.0, 4.0),
     ]
     res = run_maker_peer(data(rows), PARAMS)
-    # 0: buy 1 @99 (expired at 10), sell 2 @101; 100: buy 3 @98, sell 2 canceled and sell 4 @99.
+    # 0: buy 0 @99 (expired at 10), sell 1 @101; 100: buy 2 @98, sell 1 canceled and sell 3 @99.
     assert fills(res) == [] and res.submitted == 4
 
 
@@ -101,7 +101,7 @@ def test_the_position_limit_stops_the_side_that_adds_to_it():
     rows.append((600, KIND_BOOK, 1, 99.0, 5.0))
     res = run_maker_peer(data(rows), p)
     # Only the first buy fills: from the decision at 100 on the position is at the limit.
-    assert fills(res) == [(30, 40, 1, 99, 1, 1)]
+    assert fills(res) == [(30, 40, 1, 99, 1, 0)]
     assert res.position_lots == 1
 
 
@@ -116,7 +116,7 @@ def test_a_decision_sees_only_the_book_that_reached_the_local_side():
     # The ask at 100 happens at 40 but reaches the local side at 140: the decision at 100 still quotes 101.
     rows = [*book(0), (40, KIND_BOOK, -1, 100.0, 1.0, 140), (250, KIND_BOOK, 1, 99.0, 5.0, 250)]
     res = run_maker_peer(data(rows), replace(PARAMS, local_offset_ns=0))
-    # 0: buy 1, sell 2 @101. 100: unchanged. 200: the local ask is 100, sell 2 canceled, sell 3 @100.
+    # 0: buy 0, sell 1 @101. 100: unchanged. 200: the local ask is 100, sell 1 canceled, sell 2 @100.
     assert res.submitted == 3 and fills(res) == []
 
 
