@@ -107,3 +107,24 @@ def test_evaluate_refuses_ticks_of_another_instrument(trained, tmp_path):
     assert res.exit_code == 2
     assert "trained on BINANCE_USDM ETHUSDT, this engine trades BINANCE_USDM BTCUSDT" in res.output
     assert not (tmp_path / "eval").exists()
+
+
+def test_train_writes_the_evaluation_of_first_passage_models_on_their_test_span(trained, tmp_path):
+    cfg = tmp_path / "fp.toml"
+    # The walk's spread is 3 ticks (3 bps): a stop inside it would always come first.
+    cfg.write_text('[labels]\nkind = "first_passage"\n\n[risk]\ntake_profit_bps = 1.0\nstop_loss_bps = 8.0\n')
+    models = tmp_path / "models"
+    res = runner.invoke(
+        app, ["train", "-t", str(trained / "eth.parquet"), "-o", str(models), "-c", str(cfg)], env={"COLUMNS": "200"}
+    )
+    assert res.exit_code == 0, res.output
+    doc = _strict((models / "evaluation" / "evaluation.json").read_text())
+    for h, ev in doc["horizons"].items():
+        card = ModelCard.load(models / f"h{h[:-1]}s.card.json")
+        assert card.labels.kind == "first_passage"
+        # Relabelled from the card's LabelSpec: the very rows, classes and log-loss training reported.
+        assert ev["rows"] == card.metrics["test"].rows
+        assert ev["class_counts"] == card.metrics["test"].class_counts
+        assert ev["log_loss"] == pytest.approx(card.metrics["test"].log_loss, abs=1e-6)
+        assert ev["rule_threshold"] == pytest.approx(1 / (1 + 1 / 8))  # where Kelly bets: b = take-profit / stop
+    assert "verdict" in res.output or "over the prior" in res.output
