@@ -5,6 +5,14 @@ The event loop (backtest replay or live daemon) owns the clock and feeds events 
 This class turns decisions into risk-checked orders, fills into positions, and positions into exits
 (take-profit, stop-loss, time stop at the horizon), the same way in every driver.
 
+One way into a decision: every driver runs its events with :meth:`EngineCore.drive` (the daemon's
+frame path hands a code due before a frame to :meth:`EngineCore.on_code`), which hands each
+decision to a :class:`Decisions`; each ends in :meth:`EngineCore.on_decision`, whose signal comes
+from :attr:`EngineCore.signal`. The general path is :class:`GeneralDecisions` with the models'
+:meth:`EngineCore.predict`; a fast path replaces one of the two (the batched replay,
+``backtest/batched.py``; decisions prepared between frames, ``engine/prepared.py``) and takes the
+general path for any decision it cannot answer.
+
 One position per instrument at a time; entries and exits are marketable IOC limit orders. Decisions
 sit on the event-time grid of the kernels: a live daemon runs a timer on the same grid, so sending an
 order at the grid time ``g`` (not at the later event that revealed ``g`` had passed) is what it does.
@@ -132,9 +140,9 @@ class Decisions(Protocol):
     decision.
 
     Every implementation ends each decision in :meth:`EngineCore.on_decision` (the general path,
-    :class:`GeneralDecisions`), or in :meth:`EngineCore.on_signal` with a signal that the general path
-    would have computed for the same row; one that cannot answer a decision takes the general path
-    for it.
+    :class:`GeneralDecisions`, is the default); a faster answer than the models' goes in as the core's
+    :attr:`~EngineCore.signal`, which falls back to :meth:`EngineCore.predict` for a row it cannot
+    answer.
 
     Attributes
     ----------
@@ -230,7 +238,8 @@ class EngineCore:
     signal : callable
         ``signal(features) -> Signal``: where :meth:`on_decision` takes a decision row's signal from;
         :meth:`predict` (the models) unless a component replaced it with its own, which must fall back
-        to :meth:`predict` for any row it cannot answer (the daemon's :mod:`scalper.engine.prepared`).
+        to :meth:`predict` for any row it cannot answer (the daemon's :mod:`scalper.engine.prepared`,
+        the batched replay's :class:`~scalper.backtest.batched.BatchedDecisions`).
     """
 
     def __init__(
@@ -325,8 +334,7 @@ class EngineCore:
             int8[n_horizons] (or a list), argmax class of each horizon's model (kept for the report).
         p, side, horizon_ns : float, int, int
             The most confident up (+1) or down (-1) call across horizons, its probability and its
-            horizon (ns), which becomes the time stop. A replay that predicted every decision in one
-            batched call (see :func:`choose_signals`) comes here directly.
+            horizon (ns), which becomes the time stop (:meth:`on_decision` passes its signal's).
 
         Also marks an open position to the mid, so the drawdown kill switch sees unrealized losses.
         """

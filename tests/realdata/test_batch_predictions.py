@@ -53,3 +53,35 @@ def test_batched_and_per_decision_predictions_give_the_same_backtest(goog10_tick
     assert batch.core.risk.approved_count == live.core.risk.approved_count
     for field in ("peak_equity", "drawdown", "max_drawdown", "unrealized_pnl", "last_mark"):
         assert getattr(batch.core.risk.account, field) == getattr(live.core.risk.account, field), field
+
+
+def test_rows_the_batch_did_not_predict_are_decided_by_the_general_path(goog10_tickfile, goog_models, monkeypatch):
+    # Every third row of each batch loses its answer (p = 0; the rows that may enter, screened on the
+    # real p, stay): those decisions ask the ONNX models one row at a time and trade as the live replay.
+    from scalper.backtest.batched import BatchedDecisions
+
+    predict_next_batch = BatchedDecisions._predict_next_batch
+    made = []
+
+    def forgetful(self):
+        lo = self._done
+        if not predict_next_batch(self):
+            return False
+        self._classes[lo : self._done : 3] = -1
+        self._p[lo : self._done : 3] = 0.0
+        made.append(self)
+        return True
+
+    monkeypatch.setattr(BatchedDecisions, "_predict_next_batch", forgetful)
+    data = tickfile.read(goog10_tickfile)
+    batch = run_backtest(data, load_model_dir(goog_models), CFG, batch_predictions=True)
+    live = run_backtest(data, load_model_dir(goog_models), CFG, batch_predictions=False)
+    assert made[0].fallbacks > 10
+    fb, fl = fills_table(batch), fills_table(live)
+    assert len(fb["qty"]) > 0
+    for col in ("ts_ns", "side", "qty", "price", "fee"):
+        assert np.array_equal(fb[col], fl[col]), col
+    rb, rl = batch.core.risk, live.core.risk
+    assert rb.reject_counts == rl.reject_counts and rb.approved_count == rl.approved_count
+    for field in ("realized_pnl", "peak_equity", "drawdown", "max_drawdown", "unrealized_pnl", "last_mark"):
+        assert getattr(rb.account, field) == getattr(rl.account, field), field
