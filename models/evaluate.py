@@ -20,7 +20,14 @@ from scalper.features.kernels import FeatureState
 from scalper.ingest import tickfile
 from scalper.models.card import ModelCard
 from scalper.models.dataset import horizon_labels, mid_change
-from scalper.models.evaluation import BOOTSTRAP_REPLICATES, CONFIDENCE, ECE_BINS, HorizonEvaluation, evaluate_horizon
+from scalper.models.evaluation import (
+    BOOTSTRAP_REPLICATES,
+    CONFIDENCE,
+    ECE_BINS,
+    HorizonEvaluation,
+    evaluate_horizon,
+    skill_score,
+)
 from scalper.models.inference import CARD_SUFFIX, ModelSet, OnnxPredictor, load_model_dir
 from scalper.models.touchpath import TouchPath, touch_path
 
@@ -63,7 +70,8 @@ class ModelEvaluation:
     """The evaluation of one model directory.
 
     ``horizons`` maps ``"5s"`` to the pooled evaluation over every segment; ``per_segment`` maps each
-    tick file's name to its own per-horizon evaluations (only when there are several files).
+    tick file's name to its own per-horizon evaluations (only when there are several files); ``folds``
+    maps a horizon to its card's walk-forward folds (:func:`fold_rows`).
     ``models`` lists each model's file, horizon and the sha256 of its ``.onnx`` and card.
     """
 
@@ -73,6 +81,45 @@ class ModelEvaluation:
     horizons: dict[str, HorizonEvaluation]
     per_segment: dict[str, dict[str, HorizonEvaluation]]
     settings: dict[str, float | int | str]
+    folds: dict[str, list[FoldSummary]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FoldSummary:
+    """One walk-forward fold of a card: its model on its test span (from ``test_from_ns``, ns), log-losses
+    in nats beside the prior's, skill = 1 - model / prior."""
+
+    index: int
+    test_from_ns: int
+    rows: int
+    log_loss: float
+    prior_log_loss: float
+    log_loss_skill: float
+    balanced_accuracy: float
+    prior_balanced_accuracy: float
+    n_trees: int
+
+
+def fold_rows(card: ModelCard) -> list[FoldSummary]:
+    """Return the card's walk-forward folds, each fold's own model on its test span, beside the prior.
+
+    Point estimates recorded by training: only the last fold's model is shipped, so only it can be
+    rescored with intervals.
+    """
+    return [
+        FoldSummary(
+            index=f.index,
+            test_from_ns=f.test_span_ns[0],
+            rows=f.test.rows,
+            log_loss=f.test.log_loss,
+            prior_log_loss=f.test.baseline_log_loss,
+            log_loss_skill=skill_score(f.test.log_loss, f.test.baseline_log_loss),
+            balanced_accuracy=f.test.balanced_accuracy,
+            prior_balanced_accuracy=f.test.baseline_balanced_accuracy,
+            n_trees=f.n_trees,
+        )
+        for f in card.folds
+    ]
 
 
 def training_prior(card: ModelCard) -> np.ndarray:
@@ -232,6 +279,7 @@ def evaluate_model_dir(
         segments=segments,
         horizons=horizons,
         per_segment=per_segment,
+        folds={f"{p.card.horizon_s:g}s": fold_rows(p.card) for p in models.predictors if p.card.folds},
         settings={
             "rule_threshold": threshold,
             "taker_fee_bps": taker_fee_bps,

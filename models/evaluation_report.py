@@ -100,6 +100,25 @@ def markdown(ev: ModelEvaluation) -> str:
     ]
     for file, per in ev.per_segment.items():
         lines += [f"## {file}", "", *_markdown_table(per), "", *_flags(per), ""]
+    if ev.folds:
+        lines += [
+            "## Walk-forward folds (from the cards)",
+            "",
+            "Each fold's own model on its own test span, as training recorded it: point estimates; the"
+            " shipped model is the last fold's, rescored above with intervals.",
+            "",
+            "| horizon | fold | test from (ns) | rows | log-loss: model / prior | skill"
+            " | balanced accuracy: model / prior | trees |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for h, folds in ev.folds.items():
+            lines += [
+                f"| {h} | {f.index} | {f.test_from_ns} | {f.rows:,} | {f.log_loss:.4f} / {f.prior_log_loss:.4f}"
+                f" | {f.log_loss_skill:+.4f} | {f.balanced_accuracy:.4f} / {f.prior_balanced_accuracy:.4f}"
+                f" | {f.n_trees} |"
+                for f in folds
+            ]
+        lines.append("")
     lines += [
         "## How to read it",
         "",
@@ -168,6 +187,7 @@ def write_evaluation_report(out_dir: str | Path, ev: ModelEvaluation, classes: l
         "verdicts": {h: x.verdict for h, x in ev.horizons.items()},
         "horizons": {h: x.to_json() for h, x in ev.horizons.items()},
         "per_segment": {f: {h: x.to_json() for h, x in per.items()} for f, per in ev.per_segment.items()},
+        "folds": {h: [vars(f) for f in folds] for h, folds in ev.folds.items()},
     }
     paths = [out / "evaluation.json", out / "evaluation.md"]
     paths[0].write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")

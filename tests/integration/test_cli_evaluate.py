@@ -128,3 +128,24 @@ def test_train_writes_the_evaluation_of_first_passage_models_on_their_test_span(
         assert ev["log_loss"] == pytest.approx(card.metrics["test"].log_loss, abs=1e-6)
         assert ev["rule_threshold"] == pytest.approx(1 / (1 + 1 / 8))  # where Kelly bets: b = take-profit / stop
     assert "verdict" in res.output or "over the prior" in res.output
+
+
+def test_the_report_lists_each_walk_forward_fold_of_the_cards(trained, tmp_path):
+    cfg = tmp_path / "folds.toml"
+    cfg.write_text("[labels]\ndead_zone_ticks = 0.0\n\n[train]\nfolds = 3\n")
+    models = tmp_path / "models"
+    res = runner.invoke(
+        app, ["train", "-t", str(trained / "eth.parquet"), "-o", str(models), "-c", str(cfg)], env={"COLUMNS": "200"}
+    )
+    assert res.exit_code == 0, res.output
+    doc = _strict((models / "evaluation" / "evaluation.json").read_text())
+    assert set(doc["folds"]) == set(HORIZONS)
+    for h, folds in doc["folds"].items():
+        card = ModelCard.load(models / f"h{h[:-1]}s.card.json")
+        assert [f["index"] for f in folds] == [0, 1, 2]
+        assert [f["rows"] for f in folds] == [f.test.rows for f in card.folds]
+        for f in folds:
+            assert f["log_loss_skill"] == pytest.approx(1 - f["log_loss"] / f["prior_log_loss"])
+        # The shipped model is the last fold's: rescored on its test span, it has that fold's rows.
+        assert doc["horizons"][h]["rows"] == folds[-1]["rows"]
+    assert "## Walk-forward folds (from the cards)" in (models / "evaluation" / "evaluation.md").read_text()
