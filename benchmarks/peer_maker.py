@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from scalper.backtest.maker_peer import MakerPeerParams, MakerPeerResult, run_maker_peer
+from scalper.exec.queue import QUEUE_MODEL_NAMES
 from scalper.ingest.binance.importer import import_binance
 from scalper.ingest.tickfile import Instrument, TickData
 
@@ -44,6 +45,7 @@ PEER_MAKER_SCRIPT = Path(__file__).resolve().parent / "peer_maker_hbt.py"
 DEFAULT_FILES = ("hftbacktest/binance_usdm/ethusdt_20240718.gz", "hftbacktest/binance_usdm/ethusdt_20240719.gz")
 DEFAULT_WARMUP_NS = 5_000_000_000
 FILL_KEY = ("exch_ts", "side", "price_tick", "qty_lots")
+QUEUE_NAMES = {v: k for k, v in QUEUE_MODEL_NAMES.items()}
 TARGET_SHARE = 0.95
 TARGET_PNL = 0.01
 
@@ -181,6 +183,8 @@ def run_peer(
             f"--taker-fee={params.taker_bps / 1e4!r}",
             f"--quote-from-ns={params.quote_from_ns}",
             f"--quote-until-ns={params.quote_until_ns}",
+            f"--queue={QUEUE_NAMES[params.queue_model]}",
+            f"--queue-param={params.queue_param!r}",
             f"--repeat={repeat}",
         ]
         try:
@@ -285,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="*", type=Path, help="recording files; default: the bench's ETHUSDT day")
     ap.add_argument("--peer-python", type=Path, default=None, help="hftbacktest's interpreter")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--entry-ns", type=int, default=MakerPeerParams.entry_ns)
+    ap.add_argument("--response-ns", type=int, default=MakerPeerParams.response_ns)
+    ap.add_argument("--queue", choices=sorted(QUEUE_MODEL_NAMES), default="risk_averse")
+    ap.add_argument("--queue-param", type=float, default=0.0, help="the power models' exponent")
     a = ap.parse_args(argv)
     python = a.peer_python or default_peer_python()
     if python is None:
@@ -293,7 +301,13 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         root = Path(os.environ.get("SCALPER_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
         files = [root / f for f in DEFAULT_FILES]
-    cmp = compare(files, python, repeat=a.repeat)
+    params = MakerPeerParams(
+        entry_ns=a.entry_ns,
+        response_ns=a.response_ns,
+        queue_model=QUEUE_MODEL_NAMES[a.queue],
+        queue_param=a.queue_param,
+    )
+    cmp = compare(files, python, params, repeat=a.repeat)
     print(cmp.table())
     return 0 if cmp.passes() else 1
 

@@ -19,7 +19,8 @@ The strategy (the same rules as :mod:`scalper.backtest.maker_peer`), decided at 
   lot at the touch. The buy side is disabled when position >= ``max_position`` lots, the sell side
   when position <= -``max_position`` lots.
 
-Exchange model: ``no_partial_fill_exchange`` with ``risk_adverse_queue_model``. A one-lot order
+Exchange model: ``no_partial_fill_exchange`` with ``risk_adverse_queue_model`` (``--queue`` picks a
+``ProbQueueModel`` instead, named as scalper's ``exec/queue.py`` names them). A one-lot order
 cannot fill partially (the lot is the quantity step), and the partial-fill model keeps an order
 whose execution equals its leaves quantity in its price map (``partialfillexchange.rs``,
 ``filled_qty > order.leaves_qty``), so the no-partial-fill model is the one whose rules a
@@ -166,6 +167,26 @@ def _raw_min_latency(path: str) -> int:
     return best
 
 
+QUEUE_MODELS = ("risk_averse", "prob_power", "prob_log", "prob_power2", "prob_log2", "prob_power3")
+
+
+def with_queue_model(asset: BacktestAsset, name: str, param: float) -> BacktestAsset:
+    """Set hftbacktest's queue model named as scalper's ``exec/queue.py`` ``QUEUE_MODEL_NAMES`` does."""
+    if name == "risk_averse":
+        return asset.risk_adverse_queue_model()
+    if name == "prob_power":
+        return asset.power_prob_queue_model(param)
+    if name == "prob_log":
+        return asset.log_prob_queue_model()
+    if name == "prob_power2":
+        return asset.power_prob_queue_model2(param)
+    if name == "prob_log2":
+        return asset.log_prob_queue_model2()
+    if name == "prob_power3":
+        return asset.power_prob_queue_model3(param)
+    raise SystemExit(f"queue model {name!r} is not one of {QUEUE_MODELS}")
+
+
 def first_step(data: np.ndarray, step_ns: int) -> tuple[int, int]:
     """Return (the backtest's first timestamp, the duration of the first elapse to reach the grid)."""
     ev = data["ev"]
@@ -190,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--taker-fee", type=float, default=0.0004, help="fraction of traded value")
     p.add_argument("--quote-from-ns", type=int, default=0)
     p.add_argument("--quote-until-ns", type=int, default=2**62)
+    p.add_argument("--queue", choices=QUEUE_MODELS, default="risk_averse")
+    p.add_argument("--queue-param", type=float, default=0.0, help="the power models' exponent")
     p.add_argument("--repeat", type=int, default=3)
     a = p.parse_args(argv)
 
@@ -202,12 +225,12 @@ def main(argv: list[str] | None = None) -> None:
             .data([data])
             .linear_asset(1.0)
             .constant_order_latency(a.entry_ns, a.response_ns)
-            .risk_adverse_queue_model()
             .no_partial_fill_exchange()
             .trading_value_fee_model(a.maker_fee, a.taker_fee)
             .tick_size(a.tick_size)
             .lot_size(a.lot_size)
         )
+        asset = with_queue_model(asset, a.queue, a.queue_param)
         hbt = HashMapMarketDepthBacktest([asset])
         f_exch = np.zeros(FILL_CAPACITY, np.int64)
         f_side = np.zeros(FILL_CAPACITY, np.int64)
