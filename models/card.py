@@ -93,6 +93,9 @@ class ModelCard(BaseModel):
     instrument: dict[str, str | float]
     data_file: str
     data_sha256: str
+    data_files: list[dict[str, str]] = Field(
+        default_factory=list, description="every tick file the rows came from (file name, sha256), in time order"
+    )
     train_span_ns: tuple[int, int]
     val_span_ns: tuple[int, int]
     test_span_ns: tuple[int, int]

@@ -1,12 +1,15 @@
 """Training rows: features at each decision point and, per horizon, a label and the time it is decided.
 
-API (used by ``models/train.py`` and the evaluation): :func:`horizon_labels` labels decision rows the
-way a model card's :class:`~scalper.models.card.LabelSpec` says (so new data is labelled as the model's
-training data was); :func:`choose_dead_zone` resolves a direction config's dead zone on training rows.
+API (used by ``models/train.py`` and the evaluation): :func:`horizon_labels` labels the decision rows
+of one replay the way a model card's :class:`~scalper.models.card.LabelSpec` says (so new data is
+labelled as the model's training data was); :class:`Sessions` holds the rows of one or more tick files
+(sessions) in time order and labels each file on its own, so no label reaches into another session;
+:func:`choose_dead_zone` resolves a direction config's dead zone on training rows.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,25 +57,25 @@ def mid_change(fm: FeatureMatrix, horizon_ns: int) -> np.ndarray:
     return later - fm.mid_at(fm.ts)
 
 
-def choose_dead_zone(cfg: LabelsConfig, fm: FeatureMatrix, horizon_ns: int, rows: np.ndarray) -> LabelSpec:
-    """Resolve a direction config's dead zone for one horizon on the boolean row mask ``rows`` (bool[M],
+def choose_dead_zone(cfg: LabelsConfig, rows: Sessions, horizon_ns: int, mask: np.ndarray) -> LabelSpec:
+    """Resolve a direction config's dead zone for one horizon on the boolean row mask ``mask`` (bool[M],
     the training rows, so the test span does not choose its own labels) and say which rule chose it.
 
     Raises
     ------
     ValueError
-        If ``cfg.kind`` is not "direction" or ``rows`` selects nothing to choose from.
+        If ``cfg.kind`` is not "direction" or ``mask`` selects nothing to choose from.
     """
     if cfg.kind != "direction":
         raise ValueError(f"choose_dead_zone needs kind = 'direction', got {cfg.kind!r}")
-    change = mid_change(fm, horizon_ns)
+    change = rows.mid_change(horizon_ns)
     if cfg.dead_zone_ticks is not None:
         dz, rule = float(cfg.dead_zone_ticks), "ticks"
     elif cfg.flat_share is not None:
-        dz, rule = dead_zone_for_flat_share(change[rows], cfg.flat_share), "flat_share"
+        dz, rule = dead_zone_for_flat_share(change[mask], cfg.flat_share), "flat_share"
     else:
-        dz, rule = default_dead_zone(fm.X[rows, SPREAD_COLUMN]), "half_median_spread"
-    known = rows & np.isfinite(change)
+        dz, rule = default_dead_zone(rows.X[mask, SPREAD_COLUMN]), "half_median_spread"
+    known = mask & np.isfinite(change)
     flat = float(np.mean(np.abs(change[known]) <= dz)) if known.any() else None
     return LabelSpec(
         kind="direction",
@@ -138,3 +141,71 @@ def horizon_labels(spec: LabelSpec, fm: FeatureMatrix, horizon_ns: int, path: To
     )
     y, end_ns = fp.classes()
     return HorizonLabels(y, end_ns, fp.net_bps)
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """Decision rows of one or more replays (tick files of one instrument), concatenated in time order.
+
+    Attributes
+    ----------
+    matrices : tuple of FeatureMatrix
+        One per file, in time order, not overlapping in time.
+    paths : tuple of TouchPath or None
+        The touch path of each file (needed by first-passage labels), or None.
+
+    Raises
+    ------
+    ValueError
+        If there is no file, the counts differ, or a file's first decision is not after the previous
+        file's last one.
+    """
+
+    matrices: tuple[FeatureMatrix, ...]
+    paths: tuple[TouchPath | None, ...]
+
+    def __post_init__(self) -> None:
+        if not self.matrices or len(self.matrices) != len(self.paths):
+            raise ValueError(f"need one touch path (or None) per feature matrix, got {len(self.matrices)} matrices")
+        for i in range(1, len(self.matrices)):
+            prev, cur = self.matrices[i - 1].ts, self.matrices[i].ts
+            if prev.size and cur.size and cur[0] <= prev[-1]:
+                raise ValueError(f"session {i} starts at {cur[0]} ns, not after session {i - 1} ends ({prev[-1]} ns)")
+
+    @functools.cached_property
+    def ts(self) -> np.ndarray:
+        """int64[M], every decision time, ns."""
+        return np.concatenate([fm.ts for fm in self.matrices])
+
+    @functools.cached_property
+    def X(self) -> np.ndarray:
+        """float64[M, F], every feature row."""
+        return np.concatenate([fm.X for fm in self.matrices])
+
+    @functools.cached_property
+    def offset_ns(self) -> np.ndarray:
+        """int64[M]: what :attr:`clock_ns` takes off each row's time: the gaps before its session, less 1 ns each."""
+        offsets, gap = [], 0
+        for i, fm in enumerate(self.matrices):
+            if i and fm.ts.size:
+                prev = next((m.ts[-1] for m in reversed(self.matrices[:i]) if m.ts.size), fm.ts[0] - 1)
+                gap += int(fm.ts[0] - prev) - 1
+            offsets.append(np.full(fm.ts.size, gap, dtype=np.int64))
+        return np.concatenate(offsets)
+
+    @functools.cached_property
+    def clock_ns(self) -> np.ndarray:
+        """int64[M]: decision times with the gaps between sessions squeezed out (each session starts 1 ns
+        after the previous one ends), so a walk-forward cut by time shares rows by trading time, not by
+        nights and weekends. Within a session it moves as ``ts``."""
+        return self.ts - self.offset_ns
+
+    def mid_change(self, horizon_ns: int) -> np.ndarray:
+        """float64[M]: :func:`mid_change` of each session, concatenated."""
+        return np.concatenate([mid_change(fm, horizon_ns) for fm in self.matrices])
+
+    def labels(self, spec: LabelSpec, horizon_ns: int) -> HorizonLabels:
+        """:func:`horizon_labels` of each session, concatenated."""
+        parts = [horizon_labels(spec, fm, horizon_ns, path) for fm, path in zip(self.matrices, self.paths, strict=True)]
+        net = None if any(p.net_bps is None for p in parts) else np.concatenate([p.net_bps for p in parts])
+        return HorizonLabels(np.concatenate([p.y for p in parts]), np.concatenate([p.end_ns for p in parts]), net)

@@ -10,7 +10,7 @@ its calibration inside the ONNX graph; the card records every fold's spans and t
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
 
-from scalper.features.batch import FeatureMatrix, compute_features
+from scalper.features.batch import compute_features
 from scalper.features.config import FeaturesConfig
 from scalper.features.kernels import FeatureState
 from scalper.features.registry import FEATURE_NAMES, FEATURE_SET_VERSION
@@ -27,12 +27,12 @@ from scalper.ingest import tickfile
 from scalper.models.calibration import Calibration, fit_isotonic, fit_temperature
 from scalper.models.card import FoldCard, LabelSpec, ModelCard, SplitMetrics
 from scalper.models.config import LabelsConfig, TrainConfig
-from scalper.models.dataset import HorizonLabels, choose_dead_zone, first_passage_spec, horizon_labels
+from scalper.models.dataset import HorizonLabels, Sessions, choose_dead_zone, first_passage_spec
 from scalper.models.evaluation import classwise_ece, up_down_auc
 from scalper.models.labels import CLASS_NAMES, uniqueness_weights
 from scalper.models.onnx_export import INPUT_NAME, PROBABILITIES, parity_check, save_onnx, to_onnx
 from scalper.models.split import Fold, walk_forward
-from scalper.models.touchpath import TouchPath, touch_path
+from scalper.models.touchpath import touch_path
 
 N_CLASSES = len(CLASS_NAMES)
 _VERSIONED = ("scalper", "lightgbm", "onnxmltools", "onnxruntime", "onnx", "numpy", "numba", "scikit-learn")
@@ -171,23 +171,24 @@ def _fold_card(fit: _FoldFit, X64: np.ndarray, ts: np.ndarray, y: np.ndarray) ->
 
 
 def _label_horizon(
-    cfg: LabelsConfig, fm: FeatureMatrix, path: TouchPath | None, horizon_ns: int, t: TrainConfig
+    cfg: LabelsConfig, rows: Sessions, horizon_ns: int, t: TrainConfig
 ) -> tuple[LabelSpec, HorizonLabels, list[Fold]]:
-    # The folds' boundaries depend on the decision times only; purging reads each label's end. A direction
-    # label ends at decision + horizon whatever its dead zone, which the first fold's training rows choose.
+    # The folds' boundaries depend on the decision times only (in trading time: sessions back to back);
+    # purging reads each label's end. A direction label ends at decision + horizon whatever its dead zone,
+    # which the first fold's training rows choose.
     if cfg.kind == "first_passage":
         spec = first_passage_spec(cfg)
-        labels = horizon_labels(spec, fm, horizon_ns, path)
-        return spec, labels, walk_forward(fm.ts, cfg.split, cfg.embargo_ns, t.folds, t.window, labels.end_ns)
-    folds = walk_forward(fm.ts, cfg.split, cfg.embargo_ns, t.folds, t.window, fm.ts + horizon_ns)
-    spec = choose_dead_zone(cfg, fm, horizon_ns, folds[0].train)
-    labels = horizon_labels(spec, fm, horizon_ns)
+        labels = rows.labels(spec, horizon_ns)
+        end = labels.end_ns - rows.offset_ns
+        return spec, labels, walk_forward(rows.clock_ns, cfg.split, cfg.embargo_ns, t.folds, t.window, end)
+    folds = walk_forward(rows.clock_ns, cfg.split, cfg.embargo_ns, t.folds, t.window, rows.clock_ns + horizon_ns)
+    spec = choose_dead_zone(cfg, rows, horizon_ns, folds[0].train)
+    labels = rows.labels(spec, horizon_ns)
     return spec, labels, folds
 
 
 def train_horizon(
-    fm: FeatureMatrix,
-    path: TouchPath | None,
+    rows: Sessions,
     horizon_ns: int,
     labels_cfg: LabelsConfig,
     train_cfg: TrainConfig,
@@ -206,12 +207,13 @@ def train_horizon(
         If ONNX Runtime and LightGBM (with the calibration) disagree (nothing is written then).
     """
     horizon_s = horizon_ns / 1e9
-    spec, labels, folds = _label_horizon(labels_cfg, fm, path, horizon_ns, train_cfg)
-    X32 = fm.X.astype(np.float32)  # the model input dtype: training and ONNX inference see identical values
+    spec, labels, folds = _label_horizon(labels_cfg, rows, horizon_ns, train_cfg)
+    ts = rows.ts
+    X32 = rows.X.astype(np.float32)  # the model input dtype: training and ONNX inference see identical values
     X64 = X32.astype(np.float64)
     y = labels.y
-    fits = [_fit_fold(X64, fm.ts, labels, fold, train_cfg, horizon_s) for fold in folds]
-    fold_cards = [_fold_card(fit, X64, fm.ts, y) for fit in fits]
+    fits = [_fit_fold(X64, ts, labels, fold, train_cfg, horizon_s) for fold in folds]
+    fold_cards = [_fold_card(fit, X64, ts, y) for fit in fits]
     last = fits[-1]
     metrics = {}
     for name, mask in last.parts.items():
@@ -232,9 +234,9 @@ def train_horizon(
         input_name=INPUT_NAME,
         probabilities_output=PROBABILITIES,
         dead_zone_ticks=spec.dead_zone_ticks,
-        train_span_ns=_span(fm.ts, last.parts["train"]),
-        val_span_ns=_span(fm.ts, last.parts["val"]),
-        test_span_ns=_span(fm.ts, last.parts["test"]),
+        train_span_ns=_span(ts, last.parts["train"]),
+        val_span_ns=_span(ts, last.parts["val"]),
+        test_span_ns=_span(ts, last.parts["test"]),
         n_trees=int(last.model.booster_.num_trees()),
         params={
             k: v
@@ -256,19 +258,21 @@ def train_horizon(
 
 
 def train_models(
-    ticks: str | Path,
+    ticks: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     features_cfg: FeaturesConfig,
     labels_cfg: LabelsConfig,
     train_cfg: TrainConfig,
     on_horizon=None,
 ) -> list[HorizonResult]:
-    """Build the decision rows of a tick file and train every configured horizon.
+    """Build the decision rows of one or more tick files and train every configured horizon.
 
     Parameters
     ----------
-    ticks : path
-        Schema-v1 tick file.
+    ticks : path or sequence of paths
+        Schema-v1 tick files of one instrument (venue, symbol, tick size), sessions in time order and
+        not overlapping. Each is replayed and labelled on its own (features and labels never cross a
+        file); the walk-forward folds cut their concatenated rows.
     out_dir : path
         Directory for ``h<H>s.onnx`` and ``h<H>s.card.json`` (created).
     features_cfg, labels_cfg, train_cfg
@@ -277,17 +281,35 @@ def train_models(
         needs its barriers set (``LabelsConfig.with_trade`` fills them from the trade's config).
     on_horizon : callable, optional
         Called with each :class:`HorizonResult` as it is written (progress reporting).
+
+    Raises
+    ------
+    ValueError
+        If no file is given, the files' instruments differ or their sessions overlap, or as
+        :func:`train_horizon` raises.
     """
-    ticks = Path(ticks)
+    files = [Path(ticks)] if isinstance(ticks, (str, Path)) else [Path(t) for t in ticks]
+    if not files:
+        raise ValueError("no tick file to train on")
     out_dir = Path(out_dir)
     if labels_cfg.kind == "first_passage":
         first_passage_spec(labels_cfg)  # refuse unset barriers before the feature pass
-    out_dir.mkdir(parents=True, exist_ok=True)
-    data = tickfile.read(ticks)
     fc = features_cfg
-    fm = compute_features(data, FeatureState.from_config(fc))
-    path = touch_path(data) if labels_cfg.kind == "first_passage" else None
-    inst = data.instrument
+    matrices, paths, inst = [], [], None
+    for f in files:
+        data = tickfile.read(f)
+        key = (data.instrument.venue, data.instrument.symbol, data.instrument.tick_size)
+        if inst is not None and key != (inst.venue, inst.symbol, inst.tick_size):
+            raise ValueError(
+                f"{f}: instrument {key} differs from {files[0].name}'s {(inst.venue, inst.symbol, inst.tick_size)}"
+            )
+        inst = data.instrument
+        matrices.append(compute_features(data, FeatureState.from_config(fc)))
+        paths.append(touch_path(data) if labels_cfg.kind == "first_passage" else None)
+    rows = Sessions(tuple(matrices), tuple(paths))
+    assert inst is not None  # for mypy: files is not empty
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shas = [tickfile.file_sha256(f) for f in files]
     card_base = dict(
         decision_grid_ms=fc.grid_ms,
         instrument={
@@ -297,15 +319,17 @@ def train_models(
             "lot_size": inst.lot_size,
             "source": inst.source,
         },
-        data_file=ticks.name,
-        data_sha256=tickfile.file_sha256(ticks),
+        # The last file holds the end of every test span; data_files names every file the rows came from.
+        data_file=files[-1].name,
+        data_sha256=shas[-1],
+        data_files=[{"file": f.name, "sha256": sha} for f, sha in zip(files, shas, strict=True)],
         embargo_s=labels_cfg.embargo_ns / 1e9,
         versions=_versions(),
         synthetic=inst.source.startswith("synthetic"),
     )
     results = []
     for h in labels_cfg.horizons_s:
-        res = train_horizon(fm, path, int(round(h * 1e9)), labels_cfg, train_cfg, out_dir, card_base)
+        res = train_horizon(rows, int(round(h * 1e9)), labels_cfg, train_cfg, out_dir, card_base)
         results.append(res)
         if on_horizon is not None:
             on_horizon(res)

@@ -1,5 +1,7 @@
 """train_models: walk-forward folds, calibration in the shipped graph, the label settings on the card."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from builders import random_walk_ticks
@@ -82,3 +84,42 @@ def test_labels_config_refuses_settings_of_the_other_kind():
     filled = given.with_trade(10.0, 10.0, 1.0, 1.0)
     assert (filled.take_profit_bps, filled.stop_loss_bps) == (7.0, 10.0)
     assert LabelsConfig().with_trade(10.0, 10.0, 1.0, 1.0) == LabelsConfig()
+
+
+def _later(data, offset_ns):
+    return dataclasses.replace(data, ts_event=data.ts_event + offset_ns, ts_recv=data.ts_recv + offset_ns)
+
+
+def test_training_on_several_sessions_labels_each_on_its_own_and_names_every_file(tmp_path):
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    tickfile.write(first, random_walk_ticks(5, 20_000))
+    tickfile.write(second, _later(random_walk_ticks(6, 20_000), 86_400 * 10**9))
+    labels = LabelsConfig(horizons_s=[5.0], dead_zone_ticks=0.5, split=(0.5, 0.1, 0.4))
+    (res,) = train_models([first, second], tmp_path / "m", FeaturesConfig(), labels, TrainConfig(**FAST, folds=2))
+    card = res.card
+    assert [f["file"] for f in card.data_files] == ["a.parquet", "b.parquet"]
+    assert card.data_file == "b.parquet" and card.data_sha256 == card.data_files[1]["sha256"]
+    # The second session starts a day later: its first rows are the first fold's test or later.
+    assert card.folds[0].train_span_ns[1] < card.folds[1].test_span_ns[0]
+    with pytest.raises(ValueError, match="not after session 0 ends"):
+        train_models([second, first], tmp_path / "m2", FeaturesConfig(), labels, TrainConfig(**FAST))
+    other = tmp_path / "c.parquet"
+    data = _later(random_walk_ticks(7, 2_000), 2 * 86_400 * 10**9)
+    tickfile.write(other, dataclasses.replace(data, instrument=dataclasses.replace(data.instrument, symbol="OTHER")))
+    with pytest.raises(ValueError, match="instrument"):
+        train_models([first, other], tmp_path / "m3", FeaturesConfig(), labels, TrainConfig(**FAST))
+
+
+def test_sessions_clock_squeezes_the_gap_between_sessions():
+    from scalper.features.batch import FeatureMatrix
+    from scalper.models.dataset import Sessions
+
+    def fm(ts):
+        ts = np.array(ts, dtype=np.int64)
+        return FeatureMatrix(ts, np.zeros((len(ts), 2)), ts, np.full(len(ts), 100.0))
+
+    rows = Sessions((fm([10, 20, 30]), fm([1_000, 1_005])), (None, None))
+    assert rows.ts.tolist() == [10, 20, 30, 1_000, 1_005]
+    assert rows.clock_ns.tolist() == [10, 20, 30, 31, 36]
+    with pytest.raises(ValueError, match="not after session 0 ends"):
+        Sessions((fm([10, 20]), fm([20, 30])), (None, None))
