@@ -265,19 +265,20 @@ _TRAIN_ROWS = (
 )
 
 
-def _train(ticks: Path, out: Path, cfg) -> None:
+def _train(ticks: Path | list[Path], out: Path, cfg) -> None:
     from scalper.ingest.tickfile import TickFileError
     from scalper.models.onnx_export import ParityError
     from scalper.models.train import TrainingError, train_models
     from scalper.risk.kelly import round_trip_fee_bps
 
+    files = [ticks] if isinstance(ticks, Path) else ticks
     # First-passage labels follow the trade this config makes: unset barriers come from [risk] and [exec].
     fee = round_trip_fee_bps(cfg.exec.taker_fee_bps)
     labels = cfg.labels.with_trade(cfg.risk.take_profit_bps, cfg.risk.stop_loss_bps, cfg.exec.latency_ms, fee)
     t0 = time.perf_counter()
     try:
         results = train_models(
-            ticks,
+            files,
             out,
             cfg.features,
             labels,
@@ -286,7 +287,7 @@ def _train(ticks: Path, out: Path, cfg) -> None:
         )
     except (TrainingError, TickFileError, ParityError, ValueError, OSError) as exc:
         _fail(exc)
-    table = Table(title=f"test span of {ticks.name}")
+    table = Table(title=f"test span of {files[-1].name} (last walk-forward fold)")
     table.add_column("metric")
     for r in results:
         table.add_column(f"{r.horizon_s:g} s", justify="right")
@@ -296,18 +297,22 @@ def _train(ticks: Path, out: Path, cfg) -> None:
     table.add_row("ONNX parity (max |dp|)", *(f"{r.card.parity_max_abs_diff:.1e}" for r in results))
     console.print(table)
     console.print(f"models in {out} ({time.perf_counter() - t0:.1f} s)")
-    _evaluate(out, [ticks], out / "evaluation", cfg)
+    # The last file only: the shipped model's test span ends there, earlier files hold its training rows.
+    _evaluate(out, files[-1:], out / "evaluation", cfg)
 
 
 @app.command("train")
 def train_cmd(
-    ticks: Annotated[Path, typer.Option("--ticks", "-t", help="Tick file to learn from.")],
+    ticks: Annotated[
+        list[Path],
+        typer.Option("--ticks", "-t", help="Tick file to learn from; repeat for several sessions, in time order."),
+    ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Model directory to write (.onnx + .card.json per horizon).")
     ],
     config: ConfigOpt = None,
 ) -> None:
-    """Train a LightGBM direction model per horizon, export it to ONNX and check parity."""
+    """Train a LightGBM model per horizon over purged walk-forward folds, export the last to ONNX, check parity."""
     _train(ticks, out, _config(config))
 
 
