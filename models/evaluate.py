@@ -1,7 +1,9 @@
 """Evaluate a model directory on tick files, out of sample: feature rows, labels, predictions, metrics.
 
-The rows of a tick file the models were trained on (the card's ``data_sha256``) are scored from the
-card's test span on (the shipped model's: the last walk-forward fold's); any other file is scored whole.
+The rows of a tick file the models were trained on (the card's ``data_sha256``), or of any file whose
+decisions overlap the card's training span in time (the same market seen through another file), are
+scored from the card's test span on (the shipped model's: the last walk-forward fold's); any other file
+is scored whole.
 Labels are rebuilt as the card's ``labels`` say (``models.dataset.horizon_labels``: direction or first
 passage), and the prior is the card's training-span class frequencies.
 """
@@ -137,9 +139,13 @@ def training_prior(card: ModelCard) -> np.ndarray:
     return counts / counts.sum()
 
 
-def _scored_from(card: ModelCard, sha256: str) -> tuple[int, str]:
+def _scored_from(card: ModelCard, sha256: str, ts: np.ndarray) -> tuple[int, str]:
+    # Another file of the same instrument over the same time (another depth of the same session, one
+    # session of several the model learned from) holds the training span's market too: it counts as seen.
     if card.data_sha256 == sha256:
         return card.test_span_ns[0], "test span of the card (trained on this file)"
+    if ts.size and ts[0] < card.test_span_ns[0] and ts[-1] >= card.train_span_ns[0]:
+        return card.test_span_ns[0], "test span of the card (the file overlaps the training span in time)"
     return np.iinfo(np.int64).min, "whole file (not the training file)"
 
 
@@ -223,7 +229,7 @@ def evaluate_model_dir(
         fm = compute_features(data, FeatureState.from_config(features_cfg))
         path_ = touch_path(data)
         sha = tickfile.file_sha256(path)
-        spans = [_scored_from(p.card, sha) for p in models.predictors]
+        spans = [_scored_from(p.card, sha, fm.ts) for p in models.predictors]
         for p, (from_ns, _) in zip(models.predictors, spans, strict=True):
             rows[p.horizon_ns].add(*_horizon_rows(p, fm, path_, from_ns))
         first = max(s[0] for s in spans)

@@ -19,6 +19,7 @@ from scalper.models.evaluation import NO_SKILL, SKILL, WORSE
 
 runner = CliRunner()
 HORIZONS = ("5s", "10s", "30s")
+DAY_NS = 86_400_000_000_000
 
 
 def _strict(text: str):
@@ -80,9 +81,16 @@ def test_evaluate_writes_the_report_on_the_test_span_of_the_training_file(traine
     assert "| log-loss skill [95 % CI] |" in md and "h5s.onnx" in md
 
 
+def _walk(seed: int, n: int, shift_ns: int = 0):
+    walk = random_walk_ticks(seed, n)
+    return dataclasses.replace(
+        walk, instrument=ETH_LIKE, ts_event=walk.ts_event + shift_ns, ts_recv=walk.ts_recv + shift_ns
+    )
+
+
 def test_evaluate_scores_another_file_whole_and_each_file_apart(trained, tmp_path):
     other = tmp_path / "other.parquet"
-    tickfile.write(other, dataclasses.replace(random_walk_ticks(5, 8_000), instrument=ETH_LIKE))
+    tickfile.write(other, _walk(5, 8_000, shift_ns=DAY_NS))  # the next day: data the models never saw
     out = tmp_path / "eval"
     res = _evaluate(trained, out, "eth.parquet", str(other), extra=("--threshold", "0.34"))
     assert res.exit_code == 0, res.output
@@ -149,3 +157,16 @@ def test_the_report_lists_each_walk_forward_fold_of_the_cards(trained, tmp_path)
         # The shipped model is the last fold's: rescored on its test span, it has that fold's rows.
         assert doc["horizons"][h]["rows"] == folds[-1]["rows"]
     assert "## Walk-forward folds (from the cards)" in (models / "evaluation" / "evaluation.md").read_text()
+
+
+def test_another_file_over_the_training_span_counts_as_seen(trained, tmp_path):
+    # Another walk of the same instrument at the same times: the training span's market through another file.
+    same_time = tmp_path / "same_time.parquet"
+    tickfile.write(same_time, _walk(5, 20_000))
+    out = tmp_path / "eval"
+    res = _evaluate(trained, out, str(same_time))
+    assert res.exit_code == 0, res.output
+    doc = _strict((out / "evaluation.json").read_text())
+    (seg,) = doc["segments"]
+    assert seg["span"] == "test span of the card (the file overlaps the training span in time)"
+    assert seg["from_ns"] >= ModelCard.load(trained / "models" / "h5s.card.json").test_span_ns[0]
