@@ -3,7 +3,8 @@
 API (used by ``models/train.py`` and the evaluation): :func:`walk_forward` returns one :class:`Fold` per
 test span, each with boolean row masks for training, validation (early stopping and probability
 calibration) and test, in that time order. Rows may come from several tick files (sessions) as long as
-their times are non-decreasing.
+their times are non-decreasing. :func:`combinatorial_purged_cv` gives the splits of combinatorial purged
+cross-validation (AFML ch. 12), for studies that want many backtest paths rather than one.
 
 Lopez de Prado (2018), "Advances in Financial Machine Learning", ch. 7.4: a row whose label span
 (decision time to the time its label is decided) reaches into a later part is purged, and an embargo
@@ -13,6 +14,7 @@ it is tested on.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -127,3 +129,75 @@ def walk_forward(
                 )
         folds.append(Fold(k, train, val, test, train_start, val_start, test_start, test_end, embargo_ns))
     return folds
+
+
+@dataclass(frozen=True)
+class CombinatorialSplit:
+    """One split of combinatorial purged cross-validation.
+
+    Attributes
+    ----------
+    test_groups : tuple of int
+        The groups tested, in order.
+    train, test : ndarray
+        bool[M]: rows fitted on (purged and embargoed), rows scored.
+    """
+
+    test_groups: tuple[int, ...]
+    train: np.ndarray
+    test: np.ndarray
+
+
+def combinatorial_purged_cv(
+    ts: np.ndarray,
+    n_groups: int,
+    n_test_groups: int,
+    embargo_ns: int,
+    label_end_ns: np.ndarray | None = None,
+) -> list[CombinatorialSplit]:
+    """Return every split of combinatorial purged cross-validation (Lopez de Prado 2018, AFML ch. 12.4).
+
+    The rows are cut into ``n_groups`` groups of consecutive rows of (near) equal count; each of the
+    ``C(n_groups, n_test_groups)`` splits tests one choice of ``n_test_groups`` groups and trains on the
+    rest, less the rows whose label span ``[ts, label_end]`` touches a tested group's time span (purge)
+    and the rows starting within ``embargo_ns`` after a tested group ends (embargo). Every row is tested
+    in ``C(n_groups - 1, n_test_groups - 1)`` splits, which make that many backtest paths.
+
+    Parameters
+    ----------
+    ts : ndarray
+        int64[M], decision times, ns, non-decreasing.
+    n_groups, n_test_groups : int
+        ``1 <= n_test_groups < n_groups <= M``.
+    embargo_ns : int
+        ns, >= 0.
+    label_end_ns : ndarray, optional
+        int64[M], when each label is decided (>= its decision time); ``ts`` when None.
+
+    Raises
+    ------
+    ValueError
+        If a count or the embargo is out of range, or the times or label ends are invalid.
+    """
+    ts = np.asarray(ts, dtype=np.int64)
+    if not 1 <= n_test_groups < n_groups <= ts.size:
+        raise ValueError(f"need 1 <= n_test_groups < n_groups <= rows, got {n_test_groups}, {n_groups}, {ts.size}")
+    if embargo_ns < 0:
+        raise ValueError(f"embargo_ns must be >= 0, got {embargo_ns}")
+    if (np.diff(ts) < 0).any():
+        raise ValueError("decision times must be non-decreasing")
+    end = ts if label_end_ns is None else np.asarray(label_end_ns, dtype=np.int64)
+    if end.shape != ts.shape or (end < ts).any():
+        raise ValueError("label_end_ns must have one entry per row, each >= its decision time")
+    bounds = np.linspace(0, ts.size, n_groups + 1).round().astype(np.int64)
+    group = np.repeat(np.arange(n_groups), np.diff(bounds))
+    first_ts, last_ts = ts[bounds[:-1]], ts[bounds[1:] - 1]
+    splits = []
+    for chosen in itertools.combinations(range(n_groups), n_test_groups):
+        test = np.isin(group, chosen)
+        train = ~test
+        for g in chosen:
+            train &= ~((ts <= last_ts[g]) & (end >= first_ts[g]))  # label span touches the tested span
+            train &= ~((ts > last_ts[g]) & (ts <= last_ts[g] + embargo_ns))
+        splits.append(CombinatorialSplit(tuple(chosen), train, test))
+    return splits

@@ -205,3 +205,17 @@ def test_walk_forward_rejects_bad_fractions_and_empty_parts():
         walk_forward(ts, (0.6, 0.2, 0.2), 0, n_folds=0)
     with pytest.raises(ValueError, match="window"):
         walk_forward(ts, (0.6, 0.2, 0.2), 0, window="sliding")  # type: ignore[arg-type]
+
+
+def test_combinatorial_purged_cv_purges_before_and_embargoes_after_each_tested_group():
+    from scalper.models.split import combinatorial_purged_cv
+
+    ts = np.arange(12, dtype=np.int64) * S
+    splits = combinatorial_purged_cv(ts, 4, 1, S, label_end_ns=ts + S)
+    assert [sp.test_groups for sp in splits] == [(0,), (1,), (2,), (3,)]
+    sp = splits[1]  # tests rows 3..5
+    assert np.flatnonzero(sp.test).tolist() == [3, 4, 5]
+    # row 2's label reaches row 3's time (purged); row 6 starts within the 1 s embargo after row 5
+    assert np.flatnonzero(sp.train).tolist() == [0, 1, 7, 8, 9, 10, 11]
+    with pytest.raises(ValueError, match="n_test_groups"):
+        combinatorial_purged_cv(ts, 4, 4, S)
