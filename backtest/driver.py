@@ -15,10 +15,10 @@ import numpy as np
 
 from scalper.backtest.batched import BatchedDecisions
 from scalper.engine.config import EngineConfig
-from scalper.engine.core import Decisions, EngineCore, EventColumns, GeneralDecisions
+from scalper.engine.core import Decisions, EngineCore, GeneralDecisions
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.batch import FeatureMatrix, FeatureStream
-from scalper.features.kernels import FeatureState
+from scalper.features.kernels import EventColumns, FeatureState
 from scalper.ingest.tickfile import TickData
 from scalper.models.inference import ModelSet
 from scalper.risk.limits import RiskManager

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, NamedTuple, Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from scalper.features.kernels import (
     I_WAKE_TS,
     INT64_MAX,
     INT64_MIN,
+    EventColumns,
     FeatureState,
     run_until,
 )
@@ -117,22 +118,6 @@ Signal = tuple[float, int, int, np.ndarray, bool]
 """A decision's signal: ``(p, side, horizon_ns, classes, asked)``, the most confident up (+1) or down (-1)
 call across horizons (:func:`select_signal`), its probability and horizon (ns), the argmax class of each
 horizon (int8[H]) and whether the models were asked for it (False: answered from an earlier prediction)."""
-
-
-class EventColumns(NamedTuple):
-    """Schema-v1 event columns as the kernels take them (``run_until``), equal lengths.
-
-    ``ts`` int64 event time (ns), ``kind`` int8, ``side`` int8 (+1 bid, -1 ask), ``price_tick``
-    int64 (price in ticks), ``size`` float64 (base units), ``flags`` int8
-    (:mod:`scalper.ingest.tickfile`).
-    """
-
-    ts: np.ndarray
-    kind: np.ndarray
-    side: np.ndarray
-    price_tick: np.ndarray
-    size: np.ndarray
-    flags: np.ndarray
 
 
 class Decisions(Protocol):
@@ -392,7 +377,7 @@ class EngineCore:
 
         Parameters
         ----------
-        events : EventColumns
+        events : ~scalper.features.kernels.EventColumns
             The columns, equal lengths; prices in ticks.
         decisions : Decisions
             Takes each decision (:class:`GeneralDecisions` is the general path).

@@ -45,7 +45,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from scalper.engine.config import EngineConfig, is_loopback
 from scalper.engine.control import ControlCommand, FileControlChannel, control_key
-from scalper.engine.core import Decisions, EngineCore, EventColumns
+from scalper.engine.core import Decisions, EngineCore
 from scalper.engine.framepath import NOT_RUN, DepthFramePath
 from scalper.engine.metrics import EngineMetrics, serve
 from scalper.engine.prepared import PreparedDecisions
@@ -67,10 +67,7 @@ from scalper.exec.journaled import JournaledVenue
 from scalper.exec.orders import Fill
 from scalper.exec.recovery import recover, replay_fallback
 from scalper.exec.simulated import SimulatedExchange
-from scalper.features.kernels import (
-    I_LAST_EVENT_TS,
-    FeatureState,
-)
+from scalper.features.kernels import I_LAST_EVENT_TS, EventColumns, FeatureState
 from scalper.ingest.binance.feed import BinanceFeed
 from scalper.ingest.binance.messages import Market
 from scalper.ingest.tickfile import KIND_BOOK, Instrument

@@ -245,7 +245,7 @@ class _Twin:
         pass
 
     def run(self, builder):
-        from scalper.engine.core import EventColumns
+        from scalper.features.kernels import EventColumns
 
         d = builder.build()
         ticks = np.rint(d.price / 0.01).astype(np.int64)
