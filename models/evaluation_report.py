@@ -62,8 +62,10 @@ def _flags(ev: dict[str, HorizonEvaluation]) -> list[str]:
     for h, x in ev.items():
         if x.small_sample:
             out.append(f"- {h}: small sample: {', '.join(x.small_sample)}; read its intervals with care")
+        by_reason: dict[str, list[str]] = {}
         for metric, why in x.undefined.items():
-            out.append(f"- {h}: {metric} undefined: {why}")
+            by_reason.setdefault(why, []).append(metric)
+        out += [f"- {h}: {', '.join(metrics)} undefined: {why}" for why, metrics in by_reason.items()]
     return out
 
 
