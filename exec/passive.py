@@ -75,6 +75,17 @@ Differences from hftbacktest 2.4.4's partial-fill exchange
   walks at most its ``top_levels`` best levels); hftbacktest's depth hides opposite levels a new best
   crosses.
 * Order ids are assigned here (consecutive from 0); hftbacktest takes them from the strategy.
+* A modify that re-enters the order: the new quantity is the open quantity, and a partly filled order
+  stays ``ST_PARTIALLY_FILLED``; hftbacktest keeps the old open quantity (``proc/local.rs`` ``modify``
+  sets only ``qty``, and ``ack_new`` rests ``leaves_qty``) and reports the order as new.
+* A fill at the level exactly equal to the open quantity removes the order; hftbacktest's partial-fill
+  exchange marks it filled but leaves it in its price map (``filled_qty > order.leaves_qty``), where a
+  later fill attempt on it is an error.
+* An IOC that crosses nothing is ``ST_CANCELED`` (orders.py); hftbacktest reports it expired.
+
+``tests/unit/test_passive_peer_rules.py`` replays hand-made scenarios in both (queue and partial fill,
+the event-before-arrival tie, modify, post-only expiry, best price through, trade through, IOC, cancel,
+the power and log models) and requires the same order states at every poll.
 """
 
 from __future__ import annotations
