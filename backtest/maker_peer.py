@@ -240,6 +240,9 @@ def _maker_loop(ts_event, kind, side, tick, size, local_ts, local_rows, book, ex
     nl = local_rows.shape[0]
     i = 0
     j = 0
+    answered = True  # responses read since the last decision that acted
+    last_bid = INT64_MIN
+    last_ask = INT64_MAX
     while True:
         te = ts_event[i] if i < n else INT64_MAX
         tl = local_ts[local_rows[j]] if j < nl else INT64_MAX
@@ -260,17 +263,28 @@ def _maker_loop(ts_event, kind, side, tick, size, local_ts, local_rows, book, ex
             continue
         # Every market row up to t_dec is in: requests arriving by then are answered, and the
         # answers that reached the local side by then are read, before the decision.
-        code = flush_requests(ex, t_dec)
-        if code != 0:
-            return code
-        r = next_response(ex, t_dec)
-        while r >= 0:
-            _read_response(ex.ri, r, lo, acct)
+        # (The counters are read first: most decisions have neither, and the calls are not inlined.)
+        if ex.ip[I_RQ_COUNT] > 0:
+            code = flush_requests(ex, t_dec)
+            if code != 0:
+                return code
+        if ex.ip[I_RESP_READ] < ex.ip[I_N_RESP]:
             r = next_response(ex, t_dec)
+            while r >= 0:
+                _read_response(ex.ri, r, lo, acct)
+                answered = True
+                r = next_response(ex, t_dec)
         if tmin == INT64_MAX and ex.ip[I_RQ_COUNT] == 0 and ex.ip[I_RESP_READ] == ex.ip[I_N_RESP]:
             return 0
         acct[_A_STEPS] += 1
-        if cfg[_C_FROM] <= t_dec <= cfg[_C_UNTIL] and n_lv[0] > 0 and n_lv[1] > 0 and px[0, 0] < px[1, 0]:
+        usable = n_lv[0] > 0 and n_lv[1] > 0 and px[0, 0] < px[1, 0]
+        # A decision that sees the touch and the orders as the last one left them would do nothing:
+        # skip it (most decisions on a quiet book, where they outnumber the market events).
+        changed = answered or not usable or px[0, 0] != last_bid or px[1, 0] != last_ask
+        if cfg[_C_FROM] <= t_dec <= cfg[_C_UNTIL] and usable and changed:
+            answered = False
+            last_bid = px[0, 0]
+            last_ask = px[1, 0]
             pos = acct[_A_POS]
             code = _quote(ex, lo, acct, t_dec, 1, px[0, 0], pos < max_pos)
             if code != 0:

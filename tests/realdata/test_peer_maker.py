@@ -55,7 +55,7 @@ def comparison(data_dir) -> Comparison:
     python = default_peer_python()
     if python is None or not python.is_file():
         pytest.skip("no hftbacktest interpreter: set SCALPER_PEER_PYTHON (see benchmarks/peer_hftbacktest.py)")
-    return compare([Path(data_dir) / f for f in DEFAULT_FILES], python)
+    return compare([Path(data_dir) / f for f in DEFAULT_FILES], python, repeat=7)  # best of: a shared machine
 
 
 def test_fills_match_hftbacktest_fill_for_fill(comparison, record_property):
@@ -75,3 +75,24 @@ def test_the_maker_runs_faster_than_hftbacktest_and_over_10M_events_per_s(compar
     record_property("speed_ratio", c.speed_ratio)
     assert c.scalper.events_per_s >= 10_000_000, c.table()
     assert c.speed_ratio > 1.0, c.table()
+
+
+GOOG = "lobster/GOOG_2012-06-21_34200000_57600000_{}_10.csv"
+
+
+def test_the_maker_on_goog_level_10_posts_fills_and_runs_over_10M_events_per_s(data_dir, record_property):
+    from scalper.ingest.lobster import import_lobster
+
+    data = import_lobster(data_dir / GOOG.format("message"), data_dir / GOOG.format("orderbook")).data
+    p = with_warmup(data, MakerPeerParams())
+    runs = [run_maker_peer(data, p) for _ in range(9)]  # the first also compiles; best of 8 on a shared machine
+    res = min(runs[1:], key=lambda r: r.wall_s)
+    record_property("events_per_s", res.events_per_s)
+    f = res.fills
+    # LOBSTER has no receive stamps: ts_recv == ts_event, the local clock is the exchange's.
+    assert res.local_offset_ns == 0
+    assert len(f["exch_ts"]) > 100 and f["maker"].all()
+    assert abs(res.position_lots) <= p.max_position + 1  # one cancel in flight can fill past the limit
+    assert (np.diff(f["exch_ts"]) >= 0).all() and (f["exch_ts"] >= p.quote_from_ns + p.entry_ns).all()
+    assert all(r.fills["order_id"].tolist() == f["order_id"].tolist() for r in runs)  # deterministic
+    assert res.events_per_s >= 10_000_000, f"{res.events_per_s:,.0f} events/s"
