@@ -1,11 +1,11 @@
 """Evaluate a model directory on tick files, out of sample: feature rows, labels, predictions, metrics.
 
-The rows of a tick file the models were trained on (the card's ``data_sha256``), or of any file whose
-decisions overlap the card's training span in time (the same market seen through another file), are
-scored from the card's test span on (the shipped model's: the last walk-forward fold's); any other file
-is scored whole.
-Labels are rebuilt as the card's ``labels`` say (``models.dataset.horizon_labels``: direction or first
-passage), and the prior is the card's training-span class frequencies.
+The rows of a tick file the models were trained on (the card's ``data_sha256`` or ``data_files``), or
+of any file whose decisions overlap the card's training span in time (the same market seen through
+another file), are scored from the card's test span on (the shipped model's: the last walk-forward
+fold's); any other file is scored whole. Labels are rebuilt as the card's ``labels`` say
+(``models.dataset.horizon_labels``: direction or first passage), and the prior is the card's
+training-span class frequencies.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def training_prior(card: ModelCard) -> np.ndarray:
 def _scored_from(card: ModelCard, sha256: str, ts: np.ndarray) -> tuple[int, str]:
     # Another file of the same instrument over the same time (another depth of the same session, one
     # session of several the model learned from) holds the training span's market too: it counts as seen.
-    if card.data_sha256 == sha256:
+    if card.data_sha256 == sha256 or any(f.get("sha256") == sha256 for f in card.data_files):
         return card.test_span_ns[0], "test span of the card (trained on this file)"
     if ts.size and ts[0] < card.test_span_ns[0] and ts[-1] >= card.train_span_ns[0]:
         return card.test_span_ns[0], "test span of the card (the file overlaps the training span in time)"

@@ -101,7 +101,8 @@ def markdown(ev: ModelEvaluation) -> str:
         "",
     ]
     for file, per in ev.per_segment.items():
-        lines += [f"## {file}", "", *_markdown_table(per), "", *_flags(per), ""]
+        body = [*_markdown_table(per), "", *_flags(per)] if per else ["No row scored: the models trained on all of it."]
+        lines += [f"## {file}", "", *body, ""]
     if ev.folds:
         lines += [
             "## Walk-forward folds (from the cards)",

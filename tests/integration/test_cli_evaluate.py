@@ -170,3 +170,24 @@ def test_another_file_over_the_training_span_counts_as_seen(trained, tmp_path):
     (seg,) = doc["segments"]
     assert seg["span"] == "test span of the card (the file overlaps the training span in time)"
     assert seg["from_ns"] >= ModelCard.load(trained / "models" / "h5s.card.json").test_span_ns[0]
+
+
+def test_evaluate_of_a_two_session_model_scores_only_the_last_sessions_test_span(tmp_path):
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    tickfile.write(first, _walk(8, 20_000))
+    tickfile.write(second, _walk(9, 20_000, shift_ns=DAY_NS))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[labels]\ndead_zone_ticks = 0.0\nhorizons_s = [5.0]\n\n[train]\nfolds = 2\n")
+    models = tmp_path / "m"
+    res = runner.invoke(app, ["train", "-t", str(first), "-t", str(second), "-o", str(models), "-c", str(cfg)])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "eval"
+    res = runner.invoke(app, ["evaluate", str(models), str(first), str(second), "-o", str(out), "-c", str(cfg)])
+    assert res.exit_code == 0, res.output
+    doc = _strict((out / "evaluation.json").read_text())
+    assert [s["span"] for s in doc["segments"]] == ["test span of the card (trained on this file)"] * 2
+    card = ModelCard.load(models / "h5s.card.json")
+    # The first session is all training data: nothing of it is scored.
+    assert doc["horizons"]["5s"]["rows"] == card.metrics["test"].rows
+    assert set(doc["per_segment"]) == {"a.parquet", "b.parquet"} and doc["per_segment"]["a.parquet"] == {}
+    assert "## a.parquet\n\nNo row scored: the models trained on all of it." in (out / "evaluation.md").read_text()
