@@ -2,9 +2,11 @@
 
 API: :func:`fit_temperature` and :func:`fit_isotonic` fit a calibration on a span the model was not
 fitted on (the walk-forward validation span, between training and test); the returned object applies
-itself in numpy (``apply``) and as ONNX nodes (:func:`calibrate_graph`) that compute the same float32
-arithmetic, so the daemon, the backtest and ``models/inference.py`` read calibrated probabilities from
-the same ``probabilities`` output with no change.
+itself in numpy (``apply``) and inside the model's ONNX graph, so the daemon, the backtest and
+``models/inference.py`` read calibrated probabilities from the same ``probabilities`` output with no
+change: a temperature divides the tree ensemble's leaf weights (:meth:`TemperatureCalibration.fold_into`,
+no extra node, no extra time per row), isotonic maps are appended as nodes computing the same float32
+arithmetic (:func:`calibrate_graph`, a fixed cost per call for each node).
 
 * Temperature scaling (Guo, Pleiss, Sun & Weinberger 2017, "On calibration of modern neural networks",
   ICML; the one-parameter multiclass form of Platt scaling): ``p_c ~ exp(log p_c / T)``, one ``T``
@@ -34,11 +36,12 @@ MIN_PROBABILITY = 1e-6  # floor of each calibrated class before renormalising: a
 MAX_KNOTS = 32
 _OPSET = 13  # Unsqueeze and ReduceSum take their axes as an input from this main-domain opset on
 TEMPERATURE_BOUNDS = (0.05, 20.0)
+_TINY = 1e-300  # log floor for probabilities a softmax rounded to 0
 
 
 @dataclass(frozen=True)
 class TemperatureCalibration:
-    """``p_c ~ exp(log(max(p_c, MIN_PROBABILITY)) / temperature)``, renormalised (softmax).
+    """``p_c ~ exp(log p_c / temperature)``, renormalised: ``softmax(scores / temperature)`` for a softmax model.
 
     Attributes
     ----------
@@ -50,28 +53,35 @@ class TemperatureCalibration:
     method: str = "temperature"
 
     def apply(self, proba: np.ndarray) -> np.ndarray:
-        """Return calibrated probabilities, float32[N, C], for raw ``proba`` float32/float64[N, C]."""
-        p = np.maximum(np.asarray(proba, dtype=np.float32), np.float32(MIN_PROBABILITY))
-        x = np.log(p) * np.float32(1.0 / self.temperature)
+        """Return calibrated probabilities, float64[N, C], for raw ``proba`` float32/float64[N, C]."""
+        x = np.log(np.maximum(np.asarray(proba, dtype=np.float64), _TINY)) / self.temperature
         e = np.exp(x - x.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True, dtype=np.float32)
+        return e / e.sum(axis=1, keepdims=True)
 
     def summary(self) -> dict[str, str | int | float]:
         """What the model card records: the method and the temperature."""
         return {"method": self.method, "temperature": float(self.temperature)}
 
-    def nodes(self, raw: str, out: str) -> tuple[dict[str, np.ndarray], list[onnx.NodeProto]]:
-        consts = {
-            "cal_floor": np.array(MIN_PROBABILITY, dtype=np.float32),
-            "cal_inv_t": np.array(1.0 / self.temperature, dtype=np.float32),
-        }
-        nodes = [
-            helper.make_node("Max", [raw, "cal_floor"], ["cal_pf"]),
-            helper.make_node("Log", ["cal_pf"], ["cal_logp"]),
-            helper.make_node("Mul", ["cal_logp", "cal_inv_t"], ["cal_x"]),
-            helper.make_node("Softmax", ["cal_x"], [out], axis=1),
-        ]
-        return consts, nodes
+    def fold_into(self, tree: onnx.NodeProto) -> None:
+        """Divide the leaf weights of ``tree`` (a TreeEnsembleClassifier with a SOFTMAX post-transform) by
+        the temperature: its probabilities become ``softmax(scores / T)`` = :meth:`apply` of the old ones,
+        with no node added (each ONNX node costs a fixed time on every single-row call).
+
+        Raises
+        ------
+        ValueError
+            If ``tree`` is not such a node.
+        """
+        attrs = {a.name: a for a in tree.attribute}
+        post = attrs["post_transform"].s if "post_transform" in attrs else b"NONE"
+        if tree.op_type != "TreeEnsembleClassifier" or post != b"SOFTMAX" or "class_weights" not in attrs:
+            raise ValueError(f"cannot fold a temperature into a {tree.op_type} node with post_transform {post!r}")
+        inv_t = 1.0 / self.temperature
+        weights = attrs["class_weights"]
+        weights.floats[:] = [w * inv_t for w in weights.floats]
+        if "base_values" in attrs:
+            base = attrs["base_values"]
+            base.floats[:] = [v * inv_t for v in base.floats]
 
 
 def fit_temperature(
@@ -88,7 +98,7 @@ def fit_temperature(
     """
     p = _check(proba, y)
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    logp = np.log(np.maximum(p, MIN_PROBABILITY))
+    logp = np.log(np.maximum(p, _TINY))
     rows = np.arange(len(y))
 
     def loss(log_t: float) -> float:
@@ -229,13 +239,13 @@ def fit_isotonic(
 
 
 def calibrate_graph(
-    model: onnx.ModelProto, cal: Calibration, raw_output: str, probabilities: str, label: str
+    model: onnx.ModelProto, cal: IsotonicCalibration, raw_output: str, probabilities: str, label: str
 ) -> onnx.ModelProto:
     """Append ``cal`` to ``model``: node output ``raw_output`` float32[N, C] becomes graph outputs
     ``probabilities`` (float32[N, C], calibrated, rows sum to 1) and ``label`` (int64[N], their argmax).
 
     The nodes compute ``cal.apply`` in float32 with main-domain ops of opset 13 (the model's main-domain
-    opset is raised to 13 if lower).
+    opset is raised to 13 if lower). A temperature needs no node: :meth:`TemperatureCalibration.fold_into`.
     """
     g = model.graph
     for imp in model.opset_import:

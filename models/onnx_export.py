@@ -11,7 +11,7 @@ import onnxmltools
 import onnxruntime as ort
 from onnxmltools.convert.common.data_types import FloatTensorType
 
-from scalper.models.calibration import Calibration, calibrate_graph
+from scalper.models.calibration import Calibration, IsotonicCalibration, TemperatureCalibration, calibrate_graph
 
 INPUT_NAME = "input"
 PROBABILITIES = "probabilities"
@@ -60,8 +60,9 @@ def to_onnx(model, n_features: int, calibration: Calibration | None = None) -> b
     The graph takes ``input`` float32[N, n_features] and returns ``label`` int64[N] and
     ``probabilities`` float32[N, n_classes] (no ZipMap, so outputs can be preallocated).
     Thresholds are snapped first (:func:`snap_thresholds`), so ONNX decides as LightGBM does.
-    With ``calibration``, its nodes follow the tree ensemble (:func:`calibration.calibrate_graph`):
-    ``probabilities`` are then the calibrated ones and ``label`` their argmax.
+    With ``calibration``, ``probabilities`` are the calibrated ones and ``label`` their argmax: a
+    temperature is folded into the tree ensemble's leaf weights, isotonic maps follow it as nodes
+    (:mod:`scalper.models.calibration`).
     """
     onx = onnxmltools.convert_lightgbm(
         snap_thresholds(model.booster_),
@@ -70,10 +71,14 @@ def to_onnx(model, n_features: int, calibration: Calibration | None = None) -> b
         target_opset=TARGET_OPSET,
     )
     onx = _slim(onx)
-    if calibration is not None:
-        tree = onx.graph.node[0]
-        if tree.op_type != "TreeEnsembleClassifier" or list(tree.output) != ["label", PROBABILITIES]:
-            raise ValueError(f"cannot calibrate an unexpected converter graph: {[n.op_type for n in onx.graph.node]}")
+    if calibration is None:
+        return onx.SerializeToString()
+    tree = onx.graph.node[0]
+    if tree.op_type != "TreeEnsembleClassifier" or list(tree.output) != ["label", PROBABILITIES]:
+        raise ValueError(f"cannot calibrate an unexpected converter graph: {[n.op_type for n in onx.graph.node]}")
+    if isinstance(calibration, TemperatureCalibration):
+        calibration.fold_into(tree)  # positive scaling keeps the argmax: the tree's label stays right
+    else:
         tree.output[:] = ["raw_label", RAW_PROBABILITIES]
         onx = calibrate_graph(onx, calibration, RAW_PROBABILITIES, PROBABILITIES, "label")
     return onx.SerializeToString()
@@ -121,10 +126,11 @@ def parity_check(
 ) -> float:
     """Run LightGBM and ONNX Runtime on ``X`` (float32[N, F]) and return the largest probability difference.
 
-    With ``calibration`` (a graph from ``to_onnx(model, F, calibration)``) two differences are checked:
-    the trees' probabilities in the graph against LightGBM's, and the graph's calibrated probabilities
-    against :meth:`Calibration.apply` of those same tree probabilities. Each part is compared on its
-    own input because a steep stretch of an isotonic map magnifies the trees' float32 rounding.
+    With ``calibration`` (a graph from ``to_onnx(model, F, calibration)``), a temperature graph is
+    compared with ``calibration.apply`` of LightGBM's probabilities; for isotonic maps two differences
+    are checked: the trees' probabilities in the graph against LightGBM's, and the graph's calibrated
+    probabilities against ``calibration.apply`` of those same tree probabilities (each part on its own
+    input: a steep stretch of an isotonic map would magnify the trees' float32 rounding).
 
     Raises
     ------
@@ -133,10 +139,10 @@ def parity_check(
     """
     x32 = np.ascontiguousarray(X, dtype=np.float32)
     p_lgb = model.predict_proba(X.astype(np.float64))
-    if calibration is None:
+    if not isinstance(calibration, IsotonicCalibration):
         sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
         p_onnx = sess.run([PROBABILITIES], {INPUT_NAME: x32})[0]
-        gaps = np.abs(p_onnx - p_lgb)
+        gaps = np.abs(p_onnx - (p_lgb if calibration is None else calibration.apply(p_lgb)))
     else:
         sess = ort.InferenceSession(_with_raw_output(onnx_bytes), providers=["CPUExecutionProvider"])
         p_onnx, raw = sess.run([PROBABILITIES, RAW_PROBABILITIES], {INPUT_NAME: x32})

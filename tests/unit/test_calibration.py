@@ -98,10 +98,12 @@ def test_temperature_scaling_softens_an_overconfident_model_and_keeps_its_rankin
     assert cal.summary() == {"method": "temperature", "temperature": cal.temperature}
 
 
-def test_temperature_graph_matches_python_within_1e_5():
+def test_temperature_is_folded_into_the_trees_and_matches_python_within_1e_5():
     m, X, y = _fitted()
     cal = fit_temperature(m.predict_proba(X[2000:3000].astype(float)), y[2000:3000])
+    assert abs(cal.temperature - 1.0) > 0.05  # an overfitted model: the test must see a real change
     onx = to_onnx(m, 4, cal)
+    assert [n.op_type for n in onnx.load_from_string(onx).graph.node] == ["TreeEnsembleClassifier"]
     assert parity_check(m, onx, X, calibration=cal) <= 1e-5
     sess = ort.InferenceSession(onx, providers=["CPUExecutionProvider"])
     label, proba = sess.run(["label", PROBABILITIES], {INPUT_NAME: X})
