@@ -23,6 +23,7 @@ from scalper.benchmarks.peer_maker import (
     default_peer_python,
     with_warmup,
 )
+from scalper.exec.queue import QUEUE_MODEL_NAMES
 from scalper.ingest.binance.importer import import_binance
 
 pytestmark = pytest.mark.realdata
@@ -96,3 +97,15 @@ def test_the_maker_on_goog_level_10_posts_fills_and_runs_over_10M_events_per_s(d
     assert (np.diff(f["exch_ts"]) >= 0).all() and (f["exch_ts"] >= p.quote_from_ns + p.entry_ns).all()
     assert all(r.fills["order_id"].tolist() == f["order_id"].tolist() for r in runs)  # deterministic
     assert res.events_per_s >= 10_000_000, f"{res.events_per_s:,.0f} events/s"
+
+
+@pytest.mark.parametrize(("queue", "param"), [("prob_power", 2.0), ("prob_power3", 3.0)])
+def test_fills_match_hftbacktest_with_a_probabilistic_queue(data_dir, queue, param):
+    # hftbacktest's ProbQueueModel with PowerProbQueueFunc(2) / PowerProbQueueFunc3(3): the power
+    # functions are free of the quantity unit (scalper's queue counts lots, hftbacktest's base units).
+    python = default_peer_python()
+    if python is None or not python.is_file():
+        pytest.skip("no hftbacktest interpreter: set SCALPER_PEER_PYTHON (see benchmarks/peer_hftbacktest.py)")
+    params = MakerPeerParams(queue_model=QUEUE_MODEL_NAMES[queue], queue_param=param)
+    c = compare([Path(data_dir) / f for f in DEFAULT_FILES], python, params, repeat=1)
+    assert c.share_identical >= TARGET_SHARE and c.passes(), c.table()
