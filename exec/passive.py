@@ -675,14 +675,20 @@ def _process_requests(ex, until, inclusive):
 @inline_kernel
 def _on_book(ex, ts, side, price, size):
     row = 0 if side > 0 else 1
-    lot = ex.fp[F_LOT]
-    prev_best = _best(ex.px, ex.n, row)
-    prev_lots = _level_size(ex, row, price) / lot
-    deep_book_set(ex.px, ex.sz, ex.n, ex.lpx, ex.lsz, ex.ln, row, price, size)
     if ex.imp_n[row] > 0:
         _impact_drop(ex, row, price)
     if ex.ip[I_N_LIVE] == 0:
+        deep_book_set(ex.px, ex.sz, ex.n, ex.lpx, ex.lsz, ex.ln, row, price, size)
         return OK
+    lot = ex.fp[F_LOT]
+    prev_best = _best(ex.px, ex.n, row)
+    prev_lots = 0.0
+    for i in range(ex.ip[I_N_LIVE]):  # the level's old size only matters under an order of ours
+        s = ex.live[i]
+        if ex.oi[s, O_SIDE] == side and ex.oi[s, O_PRICE] == price:
+            prev_lots = _level_size(ex, row, price) / lot
+            break
+    deep_book_set(ex.px, ex.sz, ex.n, ex.lpx, ex.lsz, ex.ln, row, price, size)
     new_lots = size / lot
     model = ex.ip[I_QMODEL]
     param = ex.fp[F_QPARAM]
