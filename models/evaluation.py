@@ -28,6 +28,7 @@ SMALL_MOVED_ROWS = 30  # fewer up/down rows than this: the AUC rests on too few 
 NO_SKILL = "no skill over the prior"
 SKILL = "skill over the prior"
 WORSE = "worse than the prior"
+NOT_JUDGED = "not judged"
 
 
 def _check(y: np.ndarray, proba: np.ndarray) -> None:
@@ -350,8 +351,15 @@ def percentile_interval(values: np.ndarray, level: float = CONFIDENCE) -> Interv
     return Interval(float(lo), float(hi), level)
 
 
-def verdict(skill: Interval) -> str:
-    """Return the plain verdict on a log-loss skill interval: skill, no skill, or worse than the prior."""
+def verdict(skill: Interval, moved_rows: int | None = None) -> str:
+    """Return the plain verdict on a log-loss skill interval: skill, no skill, or worse than the prior.
+
+    With fewer than ``SMALL_MOVED_ROWS`` up/down rows (``moved_rows``) there is no verdict: a test span
+    of nearly all flat labels rewards a model for saying "flat" more surely than the prior, which is no
+    edge to trade.
+    """
+    if moved_rows is not None and moved_rows < SMALL_MOVED_ROWS:
+        return f"{NOT_JUDGED}: {moved_rows} up/down rows (< {SMALL_MOVED_ROWS})"
     if skill.low is not None and skill.low > 0.0:
         return SKILL
     if skill.high is not None and skill.high < 0.0:
@@ -527,7 +535,7 @@ def evaluate_horizon(
         bootstrap_replicates=replicates,
         bootstrap_block_rows=block,
         bootstrap_seed=seed,
-        verdict=verdict(skill_ci),
+        verdict=verdict(skill_ci, int(moved.sum())),
         small_sample=small,
         undefined=undefined,
         reliability=curves,

@@ -162,6 +162,9 @@ def test_verdict_reads_the_skill_interval():
     assert verdict(Interval(0.001, 0.02, 0.95)) == SKILL
     assert verdict(Interval(-0.02, -0.001, 0.95)) == WORSE
     assert verdict(Interval(None, None, 0.95)) == NO_SKILL
+    # Skill from a span of nearly all flat labels is no edge to trade: no verdict.
+    assert verdict(Interval(0.9, 0.99, 0.95), moved_rows=29) == "not judged: 29 up/down rows (< 30)"
+    assert verdict(Interval(0.9, 0.99, 0.95), moved_rows=30) == SKILL
 
 
 def _synthetic(n: int, informative: bool, seed: int = 0):
@@ -227,4 +230,5 @@ def test_small_samples_are_flagged():
     y[:3] = 2
     ev = evaluate_horizon(y, proba, prior, ts, H5, move, prices, 0.5, 0.5, replicates=20)
     assert "3 up/down rows (< 30)" in ev.small_sample
+    assert ev.verdict == "not judged: 3 up/down rows (< 30)"
     assert ev.auc_up_down is None and ev.undefined["auc_up_down"] == "the rows hold no up or no down label"
