@@ -51,7 +51,7 @@ def _crosses(ref, side, price):
 
 @settings(max_examples=150, deadline=None)
 @given(MODELS, STEPS)
-def test_sizes_conserved_no_early_fill_post_only_refused_queue_never_grows(model_param, steps):
+def test_sizes_conserved_no_early_fill_post_only_refused_queue_never_grows_time_priority_kept(model_param, steps):
     ex = _start(*model_param)
     ref = {1: {p: 2.0 for p in range(96, 100)}, -1: {p: 2.0 for p in range(101, 105)}}
     orders: dict[int, tuple[int, int, int, int]] = {}  # id -> (arrival, side, price, tif)
@@ -80,6 +80,8 @@ def test_sizes_conserved_no_early_fill_post_only_refused_queue_never_grows(model
             ref[side][price] = lots * LOT
         for oid in orders:
             o = ex.oi[oid % ex.oi.shape[0]]
+            if o[px.O_ID] != oid:
+                continue  # the slot serves a later order now
             assert o[px.O_FILLED] + o[px.O_LEAVES] == o[px.O_QTY]
             assert 0 <= o[px.O_FILLED] <= o[px.O_QTY]
             if o[px.O_STATUS] in LIVE:
@@ -88,6 +90,13 @@ def test_sizes_conserved_no_early_fill_post_only_refused_queue_never_grows(model
                 if oid in fronts:
                     assert f <= fronts[oid] + 1e-9
                 fronts[oid] = f
+        # Time priority among our own orders: at one side and price, earlier accepted is never further back.
+        live = [int(s) for s in ex.live[: ex.ip[px.I_N_LIVE]]]
+        for i, a in enumerate(live):
+            for c in live[i + 1 :]:
+                same = ex.oi[a, px.O_SIDE] == ex.oi[c, px.O_SIDE] and ex.oi[a, px.O_PRICE] == ex.oi[c, px.O_PRICE]
+                if same:
+                    assert queue_ahead(ex.of[a, px.OF_FRONT]) <= queue_ahead(ex.of[c, px.OF_FRONT]) + 1e-9
     fills = px.fills_table(ex)
     for i, oid in enumerate(fills["order_id"].tolist()):
         arrival, _, _, tif = orders[oid]
@@ -96,5 +105,6 @@ def test_sizes_conserved_no_early_fill_post_only_refused_queue_never_grows(model
         if tif == px.TIF_GTX:
             assert fills["maker"][i]
     for oid, crossed in judged.items():
-        status = ex.oi[oid % ex.oi.shape[0], px.O_STATUS]
-        assert (status == px.ST_EXPIRED) == crossed
+        o = ex.oi[oid % ex.oi.shape[0]]
+        if o[px.O_ID] == oid:
+            assert (o[px.O_STATUS] == px.ST_EXPIRED) == crossed
