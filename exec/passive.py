@@ -6,8 +6,8 @@ our orders against that replayed book. Its rules follow hftbacktest 2.4.4 (tag `
 ``models/queue.rs`` through :mod:`scalper.exec.queue` (queue position), ``backtest/order.rs`` and
 ``evs.rs`` (latencies and event order); every difference is listed below.
 
-Public API (D's runner and the tests use only these)
-----------------------------------------------------
+Public API (all a strategy runner needs)
+---------------------------------------
 * :func:`new_exchange` builds a :class:`PassiveExchange` (all arrays preallocated; capacities fixed).
 * Local side, at local time ``ts_local`` (ns): :func:`submit` (returns the order id, or a negative
   ``ERR_*`` code), :func:`cancel`, :func:`modify` (return 0 or an ``ERR_*`` code).
@@ -56,7 +56,7 @@ Matching (per event)
   the rest. A non-crossing order rests with ``front`` = the book's size at its price.
 * Cancel: a live order is canceled; otherwise the request is rejected (the order already filled or
   was canceled) and the response says so (``R_REJECTED`` = 1).
-* Modify (cancel-replace; the new quantity is the new open quantity, as hftbacktest): a new price or
+* Modify (cancel-replace; the new quantity is the new open quantity in both paths): a new price or
   a larger quantity cancels and re-enters the order (new queue position, may cross, expire or take);
   a smaller or equal quantity at the same price keeps the queue position (hftbacktest
   ``ack_modify::<false>``). The order id stays.
