@@ -2,8 +2,10 @@
 
 One asyncio loop (uvloop) runs the feed, the engine core and the I/O; none blocks another:
 
-* The feed hands each websocket frame's tick events to :meth:`Daemon.on_events`, which runs them
-  through the same ``step`` kernel and :class:`~scalper.engine.core.EngineCore` as the backtest.
+* The feed hands each depthUpdate frame it can scan to :meth:`Daemon.on_frame` (the frame path,
+  ``engine/framepath.py``) and the events of any other frame to :meth:`Daemon.on_events`; both run
+  them through the same ``step`` kernel and :class:`~scalper.engine.core.EngineCore` as the backtest,
+  and every decision reaches the core's :meth:`~scalper.engine.core.EngineCore.on_decision` the same way.
 * Journal writes never happen on that path: records go to :class:`~scalper.exec.journal.JournalWriter`
   with ``put_nowait`` and a background task writes them in order. An order intent is journaled before
   the order is sent: :class:`~scalper.exec.journaled.JournaledVenue` holds each approved order until

@@ -121,3 +121,25 @@ def test_a_row_the_batch_did_not_predict_takes_the_general_path(session, monkeyp
     assert rb.reject_counts == rl.reject_counts and rb.approved_count == rl.approved_count
     for field in ("realized_pnl", "fees_paid", "peak_equity", "drawdown", "max_drawdown", "last_mark"):
         assert getattr(rb.account, field) == getattr(rl.account, field), field
+
+
+@pytest.mark.parametrize("batch_predictions", [True, False], ids=["batched", "per-decision"])
+def test_the_progress_slices_change_nothing_but_the_reports(session, monkeypatch, batch_predictions):
+    import scalper.backtest.driver as driver
+
+    whole = run_backtest(session, _models(), CFG, batch_predictions=batch_predictions)
+    monkeypatch.setattr(driver, "PROGRESS_EVENTS", 997)  # a code lands on a slice's last event now and then
+    reports = []
+    sliced = run_backtest(session, _models(), CFG, batch_predictions=batch_predictions, on_progress=reports.append)
+    n = len(session)
+    assert reports == [*range(0, n, 997), n]
+    fw, fs = fills_table(whole), fills_table(sliced)
+    assert len(fw["qty"]) > 20
+    for col in ("ts_ns", "side", "qty", "price", "fee", "reason"):
+        assert np.array_equal(fw[col], fs[col]), col
+    rw, rs = whole.core.risk, sliced.core.risk
+    assert rw.reject_counts == rs.reject_counts and rw.approved_count == rs.approved_count
+    assert rw.account.max_drawdown == rs.account.max_drawdown and rw.account.last_mark == rs.account.last_mark
+    pw, ps = whole.core.predictions, sliced.core.predictions
+    assert np.array_equal(np.asarray(pw.ts), np.asarray(ps.ts))
+    assert np.array_equal(np.array(pw.classes), np.array(ps.classes))

@@ -329,3 +329,41 @@ def test_the_core_takes_its_signal_from_the_models_unless_the_component_prepares
     p, side, _, _, asked = preparing.core.signal(preparing.state.feat)
     assert (p, side, asked) == (pytest.approx(0.9), 1, True)
     assert preparing.ahead.hits == 0 and preparing.predictor.calls == 1
+
+
+class _Recorder:
+    """Decisions that only record what drive hands them (skips_inert chosen per test)."""
+
+    def __init__(self, skips_inert):
+        self.skips_inert = skips_inert
+        self.log = []
+
+    def decide(self, g, i):
+        self.log.append(("decide", g))
+
+    def on_invalid(self):
+        self.log.append(("invalid",))
+
+    def before(self, code):
+        self.log.append(("before", code))
+
+    def after(self):
+        self.log.append(("after",))
+
+
+@pytest.mark.parametrize("skips_inert", [False, True])
+def test_drive_calls_before_and_after_around_each_code_only_for_a_replay_that_skips(skips_inert):
+    from scalper.features.kernels import CODE_DECISION, EventColumns
+
+    twin = _Twin([FLAT])
+    d = _book().level(T0 + 100 * MS, 1, 9_990, 1.0).level(T0 + 600 * MS, 1, 9_991, 1.0).build()
+    events = EventColumns(d.ts_event, d.kind, d.side, np.rint(d.price / 0.01).astype(np.int64), d.size, d.flags)
+    rec = _Recorder(skips_inert)
+    twin.core.drive(events, rec)
+    decisions = [e for e in rec.log if e[0] == "decide"]
+    # The grid point T0 + 250 ms passed with no event: the event at T0 + 600 ms decides at T0 + 500 ms.
+    assert decisions == [("decide", T0), ("decide", T0 + 500 * MS)]
+    if not skips_inert:
+        assert rec.log == decisions
+    else:  # each code between its before and after: here every code is a decision
+        assert rec.log == [e for g in decisions for e in (("before", CODE_DECISION), g, ("after",))]
