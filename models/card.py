@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scalper.features.registry import FEATURE_NAMES, FEATURE_SET_VERSION
 
@@ -116,6 +117,16 @@ class ModelCard(BaseModel):
     sample_weights: str = "none"
     window: str = "expanding"
     folds: list[FoldCard] = Field(default_factory=list, description="every walk-forward fold, oldest first")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _labels_of_older_cards(cls, data: Any) -> Any:
+        # Cards written before LabelSpec existed hold only the direction dead zone, always chosen as half
+        # the median spread: label new data exactly as they were trained, not with LabelSpec's empty default.
+        if isinstance(data, dict) and "labels" not in data and data.get("dead_zone_ticks") is not None:
+            labels = {"kind": "direction", "dead_zone_ticks": data["dead_zone_ticks"]}
+            return {**data, "labels": {**labels, "dead_zone_rule": "half_median_spread"}}
+        return data
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n")

@@ -52,6 +52,27 @@ def test_default_dead_zone_is_named_on_the_card(ticks, tmp_path):
     assert res.card.calibration is None and res.card.folds[0].test_uncalibrated is None
 
 
+def test_a_card_written_before_label_specs_labels_as_it_was_trained(ticks, tmp_path):
+    # Cards of the first format carry only dead_zone_ticks; without this they would load with an empty
+    # direction spec and every evaluate or backtest report on them would fail after the replay.
+    import json
+
+    from scalper.models.card import ModelCard
+
+    (res,) = train_models(ticks, tmp_path, FeaturesConfig(), LabelsConfig(horizons_s=[5.0]), TrainConfig(**FAST))
+    old = res.card.model_dump(mode="json")
+    for new_field in ("labels", "calibration", "sample_weights", "window", "folds", "data_files"):
+        del old[new_field]
+    path = tmp_path / "old_card.json"
+    path.write_text(json.dumps(old))
+    labels = ModelCard.load(path).labels
+    assert (labels.kind, labels.dead_zone_ticks, labels.dead_zone_rule) == (
+        "direction",
+        res.card.dead_zone_ticks,
+        "half_median_spread",
+    )
+
+
 def test_first_passage_training_takes_the_trade_barriers(ticks, tmp_path):
     labels = LabelsConfig(kind="first_passage", horizons_s=[10.0])
     with pytest.raises(ValueError, match="labels.take_profit_bps is unset"):
