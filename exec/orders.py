@@ -30,6 +30,9 @@ class OrderStatus(enum.IntEnum):
     """Withdrawn, by request or by the venue (an IOC remainder). Terminal."""
     REJECTED = 5
     """Refused by the venue; nothing filled. Terminal."""
+    EXPIRED = 6
+    """Ended by its time in force: a post-only order that would have crossed on arrival (Binance's GTX
+    answer, hftbacktest's ``Status::Expired``), or an accepted order whose time ran out. Terminal."""
 
     @property
     def is_terminal(self) -> bool:
@@ -39,14 +42,17 @@ class OrderStatus(enum.IntEnum):
 
 TRANSITIONS: MappingProxyType[OrderStatus, frozenset[OrderStatus]] = MappingProxyType(
     {
-        OrderStatus.NEW: frozenset({OrderStatus.ACCEPTED, OrderStatus.REJECTED}),
-        OrderStatus.ACCEPTED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED}),
+        OrderStatus.NEW: frozenset({OrderStatus.ACCEPTED, OrderStatus.REJECTED, OrderStatus.EXPIRED}),
+        OrderStatus.ACCEPTED: frozenset(
+            {OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED}
+        ),
         OrderStatus.PARTIALLY_FILLED: frozenset(
             {OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED}
         ),
         OrderStatus.FILLED: frozenset(),
         OrderStatus.CANCELED: frozenset(),
         OrderStatus.REJECTED: frozenset(),
+        OrderStatus.EXPIRED: frozenset(),
     }
 )
 """Legal moves: ``TRANSITIONS[from_status]`` is the set of statuses an order may go to next."""

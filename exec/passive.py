@@ -25,9 +25,9 @@ Units: prices in ticks (int64), order and fill quantities in lots (int64), queue
 (float64, book sizes divided by the lot size), times in ns (int64), fees in quote currency (float64,
 rates in bps of notional; a negative maker rate is a rebate). Sides: +1 buy, -1 sell (the schema's).
 
-Order states are :class:`scalper.exec.orders.OrderStatus` values (``ST_NEW`` .. ``ST_REJECTED``) plus
-``ST_EXPIRED`` (6), which orders.py does not have yet: a post-only order refused because it would
-cross (hftbacktest and Binance both report it as expired). An IOC remainder is ``ST_CANCELED`` as
+Order states are :class:`scalper.exec.orders.OrderStatus` values (``ST_NEW`` .. ``ST_EXPIRED``);
+``ST_EXPIRED`` is a post-only order refused because it would cross (hftbacktest and Binance both
+report it as expired). An IOC remainder is ``ST_CANCELED`` as
 orders.py says. ``ST_REJECTED`` is never produced: a malformed order is refused at :func:`submit`.
 
 Time and latency
@@ -130,7 +130,7 @@ ST_PARTIALLY_FILLED = int(OrderStatus.PARTIALLY_FILLED)
 ST_FILLED = int(OrderStatus.FILLED)
 ST_CANCELED = int(OrderStatus.CANCELED)
 ST_REJECTED = int(OrderStatus.REJECTED)
-ST_EXPIRED = 6
+ST_EXPIRED = int(OrderStatus.EXPIRED)
 
 REQ_NONE = 0  # a response caused by the market (a maker fill), not by a request
 REQ_NEW = 1

@@ -8,12 +8,27 @@ from numba import njit
 from numba.core.registry import CPUDispatcher
 
 from scalper.engine import framepath
+from scalper.exec import passive, queue
 from scalper.features import kernels, ladder, state_layout
 from scalper.ingest.binance import fastdepth, localbook, sequencer
 from scalper.lowlevel import book, jit
 from scalper.risk import kelly, limits, lots
 
-HOT_MODULES = (book, ladder, state_layout, kernels, fastdepth, localbook, sequencer, framepath, kelly, limits, lots)
+HOT_MODULES = (
+    book,
+    ladder,
+    state_layout,
+    kernels,
+    fastdepth,
+    localbook,
+    sequencer,
+    framepath,
+    kelly,
+    limits,
+    lots,
+    queue,
+    passive,
+)
 
 
 def _dispatchers(module):
