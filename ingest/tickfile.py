@@ -1,6 +1,8 @@
-"""Tick files: the Parquet schema v1 every importer writes and everything downstream reads.
+"""Tick files: the Parquet schema every importer writes and everything downstream reads (versions 1 and 2).
 
 One row per market event, sorted by ``ts_event``, one instrument per file (DESIGN.md, "Tick files").
+Version 1 (market-by-price, L2) has the seven columns below; version 2 adds one column for
+market-by-order (L3) data, ``order_id``, and is otherwise identical.
 
 ========== ======= ==========================================================================
 column     dtype   meaning
@@ -12,9 +14,15 @@ side       int8    book: +1 bid, -1 ask; trade: aggressor +1 buy, -1 sell (0 = n
 price      float64 price in quote currency
 size       float64 book: new total size at the level (0 deletes it); trade: traded quantity
 flags      uint8   bit 0: part of a snapshot; bit 1: last event of an exchange message
+order_id   int64   (version 2 only) the venue's id of the order this event belongs to: on a book event
+                   the order whose submission, cancel or execution changed the level; on a trade the
+                   resting order executed; ``ORDER_ID_UNKNOWN`` (-1) where no single order is known
+                   (snapshots, clears, a level entering or leaving a depth-limited view)
 ========== ======= ==========================================================================
 
-Key-value metadata: ``scalper.schema=1``, ``venue``, ``symbol``, ``tick_size``, ``lot_size``, ``source``.
+Key-value metadata: ``scalper.schema`` (``1``, or ``2`` exactly when the ``order_id`` column is there),
+``venue``, ``symbol``, ``tick_size``, ``lot_size``, ``source``. A version-1 file reads with
+``TickData.order_id = None``; a version-2 file without its ``order_id`` column is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +37,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 SCHEMA_VERSION = 1
+"""Version of a file without order ids (market-by-price)."""
+SCHEMA_VERSION_MBO = 2
+"""Version of a file with the ``order_id`` column (market-by-order)."""
+SCHEMA_VERSIONS = (SCHEMA_VERSION, SCHEMA_VERSION_MBO)
+ORDER_ID_COLUMN = "order_id"
+ORDER_ID_DTYPE = np.dtype(np.int64)
+ORDER_ID_UNKNOWN = -1
+"""``order_id`` of an event that belongs to no single known order."""
 
 KIND_BOOK = 0
 KIND_TRADE = 1
@@ -48,12 +64,13 @@ COLUMNS: dict[str, np.dtype] = {
 }
 
 ARROW_SCHEMA = pa.schema([(name, pa.from_numpy_dtype(dt)) for name, dt in COLUMNS.items()])
+ARROW_SCHEMA_MBO = ARROW_SCHEMA.append(pa.field(ORDER_ID_COLUMN, pa.from_numpy_dtype(ORDER_ID_DTYPE)))
 
 REQUIRED_METADATA = ("venue", "symbol", "tick_size", "lot_size", "source")
 
 
 class TickFileError(ValueError):
-    """A tick file (or the arrays meant for one) breaks schema v1; the message names the file and the reason."""
+    """A tick file (or the arrays meant for one) breaks the schema; the message names the file and the reason."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +102,11 @@ class Instrument:
 
 @dataclass(frozen=True)
 class TickData:
-    """The columns of one tick file as numpy arrays (all of length ``n``), plus its instrument."""
+    """The columns of one tick file as numpy arrays (all of length ``n``), plus its instrument.
+
+    ``order_id`` is int64[n] for market-by-order data (schema version 2; ``ORDER_ID_UNKNOWN`` where no
+    single order is known) and ``None`` for version 1.
+    """
 
     instrument: Instrument
     ts_event: np.ndarray
@@ -95,6 +116,12 @@ class TickData:
     price: np.ndarray
     size: np.ndarray
     flags: np.ndarray
+    order_id: np.ndarray | None = None
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version these columns are written as: 2 with order ids, else 1."""
+        return SCHEMA_VERSION if self.order_id is None else SCHEMA_VERSION_MBO
 
     def __len__(self) -> int:
         return int(self.ts_event.shape[0])
@@ -110,7 +137,11 @@ class TickData:
         return (self.ts_event, self.kind, self.side, self.price_tick, self.size, self.flags)
 
     def columns(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in COLUMNS}
+        """Return the file's columns by name, in file order (with ``order_id`` for version 2)."""
+        cols = {name: getattr(self, name) for name in COLUMNS}
+        if self.order_id is not None:
+            cols[ORDER_ID_COLUMN] = self.order_id
+        return cols
 
 
 def validate(data: TickData, where: str = "<arrays>") -> None:
@@ -128,6 +159,8 @@ def validate(data: TickData, where: str = "<arrays>") -> None:
             raise TickFileError(f"{where}: column {name!r} has dtype {col.dtype}, schema v1 needs {dtype}")
         if col.shape != (n,):
             raise TickFileError(f"{where}: column {name!r} has shape {col.shape}, expected ({n},)")
+    if data.order_id is not None:
+        _validate_order_id(data.order_id, n, where)
     if n == 0:
         return
     back = np.flatnonzero(np.diff(data.ts_event) < 0)
@@ -170,8 +203,24 @@ def validate(data: TickData, where: str = "<arrays>") -> None:
         )
 
 
+def _validate_order_id(order_id: np.ndarray, n: int, where: str) -> None:
+    if order_id.dtype != ORDER_ID_DTYPE:
+        raise TickFileError(
+            f"{where}: column {ORDER_ID_COLUMN!r} has dtype {order_id.dtype}, schema v2 needs {ORDER_ID_DTYPE}"
+        )
+    if order_id.shape != (n,):
+        raise TickFileError(f"{where}: column {ORDER_ID_COLUMN!r} has shape {order_id.shape}, expected ({n},)")
+    bad = np.flatnonzero(order_id < ORDER_ID_UNKNOWN)
+    if bad.size:
+        r = int(bad[0])
+        raise TickFileError(
+            f"{where}: row {r}: order_id {int(order_id[r])} is negative (only {ORDER_ID_UNKNOWN} = unknown is allowed)"
+        )
+
+
 def write(path: str | Path, data: TickData) -> None:
-    """Validate ``data`` and write it as a schema-v1 tick file (zstd-compressed Parquet).
+    """Validate ``data`` and write it as a tick file (zstd-compressed Parquet): schema version 2 when it has
+    order ids, else version 1.
 
     Raises
     ------
@@ -182,17 +231,43 @@ def write(path: str | Path, data: TickData) -> None:
     validate(data, str(path))
     inst = data.instrument
     meta = {
-        "scalper.schema": str(SCHEMA_VERSION),
+        "scalper.schema": str(data.schema_version),
         "venue": inst.venue,
         "symbol": inst.symbol,
         "tick_size": repr(float(inst.tick_size)),
         "lot_size": repr(float(inst.lot_size)),
         "source": inst.source,
     }
-    table = pa.Table.from_arrays([pa.array(col) for col in data.columns().values()], schema=ARROW_SCHEMA)
+    schema = ARROW_SCHEMA if data.order_id is None else ARROW_SCHEMA_MBO
+    table = pa.Table.from_arrays([pa.array(col) for col in data.columns().values()], schema=schema)
     table = table.replace_schema_metadata(meta)
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd")
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise TickFileError(f"{path}: not a readable Parquet file ({exc})") from exc
+    meta = {k.decode(): v.decode() for k, v in meta.items()}
+    if meta.get("scalper.schema") not in {str(v) for v in SCHEMA_VERSIONS}:
+        raise TickFileError(
+            f"{path}: metadata scalper.schema={meta.get('scalper.schema')!r}, need one of "
+            + ", ".join(str(v) for v in SCHEMA_VERSIONS)
+        )
+    return meta
+
+
+def read_schema_version(path: str | Path) -> int:
+    """Return the schema version (1 or 2) the tick file at ``path`` says it has.
+
+    Raises
+    ------
+    TickFileError
+        If the file is not a tick file of a known version.
+    """
+    return int(_metadata(Path(path))["scalper.schema"])
 
 
 def read_instrument(path: str | Path) -> Instrument:
@@ -201,16 +276,10 @@ def read_instrument(path: str | Path) -> Instrument:
     Raises
     ------
     TickFileError
-        If the file is not a schema-v1 tick file or lacks a metadata key.
+        If the file is not a tick file of a known schema version or lacks a metadata key.
     """
     path = Path(path)
-    try:
-        meta = pq.read_schema(path).metadata or {}
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise TickFileError(f"{path}: not a readable Parquet file ({exc})") from exc
-    meta = {k.decode(): v.decode() for k, v in meta.items()}
-    if meta.get("scalper.schema") != str(SCHEMA_VERSION):
-        raise TickFileError(f"{path}: metadata scalper.schema={meta.get('scalper.schema')!r}, need {SCHEMA_VERSION}")
+    meta = _metadata(path)
     missing = [k for k in REQUIRED_METADATA if k not in meta]
     if missing:
         raise TickFileError(f"{path}: metadata lacks {', '.join(missing)}")
@@ -224,26 +293,30 @@ def read_instrument(path: str | Path) -> Instrument:
 
 
 def read(path: str | Path) -> TickData:
-    """Read and validate a schema-v1 tick file.
+    """Read and validate a tick file of schema version 1 or 2.
 
     Returns
     -------
     TickData
-        Columns as contiguous numpy arrays with the dtypes of :data:`COLUMNS`.
+        Columns as contiguous numpy arrays with the dtypes of :data:`COLUMNS`; ``order_id`` int64 for a
+        version-2 file, ``None`` for version 1.
 
     Raises
     ------
     TickFileError
-        On a missing column, a wrong dtype, unsorted ``ts_event`` or bad metadata, naming the file.
+        On a missing column (``order_id`` in a version-2 file included), a wrong dtype, unsorted
+        ``ts_event`` or bad metadata, naming the file.
     """
     path = Path(path)
     inst = read_instrument(path)
+    version = read_schema_version(path)
     table = pq.read_table(path)
-    missing = [c for c in COLUMNS if c not in table.column_names]
+    names = [*COLUMNS, ORDER_ID_COLUMN] if version == SCHEMA_VERSION_MBO else list(COLUMNS)
+    missing = [c for c in names if c not in table.column_names]
     if missing:
-        raise TickFileError(f"{path}: missing column(s) {', '.join(missing)}")
+        raise TickFileError(f"{path}: schema version {version} needs column(s) {', '.join(missing)}, missing")
     cols = {}
-    for name in COLUMNS:
+    for name in names:
         arr = table.column(name).to_numpy()
         cols[name] = np.ascontiguousarray(arr)
     data = TickData(instrument=inst, **cols)
