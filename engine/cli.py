@@ -58,20 +58,28 @@ def import_lobster_cmd(
         str | None, typer.Option(help="Session date YYYY-MM-DD (US/Eastern); parsed from the file name by default.")
     ] = None,
     symbol: Annotated[str | None, typer.Option(help="Symbol; parsed from the file name by default.")] = None,
+    mbo: Annotated[
+        bool,
+        typer.Option(
+            "--mbo",
+            help="Market-by-order: also write each message's order id (tick-file schema v2); same L2 events.",
+        ),
+    ] = False,
 ) -> None:
-    """Convert a LOBSTER message + order-book pair into a tick file."""
+    """Convert a LOBSTER message + order-book pair into a tick file (schema v1, or v2 with --mbo)."""
     from scalper.ingest import tickfile
     from scalper.ingest.lobster import LobsterFormatError, import_lobster
 
     t0 = time.perf_counter()
     try:
         session = dt.date.fromisoformat(date) if date else None
-        res = import_lobster(message_csv, orderbook_csv, session_date=session, symbol=symbol)
+        res = import_lobster(message_csv, orderbook_csv, session_date=session, symbol=symbol, mbo=mbo)
         tickfile.write(out, res.data)
     except (LobsterFormatError, tickfile.TickFileError, ValueError, OSError) as exc:
         _fail(exc)
     console.print(
-        f"wrote {out}: {len(res.data):,} events from {res.rows:,} messages ({res.levels} levels, "
+        f"wrote {out} (schema v{res.data.schema_version}): {len(res.data):,} events from {res.rows:,} messages"
+        f" ({res.levels} levels, "
         f"{res.n_trades:,} trades, {res.unchanged_rows:,} messages with no visible change)"
         f" in {time.perf_counter() - t0:.2f} s; "
         f"every book row follows from its message ({res.deep_rows:,} beyond level {res.levels}: size change not visible"
