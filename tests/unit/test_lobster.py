@@ -94,6 +94,33 @@ def test_import_small_pair_gives_exact_events(tmp_path):
     validate(result.data)
 
 
+def test_mbo_import_adds_each_messages_order_id_to_the_events_it_causes(tmp_path):
+    msg, ob = write_pair(tmp_path, MESSAGES, BOOK_ROWS)
+    plain = import_lobster(msg, ob)
+    mbo = import_lobster(msg, ob, mbo=True)
+    assert plain.data.order_id is None and plain.data.schema_version == 1
+    assert event_rows(mbo.data) == EXPECTED  # the L2 events are the same
+    assert mbo.data.schema_version == 2
+    # snapshot; 99.97 pushed out (no order of its own); order 12's bid; order 11's execution (trade and
+    # level); the hidden execution's trade (order 0); order 13's deletion; 100.05 revealed from deeper.
+    assert mbo.data.order_id.tolist() == [-1] * 5 + [-1, 12, 11, 11, 0, 13, -1]
+    validate(mbo.data)
+
+
+def test_mbo_import_cross_trade_has_no_order_id(tmp_path):
+    messages = ["34200,1,1,1,1000100,-1", "34201,6,44,500,1000000,1"]
+    msg, ob = write_pair(tmp_path, messages, BOOK_ROWS[:1] * 2)
+    assert import_lobster(msg, ob, mbo=True).data.order_id.tolist()[-1] == -1
+
+
+def test_mbo_import_refuses_a_negative_order_id(tmp_path):
+    messages = [*MESSAGES[:2], "34201.25,4,-11,30,1000100,-1"]
+    msg, ob = write_pair(tmp_path, messages, BOOK_ROWS[:3])
+    assert import_lobster(msg, ob).data.order_id is None  # the L2 import does not read ids
+    with pytest.raises(LobsterFormatError, match=r"message_2.csv: row 3: negative order id -11 on a type 4 message"):
+        import_lobster(msg, ob, mbo=True)
+
+
 def test_import_small_pair_sets_instrument_from_file_name(tmp_path):
     msg, ob = write_pair(tmp_path, MESSAGES, BOOK_ROWS)
     inst = import_lobster(msg, ob).data.instrument
@@ -441,3 +468,22 @@ def test_message_files_paired_with_another_book_are_refused_at_the_first_row(tmp
         match=r": row 2: does not follow from .*message_2\.csv row 2: type 1 of 50 at 999900 on the bid",
     ):
         import_lobster(msg, ob)
+
+
+@pytest.mark.parametrize(("flag", "version"), [([], 1), (["--mbo"], 2)])
+def test_cli_import_writes_schema_v2_with_mbo(tmp_path, flag, version):
+    from typer.testing import CliRunner
+
+    from scalper.engine.cli import app
+    from scalper.ingest import tickfile
+
+    msg, ob = write_pair(tmp_path, MESSAGES, BOOK_ROWS)
+    out = tmp_path / "t.parquet"
+    res = CliRunner().invoke(
+        app, ["data", "import", "lobster", str(msg), str(ob), "-o", str(out), *flag], env={"COLUMNS": "400"}
+    )
+    assert res.exit_code == 0, res.output
+    assert f"(schema v{version})" in res.output
+    data = tickfile.read(out)
+    assert event_rows(data) == EXPECTED
+    assert (data.order_id is None) == (version == 1)
