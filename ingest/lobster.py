@@ -1,4 +1,4 @@
-"""LOBSTER importer: a NASDAQ message file and order-book file pair -> schema-v1 tick data.
+"""LOBSTER importer: a NASDAQ message file and order-book file pair -> tick data (schema v1, or v2 with order ids).
 
 LOBSTER (lobsterdata.com, "Limit Order Book System - The Efficient Reconstructor") writes two CSVs
 per session and book depth ``L`` (``LOBSTER_SampleFiles_ReadMe.txt``, "Output Structure"):
@@ -31,6 +31,14 @@ The importer turns the pair into the event stream of DESIGN.md ("Tick files"):
 Replaying the events through :func:`scalper.lowlevel.book.book_set` therefore rebuilds, at each
 message end, exactly the top-``L`` book of the order-book file.
 
+Market-by-order (``mbo=True``, schema v2): the same events, plus each message's order id (LOBSTER's
+"unique order reference number") in ``order_id`` on the events that message itself causes: the trade of
+a type 4 or 5 execution (the executed resting order) and the level event at the message's own price and
+side (its submission, cancel, deletion or visible execution). Every other event has ``ORDER_ID_UNKNOWN``
+(-1): the snapshot, a cross's trade (type 6: no resting order), and a level that enters or leaves the
+top ``L`` as a consequence (a level revealed from deeper, or pushed out, belongs to no single order).
+A LOBSTER id is never negative; a negative one on a type 1-5 message is refused in this mode.
+
 Two checks go beyond the format: a time with more than 9 decimals (a float64 artifact such as
 ``43002.632812672004`` in a genuine sample) is rounded to the nanosecond when within
 ``TIME_ROUND_PS`` of one and counted, and every book row must follow from its message
@@ -57,6 +65,7 @@ from scalper.ingest.tickfile import (
     KIND_BOOK,
     KIND_CLEAR,
     KIND_TRADE,
+    ORDER_ID_UNKNOWN,
     Instrument,
     TickData,
 )
@@ -100,7 +109,7 @@ class LobsterImport:
     Attributes
     ----------
     data : TickData
-        The events, schema v1.
+        The events: schema v1, or v2 (``data.order_id`` set) when imported with ``mbo=True``.
     levels : int
         Book depth ``L`` of the order-book file.
     rows : int
@@ -153,8 +162,9 @@ def import_lobster(
     session_date: dt.date | None = None,
     symbol: str | None = None,
     progress: Callable[[str], None] | None = None,
+    mbo: bool = False,
 ) -> LobsterImport:
-    """Import a LOBSTER message/order-book pair as schema-v1 events (see the module docstring).
+    """Import a LOBSTER message/order-book pair as schema-v1 events, or v2 with order ids (see the module docstring).
 
     Parameters
     ----------
@@ -167,6 +177,8 @@ def import_lobster(
         Default: the symbol in the message file name.
     progress : callable, optional
         Called with a short description before each stage (for a CLI status line).
+    mbo : bool
+        Market-by-order: also fill ``order_id`` (schema v2). The other columns are the same either way.
 
     Returns
     -------
@@ -186,7 +198,8 @@ def import_lobster(
         occupied level after an empty one, levels not strictly ordered, or a crossed or locked
         book (best bid >= best ask); a book row that does not follow from its message
         (:func:`check_pairing`: files of another stock or depth). Also when the file name cannot
-        be parsed and ``session_date`` or ``symbol`` is missing.
+        be parsed and ``session_date`` or ``symbol`` is missing. With ``mbo``: a negative order id on a
+        type 1-5 message.
     """
     message_csv, orderbook_csv = Path(message_csv), Path(orderbook_csv)
     say = progress or (lambda _msg: None)
@@ -203,15 +216,17 @@ def import_lobster(
     sec, frac_ns, rounded = _split_time(message_csv, time_s)
     say("checking rows")
     _check_messages(message_csv, time_s, sec * _NS_PER_S + frac_ns, msg)
+    if mbo:
+        _check_order_ids(message_csv, msg)
     px, sz, nlev = _book_sides(orderbook_csv, book)
     say("checking that each book row follows from its message")
     deep_rows = check_pairing(message_csv, orderbook_csv, msg, px, sz, nlev)
 
     say("building events")
     ts = _utc_ns(sec, frac_ns, session_date)
-    (ts_event, kind, side, price, size, flags), unchanged = _events(ts, msg, px, sz, nlev)
+    (ts_event, kind, side, price, size, flags, order_id), unchanged = _events(ts, msg, px, sz, nlev)
     instrument = Instrument(VENUE, symbol, TICK_SIZE, LOT_SIZE, f"lobster:{message_csv.name}")
-    data = TickData(instrument, ts_event, ts_event.copy(), kind, side, price, size, flags)
+    data = TickData(instrument, ts_event, ts_event.copy(), kind, side, price, size, flags, order_id if mbo else None)
     return LobsterImport(
         data=data,
         levels=px.shape[2],
@@ -401,6 +416,19 @@ def _check_messages(path: Path, time_s: pl.Series, t_ns: np.ndarray, msg: np.nda
     )
 
 
+def _check_order_ids(path: Path, msg: np.ndarray) -> None:
+    mtype, order_id = msg[:, 0], msg[:, 1]
+    _raise_first(
+        path,
+        [
+            (
+                (mtype <= TYPE_EXECUTE_HIDDEN) & (order_id < 0),
+                lambda r: f"negative order id {order_id[r]} on a type {mtype[r]} message",
+            )
+        ],
+    )
+
+
 def _level_reason(name: str, bad: np.ndarray, what: str) -> Callable[[int], str]:
     return lambda r: f"{name} level {int(np.flatnonzero(bad[r])[0]) + 1} {what}"
 
@@ -562,11 +590,11 @@ def _pairing_reason(code: int, message: np.ndarray, q0: int, q1: int, levels: in
 def _events(
     ts: np.ndarray, msg: np.ndarray, px: np.ndarray, sz: np.ndarray, nlev: np.ndarray
 ) -> tuple[tuple[np.ndarray, ...], int]:
-    """Return the event columns (ts_event, kind, side, price, size, flags) and the unchanged-row count."""
-    mtype, direction, mprice, msize = (np.ascontiguousarray(msg[:, c]) for c in (0, 4, 3, 2))
-    n_events, _ = _emit(ts, mtype, direction, mprice, msize, px, sz, nlev, _empty_out(0), False)
+    """Return the event columns (ts_event, kind, side, price, size, flags, order_id) and the unchanged-row count."""
+    mtype, oid, direction, mprice, msize = (np.ascontiguousarray(msg[:, c]) for c in (0, 1, 4, 3, 2))
+    n_events, _ = _emit(ts, mtype, oid, direction, mprice, msize, px, sz, nlev, _empty_out(0), False)
     out = _empty_out(n_events)
-    _, unchanged = _emit(ts, mtype, direction, mprice, msize, px, sz, nlev, out, True)
+    _, unchanged = _emit(ts, mtype, oid, direction, mprice, msize, px, sz, nlev, out, True)
     return out, int(unchanged)
 
 
@@ -578,11 +606,12 @@ def _empty_out(n: int) -> tuple[np.ndarray, ...]:
         np.empty(n, dtype=np.float64),
         np.empty(n, dtype=np.float64),
         np.empty(n, dtype=np.uint8),
+        np.empty(n, dtype=np.int64),
     )
 
 
 @njit(cache=True)
-def _put(out, at, write, ts, kind, side, price, size, flags):
+def _put(out, at, write, ts, kind, side, price, size, flags, oid):
     # In the counting pass (write False) only the position advances.
     if write:
         out[0][at] = ts
@@ -591,35 +620,39 @@ def _put(out, at, write, ts, kind, side, price, size, flags):
         out[3][at] = price
         out[4][at] = size
         out[5][at] = flags
+        out[6][at] = oid
     return at + 1
 
 
 @njit(cache=True)
-def _trade(out, at, write, ts, mtype, direction, mprice, msize):
+def _trade(out, at, write, ts, mtype, oid, direction, mprice, msize):
     if mtype == TYPE_EXECUTE_VISIBLE or mtype == TYPE_EXECUTE_HIDDEN:
         # direction is the resting order's side; the aggressor is the other one.
-        return _put(out, at, write, ts, KIND_TRADE, -direction, mprice / PRICE_SCALE, float(msize), 0)
+        return _put(out, at, write, ts, KIND_TRADE, -direction, mprice / PRICE_SCALE, float(msize), 0, oid)
     if mtype == TYPE_CROSS:
-        return _put(out, at, write, ts, KIND_TRADE, 0, mprice / PRICE_SCALE, float(msize), 0)
+        return _put(out, at, write, ts, KIND_TRADE, 0, mprice / PRICE_SCALE, float(msize), 0, ORDER_ID_UNKNOWN)
     return at
 
 
 @njit(cache=True)
 def _snapshot(out, at, write, ts, px, sz, nlev):
     # Row 0 has no predecessor to diff against, so it is stated in full after a clear.
-    at = _put(out, at, write, ts, KIND_CLEAR, 0, 0.0, 0.0, FLAG_SNAPSHOT)
+    at = _put(out, at, write, ts, KIND_CLEAR, 0, 0.0, 0.0, FLAG_SNAPSHOT, ORDER_ID_UNKNOWN)
     for s in range(2):
         side = 1 if s == 0 else -1
         for j in range(nlev[0, s]):
-            at = _put(out, at, write, ts, KIND_BOOK, side, px[0, s, j] / PRICE_SCALE, float(sz[0, s, j]), FLAG_SNAPSHOT)
+            p = px[0, s, j] / PRICE_SCALE
+            at = _put(out, at, write, ts, KIND_BOOK, side, p, float(sz[0, s, j]), FLAG_SNAPSHOT, ORDER_ID_UNKNOWN)
     return at
 
 
 @njit(cache=True)
-def _diff_side(out, at, write, ts, px, sz, nlev, k, s, deletes):
+def _diff_side(out, at, write, ts, px, sz, nlev, k, s, deletes, oid, oid_s, oid_px):
     # Rows k-1 and k of side s are both best-first, so one merge pass pairs equal prices; the
-    # pass emits either the deletions or the sets so that the caller can order them.
+    # pass emits either the deletions or the sets so that the caller can order them. The event at
+    # the message's own price and side (row oid_s, file price oid_px) carries its order id.
     side = 1 if s == 0 else -1
+    mine = oid if s == oid_s else ORDER_ID_UNKNOWN
     n_prev = nlev[k - 1, s]
     n_cur = nlev[k, s]
     i = 0
@@ -628,22 +661,28 @@ def _diff_side(out, at, write, ts, px, sz, nlev, k, s, deletes):
         prev_better = j == n_cur or (i < n_prev and side * px[k - 1, s, i] > side * px[k, s, j])
         if prev_better:
             if deletes:
-                at = _put(out, at, write, ts, KIND_BOOK, side, px[k - 1, s, i] / PRICE_SCALE, 0.0, 0)
+                p = px[k - 1, s, i]
+                o = mine if p == oid_px else ORDER_ID_UNKNOWN
+                at = _put(out, at, write, ts, KIND_BOOK, side, p / PRICE_SCALE, 0.0, 0, o)
             i += 1
         elif i == n_prev or px[k, s, j] != px[k - 1, s, i]:
             if not deletes:
-                at = _put(out, at, write, ts, KIND_BOOK, side, px[k, s, j] / PRICE_SCALE, float(sz[k, s, j]), 0)
+                p = px[k, s, j]
+                o = mine if p == oid_px else ORDER_ID_UNKNOWN
+                at = _put(out, at, write, ts, KIND_BOOK, side, p / PRICE_SCALE, float(sz[k, s, j]), 0, o)
             j += 1
         else:
             if not deletes and sz[k, s, j] != sz[k - 1, s, i]:
-                at = _put(out, at, write, ts, KIND_BOOK, side, px[k, s, j] / PRICE_SCALE, float(sz[k, s, j]), 0)
+                p = px[k, s, j]
+                o = mine if p == oid_px else ORDER_ID_UNKNOWN
+                at = _put(out, at, write, ts, KIND_BOOK, side, p / PRICE_SCALE, float(sz[k, s, j]), 0, o)
             i += 1
             j += 1
     return at
 
 
 @njit(cache=True)
-def _emit(ts, mtype, direction, mprice, msize, px, sz, nlev, out, write):
+def _emit(ts, mtype, oid, direction, mprice, msize, px, sz, nlev, out, write):
     """Emit the events of every row into ``out``; return (events, rows after the first with none).
 
     Run once with ``write=False`` to size ``out``, then with ``write=True`` to fill it.
@@ -652,13 +691,17 @@ def _emit(ts, mtype, direction, mprice, msize, px, sz, nlev, out, write):
     unchanged = 0
     for k in range(ts.shape[0]):
         start = at
-        at = _trade(out, at, write, ts[k], mtype[k], direction[k], mprice[k], msize[k])
+        at = _trade(out, at, write, ts[k], mtype[k], oid[k], direction[k], mprice[k], msize[k])
         if k == 0:
             at = _snapshot(out, at, write, ts[0], px, sz, nlev)
         else:
+            # Only types 1-4 change a level of their own; a cross or halt has no order there.
+            own = mtype[k] <= TYPE_EXECUTE_VISIBLE
+            oid_k = oid[k] if own else ORDER_ID_UNKNOWN
+            oid_s = 0 if direction[k] > 0 else 1
             for deletes in (True, False):
                 for s in range(2):
-                    at = _diff_side(out, at, write, ts[k], px, sz, nlev, k, s, deletes)
+                    at = _diff_side(out, at, write, ts[k], px, sz, nlev, k, s, deletes, oid_k, oid_s, mprice[k])
         if at == start:
             unchanged += 1
         elif write:
