@@ -106,3 +106,9 @@ class TrainConfig(_Section):
     sample_weights: Literal["uniqueness", "none"] = Field(
         "none", description="weight overlapping labels by their average uniqueness (AFML ch. 4)"
     )
+    search: Literal["none", "optuna"] = Field(
+        "none",
+        description="optuna: choose num_leaves, learning_rate, min_child_samples and colsample_bytree per fold"
+        " on an inner purged split of its training span (models/search.py; the 'research' extra)",
+    )
+    search_trials: int = Field(20, ge=1, description="search = 'optuna': trials per fold and horizon")

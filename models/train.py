@@ -4,7 +4,9 @@ Per horizon: label every decision row (``models.dataset``), cut purged walk-forw
 (``models.split``), and for each fold fit LightGBM on its training span (uniqueness sample weights,
 early stopping on the validation span), fit the calibration on the validation span and score the test
 span, which the fold never saw. The last fold's model (trained on the most recent data) is shipped with
-its calibration inside the ONNX graph; the card records every fold's spans and test metrics.
+its calibration inside the ONNX graph; the card records every fold's spans and test metrics. With
+``[train] search = "optuna"`` each fold's LightGBM parameters are first chosen inside its training
+span (``models.search``); the card's ``params`` hold the shipped model's choice.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from scalper.models.dataset import HorizonLabels, Sessions, choose_dead_zone, fi
 from scalper.models.evaluation import classwise_ece, up_down_auc
 from scalper.models.labels import CLASS_NAMES, uniqueness_weights
 from scalper.models.onnx_export import INPUT_NAME, PROBABILITIES, parity_check, save_onnx, to_onnx
+from scalper.models.search import SearchResult, search_params
 from scalper.models.split import Fold, walk_forward
 from scalper.models.touchpath import touch_path
 
@@ -56,6 +59,7 @@ class _FoldFit:
     calibration: Calibration | None
     prior: np.ndarray
     parts: dict[str, np.ndarray]
+    search: SearchResult | None = None
 
 
 def _metrics(y: np.ndarray, proba: np.ndarray, prior: np.ndarray) -> SplitMetrics:
@@ -108,7 +112,13 @@ def _predict(fit: _FoldFit, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fit_fold(
-    X64: np.ndarray, ts: np.ndarray, labels: HorizonLabels, fold: Fold, t: TrainConfig, horizon_s: float
+    X64: np.ndarray,
+    ts: np.ndarray,
+    labels: HorizonLabels,
+    fold: Fold,
+    t: TrainConfig,
+    horizon_s: float,
+    inner: tuple[np.ndarray, np.ndarray, LabelsConfig] | None = None,
 ) -> _FoldFit:
     y = labels.y
     known = y >= 0
@@ -123,7 +133,7 @@ def _fit_fold(
             f"horizon {horizon_s:g} s, fold {fold.index}: training span"
             f" lacks class(es) {[CLASS_NAMES[i] for i in np.flatnonzero(counts == 0)]}"
         )
-    model = lgb.LGBMClassifier(
+    params: dict[str, Any] = dict(
         objective="multiclass",
         n_estimators=t.n_estimators,
         learning_rate=t.learning_rate,
@@ -134,6 +144,28 @@ def _fit_fold(
         deterministic=True,
         verbose=-1,
     )
+    search = None
+    if t.search == "optuna":
+        # Only the training rows go in: the search's own split is cut and purged inside them.
+        assert inner is not None, "train_horizon passes the clock and label ends when a search is configured"
+        clock, end_clock, cfg = inner
+        search = search_params(
+            X64,
+            y,
+            clock,
+            end_clock,
+            parts["train"],
+            lambda mask: _weights(ts, labels, mask, t.sample_weights),
+            cfg.split,
+            cfg.embargo_ns,
+            params,
+            t.search_trials,
+            t.seed,
+            t.early_stopping_rounds,
+            N_CLASSES,
+        )
+        params.update(search.params)
+    model = lgb.LGBMClassifier(**params)
     callbacks: list[Callable[..., Any]] = (
         [lgb.early_stopping(t.early_stopping_rounds, verbose=False)] if t.early_stopping_rounds else []
     )
@@ -152,7 +184,7 @@ def _fit_fold(
         raw_val = np.asarray(model.predict_proba(X64[parts["val"]]))
         fit = fit_isotonic if t.calibration == "isotonic" else fit_temperature
         calibration = fit(raw_val, y[parts["val"]].astype(np.int64), sample_weight=w_val)
-    return _FoldFit(fold, model, calibration, counts / counts.sum(), parts)
+    return _FoldFit(fold, model, calibration, counts / counts.sum(), parts, search)
 
 
 def _fold_card(fit: _FoldFit, X64: np.ndarray, ts: np.ndarray, y: np.ndarray) -> FoldCard:
@@ -194,8 +226,12 @@ def train_horizon(
     train_cfg: TrainConfig,
     out_dir: Path,
     card_base: dict,
+    fold: int | None = None,
 ) -> HorizonResult:
     """Label, fit every fold, export the last fold's calibrated model; write ``h<H>s.onnx`` and its card.
+
+    With ``fold`` = k, fit and export walk-forward fold k alone (the folds are cut as for the full run);
+    the card's spans, metrics and ``folds`` are then that fold's (a sweep scores each fold's own model).
 
     Raises
     ------
@@ -208,11 +244,14 @@ def train_horizon(
     """
     horizon_s = horizon_ns / 1e9
     spec, labels, folds = _label_horizon(labels_cfg, rows, horizon_ns, train_cfg)
+    if fold is not None:
+        folds = folds[fold : fold + 1]  # cut with every fold, so its spans and labels are the full run's
     ts = rows.ts
     X32 = rows.X.astype(np.float32)  # the model input dtype: training and ONNX inference see identical values
     X64 = X32.astype(np.float64)
     y = labels.y
-    fits = [_fit_fold(X64, ts, labels, fold, train_cfg, horizon_s) for fold in folds]
+    inner = (rows.clock_ns, labels.end_ns - rows.offset_ns, labels_cfg)
+    fits = [_fit_fold(X64, ts, labels, f, train_cfg, horizon_s, inner) for f in folds]
     fold_cards = [_fold_card(fit, X64, ts, y) for fit in fits]
     last = fits[-1]
     metrics = {}
@@ -239,9 +278,21 @@ def train_horizon(
         test_span_ns=_span(ts, last.parts["test"]),
         n_trees=int(last.model.booster_.num_trees()),
         params={
-            k: v
-            for k, v in last.model.get_params().items()
-            if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+            **{
+                k: v
+                for k, v in last.model.get_params().items()
+                if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+            },
+            # The chosen values are among the model's own parameters above; this says they were searched.
+            **(
+                {}
+                if last.search is None
+                else {
+                    "search": "optuna",
+                    "search_trials": last.search.trials,
+                    "search_inner_log_loss": last.search.inner_log_loss,
+                }
+            ),
         },
         parity_max_abs_diff=parity,
         metrics=metrics,
@@ -264,6 +315,7 @@ def train_models(
     labels_cfg: LabelsConfig,
     train_cfg: TrainConfig,
     on_horizon=None,
+    fold: int | None = None,
 ) -> list[HorizonResult]:
     """Build the decision rows of one or more tick files and train every configured horizon.
 
@@ -281,16 +333,22 @@ def train_models(
         needs its barriers set (``LabelsConfig.with_trade`` fills them from the trade's config).
     on_horizon : callable, optional
         Called with each :class:`HorizonResult` as it is written (progress reporting).
+    fold : int, optional
+        Train and ship walk-forward fold ``fold`` (0-based) alone instead of all of them (:func:`train_horizon`).
 
     Raises
     ------
     ValueError
-        If no file is given, the files' instruments differ or their sessions overlap, or as
-        :func:`train_horizon` raises.
+        If no file is given, the files' instruments differ or their sessions overlap, ``fold`` is not
+        in ``[0, train_cfg.folds)``, or as :func:`train_horizon` raises.
+    models.search.SearchError
+        If ``train_cfg.search`` is "optuna" and Optuna is missing or a training span is too small to split.
     """
     files = [Path(ticks)] if isinstance(ticks, (str, Path)) else [Path(t) for t in ticks]
     if not files:
         raise ValueError("no tick file to train on")
+    if fold is not None and not 0 <= fold < train_cfg.folds:
+        raise ValueError(f"fold {fold} is not one of the {train_cfg.folds} walk-forward folds (0-based)")
     out_dir = Path(out_dir)
     if labels_cfg.kind == "first_passage":
         first_passage_spec(labels_cfg)  # refuse unset barriers before the feature pass
@@ -329,7 +387,7 @@ def train_models(
     )
     results = []
     for h in labels_cfg.horizons_s:
-        res = train_horizon(rows, int(round(h * 1e9)), labels_cfg, train_cfg, out_dir, card_base)
+        res = train_horizon(rows, int(round(h * 1e9)), labels_cfg, train_cfg, out_dir, card_base, fold)
         results.append(res)
         if on_horizon is not None:
             on_horizon(res)
