@@ -281,7 +281,7 @@ def _train(ticks: Path | list[Path], out: Path, cfg) -> None:
 
     files = [ticks] if isinstance(ticks, Path) else ticks
     # First-passage labels follow the trade this config makes: unset barriers come from [risk] and [exec].
-    fee = round_trip_fee_bps(cfg.exec.taker_fee_bps)
+    fee = round_trip_fee_bps(cfg.exec.taker_fee_bps, cfg.exec.taker_fee_bps)  # the taker trade's round trip
     labels = cfg.labels.with_trade(cfg.risk.take_profit_bps, cfg.risk.stop_loss_bps, cfg.exec.latency_ms, fee)
     t0 = time.perf_counter()
     try:

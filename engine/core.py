@@ -13,9 +13,11 @@ from :attr:`EngineCore.signal`. The general path is :class:`GeneralDecisions` wi
 ``backtest/batched.py``; decisions prepared between frames, ``engine/prepared.py``) and takes the
 general path for any decision it cannot answer.
 
-One position per instrument at a time; entries and exits are marketable IOC limit orders. Decisions
-sit on the event-time grid of the kernels: a live daemon runs a timer on the same grid, so sending an
-order at the grid time ``g`` (not at the later event that revealed ``g`` had passed) is what it does.
+One position per instrument at a time; entries and exits are marketable IOC limit orders (taker mode;
+:class:`scalper.engine.maker.MakerCore` posts them instead). Decisions sit on the event-time grid of the
+kernels: a live daemon runs a timer on the same grid, so it decides at the grid time ``g`` (not at the
+later event that revealed ``g`` had passed); the orders of a decision leave ``decision_compute_ns``
+after ``g``, the time the decision itself takes, and nothing the core sends leaves before that.
 """
 
 from __future__ import annotations
@@ -217,6 +219,11 @@ class EngineCore:
         journals fills instead and leaves this off so memory stays flat.
     on_fill : callable, optional
         Called with each fill after the account has taken it (the daemon journals fill and position).
+    decision_compute_ns : int
+        The decision's own compute time, ns, charged to the clock in event time: an order a decision
+        at ``g`` makes is sent at ``g + decision_compute_ns``, and no order leaves before the last
+        decision's compute is over (one engine thread). 0 (the default) for a live core, whose clock
+        is the wall clock.
 
     Attributes
     ----------
@@ -240,7 +247,10 @@ class EngineCore:
         trade_from_ns: int = 0,
         record: bool = False,
         on_fill: Callable[[Fill], None] | None = None,
+        decision_compute_ns: int = 0,
     ) -> None:
+        if decision_compute_ns < 0:
+            raise ValueError(f"decision_compute_ns must be >= 0; got {decision_compute_ns!r}")
         self.instrument = instrument
         self.state = state
         self._arrays = state.arrays()  # the kernels' state arguments: arrays made once, never replaced
@@ -257,6 +267,8 @@ class EngineCore:
         self.pending_exit_reason: str | None = None
         self._on_fill = on_fill
         self._entry_horizon_ns = 0
+        self.decision_compute_ns = int(decision_compute_ns)
+        self._busy_until_ns = INT64_MIN  # the last decision's compute ends here: nothing is sent before
         self._set_signal_buffers(models)
         self.signal: Callable[[np.ndarray], Signal] = self.predict
 
@@ -276,10 +288,14 @@ class EngineCore:
     def _mid(self) -> float:
         return 0.5 * (self.state.best_bid_tick + self.state.best_ask_tick) * self.instrument.tick_size
 
+    def _send_ns(self, ts_ns: int) -> int:
+        # An order is sent once the last decision's compute is over.
+        return ts_ns if ts_ns >= self._busy_until_ns else self._busy_until_ns
+
     def _submit(self, decision: ApprovedOrder | Rejection, ts_ns: int) -> None:
         # Rejections are counted by the risk manager (reject_counts); nothing more to keep here.
         if not isinstance(decision, Rejection):
-            self.adapter.submit(decision, ts_ns)
+            self.adapter.submit(decision, self._send_ns(ts_ns))
 
     # -- codes from the event loop ------------------------------------------------------------
     def on_decision(self, ts_ns: int, features: np.ndarray) -> bool:
@@ -333,6 +349,7 @@ class EngineCore:
         if not self.can_enter(ts_ns):
             return
         self._entry_horizon_ns = horizon_ns
+        self._busy_until_ns = ts_ns + self.decision_compute_ns
         self._submit(self.entry_order(ts_ns, side, p, self.risk), ts_ns)
 
     def entry_order(self, ts_ns: int, side: int, p: float, risk: RiskManager) -> ApprovedOrder | Rejection:

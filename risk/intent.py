@@ -42,12 +42,23 @@ class RejectReason(enum.IntEnum):
     BELOW_MIN_PROBABILITY = 14
 
 
+class TimeInForce(enum.IntEnum):
+    """How long an order may rest (values as ``scalper.exec.passive``'s ``TIF_*``)."""
+
+    GTC = 0
+    """A limit order: takes what crosses on arrival, rests the rest at its price."""
+    GTX = 1
+    """Post-only: refused (expired) if it would cross on arrival, else rests as maker."""
+    IOC = 2
+    """Immediate or cancel: takes what crosses on arrival, the rest is canceled."""
+
+
 REASON_OF_CODE = {int(r): r for r in RejectReason}
 """The reason of each code the compiled risk rules return (``scalper.risk.kelly``, ``scalper.risk.limits``)."""
 
 
 class OrderIntent(NamedTuple):
-    """An order the engine wants to send: a marketable IOC limit order.
+    """An order the engine wants to send: a limit order, a marketable IOC unless ``tif`` says otherwise.
 
     Attributes
     ----------
@@ -64,6 +75,9 @@ class OrderIntent(NamedTuple):
     reason : str
         Why it was sent: ``"entry"``, ``"take_profit"``, ``"stop_loss"``, ``"time_stop"``,
         ``"end_of_data"`` or ``"shutdown"``.
+    tif : int
+        :class:`TimeInForce` value; ``IOC`` (the default) for every taker order, ``GTX`` for the posted
+        entries and take-profits of maker mode.
 
     A NamedTuple (immutable, and cheaper to build than a frozen dataclass): the engine makes one at
     nearly every decision.
@@ -75,6 +89,7 @@ class OrderIntent(NamedTuple):
     limit_price: float
     is_exit: bool
     reason: str
+    tif: int = TimeInForce.IOC
 
 
 _APPROVAL_TOKEN = object()

@@ -1,11 +1,20 @@
 """Fractional Kelly sizing of a take-profit / stop-loss bet, net of the fees of the round trip.
 
 A scalp entered at ``price`` either reaches its take-profit or its stop-loss first; the model gives
-the probability ``p`` of the win. Net of the fees ``F`` the entry and its planned exit pay
-(:func:`round_trip_fee_bps`), the win is ``take_profit_bps - F`` and the loss ``stop_loss_bps + F``:
-Kelly's binary bet with payoff ratio ``b = (take_profit_bps - F) / (stop_loss_bps + F)``. (With
-``F = 0`` this is the gross ratio ``take_profit_bps / stop_loss_bps``; sizing on the gross ratio
-would over-bet whenever fees are paid.)
+the probability ``p`` of the win. Each leg pays the fee of the order that makes it (:class:`PlannedFees`,
+bps of notional; a negative maker fee is a rebate): the entry ``e``, the take-profit exit ``x_w`` and
+the stop-loss exit ``x_l``. Net of fees the win is ``take_profit_bps - F_w`` and the loss
+``stop_loss_bps + F_l``, with ``F_w = e + x_w`` and ``F_l = e + x_l`` (:func:`round_trip_fee_bps`):
+Kelly's binary bet with payoff ratio ``b = (take_profit_bps - F_w) / (stop_loss_bps + F_l)`` and
+expected edge ``p (take_profit_bps - F_w) - (1 - p) (stop_loss_bps + F_l)``. (With no fees this is the
+gross ratio ``take_profit_bps / stop_loss_bps``; sizing on the gross ratio would over-bet whenever fees
+are paid.)
+
+Taker mode pays the taker fee ``t`` on every leg (marketable IOC entry and exits): ``F_w = F_l = 2 t``.
+Maker mode (``[strategy] mode = "maker"``) posts its entry and its take-profit (maker fee ``m`` each)
+and crosses the spread only to stop a loss (taker): ``F_w = 2 m``, ``F_l = m + t``. Its time stop also
+crosses; it is neither a win nor a loss of the binary bet and is charged as the loss leg (``F_l``), the
+dearer of the two whenever ``t >= m``.
 
 Each rule is written once, as a numba kernel: :func:`kelly_qty` (the size and why it is zero),
 :func:`p_refusal` (the rules that read nothing but ``p``), :func:`edge_bps` and :func:`round_trip_fee_bps`.
@@ -17,6 +26,7 @@ them. The plain-Python statement of the same rules is the test oracle (``tests/r
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,14 +48,67 @@ _MAX_ORDER_NOTIONAL = int(RejectReason.MAX_ORDER_NOTIONAL)
 
 
 @inline_kernel
-def round_trip_fee_bps(fee_bps: float) -> float:
-    """Return the fees one scalp pays, bps of the entry notional: its entry's and its planned exit's.
+def round_trip_fee_bps(entry_fee_bps: float, exit_fee_bps: float) -> float:
+    """Return the fees one scalp pays, bps of the entry notional: its entry's and its exit's.
 
-    Both are marketable IOC orders today, each paying the taker fee ``fee_bps`` (bps of notional, per
-    side). Kelly's net payoff and the edge rule read the fee only through here, so a venue whose exit
-    pays another fee (a maker exit) changes this function and nothing else.
+    Each is the fee rate of the order that makes the leg, bps of notional (taker >= 0; a negative maker
+    fee is a rebate). The exit's notional is taken as the entry's: the take-profit and stop-loss are a
+    few bps away, so the error is that fraction of a fee.
     """
-    return 2.0 * fee_bps
+    return entry_fee_bps + exit_fee_bps
+
+
+class PlannedFees(NamedTuple):
+    """The fee each leg of a planned scalp pays, bps of its notional (negative: a maker rebate).
+
+    Attributes
+    ----------
+    entry_bps, take_profit_exit_bps, stop_loss_exit_bps : float
+        The entry's, the take-profit exit's and the stop-loss (and time-stop) exit's fee rate.
+    """
+
+    entry_bps: float
+    take_profit_exit_bps: float
+    stop_loss_exit_bps: float
+
+    @classmethod
+    def taker(cls, taker_fee_bps: float) -> PlannedFees:
+        """Every leg a marketable IOC order paying the taker fee (taker mode)."""
+        return cls(taker_fee_bps, taker_fee_bps, taker_fee_bps)
+
+    @classmethod
+    def maker(cls, maker_fee_bps: float, taker_fee_bps: float) -> PlannedFees:
+        """A posted entry and take-profit (maker fee), a crossing stop-loss (taker fee): maker mode."""
+        return cls(maker_fee_bps, maker_fee_bps, taker_fee_bps)
+
+    @property
+    def win_bps(self) -> float:
+        """Round-trip fee of a scalp that ends at its take-profit, ``F_w`` (bps of the entry notional)."""
+        return float(round_trip_fee_bps(self.entry_bps, self.take_profit_exit_bps))
+
+    @property
+    def loss_bps(self) -> float:
+        """Round-trip fee of a scalp that ends at its stop-loss or time stop, ``F_l`` (bps of the entry notional)."""
+        return float(round_trip_fee_bps(self.entry_bps, self.stop_loss_exit_bps))
+
+
+def planned_fees(fees: float | PlannedFees) -> PlannedFees:
+    """Return ``fees`` as :class:`PlannedFees`; a number is the taker fee of every leg (taker mode).
+
+    Raises
+    ------
+    ValueError
+        If a number is negative or not finite (a taker fee is a charge); if a leg of a
+        :class:`PlannedFees` is not finite, or its stop-loss exit (a crossing order) is negative.
+    """
+    if not isinstance(fees, PlannedFees):
+        fee = float(fees)
+        if not (math.isfinite(fee) and fee >= 0.0):
+            raise ValueError(f"fee_bps={fees!r} is not a finite non-negative fee")
+        return PlannedFees.taker(fee)
+    if not all(math.isfinite(x) for x in fees) or not fees.stop_loss_exit_bps >= 0.0:
+        raise ValueError(f"fee_bps={fees!r}: every leg must be finite and the stop-loss exit (taker) >= 0")
+    return fees
 
 
 @inline_kernel
@@ -54,14 +117,23 @@ def _f_star(p: float, b: float) -> float:
 
 
 @inline_kernel
-def edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fee_bps: float) -> float:
-    """The compiled rule of :func:`expected_edge_bps` (inputs unchecked)."""
-    return p * take_profit_bps - (1.0 - p) * stop_loss_bps - round_trip_fee_bps(fee_bps)
+def edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, win_fee_bps: float, loss_fee_bps: float) -> float:
+    """The compiled rule of :func:`expected_edge_bps` (inputs unchecked): ``p (tp - F_w) - (1 - p) (sl + F_l)``,
+    written so that equal round trips (taker mode) give ``p tp - (1 - p) sl - F`` bit for bit."""
+    return p * take_profit_bps - (1.0 - p) * stop_loss_bps - (loss_fee_bps + p * (win_fee_bps - loss_fee_bps))
 
 
 @inline_kernel
-def p_refusal(p: float, take_profit_bps: float, stop_loss_bps: float, min_probability: float, fee_bps: float) -> int:
-    """The sizing rules that read nothing but ``p`` and the config, in :func:`kelly_qty`'s order.
+def p_refusal(
+    p: float,
+    take_profit_bps: float,
+    stop_loss_bps: float,
+    min_probability: float,
+    win_fee_bps: float,
+    loss_fee_bps: float,
+) -> int:
+    """The sizing rules that read nothing but ``p`` and the config, in :func:`kelly_qty`'s order
+    (``win_fee_bps`` / ``loss_fee_bps``: the round trips ``F_w`` / ``F_l``, module docstring).
 
     Returns 0 when ``p`` passes them (the size then depends on equity and limits), else the
     :class:`RejectReason` value ``BELOW_MIN_PROBABILITY``, ``KELLY_NON_POSITIVE`` (gross ``f*`` <= 0)
@@ -72,14 +144,20 @@ def p_refusal(p: float, take_profit_bps: float, stop_loss_bps: float, min_probab
         return _BELOW_MIN_PROBABILITY
     if _f_star(p, take_profit_bps / stop_loss_bps) <= 0.0:
         return _KELLY_NON_POSITIVE
-    if edge_bps(p, take_profit_bps, stop_loss_bps, fee_bps) <= 0.0:
+    if edge_bps(p, take_profit_bps, stop_loss_bps, win_fee_bps, loss_fee_bps) <= 0.0:
         return _EDGE_BELOW_FEES
     return 0
 
 
 @kernel
 def p_refusals(
-    p: np.ndarray, take_profit_bps: float, stop_loss_bps: float, min_probability: float, fee_bps: float, out: np.ndarray
+    p: np.ndarray,
+    take_profit_bps: float,
+    stop_loss_bps: float,
+    min_probability: float,
+    win_fee_bps: float,
+    loss_fee_bps: float,
+    out: np.ndarray,
 ) -> None:
     """Write :func:`p_refusal` of every ``p`` (float64[M]) into ``out`` (int8[M], preallocated).
 
@@ -90,7 +168,7 @@ def p_refusals(
     for i in range(p.shape[0]):
         pi = p[i]
         if 0.0 <= pi <= 1.0:
-            out[i] = p_refusal(pi, take_profit_bps, stop_loss_bps, min_probability, fee_bps)
+            out[i] = p_refusal(pi, take_profit_bps, stop_loss_bps, min_probability, win_fee_bps, loss_fee_bps)
         else:
             out[i] = 0
 
@@ -130,10 +208,12 @@ def kelly_fraction_star(p: float, b: float) -> float:
     return _f_star(p, b)
 
 
-def expected_edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fee_bps: float) -> float:
+def expected_edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fee_bps: float | PlannedFees) -> float:
     """Return the expected return of one round trip, net of the fees of its entry and exit.
 
-    ``edge = p * take_profit_bps - (1 - p) * stop_loss_bps - round_trip_fee_bps(fee_bps)``.
+    ``edge = p * (take_profit_bps - F_w) - (1 - p) * (stop_loss_bps + F_l)`` with the round trips of
+    :class:`PlannedFees` (module docstring); with one taker fee ``t`` on every leg
+    ``edge = p * take_profit_bps - (1 - p) * stop_loss_bps - 2 t``.
 
     Parameters
     ----------
@@ -141,8 +221,8 @@ def expected_edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fe
         Probability of reaching the take-profit before the stop-loss, in [0, 1].
     take_profit_bps, stop_loss_bps : float
         Distance from the entry price to the take-profit and to the stop-loss, bps, > 0.
-    fee_bps : float
-        Taker fee per side, bps of notional.
+    fee_bps : float or PlannedFees
+        The fee of each leg, bps of notional; a number is the taker fee of every leg.
 
     Returns
     -------
@@ -152,11 +232,12 @@ def expected_edge_bps(p: float, take_profit_bps: float, stop_loss_bps: float, fe
     Raises
     ------
     ValueError
-        If ``p`` is not in [0, 1].
+        If ``p`` is not in [0, 1] or the fees are out of range (:func:`planned_fees`).
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"win probability p={p!r} is not in [0, 1]")
-    return edge_bps(p, take_profit_bps, stop_loss_bps, fee_bps)
+    fees = planned_fees(fee_bps)
+    return edge_bps(p, take_profit_bps, stop_loss_bps, fees.win_bps, fees.loss_bps)
 
 
 @inline_kernel
@@ -171,19 +252,22 @@ def kelly_qty(
     min_probability: float,
     max_position: float,
     max_order_notional: float,
-    fee_bps: float,
+    win_fee_bps: float,
+    loss_fee_bps: float,
     lot_size: float,
 ) -> tuple[float, int]:
-    """The compiled rule of :func:`kelly_size`, with the config's fields passed one by one.
+    """The compiled rule of :func:`kelly_size`, with the config's fields passed one by one and the fees as
+    the round trips ``F_w`` (``win_fee_bps``) and ``F_l`` (``loss_fee_bps``) of :class:`PlannedFees`.
 
     Returns ``(qty, code)``: ``code`` is 0 when sized, else the :class:`RejectReason` value, or a
     negative ``BAD_*`` code naming the input out of range (nothing raised: the hot path fails closed).
+    A loss leg that gains (``stop_loss_bps + F_l <= 0``) is ``BAD_FEE``: the bet would have no loss.
     """
     if not (math.isfinite(price) and price > 0.0):
         return 0.0, BAD_PRICE
     if not (math.isfinite(lot_size) and lot_size > 0.0):
         return 0.0, BAD_LOT_SIZE
-    if not (math.isfinite(fee_bps) and fee_bps >= 0.0):
+    if not (math.isfinite(win_fee_bps) and math.isfinite(loss_fee_bps) and stop_loss_bps + loss_fee_bps > 0.0):
         return 0.0, BAD_FEE
     if not (math.isfinite(current_abs_position) and current_abs_position >= 0.0):
         return 0.0, BAD_POSITION
@@ -191,16 +275,15 @@ def kelly_qty(
         return 0.0, BAD_EQUITY
     if not 0.0 <= p <= 1.0:
         return 0.0, BAD_PROBABILITY
-    code = p_refusal(p, take_profit_bps, stop_loss_bps, min_probability, fee_bps)
+    code = p_refusal(p, take_profit_bps, stop_loss_bps, min_probability, win_fee_bps, loss_fee_bps)
     if code:
         return 0.0, code
     if equity <= 0.0:
         return 0.0, _KELLY_NON_POSITIVE
-    # A positive edge implies take_profit_bps > fees, so the net payoff ratio is positive.
-    fees = round_trip_fee_bps(fee_bps)
-    net_b = (take_profit_bps - fees) / (stop_loss_bps + fees)
+    # A positive edge with a positive loss leg implies take_profit_bps > F_w: the net ratio is positive.
+    net_b = (take_profit_bps - win_fee_bps) / (stop_loss_bps + loss_fee_bps)
     f_star = _f_star(p, net_b)
-    loss_per_unit = price * (stop_loss_bps + fees) / 1e4
+    loss_per_unit = price * (stop_loss_bps + loss_fee_bps) / 1e4
     kelly = kelly_fraction * f_star * equity / loss_per_unit
     position_room = max_position - current_abs_position
     notional_room = max_order_notional / price
@@ -217,7 +300,7 @@ def kelly_qty(
 _BAD_INPUT = {
     BAD_PRICE: "price={price!r} is not a finite positive price",
     BAD_LOT_SIZE: "lot_size={lot_size!r} is not a finite positive size",
-    BAD_FEE: "fee_bps={fee_bps!r} is not a finite non-negative fee",
+    BAD_FEE: "fee_bps={fee_bps!r}: the stop-loss leg stop_loss_bps + F_l must be a loss (> 0)",
     BAD_POSITION: "current_abs_position={current_abs_position!r} is not finite and >= 0",
     BAD_EQUITY: "equity={equity!r} is not finite",
     BAD_PROBABILITY: "win probability p={p!r} is not in [0, 1]",
@@ -229,7 +312,7 @@ def kelly_size(
     price: float,
     equity: float,
     cfg: RiskConfig,
-    fee_bps: float,
+    fee_bps: float | PlannedFees,
     lot_size: float,
     current_abs_position: float,
 ) -> tuple[float, RejectReason | None]:
@@ -238,10 +321,10 @@ def kelly_size(
 
     The stake is the equity lost if the stop-loss is hit: ``kelly_fraction * f* * equity``, with
     ``f*`` from :func:`kelly_fraction_star` at the net payoff ratio
-    ``b = (take_profit_bps - F) / (stop_loss_bps + F)``, ``F = round_trip_fee_bps(fee_bps)``. Staking a
-    fraction of full Kelly trades a little growth for much less variance and protects against an
-    overestimated ``p`` (Thorp 2006). The size loses that stake at the stop:
-    ``qty = stake / loss_per_unit`` with ``loss_per_unit = price * (stop_loss_bps + F) / 1e4``.
+    ``b = (take_profit_bps - F_w) / (stop_loss_bps + F_l)`` (round trips of :class:`PlannedFees`, module
+    docstring). Staking a fraction of full Kelly trades a little growth for much less variance and
+    protects against an overestimated ``p`` (Thorp 2006). The size loses that stake at the stop:
+    ``qty = stake / loss_per_unit`` with ``loss_per_unit = price * (stop_loss_bps + F_l) / 1e4``.
     It is then capped so that ``current_abs_position + qty <= max_position`` and
     ``qty * price <= max_order_notional``, and rounded down to a multiple of ``lot_size``.
 
@@ -256,8 +339,8 @@ def kelly_size(
         Account equity, quote currency; <= 0 gives size 0.
     cfg : RiskConfig
         Kelly fraction, take-profit, stop-loss, minimum probability and the hard limits.
-    fee_bps : float
-        Taker fee per side, bps of notional, >= 0.
+    fee_bps : float or PlannedFees
+        The fee of each leg, bps of notional; a number is the taker fee of every leg (>= 0).
     lot_size : float
         Lot size, base units, > 0.
     current_abs_position : float
@@ -277,8 +360,9 @@ def kelly_size(
     Raises
     ------
     ValueError
-        If ``p`` is not in [0, 1], or ``price``, ``lot_size``, ``fee_bps``, ``current_abs_position``
-        or ``equity`` is out of the ranges above or not finite.
+        If ``p`` is not in [0, 1], or ``price``, ``lot_size``, ``fee_bps`` (:func:`planned_fees`; also a
+        stop-loss leg that gains), ``current_abs_position`` or ``equity`` is out of the ranges above or
+        not finite.
 
     References
     ----------
@@ -287,7 +371,14 @@ def kelly_size(
     E. O. Thorp, "The Kelly Criterion in Blackjack, Sports Betting, and the Stock Market", in
     Handbook of Asset and Liability Management, Vol. 1, Elsevier, 2006.
     """
-    p, price, equity, lot_size, fee_bps = float(p), float(price), float(equity), float(lot_size), float(fee_bps)
+    p, price, equity, lot_size = float(p), float(price), float(equity), float(lot_size)
+    # Bad fees are reported in the kernel's order of checks (after price and lot size): NaN fails it there.
+    fee_error: ValueError | None = None
+    try:
+        fees = planned_fees(fee_bps)
+        win_bps, loss_bps = fees.win_bps, fees.loss_bps
+    except ValueError as exc:
+        fee_error, win_bps, loss_bps = exc, math.nan, math.nan
     current_abs_position = float(current_abs_position)
     qty, code = kelly_qty(
         p,
@@ -300,9 +391,12 @@ def kelly_size(
         cfg.min_probability,
         cfg.max_position,
         cfg.max_order_notional,
-        fee_bps,
+        win_bps,
+        loss_bps,
         lot_size,
     )
+    if code == BAD_FEE and fee_error is not None:
+        raise fee_error
     if code < 0:
         values = {
             "p": p,

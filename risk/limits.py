@@ -28,16 +28,18 @@ from scalper.risk.intent import (
     OrderIntent,
     Rejection,
     RejectReason,
+    TimeInForce,
     TradingState,
     _approve,
 )
 from scalper.risk.kelly import (
+    PlannedFees,
     expected_edge_bps,
     kelly_fraction_star,
     kelly_qty,
     kelly_size,
     p_refusals,
-    round_trip_fee_bps,
+    planned_fees,
 )
 from scalper.risk.lots import exceeds, is_lot_multiple
 from scalper.risk.market import MarketState
@@ -56,10 +58,11 @@ _RATE_WINDOW_NS = 1_000_000_000
     P_MAX_ORDERS_PER_SECOND,
     P_STALE_BOOK_NS,
     P_MAX_SPREAD_TICKS,
-    P_FEE_BPS,
+    P_WIN_FEE_BPS,
+    P_LOSS_FEE_BPS,
     P_LOT_SIZE,
     N_PARAMS,
-) = range(12)
+) = range(13)
 
 # Plain ints, which numba compiles in as constants.
 _REDUCING_ONLY, _HALTED = int(TradingState.REDUCING_ONLY), int(TradingState.HALTED)
@@ -166,7 +169,8 @@ def enter_rules(
         params[P_MIN_PROBABILITY],
         params[P_MAX_POSITION],
         params[P_MAX_ORDER_NOTIONAL],
-        params[P_FEE_BPS],
+        params[P_WIN_FEE_BPS],
+        params[P_LOSS_FEE_BPS],
         params[P_LOT_SIZE],
     )
     if code < 0:
@@ -221,6 +225,32 @@ def enter_at_touch_rules(params, approvals, state, equity, position, ts_ns, side
     return qty, limit, code
 
 
+@kernel
+def enter_at_price_rules(params, approvals, state, equity, position, ts_ns, side, p, price_tick, tick_size, px, n, ist):
+    """:func:`enter_rules` for a limit at ``price_tick`` (a posted order), with the market facts read off a
+    kernel book as :func:`enter_at_touch_rules` reads them: see :meth:`RiskManager.enter_at_price`.
+
+    Returns ``(qty, code)``.
+    """
+    bid = px[0, 0] if n[0] > 0 else INT64_MIN
+    ask = px[1, 0] if n[1] > 0 else INT64_MAX
+    spread = float(ask - bid) if n[0] > 0 and n[1] > 0 else math.inf
+    return enter_rules(
+        params,
+        approvals,
+        state,
+        equity,
+        position,
+        ts_ns,
+        side,
+        p,
+        price_tick * tick_size,
+        spread,
+        last_book_ts(ist),
+        book_is_valid(ist),
+    )
+
+
 class RiskManager:
     """Size entries and approve or refuse order intents for one instrument; keep its account.
 
@@ -236,13 +266,15 @@ class RiskManager:
         Price tick, quote currency, > 0.
     lot_size : float
         Quantity lot, base units, > 0; every order quantity must be a multiple of it.
-    fee_bps : float
-        Taker fee per side, bps of notional, >= 0.
+    fee_bps : float or PlannedFees
+        The fee each leg of a scalp pays, bps of notional (:class:`~scalper.risk.kelly.PlannedFees`); a
+        number is the taker fee of every leg (taker mode), >= 0.
 
     Raises
     ------
     ValueError
-        If ``tick_size``, ``lot_size`` or ``fee_bps`` is out of range or not finite.
+        If ``tick_size``, ``lot_size`` or ``fee_bps`` is out of range or not finite
+        (:func:`~scalper.risk.kelly.planned_fees`).
 
     Attributes
     ----------
@@ -262,17 +294,18 @@ class RiskManager:
         float64[N_PARAMS]: the config, tick-free, as the compiled rules read it (``P_*`` slots).
     """
 
-    def __init__(self, cfg: RiskConfig, tick_size: float, lot_size: float, fee_bps: float) -> None:
+    def __init__(self, cfg: RiskConfig, tick_size: float, lot_size: float, fee_bps: float | PlannedFees) -> None:
         if not (math.isfinite(tick_size) and tick_size > 0.0):
             raise ValueError(f"tick_size={tick_size!r} is not a finite positive price")
         if not (math.isfinite(lot_size) and lot_size > 0.0):
             raise ValueError(f"lot_size={lot_size!r} is not a finite positive size")
-        if not (math.isfinite(fee_bps) and fee_bps >= 0.0):
-            raise ValueError(f"fee_bps={fee_bps!r} is not a finite non-negative fee")
+        fees = planned_fees(fee_bps)
+        if not cfg.stop_loss_bps + fees.loss_bps > 0.0:
+            raise ValueError(f"fee_bps={fee_bps!r}: stop_loss_bps + F_l must be > 0 (a stop-loss that gains)")
         self.cfg = cfg
         self.tick_size = tick_size
         self.lot_size = lot_size
-        self.fee_bps = fee_bps
+        self.fees = fees
         self.account = Account(cfg.initial_equity)
         self.control = TradingControl()
         self.state = TradingState.ACTIVE
@@ -288,7 +321,8 @@ class RiskManager:
         params[P_MAX_ORDERS_PER_SECOND] = cfg.max_orders_per_second
         params[P_STALE_BOOK_NS] = cfg.stale_book_ms * _NS_PER_MS
         params[P_MAX_SPREAD_TICKS] = cfg.max_spread_ticks
-        params[P_FEE_BPS] = fee_bps
+        params[P_WIN_FEE_BPS] = fees.win_bps
+        params[P_LOSS_FEE_BPS] = fees.loss_bps
         params[P_LOT_SIZE] = lot_size
         self.params = params
         # Event times of the entries approved in the trailing second (see order_rules).
@@ -319,9 +353,7 @@ class RiskManager:
         ValueError
             If ``p`` or ``price`` is out of range or the equity is not finite.
         """
-        return kelly_size(
-            p, price, self.account.equity, self.cfg, self.fee_bps, self.lot_size, abs(self.account.position)
-        )
+        return kelly_size(p, price, self.account.equity, self.cfg, self.fees, self.lot_size, abs(self.account.position))
 
     def refusals_by_p(self, p: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Return, per probability, the refusal :meth:`enter_at_touch` gives on ``p`` alone.
@@ -358,7 +390,15 @@ class RiskManager:
         elif out.dtype != np.int8 or out.shape != p.shape:
             raise ValueError(f"out must be int8[{p.shape[0]}], got {out.dtype}{list(out.shape)}")
         prm = self.params
-        p_refusals(p, prm[P_TAKE_PROFIT_BPS], prm[P_STOP_LOSS_BPS], prm[P_MIN_PROBABILITY], prm[P_FEE_BPS], out)
+        p_refusals(
+            p,
+            prm[P_TAKE_PROFIT_BPS],
+            prm[P_STOP_LOSS_BPS],
+            prm[P_MIN_PROBABILITY],
+            prm[P_WIN_FEE_BPS],
+            prm[P_LOSS_FEE_BPS],
+            out,
+        )
         return out
 
     def count_refusals(self, reason: RejectReason, n: int = 1) -> None:
@@ -481,6 +521,49 @@ class RiskManager:
         market = MarketState.of_book(ts_ns, px, n, ist, tick_size) if code and qty > 0.0 else None
         return self._entry_result(ts_ns, side, p, limit, qty, code, equity, position, market)
 
+    def enter_at_price(
+        self,
+        ts_ns: int,
+        side: int,
+        p: float,
+        price_tick: int,
+        tick_size: float,
+        px: np.ndarray,
+        n: np.ndarray,
+        ist: np.ndarray,
+    ) -> ApprovedOrder | Rejection:
+        """Size a post-only entry by Kelly at ``price_tick * tick_size`` and check it, in one compiled call
+        (maker mode's entries): :meth:`enter_at_touch` with that limit instead of one past the touch, and
+        an intent of time in force ``GTX``. Same counts, approval ids and refusals.
+
+        Parameters
+        ----------
+        price_tick : int
+            The price to post at, ticks.
+
+        The other parameters and the result are :meth:`enter_at_touch`'s.
+        """
+        acc = self.account
+        equity, position = acc.equity, acc.position
+        qty, code = enter_at_price_rules(
+            self.params,
+            self._approvals,
+            int(self.state),
+            equity,
+            position,
+            ts_ns,
+            side,
+            p,
+            price_tick,
+            tick_size,
+            px,
+            n,
+            ist,
+        )
+        market = MarketState.of_book(ts_ns, px, n, ist, tick_size) if code and qty > 0.0 else None
+        limit = price_tick * tick_size
+        return self._entry_result(ts_ns, side, p, limit, qty, code, equity, position, market, TimeInForce.GTX)
+
     def _entry_result(
         self,
         ts_ns: int,
@@ -492,8 +575,9 @@ class RiskManager:
         equity: float,
         position: float,
         market: MarketState | None,
+        tif: int = TimeInForce.IOC,
     ) -> ApprovedOrder | Rejection:
-        intent = OrderIntent(ts_ns, side, qty, limit_price, False, "entry")
+        intent = OrderIntent(ts_ns, side, qty, limit_price, False, "entry", tif)
         if code == 0:
             return self._approve(intent)
         reason = REASON_OF_CODE[code]
@@ -671,7 +755,7 @@ class RiskManager:
     def _sizing_error(self, p: float, price: float, equity: float, position: float) -> str:
         # The error the sizing raises for an input out of range, built when first read.
         try:
-            kelly_size(p, price, equity, self.cfg, self.fee_bps, self.lot_size, abs(position))
+            kelly_size(p, price, equity, self.cfg, self.fees, self.lot_size, abs(position))
         except ValueError as exc:
             return repr(exc)
         raise AssertionError("enter_rules refused sizing inputs that kelly_size accepts")
@@ -682,10 +766,11 @@ class RiskManager:
         if reason == RejectReason.BELOW_MIN_PROBABILITY:
             return f"p={p!r} < min_probability={cfg.min_probability!r}"
         if reason == RejectReason.EDGE_BELOW_FEES:
-            edge = expected_edge_bps(p, cfg.take_profit_bps, cfg.stop_loss_bps, self.fee_bps)
+            edge = expected_edge_bps(p, cfg.take_profit_bps, cfg.stop_loss_bps, self.fees)
             return (
                 f"expected edge={edge:.6g} bps <= 0 at p={p!r}, take_profit_bps={cfg.take_profit_bps!r}, "
-                f"stop_loss_bps={cfg.stop_loss_bps!r}, round-trip fees={round_trip_fee_bps(self.fee_bps)!r} bps"
+                f"stop_loss_bps={cfg.stop_loss_bps!r}, round-trip fees={self.fees.win_bps!r} bps (take-profit),"
+                f" {self.fees.loss_bps!r} bps (stop-loss)"
             )
         if reason == RejectReason.MAX_POSITION:
             return (

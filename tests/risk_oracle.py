@@ -31,15 +31,37 @@ def exceeds(value: float, limit: float, unit: float) -> bool:
     return value > limit + 2e-9 * unit + 1e-11 * abs(limit)
 
 
+def leg_fees(fee_bps: float | tuple[float, float, float]) -> tuple[float, float]:
+    """The round-trip fees ``(win, loss)`` of a scalp, bps: a number is the taker fee of all three legs
+    (entry, take-profit exit, stop-loss exit); a triple gives each leg's. ValueError as ``planned_fees``."""
+    if isinstance(fee_bps, tuple):
+        entry, tp_exit, sl_exit = (float(x) for x in fee_bps)
+        if not all(math.isfinite(x) for x in (entry, tp_exit, sl_exit)) or not sl_exit >= 0.0:
+            raise ValueError("fee_bps")
+    else:
+        if not (math.isfinite(fee_bps) and fee_bps >= 0.0):
+            raise ValueError("fee_bps")
+        entry = tp_exit = sl_exit = fee_bps
+    # The win pays the entry and the take-profit exit, the loss the entry and the stop-loss exit.
+    return entry + tp_exit, entry + sl_exit
+
+
 def kelly(
-    p: float, price: float, equity: float, abs_position: float, cfg: RiskConfig, fee_bps: float, lot: float
+    p: float,
+    price: float,
+    equity: float,
+    abs_position: float,
+    cfg: RiskConfig,
+    fee_bps: float | tuple[float, float, float],
+    lot: float,
 ) -> tuple[float, RejectReason | None]:
     """(qty, None) or (0.0, reason); ValueError for an input out of range (as ``kelly_size``)."""
     if not (math.isfinite(price) and price > 0.0):
         raise ValueError("price")
     if not (math.isfinite(lot) and lot > 0.0):
         raise ValueError("lot_size")
-    if not (math.isfinite(fee_bps) and fee_bps >= 0.0):
+    win_fees, loss_fees = leg_fees(fee_bps)
+    if not cfg.stop_loss_bps + loss_fees > 0.0:
         raise ValueError("fee_bps")
     if not (math.isfinite(abs_position) and abs_position >= 0.0):
         raise ValueError("current_abs_position")
@@ -48,17 +70,18 @@ def kelly(
     if not 0.0 <= p <= 1.0:
         raise ValueError("p")
     tp, sl = cfg.take_profit_bps, cfg.stop_loss_bps
-    fees = 2.0 * fee_bps  # taker fee on the entry and on the planned exit
     if p < cfg.min_probability:
         return 0.0, R.BELOW_MIN_PROBABILITY
     if p - (1.0 - p) / (tp / sl) <= 0.0:
         return 0.0, R.KELLY_NON_POSITIVE
-    if p * tp - (1.0 - p) * sl - fees <= 0.0:
+    # Expected net return: the win less its fees, the loss plus its fees (the kernel writes the same sum
+    # so that equal round trips give p tp - (1 - p) sl - F exactly).
+    if p * tp - (1.0 - p) * sl - (loss_fees + p * (win_fees - loss_fees)) <= 0.0:
         return 0.0, R.EDGE_BELOW_FEES
     if equity <= 0.0:
         return 0.0, R.KELLY_NON_POSITIVE
-    f_star = p - (1.0 - p) / ((tp - fees) / (sl + fees))
-    stake_qty = cfg.kelly_fraction * f_star * equity / (price * (sl + fees) / 1e4)
+    f_star = p - (1.0 - p) / ((tp - win_fees) / (sl + loss_fees))
+    stake_qty = cfg.kelly_fraction * f_star * equity / (price * (sl + loss_fees) / 1e4)
     position_room = cfg.max_position - abs_position
     notional_room = cfg.max_order_notional / price
     qty = floor_to_lot(max(0.0, min(stake_qty, position_room, notional_room)), lot)
@@ -78,7 +101,7 @@ class OracleRisk:
     risk manager it compares with).
     """
 
-    def __init__(self, cfg: RiskConfig, lot: float, fee_bps: float) -> None:
+    def __init__(self, cfg: RiskConfig, lot: float, fee_bps: float | tuple[float, float, float]) -> None:
         self.cfg, self.lot, self.fee_bps = cfg, lot, fee_bps
         self.approved: list[int] = []  # event times of approved entries
 

@@ -6,7 +6,7 @@ import risk_oracle
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from scalper.risk import RiskConfig, RiskManager, kelly_fraction_star, kelly_size
+from scalper.risk import PlannedFees, RiskConfig, RiskManager, kelly_fraction_star, kelly_size
 from scalper.risk.intent import RejectReason
 from scalper.risk.lots import exceeds, floor_to_lot, is_lot_multiple
 
@@ -88,6 +88,29 @@ def test_kelly_size_equals_the_plain_python_rule(p, price, equity, cfg, fee_bps,
             kelly_size(p, price, equity, cfg, fee_bps, lot, abs_position)
         return
     assert kelly_size(p, price, equity, cfg, fee_bps, lot, abs_position) == want
+
+
+@given(
+    p=st.one_of(PROBABILITY, st.sampled_from([0.5, math.nan])),
+    price=st.floats(1e-3, 1e6),
+    equity=st.floats(-1e6, 1e10),
+    cfg=configs,
+    maker=st.one_of(st.floats(-3.0, 5.0), st.just(math.nan)),
+    taker=st.one_of(st.floats(0.0, 20.0), st.just(-0.5)),
+    lot=LOTS,
+    held_fraction=st.floats(0.0, 1.5),
+)
+def test_maker_mode_sizing_equals_the_plain_python_rule(p, price, equity, cfg, maker, taker, lot, held_fraction):
+    # Maker mode: maker fee (a rebate when negative) on the entry and the take-profit, taker on the stop-loss.
+    abs_position = held_fraction * cfg.max_position
+    fees = PlannedFees.maker(maker, taker)
+    try:
+        want = risk_oracle.kelly(p, price, equity, abs_position, cfg, tuple(fees), lot)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=f"{exc}="):
+            kelly_size(p, price, equity, cfg, fees, lot, abs_position)
+        return
+    assert kelly_size(p, price, equity, cfg, fees, lot, abs_position) == want
 
 
 @given(

@@ -32,9 +32,10 @@ class ScriptedPredictor:
         return self.script.pop(0) if self.script else np.array(FLAT, dtype=np.float32)
 
 
+# No decision compute time: the hand-worked times below are the decision's plus the latency.
 CFG = EngineConfig(
     risk=RiskConfig(take_profit_bps=10.0, stop_loss_bps=10.0, max_position=10.0),
-    exec=ExecConfig(latency_ms=1.0, taker_fee_bps=0.0),
+    exec=ExecConfig(latency_ms=1.0, taker_fee_bps=0.0, decision_compute_ns=0),
 )
 
 
@@ -48,6 +49,19 @@ def _replay(builder, script, cfg=CFG):
 
 def _book():
     return TickBuilder().snapshot(T0, [(10_000, 100.0), (9_999, 100.0)], [(10_001, 100.0), (10_002, 100.0)])
+
+
+def test_decision_compute_time_delays_the_decision_s_orders_only():
+    # The entry decided at T0 leaves 8 us later and fills at T0 + 1 ms + 8 us; the take-profit exit
+    # reacts to a price watch, not a decision, and goes out at the watch's event time as before.
+    b = _book()
+    b.message(T0 + 100 * MS, (0, -1, 10_001, 0.0), (0, -1, 10_002, 0.0), (0, -1, 10_013, 30.0), (0, 1, 10_012, 50.0))
+    b.level(T0 + 200 * MS, 1, 9_990, 1.0)
+    cfg = CFG.model_copy(update={"exec": ExecConfig(latency_ms=1.0, taker_fee_bps=0.0, decision_compute_ns=8_000)})
+    res, f = _replay(b, [UP], cfg)
+    assert f["ts_ns"].tolist() == [T0 + 1 * MS + 8_000, T0 + 101 * MS]
+    assert f["price"].tolist() == pytest.approx([100.01, 100.12])
+    assert res.core.adapter.order(1).client_ts_ns == T0  # the intent keeps its decision time
 
 
 def test_long_entry_fills_at_ask_and_exits_at_take_profit():

@@ -161,6 +161,7 @@ def test_status_counts_counts_every_status():
         OrderStatus.FILLED: 1,
         OrderStatus.CANCELED: 2,
         OrderStatus.REJECTED: 1,
+        OrderStatus.EXPIRED: 0,  # post-only orders only: this exchange takes IOC
     }
 
 

@@ -3,8 +3,10 @@ import math
 import pytest
 
 from scalper.risk import (
+    PlannedFees,
     RejectReason,
     RiskConfig,
+    RiskManager,
     expected_edge_bps,
     kelly_fraction_star,
     kelly_size,
@@ -150,14 +152,59 @@ def test_kelly_size_bets_on_the_payoff_net_of_fees():
     assert size(0.65, 100.0, 1_000_000.0, cfg, 0.0, 0.001, 0.0) == pytest.approx(0.25 * 0.3 * 1e6 / 0.1, abs=0.001)
 
 
-def test_round_trip_fee_is_the_taker_fee_on_entry_and_exit():
-    assert round_trip_fee_bps(0.0) == 0.0
-    assert round_trip_fee_bps(1.25) == 2.5
+def test_round_trip_fee_is_the_entry_fee_plus_the_exit_fee():
+    assert round_trip_fee_bps(0.0, 0.0) == 0.0
+    assert round_trip_fee_bps(1.25, 1.25) == 2.5
+    assert round_trip_fee_bps(-0.25, 4.0) == 3.75  # a maker rebate on the entry, a taker exit
+
+
+def test_planned_fees_of_the_two_modes():
+    assert PlannedFees.taker(0.5) == (0.5, 0.5, 0.5)
+    assert (PlannedFees.taker(0.5).win_bps, PlannedFees.taker(0.5).loss_bps) == (1.0, 1.0)
+    maker = PlannedFees.maker(-0.25, 4.0)  # post the entry and the take-profit, cross to stop the loss
+    assert maker == (-0.25, -0.25, 4.0)
+    assert (maker.win_bps, maker.loss_bps) == (-0.5, 3.75)
+
+
+def test_maker_fees_net_the_rebates_onto_the_win_and_the_taker_exit_onto_the_loss():
+    # Entry and take-profit earn 0.25 bp each, the stop-loss exit pays 4 bp: the win is 10 + 0.5 bp,
+    # the loss 10 - 0.25 + 4 = 13.75 bp. Edge at p = 0.6: 0.6 * 10.5 - 0.4 * 13.75 = 0.8 bp.
+    fees = PlannedFees.maker(-0.25, 4.0)
+    assert expected_edge_bps(0.6, 10.0, 10.0, fees) == pytest.approx(0.6 * 10.5 - 0.4 * 13.75)
+    cfg = RiskConfig(take_profit_bps=10.0, stop_loss_bps=10.0, max_position=1e9, max_order_notional=1e12)
+    f_star = 0.6 - 0.4 / (10.5 / 13.75)
+    want = 0.25 * f_star * 1e6 / (100.0 * 13.75 / 1e4)
+    assert size(0.6, 100.0, 1e6, cfg, fees, 0.001, 0.0) == pytest.approx(want, abs=0.001)
+    # The same p pays its fees in taker mode at 4 bp a leg: edge 0.6 * 10 - 0.4 * 10 - 8 < 0.
+    assert kelly_size(0.6, 100.0, 1e6, cfg, 4.0, 0.001, 0.0) == (0.0, RejectReason.EDGE_BELOW_FEES)
+    assert kelly_size(0.6, 100.0, 1e6, cfg, fees, 0.001, 0.0)[1] is None
+
+
+def test_maker_sizing_through_the_risk_manager_is_the_function_s():
+    cfg = RiskConfig(take_profit_bps=10.0, stop_loss_bps=10.0, max_position=1e9, max_order_notional=1e12)
+    fees = PlannedFees.maker(0.2, 4.0)
+    rm = RiskManager(cfg, tick_size=0.01, lot_size=0.001, fee_bps=fees)
+    assert rm.size_entry(0.62, 100.0) == kelly_size(0.62, 100.0, cfg.initial_equity, cfg, fees, 0.001, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("fees", "match"),
+    [
+        (PlannedFees(0.0, 0.0, -1.0), "stop-loss exit"),  # a crossing order earns no rebate
+        (PlannedFees(math.nan, 0.0, 1.0), "finite"),
+        (PlannedFees(-20.0, -20.0, 1.0), "stop_loss_bps"),  # a rebate larger than the stop: no loss left
+    ],
+)
+def test_planned_fees_out_of_range_raise(fees, match):
+    with pytest.raises(ValueError, match=match):
+        kelly_size(0.6, 100.0, 1e6, RiskConfig(), fees, 0.001, 0.0)
+    with pytest.raises(ValueError, match=match):
+        RiskManager(RiskConfig(), 0.01, 0.001, fees)
 
 
 def test_edge_and_payoff_read_the_fee_through_the_round_trip():
     # 0.6 * 10 - 0.4 * 10 - 2 * 0.75 = 0.5 bp; the payoff nets the same 1.5 bp off the win and onto the loss.
-    assert expected_edge_bps(0.6, 10.0, 10.0, 0.75) == pytest.approx(10.0 * 0.6 - 4.0 - round_trip_fee_bps(0.75))
+    assert expected_edge_bps(0.6, 10.0, 10.0, 0.75) == pytest.approx(10.0 * 0.6 - 4.0 - round_trip_fee_bps(0.75, 0.75))
     cfg = RiskConfig(take_profit_bps=10.0, stop_loss_bps=10.0, max_position=1e9, max_order_notional=1e12)
     # net b = 8.5 / 11.5; f* = 0.6 - 0.4 * 11.5 / 8.5; stake / loss per unit (100 * 11.5 / 1e4).
     f_star = 0.6 - 0.4 * 11.5 / 8.5
