@@ -1,4 +1,9 @@
-"""Batch path: features at every decision point of a tick file, in one numba loop."""
+"""Batch path: features at every decision point of a tick file, in one numba loop.
+
+The state's feature set picks the loop once: ``features.kernels.run_batch`` for v1,
+``features.kernels_v2.run_batch`` for v2 (which also takes the session clock from the file's venue
+when the state has none, ``features/session.py``).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,9 @@ from scalper.features.kernels import (
     load_progress,
     run_batch,
 )
-from scalper.features.registry import FEATURE_NAMES, N_FEATURES
+from scalper.features.kernels_v2 import run_batch as run_batch_v2
+from scalper.features.registry import FEATURE_NAMES, feature_names
+from scalper.features.session import session_clock
 from scalper.ingest.tickfile import TickData
 
 _POLL_S = 50e-6  # how long a replay that caught up with the pass sleeps between looks
@@ -36,7 +43,7 @@ class FeatureMatrix:
     ts : ndarray
         int64[M], decision times, ns since the epoch.
     X : ndarray
-        float64[M, N_FEATURES], columns in ``FEATURE_NAMES`` order.
+        float64[M, F], columns in ``names`` order (the state's feature set: ``features/registry.py``).
     mid_ts, mid_tick : ndarray
         int64[K], float64[K]: the mid price (ticks, may end in .5) after every valid message, and its time.
     """
@@ -94,8 +101,10 @@ class FeatureStream:
     Attributes
     ----------
     ts, X : ndarray
-        int64[max_rows], float64[max_rows, N_FEATURES]: decision rows, as many written as
-        :meth:`rows_ready` has reported.
+        int64[max_rows], float64[max_rows, F]: decision rows (F columns of the state's feature set), as
+        many written as :meth:`rows_ready` has reported.
+    names : tuple of str
+        The column names of ``X``.
     """
 
     def __init__(self, data: TickData, state: FeatureState | None = None, background: bool = False) -> None:
@@ -103,7 +112,8 @@ class FeatureStream:
         m = len(data)
         grid = int(state.ist[I_GRID_NS])
         self.max_rows = 2 if m == 0 else int((data.ts_event[-1] - data.ts_event[0]) // grid) + 2
-        self.X = np.empty((self.max_rows, N_FEATURES))
+        self.names = feature_names(state.feature_set)
+        self.X = np.empty((self.max_rows, len(self.names)))
         self.ts = np.empty(self.max_rows, dtype=np.int64)
         self._mid_ts = np.empty(m, dtype=np.int64)
         self._mid = np.empty(m)
@@ -113,7 +123,16 @@ class FeatureStream:
         self._error: BaseException | None = None
         self._done = threading.Event()
         out = BatchOutputs(self.X, self.ts, self._mid_ts, self._mid, self._progress)
-        args = (state.book, state.windows, EventColumns(*data.kernel_columns()), out)
+        events = EventColumns(*data.kernel_columns())
+        args: tuple
+        if state.v2 is None:
+            self._runner = run_batch
+            args = (state.book, state.windows, events, out)
+        else:
+            if not state.has_session and m:
+                state.set_session(session_clock(data.instrument.venue, int(data.ts_event[0])))
+            self._runner = run_batch_v2
+            args = (state.book, state.windows, state.v2, events, out)
         if background:
             threading.Thread(target=self._run, args=args, name="feature-pass", daemon=True).start()
         else:
@@ -122,7 +141,7 @@ class FeatureStream:
 
     def _run(self, *args) -> None:
         try:
-            run_batch(*args)
+            self._runner(*args)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting replay, raised there
             self._error = exc
         finally:
@@ -180,4 +199,4 @@ class FeatureStream:
         r, k, _ = self._acquire()
         cols = (self.ts[:r], self.X[:r], self._mid_ts[:k], self._mid[:k])
         ts, X, mid_ts, mid = (c.copy() for c in cols) if copy else cols
-        return FeatureMatrix(ts=ts, X=X, mid_ts=mid_ts, mid_tick=mid)
+        return FeatureMatrix(ts=ts, X=X, mid_ts=mid_ts, mid_tick=mid, names=self.names)

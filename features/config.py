@@ -16,6 +16,13 @@ class FeaturesConfig(_Section):
         65536, ge=1024, description="ticks per side of the ladder for deeper levels (power of two)"
     )
     ring_capacity: int = Field(65536, ge=1024, description="events kept for the 30 s feature windows")
+    set: int = Field(
+        1,
+        ge=1,
+        le=2,
+        description="feature set (features/registry.py): 1, or 2 = 1 + regime and microstructure columns; "
+        "chosen once, at start, with the kernels that compute it",
+    )
 
     @field_validator("ladder_ticks")
     @classmethod

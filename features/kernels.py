@@ -41,7 +41,8 @@ from scalper.features.ladder import (
     deep_book_set,
     new_deep_book,
 )
-from scalper.features.registry import DEPTH_LEVELS, N_FEATURES, WINDOWS_NS
+from scalper.features.registry import DEPTH_LEVELS, N_FEATURES, N_FEATURES_V2, WINDOWS_NS
+from scalper.features.session import ALL_DAY, SessionClock
 from scalper.features.state_layout import (
     C_BUY,
     C_LOGRET,
@@ -67,6 +68,10 @@ from scalper.features.state_layout import (
     F_LAST_MID,
     F_PREV_ASK_SZ,
     F_PREV_BID_SZ,
+    I2_ALL_DAY,
+    I2_CLOSE_NS,
+    I2_HAS_SESSION,
+    I2_OPEN_NS,
     I_BOOK_ONLY,
     I_BOOK_OVERFLOWS,
     I_CROSSED,
@@ -93,8 +98,11 @@ from scalper.features.state_layout import (
     I_WATCH_BID_HI,
     I_WATCH_BID_LO,
     N_CH,
+    N_CH2,
     N_FSTATE,
+    N_FSTATE2,
     N_ISTATE,
+    N_ISTATE2,
     N_WINDOWS,
     W_1S,
     W_5S,
@@ -170,6 +178,19 @@ class WindowArrays(NamedTuple):
     rb_val: np.ndarray
 
 
+class V2Arrays(NamedTuple):
+    """State only feature set v2 keeps (slots: the v2 tables of :mod:`~scalper.features.state_layout`).
+
+    ``ist2`` int64[N_ISTATE2], ``fst2`` float64[N_FSTATE2], ``rb2_ts`` int64[R] (v2 ring event times, ns),
+    ``rb2_val`` float64[R, N_CH2].
+    """
+
+    ist2: np.ndarray
+    fst2: np.ndarray
+    rb2_ts: np.ndarray
+    rb2_val: np.ndarray
+
+
 class EventColumns(NamedTuple):
     """Tick-file columns of the events to apply (``TickData.kernel_columns()``), each of length E.
 
@@ -210,7 +231,11 @@ class FeatureState:
         Ticks per side of the ladder holding the deeper levels (a power of two; see ``features/ladder.py``).
     ring_capacity : int
         Events kept for the time windows; it must hold the 30 s window (an overflow is counted in
-        ``ist[I_RING_OVERFLOWS]``, and the oldest event then leaves every window early).
+        ``ist[I_RING_OVERFLOWS]``, and the oldest event then leaves every window early). Set v2's ring
+        has the same capacity.
+    feature_set : int
+        1 or 2 (``features/registry.py``). A v2 state also holds :class:`V2Arrays` and is run by the
+        kernels of ``features/kernels_v2.py``; its session clock is 24/7 until :meth:`set_session`.
 
     Attributes
     ----------
@@ -219,7 +244,14 @@ class FeatureState:
     windows : WindowArrays
         Scalar state and ring buffer; also as ``ist``, ``fst``, ``rb_ts``, ``rb_val``.
     feat : ndarray
-        float64[N_FEATURES], the row a decision's features are written to.
+        float64[N_FEATURES] (v2: float64[N_FEATURES_V2]), the row a decision's features are written to.
+    v2 : V2Arrays or None
+        Set v2's own state; None for set v1.
+
+    Raises
+    ------
+    ValueError
+        ``grid_ns <= 0`` or an unknown ``feature_set``.
     """
 
     def __init__(
@@ -228,9 +260,13 @@ class FeatureState:
         top_levels: int = DEFAULT_TOP_LEVELS,
         ring_capacity: int = DEFAULT_RING_CAPACITY,
         ladder_ticks: int = DEFAULT_LADDER_TICKS,
+        feature_set: int = 1,
     ) -> None:
         if grid_ns <= 0:
             raise ValueError(f"grid_ns must be > 0, got {grid_ns}")
+        if feature_set not in (1, 2):
+            raise ValueError(f"feature_set must be 1 or 2, got {feature_set}")
+        self.feature_set = feature_set
         self.book = BookArrays(*new_deep_book(top_levels, ladder_ticks))
         self.px, self.sz, self.n, self.lpx, self.lsz, self.ln = self.book
         self.windows = WindowArrays(
@@ -240,7 +276,16 @@ class FeatureState:
             np.zeros((ring_capacity, N_CH), dtype=np.float64),
         )
         self.ist, self.fst, self.rb_ts, self.rb_val = self.windows
-        self.feat = np.zeros(N_FEATURES, dtype=np.float64)
+        self.feat = np.zeros(N_FEATURES if feature_set == 1 else N_FEATURES_V2, dtype=np.float64)
+        self.v2: V2Arrays | None = None
+        if feature_set == 2:
+            self.v2 = V2Arrays(
+                np.zeros(N_ISTATE2, dtype=np.int64),
+                np.zeros(N_FSTATE2, dtype=np.float64),
+                np.zeros(ring_capacity, dtype=np.int64),
+                np.zeros((ring_capacity, N_CH2), dtype=np.float64),
+            )
+            self._write_session(ALL_DAY)
         self.ist[I_GRID_NS] = grid_ns
         self.ist[I_LAST_TRADE_TS] = INT64_MIN
         self.ist[I_FIRST_TS] = INT64_MIN
@@ -251,17 +296,44 @@ class FeatureState:
     @classmethod
     def from_config(cls, fc: FeaturesConfig) -> FeatureState:
         """Build the state a ``[features]`` config section describes."""
-        return cls(fc.grid_ns, fc.top_levels, fc.ring_capacity, fc.ladder_ticks)
+        return cls(fc.grid_ns, fc.top_levels, fc.ring_capacity, fc.ladder_ticks, fc.set)
+
+    def set_session(self, clock: SessionClock) -> None:
+        """Set the session clock of the v2 time-of-day features (``features/session.py``).
+
+        Raises
+        ------
+        ValueError
+            On a set v1 state (it has no session features).
+        """
+        if self.v2 is None:
+            raise ValueError("set_session: feature set v1 has no session clock")
+        self._write_session(clock)
+        self.v2.ist2[I2_HAS_SESSION] = 1
+
+    @property
+    def has_session(self) -> bool:
+        """True when :meth:`set_session` was called (a v2 state)."""
+        return self.v2 is not None and bool(self.v2.ist2[I2_HAS_SESSION])
+
+    def _write_session(self, clock: SessionClock) -> None:
+        assert self.v2 is not None
+        self.v2.ist2[I2_OPEN_NS] = clock.open_ns
+        self.v2.ist2[I2_CLOSE_NS] = clock.close_ns
+        self.v2.ist2[I2_ALL_DAY] = 1 if clock.all_day else 0
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """Return ``(*book, *windows)``: the state arrays one by one, as the per-event kernels take them.
+        """Return ``(*book, *windows)`` (set v2: ``(*book, *windows, *v2)``): the state arrays one by one,
+        as the per-event kernels of the state's set take them.
 
         Those kernels (:func:`step`, :func:`run_until`) are called from Python per event or per frame, and
         numba's dispatcher types a NamedTuple argument in Python rather than in its C fast path, at a
         cost of the order of the whole call; a kernel called once per pass takes the records
         (:func:`run_batch`).
         """
-        return (*self.book, *self.windows)
+        if self.v2 is None:
+            return (*self.book, *self.windows)
+        return (*self.book, *self.windows, *self.v2)
 
     def set_wake(self, ts_ns: int | None) -> None:
         """Make :func:`step` return ``CODE_WAKE`` before the first event after ``ts_ns`` (None: never)."""

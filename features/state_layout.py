@@ -13,6 +13,11 @@ window of ``WINDOWS_NS``) takes ``N_WINDOWS`` slots; :func:`tail_slot`, :func:`s
 The feature columns (``COL_*``) are the positions of ``features.registry.FEATURE_NAMES``, looked up by
 name, so the registry alone decides the column order.
 
+Feature set v2 (``features/kernels_v2.py``) keeps its extra state in arrays of its own (``ist2``,
+``fst2``, and a second ring ``rb2_ts``/``rb2_val`` with ``N_CH2`` channels over the windows
+``WINDOWS2_NS``), laid out in the v2 tables below; set v1 never touches them, and every v1 slot means
+the same in both sets.
+
 Readers outside the features layer (risk reads the book's age off the state) use the accessors
 :func:`last_book_ts` and :func:`book_is_valid`, which run as plain Python when called from Python and are
 inlined when a numba kernel calls them.
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 from numba.extending import register_jitable
 
-from scalper.features.registry import FEATURE_NAMES, WINDOWS_NS
+from scalper.features.registry import DEPTH_LEVELS, FEATURE_NAMES, FEATURE_NAMES_V2, SIGN_WINDOW_TRADES, WINDOWS_NS
 from scalper.lowlevel.jit import inline_kernel
 
 
@@ -124,6 +129,82 @@ COL_REALIZED_VOL_30S_BPS = FEATURE_INDEX["realized_vol_30s_bps"]
 COL_TRADE_COUNT_5S = FEATURE_INDEX["trade_count_5s"]
 COL_TIME_SINCE_LAST_TRADE_S = FEATURE_INDEX["time_since_last_trade_s"]
 
+# Feature set v2: windows of its ring, ns (30 s: regime, trend, Kyle; 5 s: the order-flow rates).
+WINDOWS2_NS: tuple[int, ...] = (5_000_000_000, 30_000_000_000)
+N_WINDOWS2 = len(WINDOWS2_NS)
+W2_5S = WINDOWS2_NS.index(5_000_000_000)
+W2_30S = WINDOWS2_NS.index(30_000_000_000)
+
+# v2 ring channels: one float per v2 ring event (a message end) each.
+_c2 = _Slots()
+C2_ABS_RET = _c2.take()  # |mid log return| of the message end
+C2_KYLE_XX = _c2.take()  # x_k^2 of a Kyle observation (signed volume squared)
+C2_KYLE_XY = _c2.take()  # x_k * y_k (signed volume times the mid log return in bps)
+C2_DSPREAD = _c2.take()  # spread change since the previous valid message end, ticks
+C2_DEPLETION = _c2.take(2)  # + side row (0 bid, 1 ask): size decrease at the best price, base units
+C2_ADD = _c2.take(2)  # + side row: size added within the best DEPTH_LEVELS levels
+C2_CANCEL = _c2.take(2)  # + side row: size cancelled within the best DEPTH_LEVELS levels
+C2_OFI = _c2.take(DEPTH_LEVELS - 1)  # + (m - 2): OFI increment of level m = 2..DEPTH_LEVELS
+N_CH2 = _c2.size
+
+# v2 integer state (ist2).
+_i2 = _Slots()
+I2_HEAD = _i2.take()  # v2 ring sequence number of the next push
+I2_TAIL = _i2.take(N_WINDOWS2)  # tail2_slot(w): oldest v2 ring sequence still inside window w
+I2_RING_OVERFLOWS = _i2.take()  # v2 ring events dropped before their window ended
+I2_OPEN_NS = _i2.take()  # session open, ns since the epoch (features/session.py)
+I2_CLOSE_NS = _i2.take()  # session close, ns since the epoch
+I2_ALL_DAY = _i2.take()  # 1: a 24/7 venue: time of day from UTC midnight, no close
+I2_HAS_SESSION = _i2.take()  # 1: the session clock was set
+I2_TRADES = _i2.take()  # signed trades seen (the sign window's sequence)
+I2_SIGN_PROD = _i2.take()  # sum of s_i * s_(i-1) over the pairs inside the sign window
+I2_SIGNS = _i2.take(SIGN_WINDOW_TRADES)  # the last trade signs, slot (sequence mod SIGN_WINDOW_TRADES)
+I2_PENDING_PX = _i2.take(2)  # + side row: price of the pending traded volume, ticks
+I2_PREV_PX = _i2.take(2 * DEPTH_LEVELS)  # + side * DEPTH_LEVELS + level: prices at the previous valid message end
+I2_PREV_N = _i2.take(2)  # + side row: levels held at the previous valid message end
+N_ISTATE2 = _i2.size
+
+# v2 float state (fst2).
+_f2 = _Slots()
+F2_SESSION_RV2 = _f2.take()  # sum of squared mid log returns since the first event
+F2_KYLE_X = _f2.take()  # signed aggressor volume since the last Kyle observation, base units
+F2_PENDING_VOL = _f2.take(2)  # + side row: traded volume not yet matched by a size decrease, base units
+F2_PREV_SZ = _f2.take(2 * DEPTH_LEVELS)  # + side * DEPTH_LEVELS + level: sizes at the previous valid message end
+F2_ACC = _f2.take(N_CH2)  # + channel: the current message's value, pushed at its end
+F2_SUM = _f2.take(N_WINDOWS2 * N_CH2)  # sum2_slot(w, c): running sum of v2 channel c over window w
+F2_NONZERO = _f2.take(N_WINDOWS2 * N_CH2)  # nonzero2_slot(w, c): its nonzero terms
+N_FSTATE2 = _f2.size
+
+# v2 feature columns (v1's COL_* keep their positions: v2 = v1 + these).
+FEATURE_INDEX_V2: dict[str, int] = {name: j for j, name in enumerate(FEATURE_NAMES_V2)}
+COL_VOL_REGIME_30S = FEATURE_INDEX_V2["vol_regime_30s"]
+COL_EFFICIENCY_RATIO_30S = FEATURE_INDEX_V2["efficiency_ratio_30s"]
+COL_TIME_OF_DAY_S = FEATURE_INDEX_V2["time_of_day_s"]
+COL_TIME_TO_CLOSE_S = FEATURE_INDEX_V2["time_to_close_s"]
+COL_KYLE_LAMBDA_30S = FEATURE_INDEX_V2["kyle_lambda_30s"]
+COL_TRADE_SIGN_AUTOCORR = FEATURE_INDEX_V2["trade_sign_autocorr_50"]
+COL_SPREAD_CHANGE_5S = FEATURE_INDEX_V2["spread_change_5s_ticks_per_s"]
+COL_QUEUE_DEPLETION = FEATURE_INDEX_V2["queue_depletion_bid_5s"]  # + side row (ask next)
+COL_ADD_RATE = FEATURE_INDEX_V2["add_rate_bid_5s"]  # + side row
+COL_CANCEL_RATE = FEATURE_INDEX_V2["cancel_rate_bid_5s"]  # + side row
+COL_OFI_L2 = FEATURE_INDEX_V2["ofi_l2_5s"]  # + (m - 2) for level m
+
+
+def _check_v2_columns() -> None:
+    # The "+ side row" and "+ level" columns above rely on adjacent names in the registry.
+    pairs = (
+        (COL_QUEUE_DEPLETION + 1, "queue_depletion_ask_5s"),
+        (COL_ADD_RATE + 1, "add_rate_ask_5s"),
+        (COL_CANCEL_RATE + 1, "cancel_rate_ask_5s"),
+        *((COL_OFI_L2 + m - 2, f"ofi_l{m}_5s") for m in range(2, DEPTH_LEVELS + 1)),
+    )
+    for col, name in pairs:
+        if FEATURE_NAMES_V2[col] != name:
+            raise ValueError(f"features.registry: column {col} must be {name!r}, is {FEATURE_NAMES_V2[col]!r}")
+
+
+_check_v2_columns()
+
 
 @inline_kernel
 def tail_slot(w):
@@ -141,6 +222,24 @@ def sum_slot(w, c):
 def nonzero_slot(w, c):
     """``fst`` slot of the number of nonzero terms of channel ``c`` in window ``w`` (a float count)."""
     return F_NONZERO + w * N_CH + c
+
+
+@inline_kernel
+def tail2_slot(w):
+    """``ist2`` slot of v2 window ``w``'s tail."""
+    return I2_TAIL + w
+
+
+@inline_kernel
+def sum2_slot(w, c):
+    """``fst2`` slot of the running sum of v2 channel ``c`` over v2 window ``w``."""
+    return F2_SUM + w * N_CH2 + c
+
+
+@inline_kernel
+def nonzero2_slot(w, c):
+    """``fst2`` slot of the nonzero terms of v2 channel ``c`` in v2 window ``w`` (a float count)."""
+    return F2_NONZERO + w * N_CH2 + c
 
 
 # register_jitable, not a kernel: risk calls these from Python too, where a numba dispatch would cost

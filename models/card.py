@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scalper.features.registry import FEATURE_NAMES, FEATURE_SET_VERSION
+from scalper.features.registry import FEATURE_SET_VERSION, FEATURE_SETS
 
 CARD_VERSION = 1
 
@@ -148,21 +148,25 @@ class ModelCard(BaseModel):
             raise ModelCardMismatch(f"{path}: card_version {card.card_version}, this engine reads {CARD_VERSION}")
         return card
 
-    def check_features(self, where: str = "model card") -> None:
+    def check_features(self, where: str = "model card", feature_set: int = FEATURE_SET_VERSION) -> None:
         """Refuse a card whose feature list differs from the engine's (names, order or set version).
+
+        ``feature_set`` is the engine's set (``[features] set``, ``features/registry.py``).
 
         Raises
         ------
         ModelCardMismatch
-            Naming the first differing position.
+            Naming the set versions, or the first differing position.
         """
-        if self.feature_set_version != FEATURE_SET_VERSION:
+        if self.feature_set_version != feature_set:
             raise ModelCardMismatch(
-                f"{where}: feature set v{self.feature_set_version}, engine has v{FEATURE_SET_VERSION}"
+                f"{where}: feature set v{self.feature_set_version}, engine has v{feature_set}"
+                f" (the engine computes the set of its [features] set = {feature_set})"
             )
-        if tuple(self.feature_names) != FEATURE_NAMES:
+        names = FEATURE_SETS[feature_set]
+        if tuple(self.feature_names) != names:
             # The lists may differ in length: name the first differing feature, else the counts below.
-            for i, (a, b) in enumerate(zip(self.feature_names, FEATURE_NAMES, strict=False)):
+            for i, (a, b) in enumerate(zip(self.feature_names, names, strict=False)):
                 if a != b:
                     raise ModelCardMismatch(f"{where}: feature {i} is {a!r}, engine has {b!r}")
-            raise ModelCardMismatch(f"{where}: {len(self.feature_names)} features, engine has {len(FEATURE_NAMES)}")
+            raise ModelCardMismatch(f"{where}: {len(self.feature_names)} features, engine has {len(names)}")

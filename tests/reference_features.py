@@ -125,3 +125,163 @@ def assert_features_equal_reference(X: np.ndarray, data: TickData, decision_ts: 
     assert set(want) == set(FEATURE_NAMES), "the reference must compute exactly the registry's features"
     for j, name in enumerate(FEATURE_NAMES):
         np.testing.assert_allclose(X[:, j], want[name], rtol=1e-9, atol=1e-9, err_msg=f"column {j}: {name}")
+
+
+def _v2_records(data: TickData):
+    """Replay with dicts for set v2: per message end, its time and v2 values; the session's returns; trade signs.
+
+    Written from the registry's definitions, independently of the kernels' state machine.
+    """
+    levels = 5
+    book: dict[int, dict[int, float]] = {1: {}, -1: {}}
+    in_snap = False
+    prev = None  # (bid levels, ask levels) at the previous valid message end, since the last clear/invalid end
+    prev_mid = None
+    pending = {1: (None, 0.0), -1: (None, 0.0)}  # book side -> (price, traded volume not yet matched)
+    kyle_x = 0.0
+    acc: dict[str, float] = {}
+    pushes = []  # (ts, values) per message end with a nonzero value
+    returns = []  # (ts, r) per nonzero mid log return
+    signs = []  # (ts, sign) per signed trade
+    ticks = data.price_tick
+
+    def best(side):
+        return sorted(book[side], reverse=side > 0)[:levels]
+
+    def add(key, v):
+        acc[key] = acc.get(key, 0.0) + v
+
+    for i in range(len(data)):
+        k, s, p, q, f, t = (
+            int(data.kind[i]),
+            int(data.side[i]),
+            int(ticks[i]),
+            float(data.size[i]),
+            int(data.flags[i]),
+            int(data.ts_event[i]),
+        )
+        if k == KIND_CLEAR:
+            book[1].clear()
+            book[-1].clear()
+            in_snap = True
+            prev = None
+        elif k == KIND_BOOK:
+            side = 1 if s > 0 else -1
+            top = best(side)
+            in_scope = len(top) < levels or (p >= top[-1] if side > 0 else p <= top[-1])
+            if not in_snap and in_scope:
+                old = book[side].get(p, 0.0)
+                name = "bid" if side > 0 else "ask"
+                if q > old:
+                    add("add_" + name, q - old)
+                elif q < old:
+                    dec = old - q
+                    pp, pv = pending[side]
+                    matched = min(dec, pv) if pp == p else 0.0
+                    if pp == p:
+                        pending[side] = (pp, pv - matched)
+                    add("cancel_" + name, dec - matched)
+                    if top and p == top[0]:
+                        add("depl_" + name, dec)
+            if q == 0.0:
+                book[side].pop(p, None)
+            else:
+                book[side][p] = q
+        elif k == KIND_TRADE and s != 0:
+            hit = -1 if s > 0 else 1
+            pp, pv = pending[hit]
+            pending[hit] = (p, pv + q) if pp == p else (p, q)
+            kyle_x += (1 if s > 0 else -1) * q
+            signs.append((t, 1 if s > 0 else -1))
+        if not f & FLAG_LAST_IN_MESSAGE:
+            continue
+        if f & FLAG_SNAPSHOT:
+            in_snap = False
+        if not in_snap:
+            bb, aa = best(1), best(-1)
+            if bb and aa and bb[0] < aa[0]:
+                mid = 0.5 * (bb[0] + aa[0])
+                now = ([(x, book[1][x]) for x in bb], [(x, book[-1][x]) for x in aa])
+                if prev is not None:
+                    r = math.log(mid / prev_mid)
+                    if r != 0.0:
+                        returns.append((t, r))
+                        add("abs_r", abs(r))
+                        if kyle_x != 0.0:
+                            add("kxx", kyle_x * kyle_x)
+                            add("kxy", kyle_x * (1e4 * r))
+                            kyle_x = 0.0
+                    for m in range(1, levels):
+                        e = 0.0
+                        if len(now[0]) > m and len(prev[0]) > m:
+                            (b, qb), (pb, pqb) = now[0][m], prev[0][m]
+                            e += (qb if b >= pb else 0.0) - (pqb if b <= pb else 0.0)
+                        if len(now[1]) > m and len(prev[1]) > m:
+                            (a, qa), (pa, pqa) = now[1][m], prev[1][m]
+                            e += -(qa if a <= pa else 0.0) + (pqa if a >= pa else 0.0)
+                        add(f"ofi{m + 1}", e)
+                    add("dspread", (aa[0] - bb[0]) - (prev[1][0][0] - prev[0][0][0]))
+                prev, prev_mid = now, mid
+            else:
+                prev = None
+        if any(v != 0.0 for v in acc.values()):
+            pushes.append((t, dict(acc)))
+        acc = {}
+    return pushes, returns, signs
+
+
+def reference_features_v2(data: TickData, decision_ts: np.ndarray, clock=None) -> dict[str, np.ndarray]:
+    """Feature set v2 by registry name, from scratch at every decision; ``clock`` a ``SessionClock`` (24/7 if None)."""
+    from scalper.features.registry import FEATURE_NAMES_V2, SIGN_WINDOW_TRADES
+    from scalper.features.session import ALL_DAY
+
+    clock = clock or ALL_DAY
+    out = reference_features(data, decision_ts)
+    out.update({name: np.zeros(len(decision_ts)) for name in FEATURE_NAMES_V2[len(FEATURE_NAMES) :]})
+    pushes, returns, signs = _v2_records(data)
+    first_ts = int(data.ts_event[0])
+    for row, g in enumerate(decision_ts):
+        g = int(g)
+
+        def win(key, w, g=g):
+            return sum(v.get(key, 0.0) for t, v in pushes if g - w < t <= g)
+
+        r30 = [r for t, r in returns if g - 30 * S < t <= g]
+        session = sum(r * r for t, r in returns if t <= g)
+        elapsed = g - first_ts
+        if session > 0 and elapsed > 0:
+            regime = math.sqrt((sum(r * r for r in r30) / min(30 * S, elapsed)) / (session / elapsed))
+        else:
+            regime = 1.0
+        path = win("abs_r", 30 * S)
+        kxx = win("kxx", 30 * S)
+        last = [x for t, x in signs if t <= g][-SIGN_WINDOW_TRADES:]
+        pairs = [a * b for a, b in zip(last[1:], last[:-1], strict=True)]
+        values = {
+            "vol_regime_30s": regime,
+            "efficiency_ratio_30s": min(1.0, abs(sum(r30)) / path) if path > 0 else 0.0,
+            "time_of_day_s": (g % (86_400 * S)) / 1e9 if clock.all_day else (g - clock.open_ns) / 1e9,
+            "time_to_close_s": -1.0 if clock.all_day else (clock.close_ns - g) / 1e9,
+            "kyle_lambda_30s": win("kxy", 30 * S) / kxx if kxx > 0 else 0.0,
+            "trade_sign_autocorr_50": sum(pairs) / len(pairs) if pairs else 0.0,
+            "spread_change_5s_ticks_per_s": win("dspread", 5 * S) / 5,
+        }
+        for name in ("bid", "ask"):
+            values[f"queue_depletion_{name}_5s"] = win("depl_" + name, 5 * S) / 5
+            values[f"add_rate_{name}_5s"] = win("add_" + name, 5 * S) / 5
+            values[f"cancel_rate_{name}_5s"] = win("cancel_" + name, 5 * S) / 5
+        for m in range(2, 6):
+            values[f"ofi_l{m}_5s"] = win(f"ofi{m}", 5 * S)
+        for name, value in values.items():
+            out[name][row] = value
+    return out
+
+
+def assert_features_v2_equal_reference(X: np.ndarray, data: TickData, decision_ts: np.ndarray, clock=None) -> None:
+    """Check every column of ``X`` (float64[M, N_FEATURES_V2]) against the v2 reference of its registry name."""
+    from scalper.features.registry import FEATURE_NAMES_V2
+
+    want = reference_features_v2(data, decision_ts, clock)
+    assert set(want) == set(FEATURE_NAMES_V2), "the reference must compute exactly the registry's v2 features"
+    for j, name in enumerate(FEATURE_NAMES_V2):
+        np.testing.assert_allclose(X[:, j], want[name], rtol=1e-9, atol=1e-9, err_msg=f"column {j}: {name}")

@@ -6,7 +6,7 @@ import pytest
 
 from scalper.features import state_layout as layout
 from scalper.features.kernels import BookArrays, FeatureState, WindowArrays
-from scalper.features.registry import FEATURE_NAMES, N_FEATURES, WINDOWS_NS
+from scalper.features.registry import FEATURE_NAMES, FEATURE_NAMES_V2, N_FEATURES, N_FEATURES_V2, WINDOWS_NS
 from scalper.risk.market import MarketState
 
 
@@ -46,9 +46,31 @@ def test_float_slots_tile_the_float_state_and_window_slots_are_distinct():
 
 def test_every_registry_feature_has_its_column_constant_at_its_registry_position():
     cols = _constants("COL_")
-    assert sorted(cols.values()) == list(range(N_FEATURES))
+    v1 = {k: v for k, v in cols.items() if v < N_FEATURES}
+    assert sorted(v1.values()) == list(range(N_FEATURES))
     for name in FEATURE_NAMES:
         assert cols[f"COL_{name.upper()}"] == FEATURE_NAMES.index(name) == layout.FEATURE_INDEX[name]
+    assert layout.FEATURE_INDEX_V2 == {name: j for j, name in enumerate(FEATURE_NAMES_V2)}
+
+
+def test_v2_columns_cover_the_v2_extra_features_with_their_side_and_level_neighbours():
+    firsts = {v for v in _constants("COL_").values() if v >= N_FEATURES}
+    widths = {layout.COL_QUEUE_DEPLETION: 2, layout.COL_ADD_RATE: 2, layout.COL_CANCEL_RATE: 2, layout.COL_OFI_L2: 4}
+    covered = sorted(c + k for c in firsts for k in range(widths.get(c, 1)))
+    assert covered == list(range(N_FEATURES, N_FEATURES_V2))
+
+
+def test_v2_slots_tile_their_own_arrays():
+    iw = _widths("I2_", layout.N_ISTATE2)
+    assert iw.pop("I2_TAIL") == layout.N_WINDOWS2 and iw.pop("I2_SIGNS") == 50
+    assert iw.pop("I2_PENDING_PX") == iw.pop("I2_PREV_N") == 2 and iw.pop("I2_PREV_PX") == 10
+    assert set(iw.values()) == {1}
+    fw = _widths("F2_", layout.N_FSTATE2)
+    assert fw.pop("F2_SUM") == fw.pop("F2_NONZERO") == layout.N_WINDOWS2 * layout.N_CH2
+    assert fw.pop("F2_ACC") == layout.N_CH2 and fw.pop("F2_PREV_SZ") == 10 and fw.pop("F2_PENDING_VOL") == 2
+    assert set(fw.values()) == {1}
+    sums = {layout.sum2_slot(w, c) for w in range(layout.N_WINDOWS2) for c in range(layout.N_CH2)}
+    assert sums == set(range(layout.F2_SUM, layout.F2_NONZERO))
 
 
 def test_windows_are_looked_up_by_length_and_a_missing_one_is_refused():
