@@ -23,7 +23,9 @@ from scalper.exec.journal_file import FileJournal
 from scalper.exec.journal_writer import JournalWriter
 from scalper.exec.journaled import JournaledVenue
 from scalper.exec.orders import TRANSITIONS, Fill, InvalidTransition, Order, OrderStatus
+from scalper.exec.passive_venue import PassiveSimulatedExchange
 from scalper.exec.simulated import SimulatedExchange
+from scalper.ingest.tickfile import KIND_BOOK, KIND_CLEAR
 from scalper.lowlevel.book import ASK, BID, book_set, new_book
 from scalper.risk.intent import OrderIntent, _approve
 
@@ -60,11 +62,14 @@ class Venue:
 
     ``drive(ts_ns, book)`` advances the venue to ``ts_ns`` with ``book`` as the market and returns
     the fills made meanwhile; ``close()`` releases what the adapter holds (run after each test).
+    ``cancel_overtakes``: a cancel sent before its order arrives wins (the simulated exchange's
+    optimistic rule); False where it travels behind the order, as at a real venue.
     """
 
     adapter: ExecutionAdapter
     drive: Callable[[int, Book], list[Fill]]
     close: Callable[[], None] = lambda: None
+    cancel_overtakes: bool = True
 
 
 def simulated_venue(tmp_path: Path) -> Venue:
@@ -93,9 +98,32 @@ def journaled_venue(tmp_path: Path) -> Venue:
     return Venue(jv, drive, close)
 
 
+def passive_venue(tmp_path: Path) -> Venue:
+    """The passive exchange (maker mode's venue): its book is replayed from events, here ``BOOK`` put down
+    just before T0; the arrays ``drive`` passes are not read."""
+    rows = [(T0 - 1, KIND_CLEAR, 0, 0, 0.0)] + [
+        (T0 - 1, KIND_BOOK, 1 if row == BID else -1, tick, size) for row, tick, size in BOOK_LEVELS
+    ]
+    ts, kind, side, tick, size = (np.array(c) for c in zip(*rows, strict=True))
+    ex = PassiveSimulatedExchange(
+        ts.astype(np.int64),
+        kind.astype(np.int8),
+        side.astype(np.int8),
+        tick.astype(np.int64),
+        size.astype(np.float64),
+        tick_size=TICK,
+        lot_size=LOT,
+        entry_latency_ns=LATENCY_NS,
+        taker_fee_bps=FEE_BPS,
+        maker_fee_bps=0.0,
+    )
+    return Venue(ex, lambda ts_ns, book: ex.on_time(ts_ns, *book), cancel_overtakes=False)
+
+
 VENUE_FACTORIES = [
     pytest.param(simulated_venue, id="simulated"),
     pytest.param(journaled_venue, id="journaled"),
+    pytest.param(passive_venue, id="passive"),
 ]
 
 
@@ -134,7 +162,7 @@ def test_interface_declares_every_call_the_core_makes():
     } <= ExecutionAdapter.__abstractmethods__
 
 
-@pytest.mark.parametrize("cls", [SimulatedExchange, JournaledVenue])
+@pytest.mark.parametrize("cls", [SimulatedExchange, JournaledVenue, PassiveSimulatedExchange])
 def test_every_adapter_implements_the_interface(cls):
     assert issubclass(cls, ExecutionAdapter) and not inspect.isabstract(cls)
 
@@ -168,14 +196,15 @@ def bare_order(status: OrderStatus) -> Order:
 def test_transition_table_matches_lifecycle():
     S = OrderStatus
     assert TRANSITIONS == {
-        S.NEW: {S.ACCEPTED, S.REJECTED},
-        S.ACCEPTED: {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED},
+        S.NEW: {S.ACCEPTED, S.REJECTED, S.EXPIRED},
+        S.ACCEPTED: {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED},
         S.PARTIALLY_FILLED: {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED},
         S.FILLED: set(),
         S.CANCELED: set(),
         S.REJECTED: set(),
+        S.EXPIRED: set(),
     }
-    assert {s for s in S if s.is_terminal} == {S.FILLED, S.CANCELED, S.REJECTED}
+    assert {s for s in S if s.is_terminal} == {S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED}
 
 
 @pytest.mark.parametrize(("from_status", "to_status"), LEGAL)
@@ -304,12 +333,26 @@ def test_market_before_arrival_leaves_order_untouched(venue):
 
 
 def test_cancel_before_arrival_cancels_and_never_fills(venue):
+    if not venue.cancel_overtakes:
+        pytest.skip("this venue's cancel travels behind the order: test_cancel_in_flight_travels_behind_the_order")
     order = venue.adapter.submit(_approve(intent(1, 0.2, 101.5), 1), T0)
     assert venue.adapter.cancel(order.order_id, T0 + 1) is True
     assert order.status is OrderStatus.CANCELED
     assert venue.adapter.open_orders() == []
     assert venue.drive(T0 + LATENCY_NS, make_book()) == []
     assert order.status is OrderStatus.CANCELED and order.filled_qty == 0.0
+
+
+def test_cancel_in_flight_travels_behind_the_order(venue):
+    if venue.cancel_overtakes:
+        pytest.skip("this venue lets a cancel overtake its order: test_cancel_before_arrival_cancels_and_never_fills")
+    order = venue.adapter.submit(_approve(intent(1, 0.2, 101.5), 1), T0)
+    assert venue.adapter.cancel(order.order_id, T0 + 1) is True
+    assert order.status is OrderStatus.NEW  # taken, not yet answered
+    # The IOC arrives first and fills; the cancel, behind it, finds nothing left to cancel.
+    assert_fills(venue.drive(T0 + LATENCY_NS + 1, make_book()), [(0.2, 100.5, 0.0201)])
+    assert order.status is OrderStatus.FILLED
+    assert venue.adapter.open_orders() == []
 
 
 def test_cancel_unknown_or_terminal_order_returns_false(venue):
