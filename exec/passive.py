@@ -32,11 +32,16 @@ orders.py says. ``ST_REJECTED`` is never produced: a malformed order is refused 
 
 Time and latency
 ----------------
-* A request sent at local time ``t`` reaches the exchange at ``t + entry_latency_ns`` (never before an
-  earlier request: arrivals are FIFO, as hftbacktest's order bus).
+* Entry and response latency are each a :mod:`scalper.exec.latency` model chosen at
+  :func:`new_exchange`: a constant, or a recorded distribution (ns) sampled once per request (entry)
+  and once per response (response) by a seeded generator kept in the exchange's state.
+* A request sent at local time ``t`` reaches the exchange at ``t`` plus its entry latency, never
+  before an earlier request: arrivals are FIFO (a draw that would overtake is lifted to the last
+  arrival, as hftbacktest's order bus does).
 * A request arriving at the same nanosecond as a market event is processed after the event
   (hftbacktest ``EventSet::next`` takes exchange data before exchange orders on a tie).
-* Every response and fill is seen locally at its exchange time plus ``response_latency_ns``.
+* Every response is seen locally at its exchange time plus its response latency, FIFO the same
+  way; the fills a response reports carry its local time.
 
 Matching (per event)
 --------------------
@@ -95,6 +100,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scalper.exec.latency import draw_latency, latency_model, new_rng_state
 from scalper.exec.orders import OrderStatus
 from scalper.exec.queue import (
     check_queue_model,
@@ -147,20 +153,19 @@ ERR_BAD_ORDER = -6
 ERR_UNKNOWN_ORDER = -7
 
 # ip: integer state and parameters.
-I_ENTRY_LAT = 0
-I_RESP_LAT = 1
-I_QMODEL = 2
-I_NEXT_ID = 3
-I_N_LIVE = 4
-I_RQ_HEAD = 5
-I_RQ_COUNT = 6
-I_LAST_ARRIVAL = 7
-I_N_FILLS = 8
-I_N_RESP = 9
-I_RESP_READ = 10
-I_LAST_RESP_LOCAL = 11
-I_ERROR = 12
-N_IP = 13
+I_PENDING_LOCAL = 0  # local time of the response being built (its fills carry it); INT64_MIN: none
+I_QMODEL = 1
+I_NEXT_ID = 2
+I_N_LIVE = 3
+I_RQ_HEAD = 4
+I_RQ_COUNT = 5
+I_LAST_ARRIVAL = 6
+I_N_FILLS = 7
+I_N_RESP = 8
+I_RESP_READ = 9
+I_LAST_RESP_LOCAL = 10
+I_ERROR = 11
+N_IP = 12
 # fp: float parameters.
 F_QPARAM = 0
 F_MAKER_BPS = 1
@@ -200,7 +205,8 @@ FI_SIDE = 3
 FI_PRICE = 4
 FI_QTY = 5
 FI_MAKER = 6
-N_FI = 7
+FI_TS_POST = 7
+N_FI = 8
 FF_Q_POST = 0
 FF_Q_FILL = 1
 FF_FEE = 2
@@ -240,6 +246,10 @@ class PassiveExchange(NamedTuple):
         Responses not yet read locally (ring).
     imp_px, imp_q, imp_n : int64[2, K], float64[2, K], int64[2]
         Lots our taker fills consumed per level and book row, until the level updates.
+    lat_entry, lat_resp : int64[M], int64[M']
+        Entry and response latency models, ns (:func:`scalper.exec.latency.latency_model`).
+    rng : uint64[1]
+        The latency generator's state (:func:`scalper.exec.latency.new_rng_state`).
     """
 
     ip: np.ndarray
@@ -260,14 +270,17 @@ class PassiveExchange(NamedTuple):
     imp_px: np.ndarray
     imp_q: np.ndarray
     imp_n: np.ndarray
+    lat_entry: np.ndarray
+    lat_resp: np.ndarray
+    rng: np.ndarray
 
 
 def new_exchange(
     *,
     tick_size: float,
     lot_size: float,
-    entry_latency_ns: int,
-    response_latency_ns: int,
+    entry_latency_ns: int | np.ndarray,
+    response_latency_ns: int | np.ndarray,
     queue_model: int,
     queue_param: float = 0.0,
     maker_fee_bps: float = 0.0,
@@ -279,6 +292,7 @@ def new_exchange(
     impact_capacity: int = 64,
     top_levels: int = DEFAULT_TOP_LEVELS,
     ladder_ticks: int = DEFAULT_LADDER_TICKS,
+    latency_seed: int = 0,
 ) -> PassiveExchange:
     """Return an empty exchange.
 
@@ -286,8 +300,9 @@ def new_exchange(
     ----------
     tick_size, lot_size : float
         Quote currency per tick and base units per lot (> 0); used for fees and size conversion.
-    entry_latency_ns, response_latency_ns : int
-        Local-to-exchange and exchange-to-local latency, ns (>= 0).
+    entry_latency_ns, response_latency_ns : int or int64[M]
+        Local-to-exchange and exchange-to-local latency, ns (>= 0): a constant, or a recorded
+        distribution sampled per request / per response (:mod:`scalper.exec.latency`).
     queue_model, queue_param : int, float
         A :mod:`scalper.exec.queue` model id and its parameter.
     maker_fee_bps, taker_fee_bps : float
@@ -299,20 +314,22 @@ def new_exchange(
     top_levels, ladder_ticks : int
         The deep book's sorted levels per side (what a taker order can walk) and ladder width
         (:func:`scalper.features.ladder.new_deep_book`).
+    latency_seed : int
+        Seed of the generator that samples the latency distributions (unused by constants).
 
     Raises
     ------
     ValueError
         Naming the parameter and its value, for a non-positive size, a negative latency or taker fee,
-        a non-finite number, a bad queue model (:func:`scalper.exec.queue.check_queue_model`) or book
+        a non-finite number, an empty or non-integral latency distribution, a bad queue model
+        (:func:`scalper.exec.queue.check_queue_model`) or book
         shape (:func:`scalper.features.ladder.new_deep_book`).
     """
     for name, value in (("tick_size", tick_size), ("lot_size", lot_size)):
         if not (math.isfinite(value) and value > 0.0):
             raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
-    for name, lat in (("entry_latency_ns", entry_latency_ns), ("response_latency_ns", response_latency_ns)):
-        if lat < 0:
-            raise ValueError(f"{name} must be >= 0; got {lat!r}")
+    lat_entry = latency_model("entry_latency_ns", entry_latency_ns)
+    lat_resp = latency_model("response_latency_ns", response_latency_ns)
     if not math.isfinite(maker_fee_bps):
         raise ValueError(f"maker_fee_bps must be finite; got {maker_fee_bps!r}")
     if not (math.isfinite(taker_fee_bps) and taker_fee_bps >= 0.0):
@@ -329,8 +346,7 @@ def new_exchange(
             raise ValueError(f"{name} must be >= 1; got {cap!r}")
     check_queue_model(queue_model, queue_param)
     ip = np.zeros(N_IP, dtype=np.int64)
-    ip[I_ENTRY_LAT] = entry_latency_ns
-    ip[I_RESP_LAT] = response_latency_ns
+    ip[I_PENDING_LOCAL] = INT64_MIN
     ip[I_QMODEL] = queue_model
     ip[I_LAST_ARRIVAL] = INT64_MIN
     ip[I_LAST_RESP_LOCAL] = INT64_MIN
@@ -362,6 +378,9 @@ def new_exchange(
         imp_px=np.zeros((2, impact_capacity), dtype=np.int64),
         imp_q=np.zeros((2, impact_capacity), dtype=np.float64),
         imp_n=np.zeros(2, dtype=np.int64),
+        lat_entry=lat_entry,
+        lat_resp=lat_resp,
+        rng=new_rng_state(latency_seed),
     )
 
 
@@ -396,15 +415,18 @@ def raise_for(code: int) -> None:
 def fills_table(ex: PassiveExchange) -> dict[str, np.ndarray]:
     """Copy the fills out as named columns (not for the hot path: allocates).
 
-    Keys: ``ts_exch``, ``ts_local`` (ns), ``order_id``, ``side`` (+1/-1), ``price_tick``, ``qty`` (lots),
-    ``maker`` (bool), ``queue_at_post``, ``queue_at_fill`` (lots ahead when the order was posted and
-    just before the event that filled it), ``fee`` (quote currency; negative is a rebate).
+    Keys: ``ts_exch``, ``ts_local`` (ns), ``ts_post`` (ns, exchange time the order last entered the
+    book: its arrival, or the arrival of the modify that re-entered it), ``order_id``, ``side``
+    (+1/-1), ``price_tick``, ``qty`` (lots), ``maker`` (bool), ``queue_at_post``, ``queue_at_fill``
+    (lots ahead when the order was posted and just before the event that filled it), ``fee`` (quote
+    currency; negative is a rebate).
     """
     k = int(ex.ip[I_N_FILLS])
     fi, ff = ex.fi[:k], ex.ff[:k]
     return {
         "ts_exch": fi[:, FI_TS_EXCH].copy(),
         "ts_local": fi[:, FI_TS_LOCAL].copy(),
+        "ts_post": fi[:, FI_TS_POST].copy(),
         "order_id": fi[:, FI_ID].copy(),
         "side": fi[:, FI_SIDE].copy(),
         "price_tick": fi[:, FI_PRICE].copy(),
@@ -477,13 +499,25 @@ def _resting_status(filled):
 
 
 @inline_kernel
+def _response_local(ex, ts):
+    # Local arrival of the response now being built at exchange time ts: drawn once (its fills and
+    # the response share it), never before an earlier response (FIFO).
+    local = ex.ip[I_PENDING_LOCAL]
+    if local == INT64_MIN:
+        local = max(ts + draw_latency(ex.lat_resp, ex.rng), ex.ip[I_LAST_RESP_LOCAL])
+        ex.ip[I_LAST_RESP_LOCAL] = local
+        ex.ip[I_PENDING_LOCAL] = local
+    return local
+
+
+@inline_kernel
 def _respond(ex, ts, slot, req, rejected):
     cap = ex.ri.shape[0]
     if ex.ip[I_N_RESP] - ex.ip[I_RESP_READ] >= cap:
         return _fail(ex, ERR_RESPONSES_FULL)
     r = ex.ip[I_N_RESP] % cap
-    local = max(ts + ex.ip[I_RESP_LAT], ex.ip[I_LAST_RESP_LOCAL])
-    ex.ip[I_LAST_RESP_LOCAL] = local
+    local = _response_local(ex, ts)
+    ex.ip[I_PENDING_LOCAL] = INT64_MIN
     ex.ri[r, R_TS_EXCH] = ts
     ex.ri[r, R_TS_LOCAL] = local
     ex.ri[r, R_ID] = ex.oi[slot, O_ID]
@@ -507,12 +541,13 @@ def _fill(ex, ts, slot, price, lots, maker, q_fill):
     ex.oi[slot, O_STATUS] = ST_FILLED if ex.oi[slot, O_LEAVES] == 0 else ST_PARTIALLY_FILLED
     rate = ex.fp[F_MAKER_BPS] if maker else ex.fp[F_TAKER_BPS]
     ex.fi[k, FI_TS_EXCH] = ts
-    ex.fi[k, FI_TS_LOCAL] = ts + ex.ip[I_RESP_LAT]
+    ex.fi[k, FI_TS_LOCAL] = _response_local(ex, ts)
     ex.fi[k, FI_ID] = ex.oi[slot, O_ID]
     ex.fi[k, FI_SIDE] = ex.oi[slot, O_SIDE]
     ex.fi[k, FI_PRICE] = price
     ex.fi[k, FI_QTY] = lots
     ex.fi[k, FI_MAKER] = 1 if maker else 0
+    ex.fi[k, FI_TS_POST] = ex.oi[slot, O_TS_ACCEPT]
     ex.ff[k, FF_Q_POST] = ex.of[slot, OF_FRONT_POST]
     ex.ff[k, FF_Q_FILL] = q_fill
     ex.ff[k, FF_FEE] = price * ex.fp[F_TICK] * lots * ex.fp[F_LOT] * rate / 1e4
@@ -696,7 +731,7 @@ def _on_book(ex, ts, side, price, size):
     for i in range(ex.ip[I_N_LIVE]):
         s = ex.live[i]
         if ex.oi[s, O_SIDE] == side and ex.oi[s, O_PRICE] == price:
-            f, c = queue_on_depth(model, param, ex.of[s, OF_FRONT], ex.of[s, OF_CUM], prev_lots, new_lots)
+            f, c = queue_on_depth(model, param, lot, ex.of[s, OF_FRONT], ex.of[s, OF_CUM], prev_lots, new_lots)
             if ahead > -1.0:
                 f = queue_behind(f, ahead)
             ex.of[s, OF_FRONT] = f
@@ -775,7 +810,7 @@ def _enqueue(ex, kind, order_id, ts_local, price, qty):
     if ex.ip[I_RQ_COUNT] >= cap:
         return _fail(ex, ERR_REQUESTS_FULL)
     r = (ex.ip[I_RQ_HEAD] + ex.ip[I_RQ_COUNT]) % cap
-    arrival = max(ts_local + ex.ip[I_ENTRY_LAT], ex.ip[I_LAST_ARRIVAL])
+    arrival = max(ts_local + draw_latency(ex.lat_entry, ex.rng), ex.ip[I_LAST_ARRIVAL])
     ex.ip[I_LAST_ARRIVAL] = arrival
     ex.rq[r, RQ_KIND] = kind
     ex.rq[r, RQ_ID] = order_id

@@ -12,15 +12,16 @@ Public API (all numba kernels, callable from Python too; quantities in lots, flo
   :data:`QUEUE_PROB_POWER2`, :data:`QUEUE_PROB_LOG2`, :data:`QUEUE_PROB_POWER3`; a model is the pair
   ``(model id, float parameter)`` so one compiled loop serves all (:func:`check_queue_model` validates it).
 * ``queue_on_trade(front, cum_trade, qty) -> (front, cum_trade)``: a trade of ``qty`` at the order's price.
-* ``queue_on_depth(model, param, front, cum_trade, prev_qty, new_qty) -> (front, cum_trade)``: the
-  level at the order's price changed from ``prev_qty`` to ``new_qty``.
+* ``queue_on_depth(model, param, lot, front, cum_trade, prev_qty, new_qty) -> (front, cum_trade)``:
+  the level at the order's price changed from ``prev_qty`` to ``new_qty``; ``lot`` is the base units
+  per lot (the probabilities are evaluated in base units, below).
 * ``queue_take_fill(front) -> (exec_lots, front)``: lots of our order executable now (int), and the
   front after taking them.
 * ``queue_ahead(front) -> float``: the reported quantity ahead, ``max(front, 0)``.
 * ``queue_behind(front, front_earlier) -> float``: keeps a later order of ours behind an earlier one
   at the same price (apply after each update, earliest order first).
 * ``prob_back(model, param, front, back) -> float``: the model's probability that a decrease happened
-  behind the order.
+  behind the order (``front``, ``back`` in base units).
 
 Rules
 -----
@@ -36,8 +37,10 @@ Rules
     rigtorp.se/2013/06/08/estimating-order-queue-position.html): the decrease not already explained
     by trades, ``chg = prev_qty - new_qty - cum_trade``, is cancellations; ``cum_trade`` is cleared.
     If ``chg < 0`` (the level grew) ``front = min(front, new_qty)``. Otherwise, with
-    ``back = prev_qty - front`` and ``p = prob_back(front, back)`` (share of ``chg`` cancelled behind
-    us), ``front = min(front - (1 - p) * chg + min(back - p * chg, 0), new_qty)``: the share
+    ``back = prev_qty - front`` and ``p = prob_back(front * lot, back * lot)`` (share of ``chg``
+    cancelled behind us, from the quantities in base units as hftbacktest's ``ProbQueueModel`` holds
+    them: ``ln(1 + x)`` is not free of the unit, so the log models give another ``p`` on lots),
+    ``front = min(front - (1 - p) * chg + min(back - p * chg, 0), new_qty)``: the share
     ``1 - p = f(front) / (f(front) + f(back))`` of the cancellations came from orders ahead, and a
     share larger than the quantity behind spills over to the front.
 * Fill: when ``front`` goes below zero by at least half a lot, ``round(-front)`` lots of our order
@@ -61,13 +64,19 @@ model id               hftbacktest                    ``p``
 ``QUEUE_PROB_POWER3``  ``PowerProbQueueFunc3(n)``     ``1 - f(front / (front + back))``, ``f(x) = x**n``
 =====================  =============================  ===================================
 
-Differences from hftbacktest, all at degenerate points: ``p`` is 1 where hftbacktest's formula gives
-infinity (as hftbacktest) *or NaN* (``0 / 0`` when nothing is ahead or behind; hftbacktest then takes
-``new_qty`` by ``f64::min``'s NaN rule, which only differs when the level did not shrink to zero,
-a state its own updates never reach); ``p`` is clipped to ``[0, 1]``, which matters only when the
-front is below zero by less than half a lot (a fill not yet due) and the log of a negative quantity
-would otherwise push the order backwards. hftbacktest works in base units and
-rounds by the lot size; here everything is in lots already, which is the same arithmetic.
+Differences from hftbacktest:
+
+* ``p`` is clipped to ``[0, 1]``, so a cancellation never moves the order back: the front never
+  grows. hftbacktest does not clip. Its front can fall below zero without a fill (a level update
+  can take it there; only a trade checks for a fill), and then ``back = prev_qty - front`` exceeds
+  the level, ``p`` exceeds 1 (or the log of a negative quantity makes it negative), and its next
+  cancellation climbs the front back up to as much as the new level size. Here such an order stays
+  at the head of the queue and fills at the next trade at its price.
+* ``p`` is 1 where hftbacktest's formula gives infinity (as hftbacktest) *or NaN* (``0 / 0`` when
+  nothing is ahead or behind; hftbacktest then takes ``new_qty`` by ``f64::min``'s NaN rule, which
+  only differs when the level did not shrink to zero, a state its own updates never reach).
+* Quantities are kept in lots (hftbacktest: base units, rounded by the lot size at a fill), the same
+  arithmetic except for the probability functions, which are therefore given base units.
 """
 
 from __future__ import annotations
@@ -122,7 +131,7 @@ def _f(model, param, x):
 def prob_back(model, param, front, back):
     """Probability that a level decrease happened behind the order (hftbacktest's ``Probability.prob``).
 
-    ``front``, ``back``: lots ahead of and behind the order. Returns a float in ``[0, 1]``;
+    ``front``, ``back``: base units ahead of and behind the order. Returns a float in ``[0, 1]``;
     see the module docstring for the functions and the degenerate cases.
     """
     if model == QUEUE_PROB_POWER3:
@@ -147,8 +156,8 @@ def queue_on_trade(front, cum_trade, qty):
 
 
 @inline_kernel
-def queue_on_depth(model, param, front, cum_trade, prev_qty, new_qty):
-    """Apply a level-size change ``prev_qty -> new_qty`` (lots) at the order's price.
+def queue_on_depth(model, param, lot, front, cum_trade, prev_qty, new_qty):
+    """Apply a level-size change ``prev_qty -> new_qty`` (lots) at the order's price; ``lot``: base units per lot.
 
     Returns ``(front, cum_trade)``; ``cum_trade`` is always cleared (the trades are now in the size).
     """
@@ -158,7 +167,7 @@ def queue_on_depth(model, param, front, cum_trade, prev_qty, new_qty):
     if chg < 0.0:
         return min(front, new_qty), 0.0
     back = prev_qty - front
-    p = prob_back(model, param, front, back)
+    p = prob_back(model, param, front * lot, back * lot)
     est = front - (1.0 - p) * chg + min(back - p * chg, 0.0)
     return min(est, new_qty), 0.0
 
