@@ -16,11 +16,15 @@ canceled and forgotten (a fill before the cancel arrives still counts); with no 
 enabled side, a post-only (GTX) order for one lot goes out at the touch. The buy side is disabled
 at position >= ``max_position`` lots, the sell side at <= -``max_position``.
 
-Clocks (hftbacktest's ``correct_local_timestamp``, py-hftbacktest ``data/validation.py``): exchange
-time is ``ts_event`` (ns); local time is ``ts_recv + local_offset_ns``, the offset making the
-smallest feed latency ``ts_recv - ts_event`` zero (the 2024 Binance recordings stamp lines
-1.27-1.52 s before the exchange's ``E``). Per event the feed latency is therefore
-``local - ts_event``: the local book applies a row only once its local time has come. A request
+Clocks: exchange time is ``ts_event`` (ns). Local time, when an event reaches the strategy, is
+taken per event from the data (:func:`local_times`): where the data records a receive time
+(``ts_recv != ts_event``) it is ``ts_recv + local_offset_ns``, the offset making the smallest
+recorded feed latency ``ts_recv - ts_event`` zero (hftbacktest's ``correct_local_timestamp``,
+py-hftbacktest ``data/validation.py``; the 2024 Binance recordings stamp lines 1.27-1.52 s before
+the exchange's ``E``), so each event keeps its own feed latency ``local - ts_event``; where it does
+not (``ts_recv == ts_event``, the tick-file schema's mark of an unknown receive time, e.g. every
+LOBSTER row) it is ``ts_event + feed_latency_ns``, a constant. The local book applies a row only
+once its local time has come, so no decision sees an event before it reaches the strategy. A request
 made at local ``t`` reaches the exchange at ``t + entry_ns``; the exchange's answers reach the
 local side ``response_ns`` after they happened (:mod:`scalper.exec.passive`). A decision at ``t``
 comes after every row, request arrival and response stamped ``<= t``, as after hftbacktest's
@@ -65,6 +69,7 @@ from scalper.exec.passive import (
     ST_NEW,
     ST_PARTIALLY_FILLED,
     TIF_GTX,
+    PassiveExchange,
     cancel,
     fills_table,
     flush_requests,
@@ -114,7 +119,9 @@ class MakerPeerParams:
     queue_model : int
         :mod:`scalper.exec.queue` model id; ``queue_param`` its parameter.
     local_offset_ns : int or None
-        Added to ``ts_recv`` to get local time; None: :func:`local_clock_offset` of the data.
+        Added to a recorded ``ts_recv`` to get local time; None: :func:`local_clock_offset` of the data.
+    feed_latency_ns : int
+        Constant feed latency, ns (>= 0), of the events whose receive time the data does not record.
     """
 
     step_ns: int = 100_000_000
@@ -128,13 +135,17 @@ class MakerPeerParams:
     queue_model: int = QUEUE_RISK_AVERSE
     queue_param: float = 0.0
     local_offset_ns: int | None = None
+    feed_latency_ns: int = 0
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of its domain."""
         if self.step_ns <= 0:
             raise ValueError(f"step_ns must be > 0; got {self.step_ns}")
-        if self.entry_ns < 0 or self.response_ns < 0:
-            raise ValueError(f"latencies must be >= 0 ns; got entry {self.entry_ns}, response {self.response_ns}")
+        if self.entry_ns < 0 or self.response_ns < 0 or self.feed_latency_ns < 0:
+            raise ValueError(
+                f"latencies must be >= 0 ns; got entry {self.entry_ns}, response {self.response_ns}, "
+                f"feed {self.feed_latency_ns}"
+            )
         if self.max_position <= 0:
             raise ValueError(f"max_position must be > 0 lots; got {self.max_position}")
         check_queue_model(self.queue_model, self.queue_param)
@@ -149,7 +160,8 @@ class MakerPeerResult:
     ``order_id``. ``position_lots``; ``balance`` (quote currency: received minus paid over the fills)
     and ``fee`` (quote currency, rebates negative; the exchange's per-fill fees); ``last_mid`` (local
     book at the end) and ``equity`` = balance + position * last_mid - fee. ``rows`` events ran in
-    ``wall_s`` seconds.
+    ``wall_s`` seconds. ``exchange`` is the passive exchange at the end (its
+    :func:`scalper.exec.passive.fills_table` has the queue positions and fees of every fill).
     """
 
     fills: dict[str, np.ndarray]
@@ -163,6 +175,7 @@ class MakerPeerResult:
     rows: int
     wall_s: float
     local_offset_ns: int
+    exchange: PassiveExchange
 
     @property
     def events_per_s(self) -> float:
@@ -170,14 +183,24 @@ class MakerPeerResult:
 
 
 def local_clock_offset(data: TickData) -> int:
-    """Return the ns added to ``ts_recv`` so that no event reaches the local side before it happened.
+    """Return the ns added to a recorded ``ts_recv`` so that no event reaches the local side before it happened.
 
     hftbacktest's ``correct_local_timestamp`` (py-hftbacktest ``data/validation.py``, base latency 0):
-    ``max(0, -min(ts_recv - ts_event))`` over every row.
+    ``max(0, -min(ts_recv - ts_event))`` over the rows that record a receive time
+    (``ts_recv != ts_event``); 0 when none does.
     """
-    if len(data) == 0:
+    lat = data.ts_recv - data.ts_event
+    lat = lat[lat != 0]
+    if lat.size == 0:
         return 0
-    return int(max(0, -int(np.min(data.ts_recv - data.ts_event))))
+    return int(max(0, -int(lat.min())))
+
+
+def local_times(data: TickData, offset_ns: int, feed_latency_ns: int) -> np.ndarray:
+    """Return when each event reaches the strategy (int64[N], ns): ``ts_recv + offset_ns`` where the data
+    records a receive time (``ts_recv != ts_event``), else ``ts_event + feed_latency_ns``."""
+    recorded = data.ts_recv != data.ts_event
+    return np.where(recorded, data.ts_recv + offset_ns, data.ts_event + feed_latency_ns)
 
 
 @inline_kernel
@@ -317,7 +340,7 @@ def run_maker_peer(data: TickData, params: MakerPeerParams | None = None) -> Mak
         raise ValueError("no events to run the market maker on")
     inst = data.instrument
     offset = local_clock_offset(data) if p.local_offset_ns is None else int(p.local_offset_ns)
-    local_ts = data.ts_recv + offset
+    local_ts = local_times(data, offset, p.feed_latency_ns)
     book_rows = np.flatnonzero(data.kind != KIND_TRADE)
     local_rows = book_rows[np.argsort(local_ts[book_rows], kind="stable")].astype(np.int64)
     t0 = int(min(data.ts_event[0], local_ts.min()))
@@ -378,4 +401,5 @@ def run_maker_peer(data: TickData, params: MakerPeerParams | None = None) -> Mak
         rows=len(data),
         wall_s=wall,
         local_offset_ns=offset,
+        exchange=ex,
     )

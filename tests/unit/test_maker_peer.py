@@ -6,8 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from scalper.backtest.maker_peer import MakerPeerParams, local_clock_offset, run_maker_peer
+from scalper.backtest.maker_peer import MakerPeerParams, local_clock_offset, local_times, run_maker_peer
+from scalper.exec import passive as px
 from scalper.ingest.tickfile import KIND_BOOK, KIND_CLEAR, KIND_TRADE, Instrument, TickData
 
 INST = Instrument("TEST", "X", 1.0, 1.0, "hand-made")
@@ -132,3 +135,90 @@ def test_a_decision_sees_only_the_book_that_reached_the_local_side():
 def test_bad_settings_are_refused_naming_them(change, match):
     with pytest.raises(ValueError, match=match):
         run_maker_peer(data(book(0)), MakerPeerParams(**change))
+
+
+def test_the_feed_latency_is_per_event_where_recorded_and_a_constant_where_not():
+    # ts_recv == ts_event marks an unknown receive time (tick-file schema): those rows get the constant.
+    rows = [
+        (1000, KIND_BOOK, 1, 99.0, 5.0, 1000),
+        (1010, KIND_BOOK, -1, 101.0, 3.0, 1300),
+        (1020, KIND_TRADE, 1, 101.0, 1.0, 1100),
+    ]
+    d = data(rows)
+    assert local_clock_offset(d) == 0  # the unrecorded row's 0 does not count as a recorded latency
+    assert local_times(d, 0, 25).tolist() == [1025, 1300, 1100]
+    assert local_times(d, 7, 0).tolist() == [1000, 1307, 1107]
+
+
+def _sell_prices(res) -> list[int]:
+    """Prices of the sell orders submitted, in order (all still in their exchange slots)."""
+    oi = res.exchange.oi
+    return [int(oi[k, px.O_PRICE]) for k in range(res.submitted) if oi[k, px.O_SIDE] < 0]
+
+
+def test_lobster_like_data_runs_on_the_exchange_clock_plus_the_constant_feed_latency():
+    # No receive stamps: with a 60 ns feed latency the ask at 40 reaches the strategy at 100, in time
+    # for the decision at 100 (ties: data first); 1 ns later it would not be.
+    rows = [*book(0), (40, KIND_BOOK, -1, 100.0, 1.0), (250, KIND_BOOK, 1, 99.0, 5.0)]
+    on_time = run_maker_peer(data(rows), replace(PARAMS, feed_latency_ns=60))
+    late = run_maker_peer(data(rows), replace(PARAMS, feed_latency_ns=61))
+    assert on_time.local_offset_ns == 0
+    # book(0) reaches the strategy at 60/61: the first decision is at 100 in both runs.
+    assert _sell_prices(on_time) == [100] and _sell_prices(late) == [101, 100]
+
+
+_ROW = st.tuples(
+    st.integers(0, 60),  # gap to the previous event, ns
+    st.sampled_from([KIND_BOOK, KIND_BOOK, KIND_BOOK, KIND_TRADE, KIND_CLEAR]),
+    st.sampled_from([1, -1]),
+    st.integers(0, 4),  # distance from the mid tick 100, ticks
+    st.integers(0, 3).map(float),  # size, lots (0 deletes a level)
+    st.one_of(st.just(None), st.integers(-150, 400)),  # feed latency, ns; None = not recorded
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_ROW, min_size=1, max_size=60), st.integers(0, 150), st.integers(0, 30), st.integers(0, 30))
+def test_no_order_reacts_to_an_event_before_that_event_reaches_the_strategy(rows, feed, entry, resp):
+    # Property over the runner: every order is priced at the touch of the local book made of exactly
+    # the rows that reached the strategy by its decision time (nothing later), and fills only after
+    # it reached the exchange; every fill is seen locally only a response latency after it happened.
+    ts, out = 0, []
+    for gap, kind, side, dist, size, lat in rows:
+        ts += gap
+        price = 100.0 + dist if side < 0 else 100.0 - dist
+        if kind == KIND_TRADE:
+            price = 100.0 + side * dist  # an aggressor buy trades on the ask side
+        if lat == 0:
+            lat = 1  # a recorded latency of 0 would read as unrecorded
+        recv = ts if lat is None else ts + lat
+        out.append((ts, kind, 0 if kind == KIND_CLEAR else side, price, size, recv))
+    out = [(0, KIND_BOOK, 1, 99.0, 2.0, 0), (0, KIND_BOOK, -1, 101.0, 2.0, 0), *out]
+    d = data(out)
+    p = replace(PARAMS, feed_latency_ns=feed, entry_ns=entry, response_ns=resp, step_ns=50)
+    res = run_maker_peer(d, p)
+    assert res.submitted <= 64  # every order is still in its exchange slot
+    local = local_times(d, local_clock_offset(d), feed)
+    order = np.argsort(local, kind="stable")
+    ex = res.exchange
+    for k in range(res.submitted):
+        t, s, price = (int(ex.oi[k, c]) for c in (px.O_TS_SUBMIT, px.O_SIDE, px.O_PRICE))
+        assert t % p.step_ns == 0
+        bids: dict[float, float] = {}
+        asks: dict[float, float] = {}
+        for i in order:
+            if local[i] > t:
+                break
+            if d.kind[i] == KIND_CLEAR:
+                bids.clear()
+                asks.clear()
+            elif d.kind[i] == KIND_BOOK:
+                (bids if d.side[i] > 0 else asks)[float(d.price[i])] = float(d.size[i])
+        live_bids = [q for q, v in bids.items() if v > 0]
+        live_asks = [q for q, v in asks.items() if v > 0]
+        assert live_bids and live_asks and max(live_bids) < min(live_asks)
+        assert price == (max(live_bids) if s > 0 else min(live_asks))
+    f = px.fills_table(ex)
+    for oid, t_exch, t_local in zip(f["order_id"], f["ts_exch"], f["ts_local"], strict=True):
+        assert t_exch >= ex.oi[oid, px.O_TS_SUBMIT] + entry
+        assert t_local == t_exch + resp
