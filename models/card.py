@@ -62,8 +62,20 @@ class LabelSpec(BaseModel):
     round_trip_fee_bps: float | None = None
 
 
+class FeatureImportance(BaseModel):
+    """One fold model's feature importance, by feature name (``models/importance.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gain_share: dict[str, float] = Field(description="split gain per feature, as a share of the total")
+    permutation_log_loss: dict[str, float] = Field(
+        description="test-span log-loss rise (nats) when the feature's column is shuffled"
+    )
+
+
 class FoldCard(BaseModel):
-    """One walk-forward fold: its spans (first and last row time, ns) and its model's test-span metrics."""
+    """One walk-forward fold: its spans (first and last row time, ns), its model's test-span metrics and
+    feature importance (None on cards written before it was recorded)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -74,6 +86,7 @@ class FoldCard(BaseModel):
     n_trees: int
     test: SplitMetrics
     test_uncalibrated: SplitMetrics | None = None
+    importance: FeatureImportance | None = None
 
 
 class ModelCard(BaseModel):

@@ -3,7 +3,8 @@
 Per horizon: label every decision row (``models.dataset``), cut purged walk-forward folds
 (``models.split``), and for each fold fit LightGBM on its training span (uniqueness sample weights,
 early stopping on the validation span), fit the calibration on the validation span and score the test
-span, which the fold never saw. The last fold's model (trained on the most recent data) is shipped with
+span, which the fold never saw, and record its feature importance there (``models.importance``: split gain,
+and permutation on the test span). The last fold's model (trained on the most recent data) is shipped with
 its calibration inside the ONNX graph; the card records every fold's spans and test metrics. With
 ``[train] search = "optuna"`` each fold's LightGBM parameters are first chosen inside its training
 span (``models.search``); the card's ``params`` hold the shipped model's choice.
@@ -19,18 +20,20 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import onnx
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
 
 from scalper.features.batch import compute_features
 from scalper.features.config import FeaturesConfig
 from scalper.features.kernels import FeatureState
-from scalper.features.registry import FEATURE_NAMES, FEATURE_SET_VERSION
+from scalper.features.registry import feature_names
 from scalper.ingest import tickfile
 from scalper.models.calibration import Calibration, fit_isotonic, fit_temperature
-from scalper.models.card import FoldCard, LabelSpec, ModelCard, SplitMetrics
+from scalper.models.card import FeatureImportance, FoldCard, LabelSpec, ModelCard, SplitMetrics
 from scalper.models.config import LabelsConfig, TrainConfig
 from scalper.models.dataset import HorizonLabels, Sessions, choose_dead_zone, first_passage_spec
 from scalper.models.evaluation import classwise_ece, up_down_auc
+from scalper.models.importance import gain_shares, permutation_log_loss
 from scalper.models.labels import CLASS_NAMES, uniqueness_weights
 from scalper.models.onnx_export import INPUT_NAME, PROBABILITIES, parity_check, save_onnx, to_onnx
 from scalper.models.search import SearchResult, search_params
@@ -187,7 +190,16 @@ def _fit_fold(
     return _FoldFit(fold, model, calibration, counts / counts.sum(), parts, search)
 
 
-def _fold_card(fit: _FoldFit, X64: np.ndarray, ts: np.ndarray, y: np.ndarray) -> FoldCard:
+def _importance(fit: _FoldFit, X: np.ndarray, y: np.ndarray, names: list[str], seed: int) -> FeatureImportance:
+    gain = gain_shares(fit.model.booster_.feature_importance(importance_type="gain"))
+    perm = permutation_log_loss(lambda rows: _predict(fit, rows)[1], X, y, N_CLASSES, seed)
+    return FeatureImportance(
+        gain_share={n: float(g) for n, g in zip(names, gain, strict=True)},
+        permutation_log_loss={n: float(p) for n, p in zip(names, perm, strict=True)},
+    )
+
+
+def _fold_card(fit: _FoldFit, X64: np.ndarray, ts: np.ndarray, y: np.ndarray, names: list[str], seed: int) -> FoldCard:
     test = fit.parts["test"]
     raw, cal = _predict(fit, X64[test])
     yt = y[test].astype(np.int64)
@@ -199,7 +211,16 @@ def _fold_card(fit: _FoldFit, X64: np.ndarray, ts: np.ndarray, y: np.ndarray) ->
         n_trees=int(fit.model.booster_.num_trees()),
         test=_metrics(yt, cal, fit.prior),
         test_uncalibrated=_metrics(yt, raw, fit.prior) if fit.calibration is not None else None,
+        importance=_importance(fit, X64[test], yt, names, seed),
     )
+
+
+def _named_graph(onnx_bytes: bytes, name: str) -> bytes:
+    # onnxmltools names each graph with a random UUID: a fixed name makes the file (and its sha256, which
+    # sweeps and backtest reports record) a function of the trained model alone.
+    proto = onnx.load_from_string(onnx_bytes)
+    proto.graph.name = name
+    return proto.SerializeToString()
 
 
 def _label_horizon(
@@ -252,7 +273,7 @@ def train_horizon(
     y = labels.y
     inner = (rows.clock_ns, labels.end_ns - rows.offset_ns, labels_cfg)
     fits = [_fit_fold(X64, ts, labels, f, train_cfg, horizon_s, inner) for f in folds]
-    fold_cards = [_fold_card(fit, X64, ts, y) for fit in fits]
+    fold_cards = [_fold_card(fit, X64, ts, y, card_base["feature_names"], train_cfg.seed) for fit in fits]
     last = fits[-1]
     metrics = {}
     for name, mask in last.parts.items():
@@ -260,7 +281,7 @@ def train_horizon(
     if last.calibration is not None:
         test = last.parts["test"]
         metrics["test_uncalibrated"] = _metrics(y[test].astype(np.int64), _predict(last, X64[test])[0], last.prior)
-    onnx_bytes = to_onnx(last.model, X32.shape[1], last.calibration)
+    onnx_bytes = _named_graph(to_onnx(last.model, X32.shape[1], last.calibration), f"h{horizon_s:g}s")
     parity = parity_check(last.model, onnx_bytes, X32, calibration=last.calibration)
     stem = f"h{horizon_s:g}s"
     onnx_path = out_dir / f"{stem}.onnx"
@@ -268,8 +289,6 @@ def train_horizon(
         model_file=onnx_path.name,
         horizon_s=horizon_s,
         classes=list(CLASS_NAMES),
-        feature_set_version=FEATURE_SET_VERSION,
-        feature_names=list(FEATURE_NAMES),
         input_name=INPUT_NAME,
         probabilities_output=PROBABILITIES,
         dead_zone_ticks=spec.dead_zone_ticks,
@@ -369,6 +388,8 @@ def train_models(
     out_dir.mkdir(parents=True, exist_ok=True)
     shas = [tickfile.file_sha256(f) for f in files]
     card_base = dict(
+        feature_set_version=fc.set,
+        feature_names=list(feature_names(fc.set)),
         decision_grid_ms=fc.grid_ms,
         instrument={
             "venue": inst.venue,
