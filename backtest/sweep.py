@@ -1,0 +1,372 @@
+"""Sweeps: the purged walk-forward over a grid of label, model and risk settings across tick files.
+
+API (used by ``scalper sweep``, ``engine/sweep_cli.py``): :func:`load_sweep` reads and validates a sweep
+file into a :class:`SweepSpec`; :func:`sweep_tasks` expands it into one :class:`SweepTask` per
+configuration x file set x walk-forward fold; :func:`run_task` trains that fold's models alone
+(``models.train.train_models`` with ``fold``) in a temporary directory and scores them on the fold's
+test span with ``models.evaluation.evaluate_horizon``, returning one row; :func:`run_sweep` runs every
+task, in this process or as Ray tasks, and returns the rows in task order as one table.
+
+A sweep file (TOML)::
+
+    base = "default.toml"          # optional engine config the grid overrides (relative to this file)
+    files = ["a.parquet", ["b1.parquet", "b2.parquet"]]  # file sets: one file, or sessions in time order
+    folds = 2                      # optional: [train] folds for every configuration
+    seed = 7                       # [train] seed and the bootstrap's seed for every task
+    replicates = 200               # block-bootstrap resamples of each fold's intervals
+    [grid]
+    "labels.flat_share" = [0.2, 0.34]   # dotted engine-config key = the values to try
+    "train.num_leaves" = [15, 31]
+
+The configurations are the grid's cartesian product, in key order then value order. Seeded: every
+random choice (LightGBM, the Optuna sampler of ``[train] search``, the bootstrap) takes the sweep's
+seed and each task is a pure function of its :class:`SweepTask`, so a serial run and a Ray run give the
+same table except the ``wall_s`` column. Ray is the optional extra ``distributed``
+(``pip install -e '.[distributed]'``); without it the sweep runs serially.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scalper.engine.config import EngineConfig
+from scalper.features.batch import compute_features
+from scalper.features.kernels import FeatureState
+from scalper.ingest import tickfile
+from scalper.models.evaluate import _horizon_rows, training_prior
+from scalper.models.evaluation import HorizonEvaluation, evaluate_horizon
+from scalper.models.inference import ModelSet, load_model_dir
+from scalper.models.search import SPACE
+from scalper.models.touchpath import touch_path
+from scalper.models.train import TrainingError, train_models
+
+WALL_COLUMNS = ("wall_s",)
+"""Columns that differ between runs of the same sweep (timings): left out when comparing tables."""
+
+
+class SweepError(ValueError):
+    """A sweep file cannot be read or fails validation; the message names the file and the key."""
+
+
+class SweepSpec(BaseModel):
+    """A validated sweep file (see the module docstring); paths are absolute once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: str | None = Field(None, description="engine config TOML the grid overrides; the defaults when unset")
+    files: list[str | list[str]] = Field(min_length=1, description="file sets: a tick file, or sessions in order")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted engine-config key = values")
+    folds: int | None = Field(None, ge=1, description="[train] folds of every configuration; the base's when unset")
+    seed: int = Field(7, description="[train] seed and bootstrap seed of every task")
+    replicates: int = Field(200, ge=1, description="block-bootstrap resamples of each fold's intervals")
+
+    @field_validator("grid")
+    @classmethod
+    def _dotted_keys(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in grid.items():
+            section, _, name = key.partition(".")
+            fields = EngineConfig.model_fields
+            if section not in fields or not name:
+                raise ValueError(f"{key!r}: not a 'section.key' of the engine config ({', '.join(fields)})")
+            section_type = fields[section].annotation
+            if name not in getattr(section_type, "model_fields", {}):
+                raise ValueError(f"{key!r}: [{section}] has no key {name!r}")
+            if not values:
+                raise ValueError(f"{key!r}: give at least one value")
+        return grid
+
+    def file_sets(self) -> list[tuple[str, ...]]:
+        return [(f,) if isinstance(f, str) else tuple(f) for f in self.files]
+
+
+@dataclass(frozen=True)
+class SweepTask:
+    """One configuration x file set x fold: everything :func:`run_task` needs, plain data (Ray ships it).
+
+    ``overrides`` is the grid point (dotted key -> value); ``config`` the full engine config as a dict.
+    """
+
+    config_id: int
+    overrides: dict[str, Any]
+    config: dict[str, Any]
+    file_set: int
+    files: tuple[str, ...]
+    fold: int
+    seed: int
+    replicates: int
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SweepError(f"{path}: {exc}") from exc
+
+
+def load_sweep(path: str | Path) -> tuple[SweepSpec, list[dict[str, Any]]]:
+    """Read a sweep file; return the spec (paths made absolute) and each configuration's engine config dict.
+
+    Relative paths (``base``, ``files``) are read from the sweep file's folder. Every configuration is
+    validated here, so a bad value stops the sweep before any task runs.
+
+    Raises
+    ------
+    SweepError
+        If the file or the base config cannot be read, a key is unknown, a tick file is missing, or a
+        configuration fails the engine config's validation (the message names the file, the
+        configuration's settings and the key).
+    """
+    path = Path(path)
+    raw = _read_toml(path)
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise SweepError("\n".join(lines)) from exc
+    here = path.parent
+
+    def absolute(p: str) -> str:
+        return str((here / p).resolve())
+
+    files = [absolute(f) if isinstance(f, str) else [absolute(g) for g in f] for f in spec.files]
+    missing = [f for fs in files for f in ([fs] if isinstance(fs, str) else fs) if not Path(f).is_file()]
+    if missing:
+        raise SweepError(f"{path}: files: no such tick file: {', '.join(missing)}")
+    base_path = None if spec.base is None else absolute(spec.base)
+    spec = spec.model_copy(update={"files": files, "base": base_path})
+    base = {} if base_path is None else _read_toml(Path(base_path))
+    configs = []
+    for overrides in grid_points(spec.grid):
+        cfg = json.loads(json.dumps(base))  # a deep copy of plain TOML data
+        for key, value in overrides.items():
+            section, _, name = key.partition(".")
+            cfg.setdefault(section, {})[name] = value
+        cfg.setdefault("train", {})["seed"] = spec.seed
+        if spec.folds is not None:
+            cfg["train"]["folds"] = spec.folds
+        try:
+            EngineConfig.model_validate(cfg)
+        except ValidationError as exc:
+            lines = [f"{path}: {overrides}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+            raise SweepError("\n".join(lines)) from exc
+        configs.append(cfg)
+    return spec, configs
+
+
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Return the grid's cartesian product as dicts (one with no key when the grid is empty), keys in
+    file order and the last key varying fastest."""
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def sweep_tasks(spec: SweepSpec, configs: list[dict[str, Any]]) -> list[SweepTask]:
+    """Return every configuration x file set x fold, in that nesting order (the table's row order)."""
+    points = grid_points(spec.grid)
+    tasks = []
+    for config_id, (overrides, cfg) in enumerate(zip(points, configs, strict=True)):
+        folds = EngineConfig.model_validate(cfg).train.folds
+        for file_set, files in enumerate(spec.file_sets()):
+            for fold in range(folds):
+                tasks.append(SweepTask(config_id, overrides, cfg, file_set, files, fold, spec.seed, spec.replicates))
+    return tasks
+
+
+def _fold_rows(models: ModelSet, files: Sequence[str], cfg: EngineConfig) -> dict[int, tuple[np.ndarray, ...]]:
+    # Each horizon's labelled rows on its fold's test span, from every file that reaches into it; the rows
+    # and prices are the ones `scalper evaluate` scores (models.evaluate).
+    parts: dict[int, list[tuple[np.ndarray, ...]]] = {p.horizon_ns: [] for p in models.predictors}
+    lo = min(p.card.test_span_ns[0] for p in models.predictors)
+    hi = max(p.card.test_span_ns[1] for p in models.predictors)
+    for f in files:
+        data = tickfile.read(f)
+        if len(data) == 0 or data.ts_event[-1] < lo or data.ts_event[0] > hi:
+            continue  # no decision of this file lies in any test span: skip its feature pass
+        fm = compute_features(data, FeatureState.from_config(cfg.features))
+        path = touch_path(data)
+        for p in models.predictors:
+            y, proba, ts, move, prices = _horizon_rows(p, fm, path, p.card.test_span_ns[0])
+            keep = ts <= p.card.test_span_ns[1]
+            parts[p.horizon_ns].append((y[keep], proba[keep], ts[keep], move[keep], *(q[keep] for q in prices)))
+    return {h: tuple(np.concatenate(col) for col in zip(*rows, strict=True)) for h, rows in parts.items() if rows}
+
+
+_METRICS = (
+    "rows",
+    "moved_rows",
+    "log_loss",
+    "prior_log_loss",
+    "log_loss_skill",
+    "brier_skill",
+    "auc_up_down",
+    "balanced_accuracy",
+    "prior_balanced_accuracy",
+    "ece",
+    "information_coefficient",
+    "rule_trades",
+    "rule_mean_bps",
+    "verdict",
+)
+
+
+def _metric_columns(prefix: str, ev: HorizonEvaluation) -> dict[str, Any]:
+    out = {f"{prefix}.{m}": getattr(ev, m) for m in _METRICS}
+    for name in ("log_loss_skill", "auc_up_down"):
+        interval = getattr(ev, f"{name}_interval")
+        out[f"{prefix}.{name}_low"], out[f"{prefix}.{name}_high"] = interval.low, interval.high
+    return out
+
+
+def run_task(task: SweepTask) -> dict[str, Any]:
+    """Train one configuration's models on one fold of one file set and score them on the fold's test span.
+
+    Returns one row: ``config_id``, ``file_set``, ``files`` (names), ``fold``, ``seed``, the grid point's
+    values under their dotted keys, per horizon ``h<H>s.<metric>`` (the metrics of
+    ``models.evaluation.HorizonEvaluation`` named in ``_METRICS``, the 95 % block-bootstrap interval of
+    the log-loss skill and the up-vs-down AUC, the test span in ns, the trees, the parameters of
+    ``models.search.SPACE`` as trained, and ``onnx_sha256``: the sha256 of the fold's ``.onnx``),
+    ``error`` (None, or why the configuration could not train on this fold, with every metric null) and
+    ``wall_s`` (s). A pure function of ``task`` apart from ``wall_s``.
+    """
+    t0 = time.perf_counter()
+    cfg = EngineConfig.model_validate(task.config)
+    # Unset first-passage barriers from the trade, as `scalper train` fills them: a taker entry and exit.
+    fee = 2.0 * cfg.exec.taker_fee_bps
+    labels = cfg.labels.with_trade(cfg.risk.take_profit_bps, cfg.risk.stop_loss_bps, cfg.exec.latency_ms, fee)
+    # Enter where Kelly would bet with the configured barriers, as `scalper evaluate` does by default.
+    threshold = 1.0 / (1.0 + cfg.risk.take_profit_bps / cfg.risk.stop_loss_bps)
+    row: dict[str, Any] = {
+        "config_id": task.config_id,
+        "file_set": task.file_set,
+        "files": [Path(f).name for f in task.files],
+        "fold": task.fold,
+        "seed": task.seed,
+        **task.overrides,
+        "error": None,
+    }
+    with tempfile.TemporaryDirectory(prefix="scalper-sweep-") as tmp:
+        try:
+            train_models(list(task.files), tmp, cfg.features, labels, cfg.train, fold=task.fold)
+        except (TrainingError, ValueError) as exc:
+            row["error"] = str(exc)
+            row["wall_s"] = time.perf_counter() - t0
+            return row
+        models = load_model_dir(tmp)
+        rows = _fold_rows(models, task.files, cfg)
+        for p in models.predictors:
+            prefix = f"h{p.card.horizon_s:g}s"
+            row[f"{prefix}.test_from_ns"], row[f"{prefix}.test_to_ns"] = p.card.test_span_ns
+            row[f"{prefix}.n_trees"] = p.card.n_trees
+            row.update({f"{prefix}.{k}": p.card.params.get(k) for k in SPACE})
+            row[f"{prefix}.onnx_sha256"] = tickfile.file_sha256(p.path)
+            if p.horizon_ns not in rows or rows[p.horizon_ns][0].size == 0:
+                continue  # metrics stay null: the fold's test span has no labelled row at this horizon
+            y, proba, ts, move, *prices = rows[p.horizon_ns]
+            ev = evaluate_horizon(
+                y,
+                proba,
+                training_prior(p.card),
+                ts,
+                p.horizon_ns,
+                move,
+                (prices[0], prices[1], prices[2], prices[3]),
+                threshold,
+                cfg.exec.taker_fee_bps,
+                replicates=task.replicates,
+                seed=task.seed,
+            )
+            row.update(_metric_columns(prefix, ev))
+    row["wall_s"] = time.perf_counter() - t0
+    return row
+
+
+def _run_ray(tasks: list[SweepTask], on_row: Callable[[dict[str, Any]], None], address: str | None) -> list[dict]:
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False)
+    try:
+        remote = ray.remote(num_cpus=1)(run_task)
+        pending = {remote.remote(t): i for i, t in enumerate(tasks)}
+        out: list[dict[str, Any]] = [{} for _ in tasks]
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                out[pending.pop(ref)] = row = ray.get(ref)
+                on_row(row)
+        return out
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def ray_available() -> bool:
+    """True when Ray can be imported (the ``distributed`` extra)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_sweep(
+    tasks: list[SweepTask],
+    executor: str = "serial",
+    address: str | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> pl.DataFrame:
+    """Run every task and return one row per task, in task order (the order of :func:`sweep_tasks`).
+
+    Parameters
+    ----------
+    executor : "serial" or "ray"
+        serial: one task after another in this process. ray: one Ray task each (one CPU each), on
+        the Ray already initialised in this process, else ``ray.init(address=address)``: a local Ray
+        on this machine when ``address`` is None, or the cluster at ``address`` (its nodes need this
+        package installed); shut down again when this call started it.
+    on_row : callable, optional
+        Called with each row as its task finishes (progress reporting; Ray: in completion order).
+
+    Raises
+    ------
+    ValueError
+        If ``executor`` is unknown or there is no task.
+    ImportError
+        If ``executor`` is "ray" and Ray is not installed.
+    """
+    if not tasks:
+        raise ValueError("no task to run")
+    report = on_row if on_row is not None else (lambda _row: None)
+    if executor == "serial":
+        rows = []
+        for t in tasks:
+            rows.append(run_task(t))
+            report(rows[-1])
+    elif executor == "ray":
+        rows = _run_ray(tasks, report, address)
+    else:
+        raise ValueError(f"executor must be 'serial' or 'ray', got {executor!r}")
+    # Rows differ in columns when horizons differ between configurations: absent ones are null.
+    return pl.from_dicts(rows, infer_schema_length=None)
+
+
+def write_table(table: pl.DataFrame, out_dir: str | Path) -> Path:
+    """Write ``table`` to ``<out_dir>/sweep.parquet`` (folder created) and return the path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "sweep.parquet"
+    table.write_parquet(path)
+    return path
