@@ -3,6 +3,11 @@
 The loop runs ``features.kernels.run_until`` (numba) between the moments the core must act, so the
 Python side runs only at decisions, order wake-ups and price watches; every event passes through the
 same ``step`` kernel the live daemon calls one event at a time.
+
+``[strategy] mode`` picks the core and its venue once: taker mode trades marketable IOC orders on
+:class:`~scalper.exec.simulated.SimulatedExchange`; maker mode (:class:`~scalper.engine.maker.MakerCore`)
+posts on :class:`~scalper.exec.passive_venue.PassiveSimulatedExchange`, which replays the same events
+in exchange time for its own book and queues.
 """
 
 from __future__ import annotations
@@ -10,17 +15,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from scalper.backtest.batched import BatchedDecisions
 from scalper.engine.config import EngineConfig
 from scalper.engine.core import Decisions, EngineCore, GeneralDecisions
+from scalper.engine.maker import MakerCore
+from scalper.exec.adapter import ExecutionAdapter
+from scalper.exec.passive_venue import PassiveSimulatedExchange
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.batch import FeatureMatrix, FeatureStream
 from scalper.features.kernels import EventColumns, FeatureState
 from scalper.ingest.tickfile import TickData
 from scalper.models.inference import ModelSet
+from scalper.risk.kelly import PlannedFees
 from scalper.risk.limits import RiskManager
 
 PROGRESS_EVENTS = 50_000
@@ -33,7 +43,7 @@ class ReplayResult:
     and the batch feature matrix (decision rows and mid series) when the replay computed one."""
 
     core: EngineCore
-    adapter: SimulatedExchange
+    adapter: ExecutionAdapter
     events: int
     wall_s: float
     trade_from_ns: int
@@ -76,29 +86,11 @@ def run_backtest(
     scalper.backtest.batched.BatchDivergence
         If a decision of the replay differs from the batch pass's.
     """
-    inst = data.instrument
     fc = cfg.features
     state = FeatureState.from_config(fc)
-    risk = RiskManager(cfg.risk, inst.tick_size, inst.lot_size, cfg.exec.taker_fee_bps)
-    adapter = SimulatedExchange(
-        latency_ns=int(round(cfg.exec.latency_ms * 1e6)),
-        taker_fee_bps=cfg.exec.taker_fee_bps,
-        tick_size=inst.tick_size,
-        lot_size=inst.lot_size,
-    )
-    core = EngineCore(
-        inst,
-        state,
-        models,
-        risk,
-        adapter,
-        limit_slippage_bps=cfg.strategy.limit_slippage_bps,
-        take_profit_bps=cfg.risk.take_profit_bps,
-        stop_loss_bps=cfg.risk.stop_loss_bps,
-        trade_from_ns=trade_from_ns,
-        record=True,
-    )
     events = EventColumns(*data.kernel_columns())
+    core = _make_core(data, events, models, cfg, state, trade_from_ns)
+    adapter = core.adapter
     ts = events.ts
     t0 = time.perf_counter()
     fm = None
@@ -132,13 +124,61 @@ def run_backtest(
     )
 
 
+def _make_core(
+    data: TickData, events: EventColumns, models: ModelSet, cfg: EngineConfig, state: FeatureState, trade_from_ns: int
+) -> EngineCore:
+    # The mode's core, venue and planned fees, chosen once for the run.
+    inst = data.instrument
+    ex = cfg.exec
+    latency_ns = int(round(ex.latency_ms * 1e6))
+    common: dict[str, Any] = {
+        "limit_slippage_bps": cfg.strategy.limit_slippage_bps,
+        "take_profit_bps": cfg.risk.take_profit_bps,
+        "stop_loss_bps": cfg.risk.stop_loss_bps,
+        "trade_from_ns": trade_from_ns,
+        "record": True,
+        "decision_compute_ns": ex.decision_compute_ns,
+    }
+    if cfg.strategy.mode == "maker":
+        risk = RiskManager(
+            cfg.risk, inst.tick_size, inst.lot_size, PlannedFees.maker(ex.maker_fee_bps, ex.taker_fee_bps)
+        )
+        venue = PassiveSimulatedExchange(
+            events.ts,
+            events.kind,
+            events.side,
+            events.price_tick,
+            events.size,
+            tick_size=inst.tick_size,
+            lot_size=inst.lot_size,
+            entry_latency_ns=latency_ns,
+            maker_fee_bps=ex.maker_fee_bps,
+            taker_fee_bps=ex.taker_fee_bps,
+        )
+        return MakerCore(
+            inst,
+            state,
+            models,
+            risk,
+            venue,
+            inside_min_spread_ticks=cfg.strategy.inside_min_spread_ticks,
+            queue_window_s=cfg.strategy.queue_window_s,
+            **common,
+        )
+    risk = RiskManager(cfg.risk, inst.tick_size, inst.lot_size, ex.taker_fee_bps)
+    adapter = SimulatedExchange(
+        latency_ns=latency_ns, taker_fee_bps=ex.taker_fee_bps, tick_size=inst.tick_size, lot_size=inst.lot_size
+    )
+    return EngineCore(inst, state, models, risk, adapter, **common)
+
+
 def replay_events_per_second(result: ReplayResult) -> float:
     """Return events per second of wall time of the replay (0 for an empty one)."""
     return result.events / result.wall_s if result.wall_s > 0 else 0.0
 
 
 def fills_table(result: ReplayResult) -> dict[str, np.ndarray]:
-    """Return the fills as columns: ts_ns, order_id, side, qty, price, fee, notional, reason."""
+    """Return the fills as columns: ts_ns, order_id, side, qty, price, fee, notional, reason, maker."""
     fills = result.core.fills
     if fills is None:
         raise ValueError("the replay's core kept no records (EngineCore(record=False)): no fills to tabulate")
@@ -151,4 +191,5 @@ def fills_table(result: ReplayResult) -> dict[str, np.ndarray]:
         "fee": np.array([f.fee for f in fills], dtype=np.float64),
         "notional": np.array([f.qty * f.price for f in fills], dtype=np.float64),
         "reason": np.array([f.reason for f in fills], dtype=object),
+        "maker": np.array([f.is_maker for f in fills], dtype=bool),
     }

@@ -26,7 +26,32 @@ class _Section(BaseModel):
 
 
 class StrategyConfig(_Section):
+    """How a model call becomes orders (chosen once per run: ``mode``)."""
+
+    mode: Literal["taker", "maker"] = Field(
+        "taker",
+        description="taker: marketable IOC entries and exits; maker: post the entry and the take-profit"
+        " (post-only), cross only to stop a loss or at the time stop (engine/maker.py)",
+    )
     limit_slippage_bps: float = Field(5.0, ge=0, description="how far past the touch an IOC limit price goes, bps")
+    inside_min_spread_ticks: int = Field(
+        0,
+        ge=0,
+        description="maker: post one tick inside the touch when the spread is at least this many ticks"
+        " (0: always join the touch; below 2 the improved price could cross)",
+    )
+    queue_window_s: float = Field(
+        60.0,
+        gt=0,
+        description="maker: trailing window of the traded-volume rate the queue rule reads, s (engine/maker.py)",
+    )
+
+    @field_validator("inside_min_spread_ticks")
+    @classmethod
+    def _inside_needs_room(cls, ticks: int) -> int:
+        if ticks == 1:
+            raise ValueError("1 tick of spread leaves no price inside the touch: use 0 (off) or >= 2")
+        return ticks
 
 
 class BacktestConfig(_Section):

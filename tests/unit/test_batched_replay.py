@@ -15,7 +15,7 @@ import pytest
 
 from scalper.backtest.driver import fills_table, run_backtest
 from scalper.backtest.report import prediction_accuracy
-from scalper.engine.config import EngineConfig
+from scalper.engine.config import EngineConfig, StrategyConfig
 from scalper.exec.config import ExecConfig
 from scalper.ingest.synthetic import SyntheticConfig, generate_session
 from scalper.models.card import LabelSpec
@@ -54,6 +54,15 @@ CFG = EngineConfig(
 )
 
 
+# Maker mode on the same data: posted entries and take-profits, crossing stops (engine/maker.py).
+MAKER_CFG = CFG.model_copy(
+    update={
+        "strategy": StrategyConfig(mode="maker", queue_window_s=30.0),
+        "exec": ExecConfig(latency_ms=2.0, taker_fee_bps=0.1, maker_fee_bps=0.0),
+    }
+)
+
+
 @pytest.fixture(scope="module")
 def session():
     return generate_session(SyntheticConfig(seed=11, duration_s=600.0))
@@ -82,6 +91,26 @@ def test_batched_replay_trades_as_the_per_decision_replay(session, trade_from_s)
     assert 0 < batched_models.predictors[0].rows < traded
     fm = batch.features
     assert prediction_accuracy(batch, fm, trade_from) == prediction_accuracy(live, fm, trade_from)
+
+
+@pytest.mark.parametrize("trade_from_s", [0.0, 300.0], ids=["all", "second-half"])
+def test_batched_replay_trades_as_the_per_decision_replay_in_maker_mode(session, trade_from_s):
+    # Posted orders: every decision with an entry working is taken (it may re-quote or cancel), quiet
+    # positions (the take-profit resting) are passed over and marked in bulk.
+    trade_from = int(session.ts_event[0] + trade_from_s * 1e9)
+    batch = run_backtest(session, _models(), MAKER_CFG, trade_from_ns=trade_from, batch_predictions=True)
+    live = run_backtest(session, _models(), MAKER_CFG, trade_from_ns=trade_from, batch_predictions=False)
+    fb, fl = fills_table(batch), fills_table(live)
+    assert fb["maker"].sum() > 10 and (~fb["maker"]).sum() > 0  # posted fills and crossing exits
+    for col in ("ts_ns", "order_id", "side", "qty", "price", "fee", "reason", "maker"):
+        assert np.array_equal(fb[col], fl[col]), col
+    rb, rl = batch.core.risk, live.core.risk
+    assert rb.reject_counts == rl.reject_counts and rb.approved_count == rl.approved_count
+    for field in ("realized_pnl", "fees_paid", "peak_equity", "drawdown", "max_drawdown", "last_mark"):
+        assert getattr(rb.account, field) == getattr(rl.account, field), field
+    counts = ("posted", "requoted", "canceled_fade", "canceled_queue", "withheld_queue")
+    assert [getattr(batch.core, c) for c in counts] == [getattr(live.core, c) for c in counts]
+    assert batch.adapter.posted == live.adapter.posted
 
 
 def test_a_row_the_batch_did_not_predict_takes_the_general_path(session, monkeypatch):
