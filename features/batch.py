@@ -1,7 +1,7 @@
 """Batch path: features at every decision point of a tick file, in one numba loop.
 
-The state's feature set picks the loop once: ``features.kernels.run_batch`` for v1,
-``features.kernels_v2.run_batch`` for v2 (which also takes the session clock from the file's venue
+The state's feature set picks the loop once (``features/kernel_sets.py``): ``features.kernels.run_batch``
+for v1, ``features.kernels_v2.run_batch`` for v2 (which also takes the session clock from the file's venue
 when the state has none, ``features/session.py``).
 """
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scalper.features.kernel_sets import kernel_set
 from scalper.features.kernels import (
     I_GRID_NS,
     INT64_MAX,
@@ -24,9 +25,7 @@ from scalper.features.kernels import (
     EventColumns,
     FeatureState,
     load_progress,
-    run_batch,
 )
-from scalper.features.kernels_v2 import run_batch as run_batch_v2
 from scalper.features.registry import FEATURE_NAMES, feature_names
 from scalper.features.session import session_clock
 from scalper.ingest.tickfile import TickData
@@ -125,13 +124,12 @@ class FeatureStream:
         out = BatchOutputs(self.X, self.ts, self._mid_ts, self._mid, self._progress)
         events = EventColumns(*data.kernel_columns())
         args: tuple
+        self._runner = kernel_set(state.feature_set).run_batch
         if state.v2 is None:
-            self._runner = run_batch
             args = (state.book, state.windows, events, out)
         else:
             if not state.has_session and m:
                 state.set_session(session_clock(data.instrument.venue, int(data.ts_event[0])))
-            self._runner = run_batch_v2
             args = (state.book, state.windows, state.v2, events, out)
         if background:
             threading.Thread(target=self._run, args=args, name="feature-pass", daemon=True).start()

@@ -180,3 +180,21 @@ def test_every_v2_kernel_is_compiled_without_nrt():
     ]
     assert len(found) >= 10
     assert [k for k, d in found if d.targetoptions.get("_nrt", True)] == []
+
+
+def test_kernel_sets_bind_each_set_s_kernels_once_and_refuse_an_unknown_set():
+    from scalper.features import kernels, kernels_v2
+    from scalper.features.kernel_sets import kernel_set
+
+    assert kernel_set(1).run_until is kernels.run_until and kernel_set(2).run_until is kernels_v2.run_until
+    assert kernel_set(2).peek_next_decision is kernels_v2.peek_next_decision
+    with pytest.raises(ValueError, match="no kernels for feature set v3"):
+        kernel_set(3)
+    # run_until on a v2 state's arrays, through the set's kernels: the first decision has the v2 columns.
+    data = random_walk_ticks(2, 200)
+    state = FeatureState(feature_set=2)
+    i, code = 0, 0
+    while not code & CODE_DECISION and i < len(data):
+        i, code = kernel_set(state.feature_set).run_until(*state.arrays(), *data.kernel_columns(), i, state.feat)
+    assert code & CODE_DECISION
+    assert state.feat[col["time_to_close_s"]] == -1.0 and state.feat[col["vol_regime_30s"]] == 1.0
