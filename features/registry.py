@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The default set: an engine whose config does not say ``[features] set`` computes it and loads its models.
 FEATURE_SET_VERSION = 1
 
 # Time windows shared by every windowed feature; the ring buffer keeps one running sum per window.

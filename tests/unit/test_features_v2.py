@@ -198,3 +198,36 @@ def test_kernel_sets_bind_each_set_s_kernels_once_and_refuse_an_unknown_set():
         i, code = kernel_set(state.feature_set).run_until(*state.arrays(), *data.kernel_columns(), i, state.feat)
     assert code & CODE_DECISION
     assert state.feat[col["time_to_close_s"]] == -1.0 and state.feat[col["vol_regime_30s"]] == 1.0
+
+
+def test_v2_peek_gives_the_next_decision_s_row_and_changes_no_state():
+    from scalper.features.kernels_v2 import peek_next_decision
+
+    data = random_walk_ticks(8, 1_500)
+    state = FeatureState(feature_set=2)
+    ist2, fst2 = state.v2.ist2, state.v2.fst2
+    tmp = (np.empty_like(state.ist), np.empty_like(state.fst), np.empty_like(ist2), np.empty_like(fst2))
+    peeked = np.empty(N_FEATURES_V2)
+    arrays = state.arrays()
+    checked = 0
+    for i in range(len(data)):
+        before = [a.copy() for a in arrays]
+        g = peek_next_decision(*arrays[:3], *arrays[6:], peeked, *tmp)
+        assert all(np.array_equal(a, b) for a, b in zip(before, arrays, strict=True))
+        while True:
+            code = step_v2(
+                *arrays,
+                int(data.ts_event[i]),
+                int(data.kind[i]),
+                int(data.side[i]),
+                int(data.price_tick[i]),
+                float(data.size[i]),
+                int(data.flags[i]),
+                state.feat,
+            )
+            if code & CODE_DECISION and state.ist[I_DECISION_TS] == g:
+                assert np.array_equal(state.feat, peeked)
+                checked += 1
+            if not code & PRE_MASK:
+                break
+    assert checked > 100
