@@ -14,6 +14,7 @@ A sweep file (TOML)::
     folds = 2                      # optional: [train] folds for every configuration
     seed = 7                       # [train] seed and the bootstrap's seed for every task
     replicates = 200               # block-bootstrap resamples of each fold's intervals
+    backtest = false               # also replay each fold's test span through the engine (bt.* columns)
     [grid]
     "labels.flat_share" = [0.2, 0.34]   # dotted engine-config key = the values to try
     "train.num_leaves" = [15, 31]
@@ -41,6 +42,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from scalper.backtest.driver import run_backtest
+from scalper.backtest.report import build_metrics
 from scalper.engine.config import EngineConfig
 from scalper.features.batch import compute_features
 from scalper.features.kernels import FeatureState
@@ -71,6 +74,7 @@ class SweepSpec(BaseModel):
     folds: int | None = Field(None, ge=1, description="[train] folds of every configuration; the base's when unset")
     seed: int = Field(7, description="[train] seed and bootstrap seed of every task")
     replicates: int = Field(200, ge=1, description="block-bootstrap resamples of each fold's intervals")
+    backtest: bool = Field(False, description="also backtest each fold's models on its test span (bt.* columns)")
 
     @field_validator("grid")
     @classmethod
@@ -106,6 +110,7 @@ class SweepTask:
     fold: int
     seed: int
     replicates: int
+    backtest: bool = False
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -180,16 +185,70 @@ def sweep_tasks(spec: SweepSpec, configs: list[dict[str, Any]]) -> list[SweepTas
         folds = EngineConfig.model_validate(cfg).train.folds
         for file_set, files in enumerate(spec.file_sets()):
             for fold in range(folds):
-                tasks.append(SweepTask(config_id, overrides, cfg, file_set, files, fold, spec.seed, spec.replicates))
+                tasks.append(
+                    SweepTask(
+                        config_id, overrides, cfg, file_set, files, fold, spec.seed, spec.replicates, spec.backtest
+                    )
+                )
     return tasks
+
+
+def _test_span(models: ModelSet) -> tuple[int, int]:
+    # Each horizon's test span runs from its first to its last labelled test row: take them all.
+    return (
+        min(p.card.test_span_ns[0] for p in models.predictors),
+        max(p.card.test_span_ns[1] for p in models.predictors),
+    )
+
+
+_BT_SUMS = ("fills", "trades", "gross_pnl", "fees", "net_pnl")
+_BT_ONE_FILE = ("hit_rate", "sharpe", "max_drawdown")
+
+
+def _backtest(models: ModelSet, files: Sequence[str], cfg: EngineConfig) -> dict[str, Any]:
+    # The engine's replay (backtest.driver) of the fold's test span: entries from its first decision, the
+    # events cut after its last, so a position still open exits at the last book (the driver's end-of-data
+    # exit). Counts and PnL (quote currency) add over the files the span covers; the hit rate, Sharpe and
+    # drawdown are reported when the span lies in one file.
+    lo, hi = _test_span(models)
+    sums: dict[str, float] = dict.fromkeys(_BT_SUMS, 0)
+    single: dict[str, Any] = dict.fromkeys(_BT_ONE_FILE)
+    replayed = 0
+    for f in files:
+        data = tickfile.read(f)
+        if len(data) == 0 or data.ts_event[-1] < lo or data.ts_event[0] > hi:
+            continue
+        n = int(np.searchsorted(data.ts_event, hi, side="right"))
+        cut = tickfile.TickData(
+            data.instrument,
+            data.ts_event[:n],
+            data.ts_recv[:n],
+            data.kind[:n],
+            data.side[:n],
+            data.price[:n],
+            data.size[:n],
+            data.flags[:n],
+            None if data.order_id is None else data.order_id[:n],
+        )
+        result = run_backtest(cut, models, cfg, trade_from_ns=lo)
+        assert result.features is not None, "run_backtest returns the feature matrix it replayed"
+        m = build_metrics(
+            result, result.features, cfg.risk.initial_equity, cfg.backtest.periods_per_year, touch_path(cut)
+        )
+        for k in _BT_SUMS:
+            sums[k] += m[k]
+        single = {k: m[k] for k in _BT_ONE_FILE}
+        replayed += 1
+    if replayed != 1:
+        single = dict.fromkeys(_BT_ONE_FILE)
+    return {f"bt.{k}": v for k, v in {**sums, **single}.items()}
 
 
 def _fold_rows(models: ModelSet, files: Sequence[str], cfg: EngineConfig) -> dict[int, tuple[np.ndarray, ...]]:
     # Each horizon's labelled rows on its fold's test span, from every file that reaches into it; the rows
     # and prices are the ones `scalper evaluate` scores (models.evaluate).
     parts: dict[int, list[tuple[np.ndarray, ...]]] = {p.horizon_ns: [] for p in models.predictors}
-    lo = min(p.card.test_span_ns[0] for p in models.predictors)
-    hi = max(p.card.test_span_ns[1] for p in models.predictors)
+    lo, hi = _test_span(models)
     for f in files:
         data = tickfile.read(f)
         if len(data) == 0 or data.ts_event[-1] < lo or data.ts_event[0] > hi:
@@ -236,9 +295,12 @@ def run_task(task: SweepTask) -> dict[str, Any]:
     values under their dotted keys, per horizon ``h<H>s.<metric>`` (the metrics of
     ``models.evaluation.HorizonEvaluation`` named in ``_METRICS``, the 95 % block-bootstrap interval of
     the log-loss skill and the up-vs-down AUC, the test span in ns, the trees, the parameters of
-    ``models.search.SPACE`` as trained, and ``onnx_sha256``: the sha256 of the fold's ``.onnx``),
-    ``error`` (None, or why the configuration could not train on this fold, with every metric null) and
-    ``wall_s`` (s). A pure function of ``task`` apart from ``wall_s``.
+    ``models.search.SPACE`` as trained, and ``onnx_sha256``: the sha256 of the fold's ``.onnx``), with
+    ``backtest`` the ``bt.<metric>`` of the engine's replay of the test span (``backtest.report`` metrics:
+    fills, round-trip trades, gross and net PnL and fees in quote currency, summed over the files the span
+    covers; hit rate, Sharpe and max drawdown when it lies in one file), ``error`` (None, or why the
+    configuration could not train on this fold, with every metric null) and ``wall_s`` (s). A pure
+    function of ``task`` apart from ``wall_s``.
     """
     t0 = time.perf_counter()
     cfg = EngineConfig.model_validate(task.config)
@@ -288,6 +350,8 @@ def run_task(task: SweepTask) -> dict[str, Any]:
                 seed=task.seed,
             )
             row.update(_metric_columns(prefix, ev))
+        if task.backtest:
+            row.update(_backtest(models, task.files, cfg))
     row["wall_s"] = time.perf_counter() - t0
     return row
 

@@ -33,7 +33,7 @@ def horizons(table: pl.DataFrame) -> list[str]:
 
 def setting_columns(table: pl.DataFrame) -> list[str]:
     """Return the grid's dotted config keys (the columns that are neither fixed nor per horizon)."""
-    return [c for c in table.columns if c not in _FIXED and not re.match(r"h[0-9.e+-]+s\.", c)]
+    return [c for c in table.columns if c not in _FIXED and not re.match(r"(h[0-9.e+-]+s|bt)\.", c)]
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -123,6 +123,31 @@ def write_sweep_report(table: pl.DataFrame, out_dir: str | Path, title: str = "s
                 f"{_fmt(r['skill_high'])} | {_fmt(r['auc'])} | {_fmt(r['auc_low'])}..{_fmt(r['auc_high'])} |"
                 f" {_fmt(r['ece'])} | {r['skill_folds']} / {r['folds']} |"
             )
+    if "bt.net_pnl" in table.columns:
+        lines += [
+            "",
+            "## Backtest of the test spans",
+            "",
+            "| config | folds | trades | net PnL (sum, quote) | fees (sum) | mean net PnL per fold |",
+            "|---|---|---|---|---|---|",
+        ]
+        bt = (
+            table.filter(pl.col("bt.net_pnl").is_not_null())
+            .group_by("config_id", maintain_order=True)
+            .agg(
+                pl.len().alias("folds"),
+                pl.col("bt.trades").sum().alias("trades"),
+                pl.col("bt.net_pnl").sum().alias("net"),
+                pl.col("bt.fees").sum().alias("fees"),
+                pl.col("bt.net_pnl").mean().alias("mean"),
+            )
+            .sort("config_id")
+        )
+        lines += [
+            f"| {r['config_id']} | {r['folds']} | {r['trades']} | {_fmt(r['net'], 2)} | {_fmt(r['fees'], 2)} |"
+            f" {_fmt(r['mean'], 2)} |"
+            for r in bt.iter_rows(named=True)
+        ]
     errors = table.filter(pl.col("error").is_not_null()) if "error" in table.columns else table.clear()
     if errors.height:
         lines += ["", "## Not trained", ""]

@@ -1,4 +1,4 @@
-"""A two-configuration sweep on the GOOG LOBSTER session: one row each, finite metrics, model hashes."""
+"""A two-configuration sweep on the GOOG LOBSTER session: one row each, finite metrics, model hashes, backtest."""
 
 import numpy as np
 import pytest
@@ -15,7 +15,7 @@ def test_goog_sweep_of_two_flat_shares(goog10_tickfile, tmp_path):
         '[labels]\nhorizons_s = [5.0]\n[train]\nn_estimators = 15\nsample_weights = "uniqueness"\n'
     )
     path.write_text(
-        f'base = "base.toml"\nfiles = ["{goog10_tickfile}"]\nfolds = 1\nseed = 7\nreplicates = 50\n'
+        f'base = "base.toml"\nfiles = ["{goog10_tickfile}"]\nfolds = 1\nseed = 7\nreplicates = 50\nbacktest = true\n'
         '[grid]\n"labels.flat_share" = [0.2, 0.34]\n'
     )
     spec, configs = sweep.load_sweep(path)
@@ -27,3 +27,6 @@ def test_goog_sweep_of_two_flat_shares(goog10_tickfile, tmp_path):
     assert (table["h5s.rows"] > 1_000).all()
     hashes = table["h5s.onnx_sha256"].to_list()
     assert all(len(h) == 64 for h in hashes) and hashes[0] != hashes[1]
+    # The engine's replay of the test span (GOOG: quote currency USD).
+    assert np.allclose(table["bt.net_pnl"].to_numpy(), (table["bt.gross_pnl"] - table["bt.fees"]).to_numpy())
+    assert (table["bt.fills"] >= 2 * table["bt.trades"]).all()

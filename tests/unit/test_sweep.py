@@ -95,7 +95,8 @@ def test_one_fold_alone_is_the_full_runs_fold(tmp_path, two_files):
 
 
 def _tiny(tmp_path, two_files):
-    spec, configs = sweep.load_sweep(_sweep_file(tmp_path, two_files, '"labels.dead_zone_ticks" = [0.0, 2.0]\n'))
+    grid = '"labels.dead_zone_ticks" = [0.0, 2.0]\n'
+    spec, configs = sweep.load_sweep(_sweep_file(tmp_path, two_files, grid, extra="backtest = true\n"))
     return sweep.sweep_tasks(spec, configs)
 
 
@@ -114,6 +115,9 @@ def test_serial_sweep_rows_hold_settings_metrics_and_hashes(serial_table, tmp_pa
     for col in ("h5s.log_loss", "h5s.log_loss_skill", "h5s.auc_up_down", "h5s.ece"):
         assert np.isfinite(t[col].to_numpy()).all(), col
     assert (t["h5s.log_loss_skill_low"] <= t["h5s.log_loss_skill_high"]).all()
+    # The engine's replay of each test span: net = gross - fees, a round trip has an entry and an exit fill.
+    assert np.allclose(t["bt.net_pnl"].to_numpy(), (t["bt.gross_pnl"] - t["bt.fees"]).to_numpy())
+    assert (t["bt.fills"] >= 2 * t["bt.trades"]).all() and t["bt.trades"].sum() > 0
     assert t["h5s.onnx_sha256"].str.len_chars().to_list() == [64] * t.height
     # Each fold's test span lies after the previous one's; the second file set's last fold tests its second file.
     spans = t.filter(pl.col("config_id") == 0).select("h5s.test_from_ns", "h5s.test_to_ns").rows()
@@ -123,7 +127,7 @@ def test_serial_sweep_rows_hold_settings_metrics_and_hashes(serial_table, tmp_pa
     written = write_sweep_report(t, tmp_path, title="tiny")
     assert [p.name for p in written] == ["summary.md", "skill.png", "auc.png"]
     text = (tmp_path / "summary.md").read_text()
-    assert "labels.dead_zone_ticks=2.0" in text and "| 1 | 4 |" in text
+    assert "labels.dead_zone_ticks=2.0" in text and "| 1 | 4 |" in text and "## Backtest of the test spans" in text
 
 
 def test_serial_sweep_equals_ray_sweep(serial_table, tmp_path, two_files):
