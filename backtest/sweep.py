@@ -361,7 +361,10 @@ def _run_ray(tasks: list[SweepTask], on_row: Callable[[dict[str, Any]], None], a
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False)
+        if address is None:
+            ray.init(include_dashboard=False)  # a local Ray for this sweep: no dashboard to serve
+        else:
+            ray.init(address=address)  # a cluster keeps its own settings
     try:
         remote = ray.remote(num_cpus=1)(run_task)
         pending = {remote.remote(t): i for i, t in enumerate(tasks)}
