@@ -28,6 +28,7 @@ from scalper.backtest.metrics import (
     sharpe_flags,
     sharpe_ratio,
 )
+from scalper.engine.maker import MakerCore
 from scalper.features.batch import FeatureMatrix
 from scalper.features.kernels import I_BOOK_OVERFLOWS, I_CROSSED, I_RING_OVERFLOWS
 from scalper.models.dataset import horizon_labels
@@ -179,6 +180,7 @@ def build_metrics(
             k.name if hasattr(k, "name") else str(k): int(v) for k, v in result.adapter.status_counts().items()
         },
         "rejections_by_reason": {r.name: int(c) for r, c in risk.reject_counts.items() if c},
+        "strategy": strategy_counts(result),
         "prediction_accuracy": {h: {**acc, "baseline_accuracy": majority[h]} for h, acc in accuracy.items()},
         "baselines": {
             "net_pnl": 0.0,
@@ -195,6 +197,23 @@ def build_metrics(
     }
     metrics["undefined"] = _undefined(metrics)
     return metrics
+
+
+def strategy_counts(result: ReplayResult) -> dict:
+    """The run's mode (``taker`` or ``maker``), its fills by liquidity (maker fills posted and rested, taker
+    fills crossed) and, in maker mode, what the entries did: posted, re-quoted, cancelled because the
+    call faded or the queue rule failed, withheld by the queue rule after Kelly approved them."""
+    f = fills_table(result)
+    core = result.core
+    out: dict = {
+        "mode": "maker" if isinstance(core, MakerCore) else "taker",
+        "maker_fills": int(np.sum(f["maker"])),
+        "taker_fills": int(np.sum(~f["maker"])),
+    }
+    if isinstance(core, MakerCore):
+        for name in ("posted", "requoted", "canceled_fade", "canceled_queue", "withheld_queue"):
+            out[f"entries_{name}"] = int(getattr(core, name))
+    return out
 
 
 def _undefined(metrics: dict) -> dict[str, str]:

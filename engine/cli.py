@@ -460,6 +460,15 @@ def _backtest(ticks: Path, model: Path, out: Path, cfg, in_sample: bool) -> dict
             else str(v),
             "n/a" if base is None else f"{base:,.4f}" if isinstance(base, float) else base,
         )
+    st = metrics["strategy"]
+    table.add_row("mode", st["mode"], "")
+    table.add_row("fills maker / taker", f"{st['maker_fills']:,} / {st['taker_fills']:,}", "")
+    if st["mode"] == "maker":
+        table.add_row(
+            "entries posted / re-quoted",
+            f"{st['entries_posted']:,} / {st['entries_requoted']:,}",
+            f"withheld by the queue rule {st['entries_withheld_queue']:,}",
+        )
     for h, acc in metrics["prediction_accuracy"].items():
         value = "n/a" if acc["accuracy"] is None else f"{acc['accuracy']:.4f}"
         base = "n/a" if acc["baseline_accuracy"] is None else f"{acc['baseline_accuracy']:.4f}"

@@ -340,6 +340,13 @@ class PassiveSimulatedExchange(ExecutionAdapter):
         except KeyError:
             raise KeyError(f"unknown order id {order_id}") from None
 
+    def status_counts(self) -> dict[OrderStatus, int]:
+        """Return how many orders are in each status, as seen by the engine (every status present)."""
+        counts = dict.fromkeys(OrderStatus, 0)
+        for tracked in self._orders.values():
+            counts[tracked.status] += 1
+        return counts
+
     def queue_ahead(self, order_id: int) -> float:
         """Base units ahead of ``order_id`` in its level's queue, as the queue model estimates it now
         (exchange side); 0 for an order not resting (in flight, filled, canceled)."""

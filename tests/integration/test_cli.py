@@ -48,6 +48,21 @@ def test_demo_runs_generate_train_backtest_and_labels_the_report_synthetic(tmp_p
     assert "SYNTHETIC" in res.output
 
 
+def test_backtest_with_the_maker_config_posts_and_reports_the_mode(tmp_path):
+    from pathlib import Path
+
+    maker = Path(__file__).resolve().parents[2] / "configs" / "maker.toml"
+    res = runner.invoke(app, ["demo", "-o", str(tmp_path), "--duration-s", "1200", "--seed", "3", "-c", str(maker)])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    st = metrics["strategy"]
+    assert st["mode"] == "maker"
+    assert st["entries_posted"] > 0
+    assert st["maker_fills"] + st["taker_fills"] == metrics["fills"]
+    assert "mode" in res.output and "maker" in res.output
+    assert metrics["ends_flat"]
+
+
 def test_bad_config_key_exits_2_naming_the_key(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[risk]\nmax_positon = 3\n")
