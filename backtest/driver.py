@@ -23,7 +23,6 @@ from scalper.backtest.batched import BatchedDecisions
 from scalper.engine.config import EngineConfig
 from scalper.engine.core import Decisions, EngineCore, GeneralDecisions
 from scalper.engine.maker import MakerCore
-from scalper.exec.adapter import ExecutionAdapter
 from scalper.exec.passive_venue import PassiveSimulatedExchange
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.batch import FeatureMatrix, FeatureStream
@@ -43,7 +42,7 @@ class ReplayResult:
     and the batch feature matrix (decision rows and mid series) when the replay computed one."""
 
     core: EngineCore
-    adapter: ExecutionAdapter
+    adapter: SimulatedExchange | PassiveSimulatedExchange
     events: int
     wall_s: float
     trade_from_ns: int
@@ -91,6 +90,7 @@ def run_backtest(
     events = EventColumns(*data.kernel_columns())
     core = _make_core(data, events, models, cfg, state, trade_from_ns)
     adapter = core.adapter
+    assert isinstance(adapter, SimulatedExchange | PassiveSimulatedExchange)
     ts = events.ts
     t0 = time.perf_counter()
     fm = None
