@@ -295,12 +295,13 @@ def run_task(task: SweepTask) -> dict[str, Any]:
     values under their dotted keys, per horizon ``h<H>s.<metric>`` (the metrics of
     ``models.evaluation.HorizonEvaluation`` named in ``_METRICS``, the 95 % block-bootstrap interval of
     the log-loss skill and the up-vs-down AUC, the test span in ns, the trees, the parameters of
-    ``models.search.SPACE`` as trained, and ``onnx_sha256``: the sha256 of the fold's ``.onnx``), with
-    ``backtest`` the ``bt.<metric>`` of the engine's replay of the test span (``backtest.report`` metrics:
-    fills, round-trip trades, gross and net PnL and fees in quote currency, summed over the files the span
-    covers; hit rate, Sharpe and max drawdown when it lies in one file), ``error`` (None, or why the
-    configuration could not train on this fold, with every metric null) and ``wall_s`` (s). A pure
-    function of ``task`` apart from ``wall_s``.
+    ``models.search.SPACE`` as trained, ``search_inner_log_loss`` (None without a search) and
+    ``onnx_sha256``: the sha256 of the fold's ``.onnx``), with ``backtest`` the ``bt.<metric>`` of the
+    engine's replay of the test span (``backtest.report`` metrics: fills, round-trip trades, gross and
+    net PnL and fees in quote currency, summed over the files the span covers; hit rate, Sharpe and max
+    drawdown when it lies in one file), ``error`` (None, or why the configuration could not train on
+    this fold, with every metric null) and ``wall_s`` (s). A pure function of ``task`` apart from
+    ``wall_s``.
     """
     t0 = time.perf_counter()
     cfg = EngineConfig.model_validate(task.config)
@@ -331,7 +332,7 @@ def run_task(task: SweepTask) -> dict[str, Any]:
             prefix = f"h{p.card.horizon_s:g}s"
             row[f"{prefix}.test_from_ns"], row[f"{prefix}.test_to_ns"] = p.card.test_span_ns
             row[f"{prefix}.n_trees"] = p.card.n_trees
-            row.update({f"{prefix}.{k}": p.card.params.get(k) for k in SPACE})
+            row.update({f"{prefix}.{k}": p.card.params.get(k) for k in (*SPACE, "search_inner_log_loss")})
             row[f"{prefix}.onnx_sha256"] = tickfile.file_sha256(p.path)
             if p.horizon_ns not in rows or rows[p.horizon_ns][0].size == 0:
                 continue  # metrics stay null: the fold's test span has no labelled row at this horizon
