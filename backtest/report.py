@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from scalper.backtest.driver import ReplayResult, fills_table, replay_events_per_second
+from scalper.backtest.execution_report import ExecutionReport, execution_report, write_execution_report
 from scalper.backtest.metrics import (
     MINUTE_NS,
     break_even_hit_rate,
@@ -29,6 +30,7 @@ from scalper.backtest.metrics import (
     sharpe_ratio,
 )
 from scalper.engine.maker import MakerCore
+from scalper.exec.passive_venue import PassiveSimulatedExchange
 from scalper.features.batch import FeatureMatrix
 from scalper.features.kernels import I_BOOK_OVERFLOWS, I_CROSSED, I_RING_OVERFLOWS
 from scalper.models.dataset import horizon_labels
@@ -195,8 +197,24 @@ def build_metrics(
             "ring_overflows": int(ist[I_RING_OVERFLOWS]),
         },
     }
+    rep = execution_figures(result, fm)
+    if rep is not None:
+        metrics["execution"] = rep.to_dict()
     metrics["undefined"] = _undefined(metrics)
     return metrics
+
+
+def execution_figures(result: ReplayResult, fm: FeatureMatrix) -> ExecutionReport | None:
+    """The execution report (:mod:`scalper.backtest.execution_report`: maker/taker shares, fill ratio, queue
+    at post and at fill, time to fill, adverse selection, PnL split) of a run on the passive exchange (maker
+    mode), from its fills and the orders it was sent; None for the taker venue, which keeps no queue."""
+    venue = result.adapter
+    if not isinstance(venue, PassiveSimulatedExchange):
+        return None
+    inst = result.core.instrument
+    return execution_report(
+        venue.fills_table(), venue.sent, fm.mid_ts, fm.mid_tick, tick_size=inst.tick_size, lot_size=inst.lot_size
+    )
 
 
 def strategy_counts(result: ReplayResult) -> dict:
@@ -261,7 +279,8 @@ def write_report(
     periods_per_year: float,
     touch: TouchPath | None = None,
 ) -> dict:
-    """Write ``metrics.json``, ``trades.parquet`` (one row per fill) and ``equity.png``; return the metrics.
+    """Write ``metrics.json``, ``trades.parquet`` (one row per fill) and ``equity.png``, and in maker mode
+    ``execution.json`` / ``execution.md`` (:func:`execution_figures`); return the metrics.
 
     ``metrics.json`` is strict JSON (RFC 8259): undefined metrics are null with their reason in
     ``undefined`` (see :func:`build_metrics`). ``touch``, the replayed data's touch path, is needed
@@ -285,4 +304,7 @@ def write_report(
     label = " (SYNTHETIC data)" if metrics["synthetic"] else ""
     title = f"{metrics['instrument']['symbol']}{label}: net PnL {metrics['net_pnl']:,.2f}, {metrics['trades']} trades"
     plot_equity(out / "equity.png", grid, equity, title)
+    rep = execution_figures(result, fm)
+    if rep is not None:
+        write_execution_report(rep, out)
     return metrics

@@ -340,6 +340,11 @@ class PassiveSimulatedExchange(ExecutionAdapter):
         except KeyError:
             raise KeyError(f"unknown order id {order_id}") from None
 
+    @property
+    def sent(self) -> int:
+        """Orders that reached the kernel (every well-formed submit, posted or IOC)."""
+        return len(self._kid)
+
     def status_counts(self) -> dict[OrderStatus, int]:
         """Return how many orders are in each status, as seen by the engine (every status present)."""
         counts = dict.fromkeys(OrderStatus, 0)

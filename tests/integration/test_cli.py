@@ -61,6 +61,11 @@ def test_backtest_with_the_maker_config_posts_and_reports_the_mode(tmp_path):
     assert st["maker_fills"] + st["taker_fills"] == metrics["fills"]
     assert "mode" in res.output and "maker" in res.output
     assert metrics["ends_flat"]
+    ex = metrics["execution"]  # the execution report's figures, also in execution.md
+    assert ex["maker_fills"] == st["maker_fills"] and ex["taker_fills"] == st["taker_fills"]
+    assert ex["posted"] >= st["entries_posted"]
+    assert ex["pnl"] == pytest.approx(metrics["net_pnl"], abs=1e-6)
+    assert (tmp_path / "report" / "execution.md").is_file()
 
 
 def test_bad_config_key_exits_2_naming_the_key(tmp_path):
