@@ -66,12 +66,14 @@ model id               hftbacktest                    ``p``
 
 Differences from hftbacktest:
 
-* ``p`` is clipped to ``[0, 1]``, so a cancellation never moves the order back: the front never
-  grows. hftbacktest does not clip. Its front can fall below zero without a fill (a level update
-  can take it there; only a trade checks for a fill), and then ``back = prev_qty - front`` exceeds
-  the level, ``p`` exceeds 1 (or the log of a negative quantity makes it negative), and its next
-  cancellation climbs the front back up to as much as the new level size. Here such an order stays
-  at the head of the queue and fills at the next trade at its price.
+* ``p`` is clipped to ``[0, 1]``, and is 1 where the formula's denominator is not positive, so a
+  cancellation never moves the order back: the front never grows (the issue's queue rule).
+  hftbacktest does neither. Its front can fall below zero without a fill (a level update can take
+  it there; only a trade checks for a fill); then ``back = prev_qty - front`` exceeds the level,
+  ``f(front)`` of a log model is negative, ``p`` leaves ``[0, 1]``, and a later cancellation can
+  climb the front back up to the new level size. Here such an order stays at the head of the
+  queue and fills at the next trade at its price. (On the Binance comparison this is the one cause
+  of every fill that differs under ``QUEUE_PROB_POWER2`` and ``QUEUE_PROB_LOG``.)
 * ``p`` is 1 where hftbacktest's formula gives infinity (as hftbacktest) *or NaN* (``0 / 0`` when
   nothing is ahead or behind; hftbacktest then takes ``new_qty`` by ``f64::min``'s NaN rule, which
   only differs when the level did not shrink to zero, a state its own updates never reach).

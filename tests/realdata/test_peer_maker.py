@@ -4,6 +4,7 @@ The first test needs only the data: it pins the fills hftbacktest 2.4.4 produced
 2024-07-18 (``benchmarks/peer_maker_hbt.py``, recorded in this session), so scalper's side keeps them
 without the peer installed. The others run hftbacktest in its own interpreter
 (``$SCALPER_PEER_PYTHON``, else /tmp/hbtenv/bin/python) and skip, saying so, when there is none.
+Speed is measured, not asserted, in ``benchmarks/test_bench_maker.py`` and ``scalper bench``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def comparison(data_dir) -> Comparison:
     python = default_peer_python()
     if python is None or not python.is_file():
         pytest.skip("no hftbacktest interpreter: set SCALPER_PEER_PYTHON (see benchmarks/peer_hftbacktest.py)")
-    return compare([Path(data_dir) / f for f in DEFAULT_FILES], python, repeat=7)  # best of: a shared machine
+    return compare([Path(data_dir) / f for f in DEFAULT_FILES], python, repeat=1)
 
 
 def test_fills_match_hftbacktest_fill_for_fill(comparison, record_property):
@@ -70,25 +71,16 @@ def test_fills_match_hftbacktest_fill_for_fill(comparison, record_property):
     assert c.passes()
 
 
-def test_the_maker_runs_faster_than_hftbacktest_and_over_10M_events_per_s(comparison, record_property):
-    c = comparison
-    record_property("events_per_s", c.scalper.events_per_s)
-    record_property("speed_ratio", c.speed_ratio)
-    assert c.scalper.events_per_s >= 10_000_000, c.table()
-    assert c.speed_ratio > 1.0, c.table()
-
-
 GOOG = "lobster/GOOG_2012-06-21_34200000_57600000_{}_10.csv"
 
 
-def test_the_maker_on_goog_level_10_posts_fills_and_runs_over_10M_events_per_s(data_dir, record_property):
+def test_the_maker_on_goog_level_10_posts_fills_deterministically(data_dir):
     from scalper.ingest.lobster import import_lobster
 
     data = import_lobster(data_dir / GOOG.format("message"), data_dir / GOOG.format("orderbook")).data
     p = with_warmup(data, MakerPeerParams())
-    runs = [run_maker_peer(data, p) for _ in range(9)]  # the first also compiles; best of 8 on a shared machine
-    res = min(runs[1:], key=lambda r: r.wall_s)
-    record_property("events_per_s", res.events_per_s)
+    runs = [run_maker_peer(data, p) for _ in range(2)]
+    res = runs[0]
     f = res.fills
     # LOBSTER has no receive stamps: ts_recv == ts_event, the local clock is the exchange's.
     assert res.local_offset_ns == 0
@@ -96,13 +88,16 @@ def test_the_maker_on_goog_level_10_posts_fills_and_runs_over_10M_events_per_s(d
     assert abs(res.position_lots) <= p.max_position + 1  # one cancel in flight can fill past the limit
     assert (np.diff(f["exch_ts"]) >= 0).all() and (f["exch_ts"] >= p.quote_from_ns + p.entry_ns).all()
     assert all(r.fills["order_id"].tolist() == f["order_id"].tolist() for r in runs)  # deterministic
-    assert res.events_per_s >= 10_000_000, f"{res.events_per_s:,.0f} events/s"
 
 
-@pytest.mark.parametrize(("queue", "param"), [("prob_power", 2.0), ("prob_power3", 3.0)])
+@pytest.mark.parametrize(
+    ("queue", "param"),
+    [("prob_power", 2.0), ("prob_power", 3.0), ("prob_power2", 2.0), ("prob_log2", 0.0), ("prob_power3", 3.0)],
+)
 def test_fills_match_hftbacktest_with_a_probabilistic_queue(data_dir, queue, param):
-    # hftbacktest's ProbQueueModel with PowerProbQueueFunc(2) / PowerProbQueueFunc3(3): the power
-    # functions are free of the quantity unit (scalper's queue counts lots, hftbacktest's base units).
+    # hftbacktest's ProbQueueModel with each probability function (the log ones on base units, as
+    # hftbacktest). LogProbQueueFunc is left out: exec/queue.py keeps p in [0, 1] (the front never
+    # grows) where hftbacktest lets a front below zero climb back, which moves about a tenth of its fills.
     python = default_peer_python()
     if python is None or not python.is_file():
         pytest.skip("no hftbacktest interpreter: set SCALPER_PEER_PYTHON (see benchmarks/peer_hftbacktest.py)")
