@@ -9,7 +9,11 @@ budget's "100-tree" single-row inference and a one-horizon 102-tree set for the 
 tick-to-decision, all trained here on the ETHUSDT recording and exported to ONNX. Before each timed
 stage the garbage collector runs and the heap is frozen, as the daemon does once started.
 
-The pytest-benchmark suites beside this module time the replay, Binance and memory stages on their own.
+The maker stage runs issue 14's queue-position market maker (``backtest/maker_peer.py``) on both
+recordings; with a peer interpreter it also runs the same strategy in hftbacktest
+(``benchmarks/peer_maker.py``) and reports the share of identical fills, both sides' events/s and the ratio.
+
+The pytest-benchmark suites beside this module time the replay, Binance, maker and memory stages on their own.
 """
 
 from __future__ import annotations
@@ -718,11 +722,53 @@ def with_peer_ratios(results: list[StageResult], peer: StageResult) -> list[Stag
     return [*out, peer]
 
 
+MAKER_ETH = "maker + queue (ETHUSDT)"
+MAKER_GOOG = "maker + queue (GOOG L10)"
+MAKER_PEER = "hftbacktest maker (peer, ETHUSDT)"
+
+
+def stage_maker(d: BenchData, quick: bool, data_dir: Path, peer_python: Path | None = None) -> list[StageResult]:
+    """Events/s of the queue-position market maker on GOOG L10 and ETHUSDT (best of ``repeat`` runs);
+    with ``peer_python``, the ETHUSDT run is :func:`scalper.benchmarks.peer_maker.compare`'s, and the
+    rows add the fill match, hftbacktest's events/s on the same strategy and the ratio of the wall times.
+
+    Raises
+    ------
+    PeerError
+        The peer side failed (:class:`scalper.benchmarks.peer_maker.PeerMakerError`, same message).
+    """
+    from scalper.backtest.maker_peer import MakerPeerParams
+    from scalper.benchmarks.peer_maker import DEFAULT_FILES, PeerMakerError, compare, run_scalper, with_warmup
+
+    repeat = 1 if quick else 3
+    goog = run_scalper(d.goog, with_warmup(d.goog, MakerPeerParams()), repeat)
+    out = [StageResult(MAKER_GOOG, goog.rows, 0, 0, 0, 0, goog.events_per_s, "events/s")]
+    if peer_python is None:
+        eth = run_scalper(d.eth, with_warmup(d.eth, MakerPeerParams()), repeat)
+        return [*out, StageResult(MAKER_ETH, eth.rows, 0, 0, 0, 0, eth.events_per_s, "events/s")]
+    try:
+        c = compare([data_dir / f for f in DEFAULT_FILES], peer_python, repeat=repeat)
+    except PeerMakerError as exc:
+        raise PeerError(str(exc)) from exc
+    s, p = c.scalper, c.peer
+    match = f"fills identical {c.matched}/{max(len(s.keys()), len(p.keys()))} = {c.share_identical:.1%}"
+    return [
+        *out,
+        StageResult(
+            MAKER_ETH, s.rows, 0, 0, 0, 0, s.events_per_s, f"events/s, {c.speed_ratio:.2f}x hftbacktest; {match}"
+        ),
+        StageResult(
+            MAKER_PEER, p.rows, 0, 0, 0, 0, p.events_per_s, "events/s, same strategy, its own converter and venv"
+        ),
+    ]
+
+
 def run_suite(
     data_dir: Path, quick: bool, progress: Callable[[str], None] | None = None, peer_python: Path | None = None
 ) -> list[StageResult]:
     """Run every stage and return its results, in pipeline order; with ``peer_python``, run hftbacktest
-    (:func:`peer_throughput`) right before the throughput stages and give their ratios to it."""
+    (:func:`peer_throughput`) right before the throughput stages and give their ratios to it, and run
+    the maker comparison (:func:`stage_maker`)."""
     say = progress or (lambda _msg: None)
     with tempfile.TemporaryDirectory() as tmp:
         say("loading recordings and training the benchmark models")
@@ -747,5 +793,7 @@ def run_suite(
         results += throughput(d, quick)
         if peer is not None:
             results = with_peer_ratios(results, peer)
+        say("maker" + (" and hftbacktest's maker" if peer_python is not None else ""))
+        results += stage_maker(d, quick, data_dir, peer_python)
     gc.unfreeze()  # the stages froze their inputs; a caller that goes on (tests) gets them collectable again
     return results

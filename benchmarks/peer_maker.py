@@ -15,6 +15,9 @@ script reports the shift it applied and the comparison checks scalper's equals i
 ``warmup_ns`` after scalper's first event, on the 100 ms grid, so the diffs before the REST snapshot
 (hftbacktest's converter keeps them, scalper's importer does not) touch no fill.
 
+The output ends with scalper's execution report (:mod:`scalper.backtest.execution_report`: maker
+share, fill ratio, queue, time to fill, adverse selection, PnL split) of the same run.
+
 Fills are matched as multisets of (exchange time ns, side, price tick, lots); the share identical is
 matched / the larger fill count. Speed: each side's events/s over its own rows (hftbacktest's
 converter duplicates the rows whose exchange and local order disagree), and the ratio of the two
@@ -35,8 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
+from scalper.backtest.execution_report import ExecutionReport, execution_report, markdown_section
 from scalper.backtest.maker_peer import MakerPeerParams, MakerPeerResult, run_maker_peer
+from scalper.exec.passive import fills_table
 from scalper.exec.queue import QUEUE_MODEL_NAMES
+from scalper.features.batch import compute_features
 from scalper.ingest.binance.importer import import_binance
 from scalper.ingest.tickfile import Instrument, TickData
 
@@ -56,7 +62,8 @@ class PeerMakerError(RuntimeError):
 
 @dataclass(frozen=True)
 class SideResult:
-    """One side's outcome: fills (dict of int64 arrays, :data:`FILL_KEY` among them) and final state."""
+    """One side's outcome: fills (dict of int64 arrays, :data:`FILL_KEY` among them) and final state;
+    scalper's side also keeps its run's passive-exchange fills table and orders posted (``detail``)."""
 
     name: str
     fills: dict[str, np.ndarray]
@@ -67,6 +74,7 @@ class SideResult:
     rows: int
     wall_s: float
     local_offset_ns: int
+    detail: tuple[dict[str, np.ndarray], int] | None = None
 
     @property
     def events_per_s(self) -> float:
@@ -86,6 +94,7 @@ class Comparison:
     only_scalper: list[tuple[int, ...]]
     only_peer: list[tuple[int, ...]]
     context: dict[tuple[int, ...], list[str]] = field(default_factory=dict)
+    execution: ExecutionReport | None = None
 
     @property
     def share_identical(self) -> float:
@@ -131,6 +140,8 @@ class Comparison:
             for key in keys[:5]:
                 lines.append(f"{name}: exch_ts={key[0]} side={key[1]:+d} price_tick={key[2]} lots={key[3]}")
                 lines.extend(f"    {row}" for row in self.context.get(key, []))
+        if self.execution is not None:
+            lines += ["", markdown_section(self.execution, "Execution (scalper)").rstrip("\n")]
         return "\n".join(lines)
 
 
@@ -232,7 +243,19 @@ def run_scalper(data: TickData, params: MakerPeerParams, repeat: int) -> SideRes
         best.rows,
         best.wall_s,
         best.local_offset_ns,
+        (fills_table(best.exchange), best.submitted),
     )
+
+
+def execution_of(data: TickData, side: SideResult) -> ExecutionReport | None:
+    """scalper's execution report for ``side`` (None for a side without ``detail``), against the mid of
+    ``data``'s replayed book (:func:`scalper.features.batch.compute_features`)."""
+    if side.detail is None:
+        return None
+    table, posted = side.detail
+    fm = compute_features(data)
+    inst = data.instrument
+    return execution_report(table, posted, fm.mid_ts, fm.mid_tick, tick_size=inst.tick_size, lot_size=inst.lot_size)
 
 
 def with_warmup(data: TickData, params: MakerPeerParams, warmup_ns: int = DEFAULT_WARMUP_NS) -> MakerPeerParams:
@@ -272,7 +295,7 @@ def compare(
         )
     matched, only_s, only_p = match_fills(mine.keys(), peer.keys())
     context = {key: event_context(data, key[0]) for key in (*only_s[:5], *only_p[:5])}
-    return Comparison(mine, peer, matched, only_s, only_p, context)
+    return Comparison(mine, peer, matched, only_s, only_p, context, execution_of(data, mine))
 
 
 def default_peer_python() -> Path | None:

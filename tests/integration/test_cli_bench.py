@@ -24,6 +24,8 @@ STAGES = (
     "batch path",
     "replay pass",
     "full backtest",
+    "maker + queue (GOOG L10)",
+    "maker + queue (ETHUSDT)",
 )
 
 
@@ -39,3 +41,4 @@ def test_bench_quick_measures_every_stage(data_dir, tmp_path):
         if r["p50_us"]:
             assert 0 < r["p50_us"] <= r["p99_us"] <= r["p99_9_us"] <= r["max_us"]
     assert sum("inference 1 row" in r["stage"] for r in rows) == 4  # three 300-tree horizons and one 102-tree model
+    assert not any("hftbacktest" in r["stage"] for r in rows)  # no peer interpreter given

@@ -65,3 +65,66 @@ def test_bench_cli_passes_the_peer_interpreter_and_reports_its_failure(tmp_path,
     )
     assert res.exit_code == 2 and "no hftbacktest" in res.output
     assert seen["peer"] == Path("/opt/hbt/bin/python")
+
+
+def _side(name, rows, wall_s, keys):
+    import numpy as np
+
+    from scalper.benchmarks.peer_maker import FILL_KEY, SideResult
+
+    fills = {k: np.array([key[i] for key in keys], dtype=np.int64) for i, k in enumerate(FILL_KEY)}
+    return SideResult(name, fills, 0, 0.0, 0.0, 0.0, rows, wall_s, 0)
+
+
+def test_the_maker_stage_runs_goog_alone_and_the_peer_comparison_on_ethusdt(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from scalper.benchmarks import harness as bench
+    from scalper.benchmarks import peer_maker
+
+    ran = []
+
+    def run_scalper(data, params, repeat):
+        ran.append((data, repeat))
+        return _side("scalper", 1_000, 0.0001 if data == "goog" else 0.0002, [])
+
+    def compare(files, python, params=None, repeat=3):
+        assert [f.name for f in files] == ["ethusdt_20240718.gz", "ethusdt_20240719.gz"]
+        assert python == Path("/opt/hbt/bin/python") and repeat == 1
+        keys = [(1, 1, 100, 1), (2, -1, 101, 1), (3, 1, 100, 1), (4, -1, 101, 1)]
+        mine, peer = (
+            _side("scalper", 2_000, 0.0001, keys),
+            _side("hftbacktest", 2_400, 0.004, keys[:3] + [(5, 1, 1, 1)]),
+        )
+        return peer_maker.Comparison(mine, peer, 3, [keys[3]], [(5, 1, 1, 1)])
+
+    monkeypatch.setattr(peer_maker, "run_scalper", run_scalper)
+    monkeypatch.setattr(peer_maker, "with_warmup", lambda data, params: params)
+    monkeypatch.setattr(peer_maker, "compare", compare)
+    d = SimpleNamespace(goog="goog", eth="eth")
+    alone = bench.stage_maker(d, True, tmp_path)
+    assert [(r.stage, r.ops, r.ops_per_s, r.note) for r in alone] == [
+        (bench.MAKER_GOOG, 1_000, pytest.approx(1e7), "events/s"),
+        (bench.MAKER_ETH, 1_000, pytest.approx(5e6), "events/s"),
+    ]
+    assert ran == [("goog", 1), ("eth", 1)]
+    rows = bench.stage_maker(d, True, tmp_path / "data", Path("/opt/hbt/bin/python"))
+    assert [r.stage for r in rows] == [bench.MAKER_GOOG, bench.MAKER_ETH, bench.MAKER_PEER]
+    assert rows[1].ops_per_s == pytest.approx(2e7) and rows[2].ops_per_s == pytest.approx(6e5)
+    assert rows[1].note == "events/s, 40.00x hftbacktest; fills identical 3/4 = 75.0%"
+
+
+def test_a_failed_peer_maker_run_is_a_peer_error(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from scalper.benchmarks import harness as bench
+    from scalper.benchmarks import peer_maker
+
+    def compare(*_a, **_k):
+        raise peer_maker.PeerMakerError("peer_maker_hbt.py exited 1: no hftbacktest")
+
+    monkeypatch.setattr(peer_maker, "run_scalper", lambda data, params, repeat: _side("scalper", 1, 1.0, []))
+    monkeypatch.setattr(peer_maker, "with_warmup", lambda data, params: params)
+    monkeypatch.setattr(peer_maker, "compare", compare)
+    with pytest.raises(PeerError, match="no hftbacktest"):
+        bench.stage_maker(SimpleNamespace(goog="g", eth="e"), True, tmp_path, Path("/x/python"))

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from scalper.backtest.maker_peer import MakerPeerParams
-from scalper.benchmarks.peer_maker import PeerMakerError, match_fills, run_peer, with_warmup
-from scalper.ingest.tickfile import KIND_BOOK, Instrument, TickData
+from scalper.benchmarks.peer_maker import (
+    Comparison,
+    PeerMakerError,
+    execution_of,
+    match_fills,
+    run_peer,
+    run_scalper,
+    with_warmup,
+)
+from scalper.ingest.tickfile import KIND_BOOK, KIND_TRADE, Instrument, TickData
 
 INST = Instrument("TEST", "X", 0.01, 0.001, "hand-made")
 
@@ -58,3 +67,34 @@ def _has_hftbacktest() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _book_data() -> TickData:
+    """A one-tick book at 100.00 / 100.01 (10 lots each), a sell trade through the bid at 0.03 s."""
+    ts = np.array([0, 0, 30_000_000, 250_000_000], dtype=np.int64)
+    return TickData(
+        INST,
+        ts,
+        ts,
+        np.array([KIND_BOOK, KIND_BOOK, KIND_TRADE, KIND_BOOK], dtype=np.uint8),
+        np.array([1, -1, -1, 1], dtype=np.int8),
+        np.array([100.0, 100.01, 99.99, 100.0]),
+        np.array([0.01, 0.01, 0.001, 0.01]),
+        np.zeros(4, dtype=np.uint8),
+    )
+
+
+def test_scalpers_side_keeps_its_fills_table_and_the_comparison_prints_its_execution_report():
+    data = _book_data()
+    side = run_scalper(data, MakerPeerParams(entry_ns=10, response_ns=10), repeat=1)
+    assert side.keys() == [(30_000_000, 1, 10000, 1)]  # the buy at the bid, filled by the trade through it
+    table, posted = side.detail
+    assert posted == 3 and table["queue_at_post"].tolist() == [10.0]  # buy, sell; at 0.1 s a new buy
+    rep = execution_of(data, side)
+    assert (rep.fills, rep.maker_fills, rep.posted) == (1, 1, 3) and rep.fill_ratio == pytest.approx(1 / 3)
+    peer = replace(side, name="hftbacktest", detail=None)
+    assert execution_of(data, peer) is None
+    c = Comparison(side, peer, 1, [], [], {}, rep)
+    text = c.table()
+    assert "identical fills: 1 = 100.0%" in text
+    assert "## Execution (scalper)" in text and "| fill ratio (orders filled / posted) | 33.3% (1 / 3) |" in text
