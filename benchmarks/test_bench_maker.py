@@ -46,7 +46,7 @@ def _bench_maker(benchmark, data):
 
 def test_maker_on_ethusdt(benchmark, eth):
     res = _bench_maker(benchmark, eth)
-    assert res.local_offset_ns == 1_522_196_234  # the recording's clock shift (hftbacktest's as well)
+    assert res.local_offset_ns == 1_523_633_816  # the two files' clock shift (hftbacktest's as well)
 
 
 def test_maker_on_goog_level_10(benchmark, goog10):
