@@ -90,7 +90,7 @@ def test_the_maker_stage_runs_goog_alone_and_the_peer_comparison_on_ethusdt(monk
 
     def compare(files, python, params=None, repeat=3):
         assert [f.name for f in files] == ["ethusdt_20240718.gz", "ethusdt_20240719.gz"]
-        assert python == Path("/opt/hbt/bin/python") and repeat == 1
+        assert python == Path("/opt/hbt/bin/python") and repeat == 2  # the peer's first run compiles
         keys = [(1, 1, 100, 1), (2, -1, 101, 1), (3, 1, 100, 1), (4, -1, 101, 1)]
         mine, peer = (
             _side("scalper", 2_000, 0.0001, keys),
@@ -107,7 +107,7 @@ def test_the_maker_stage_runs_goog_alone_and_the_peer_comparison_on_ethusdt(monk
         (bench.MAKER_GOOG, 1_000, pytest.approx(1e7), "events/s"),
         (bench.MAKER_ETH, 1_000, pytest.approx(5e6), "events/s"),
     ]
-    assert ran == [("goog", 1), ("eth", 1)]
+    assert ran == [("goog", 2), ("eth", 2)]
     rows = bench.stage_maker(d, True, tmp_path / "data", Path("/opt/hbt/bin/python"))
     assert [r.stage for r in rows] == [bench.MAKER_GOOG, bench.MAKER_ETH, bench.MAKER_PEER]
     assert rows[1].ops_per_s == pytest.approx(2e7) and rows[2].ops_per_s == pytest.approx(6e5)
