@@ -14,7 +14,8 @@ Public API (all a strategy runner needs)
 * Exchange side: :func:`on_event` applies one tick-file event (``ts_event`` ns, ``kind``, ``side``,
   ``price_tick``, ``size`` base units) after the requests that reached the exchange before it;
   :func:`run_events` loops it over ``[start, stop)`` of the columns; :func:`flush_requests` processes
-  the requests that arrive up to a time (end of data).
+  the requests that arrive up to a time (end of data). On market-by-order data (schema v2),
+  :func:`run_events_l3` / :func:`on_event_l3` replace the queue model by the exact queue (below).
 * Local side again: :func:`next_response` returns the row of ``ex.ri`` of the next response whose
   local time is ``<= ts_local`` (or -1); fills are rows ``0 .. ex.ip[I_N_FILLS]`` of ``ex.fi`` / ``ex.ff``
   (:func:`fills_table` copies them out). An order's exchange-side state is row ``order_id % capacity``
@@ -69,6 +70,15 @@ Matching (per event)
 * Market impact: a taker fill consumes the lots it took at that level; later taker orders of ours see
   the level's size minus what was consumed until the replayed book updates that level (or a clear).
 
+Exact queue (L3 mode)
+---------------------
+:func:`run_events_l3` takes the file's order ids and :func:`scalper.exec.l3queue.order_arrivals`: an
+order of ours joins behind every order resting at its price when it arrives, cancels and executions of
+orders ahead count exactly, and an execution at its price of an order that arrived after it (or of any
+order once nothing is ahead) fills it by the execution's size (:mod:`scalper.exec.l3queue` states the
+rules). A trade through its price fills it by the trade's size. The mode is the kernel the caller
+runs, chosen once; :func:`run_events` compiles without the L3 branches.
+
 Differences from hftbacktest 2.4.4's partial-fill exchange
 ----------------------------------------------------------
 * A crossing ``TIF_GTC`` order takes only what the book shows up to its price and rests the rest
@@ -100,6 +110,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scalper.exec.l3queue import l3_on_depth, l3_trade_lots
 from scalper.exec.latency import draw_latency, latency_model, new_rng_state
 from scalper.exec.orders import OrderStatus
 from scalper.exec.queue import (
@@ -165,7 +176,8 @@ I_N_RESP = 8
 I_RESP_READ = 9
 I_LAST_RESP_LOCAL = 10
 I_ERROR = 11
-N_IP = 12
+I_SEQ = 12  # L3 mode: index of the event being applied (an order resting from here on is behind earlier arrivals)
+N_IP = 13
 # fp: float parameters.
 F_QPARAM = 0
 F_MAKER_BPS = 1
@@ -184,7 +196,8 @@ O_STATUS = 6
 O_TIF = 7
 O_TS_SUBMIT = 8
 O_TS_ACCEPT = 9
-N_OI = 10
+O_SEQ = 10  # L3 mode: I_SEQ when the order joined its level
+N_OI = 11
 # of: one row per order slot (float64, lots).
 OF_FRONT = 0
 OF_CUM = 1
@@ -585,6 +598,7 @@ def _rest(ex, slot):
     ex.of[slot, OF_FRONT] = front
     ex.of[slot, OF_CUM] = 0.0
     ex.of[slot, OF_FRONT_POST] = front
+    ex.oi[slot, O_SEQ] = ex.ip[I_SEQ]
     ex.live[ex.ip[I_N_LIVE]] = slot
     ex.ip[I_N_LIVE] += 1
 
@@ -708,7 +722,10 @@ def _process_requests(ex, until, inclusive):
 
 
 @inline_kernel
-def _on_book(ex, ts, side, price, size):
+def _on_book(ex, ts, side, price, size, l3, oid, arrival):
+    # l3 is a constant of each caller (on_event: False, on_event_l3: True), so the compiled L2 path
+    # carries no L3 branch. oid: the event's order id; arrival: the index of that order's arrival at
+    # this price and side (-1: unknown or elsewhere).
     row = 0 if side > 0 else 1
     if ex.imp_n[row] > 0:
         _impact_drop(ex, row, price)
@@ -731,7 +748,11 @@ def _on_book(ex, ts, side, price, size):
     for i in range(ex.ip[I_N_LIVE]):
         s = ex.live[i]
         if ex.oi[s, O_SIDE] == side and ex.oi[s, O_PRICE] == price:
-            f, c = queue_on_depth(model, param, lot, ex.of[s, OF_FRONT], ex.of[s, OF_CUM], prev_lots, new_lots)
+            if l3:
+                f = l3_on_depth(ex.of[s, OF_FRONT], arrival >= ex.oi[s, O_SEQ], oid, prev_lots, new_lots)
+                c = 0.0
+            else:
+                f, c = queue_on_depth(model, param, lot, ex.of[s, OF_FRONT], ex.of[s, OF_CUM], prev_lots, new_lots)
             if ahead > -1.0:
                 f = queue_behind(f, ahead)
             ex.of[s, OF_FRONT] = f
@@ -760,7 +781,8 @@ def _on_book(ex, ts, side, price, size):
 
 
 @inline_kernel
-def _on_trade(ex, ts, side, price, size):
+def _on_trade(ex, ts, side, price, size, l3, arrival):
+    # l3, arrival: as _on_book (arrival: of the executed resting order, at this price on our side).
     if side == 0 or ex.ip[I_N_LIVE] == 0:
         return OK
     remaining = size / ex.fp[F_LOT]
@@ -773,7 +795,17 @@ def _on_trade(ex, ts, side, price, size):
         before = queue_ahead(ex.of[s, OF_FRONT])
         if ex.oi[s, O_SIDE] == -side:
             if (p < price) if side > 0 else (p > price):
-                lots = ex.oi[s, O_LEAVES]
+                if l3:
+                    lots = min(int(math.floor(remaining + 1e-9)), ex.oi[s, O_LEAVES])
+                    remaining -= lots
+                else:
+                    lots = ex.oi[s, O_LEAVES]
+            elif p == price and l3:
+                behind = arrival >= ex.oi[s, O_SEQ]
+                lots = l3_trade_lots(ex.of[s, OF_FRONT], behind, remaining, ex.oi[s, O_LEAVES])
+                if behind:
+                    ex.of[s, OF_FRONT] = 0.0
+                remaining -= lots
             elif p == price:
                 f, c = queue_on_trade(ex.of[s, OF_FRONT], ex.of[s, OF_CUM], size / ex.fp[F_LOT])
                 if ahead > -1.0:
@@ -884,23 +916,61 @@ def modify(ex, ts_local, order_id, price_tick, qty):
 
 
 @inline_kernel
+def _on_event(ex, ts_event, kind, side, price_tick, size, l3, oid, arrival):
+    code = _process_requests(ex, ts_event, False)
+    if code != OK:
+        return code
+    if kind == KIND_BOOK:
+        return _on_book(ex, ts_event, side, price_tick, size, l3, oid, arrival)
+    if kind == KIND_TRADE:
+        return _on_trade(ex, ts_event, side, price_tick, size, l3, arrival)
+    if kind == KIND_CLEAR:
+        deep_book_clear(ex.n, ex.lpx, ex.ln)
+        ex.imp_n[0] = 0
+        ex.imp_n[1] = 0
+    return OK
+
+
+@inline_kernel
 def on_event(ex, ts_event, kind, side, price_tick, size):
     """Apply one tick-file event at exchange time ``ts_event`` (ns), after the requests arriving before it.
 
     ``kind``/``side`` as the schema (book: +1 bid / -1 ask; trade: aggressor), ``price_tick`` ticks,
     ``size`` base units. Returns ``OK`` or the first ``ERR_*`` capacity code (also kept in ``ip[I_ERROR]``).
     """
-    code = _process_requests(ex, ts_event, False)
-    if code != OK:
-        return code
-    if kind == KIND_BOOK:
-        return _on_book(ex, ts_event, side, price_tick, size)
-    if kind == KIND_TRADE:
-        return _on_trade(ex, ts_event, side, price_tick, size)
-    if kind == KIND_CLEAR:
-        deep_book_clear(ex.n, ex.lpx, ex.ln)
-        ex.imp_n[0] = 0
-        ex.imp_n[1] = 0
+    return _on_event(ex, ts_event, kind, side, price_tick, size, False, -1, -1)
+
+
+@inline_kernel
+def on_event_l3(ex, seq, ts_event, kind, side, price_tick, size, order_id, arrival):
+    """:func:`on_event` with the exact (market-by-order) queue of :mod:`scalper.exec.l3queue`.
+
+    ``seq`` is the event's index in its file (increasing); ``order_id`` its order id (-1 unknown);
+    ``arrival`` the index of the event where that order arrived *at this price on the resting side*
+    (:func:`scalper.exec.l3queue.order_arrivals`, -1 when unknown or elsewhere). An order of ours
+    resting from event ``seq`` on is ahead of every order arriving from ``seq`` on.
+    """
+    ex.ip[I_SEQ] = seq
+    return _on_event(ex, ts_event, kind, side, price_tick, size, True, order_id, arrival)
+
+
+@kernel
+def run_events_l3(ex, ts, kind, side, price_tick, size, order_id, arrival, start, stop):
+    """:func:`run_events` in L3 mode: the exact queue from ``order_id`` and ``arrival`` (int64 columns:
+    :attr:`TickData.order_id` of a schema-v2 file and :func:`scalper.exec.l3queue.order_arrivals`).
+
+    The exchange's queue model is not used; everything else (matching, latencies, fees) is as in L2 mode,
+    except that a trade through an order's price fills it by the trade's size (L2: completely).
+    Returns ``OK`` or the first ``ERR_*`` code.
+    """
+    for i in range(start, stop):
+        a = arrival[i]
+        resting = side[i] if kind[i] == KIND_BOOK else -side[i]
+        if a >= 0 and (price_tick[a] != price_tick[i] or side[a] != resting):
+            a = -1
+        code = on_event_l3(ex, i, ts[i], kind[i], side[i], price_tick[i], size[i], order_id[i], a)
+        if code != OK:
+            return code
     return OK
 
 

@@ -309,3 +309,74 @@ def test_bad_parameters_are_refused_by_name(kw, match):
     }
     with pytest.raises(ValueError, match=match):
         px.new_exchange(**{**base, **kw})
+
+
+# ----------------------------------------------------------------------------- L3 mode (market-by-order)
+
+
+def run_l3(ex, rows, l3=True):
+    """Apply rows (ts, kind, side, tick, size, order_id, arrival index) in L3 mode (or L2 with l3=False)."""
+    cols = list(zip(*rows, strict=True))
+    ts, kind, side, tick, size, oid, arrival = (
+        np.array(cols[0], dtype=np.int64),
+        np.array(cols[1], dtype=np.uint8),
+        np.array(cols[2], dtype=np.int8),
+        np.array(cols[3], dtype=np.int64),
+        np.array(cols[4], dtype=np.float64),
+        np.array(cols[5], dtype=np.int64),
+        np.array(cols[6], dtype=np.int64),
+    )
+    if l3:
+        return px.run_events_l3(ex, ts, kind, side, tick, size, oid, arrival, 0, len(ts))
+    return px.run_events(ex, ts, kind, side, tick, size, 0, len(ts))
+
+
+L3_ROWS = [
+    (0, KIND_BOOK, 1, 100, 1.0, -1, -1),  # 10 lots from before the data
+    (0, KIND_BOOK, -1, 102, 0.5, -1, -1),
+    (6_000, KIND_BOOK, 1, 100, 1.1, 6, 2),  # order 6 arrives in the ns our order arrives: ahead of it
+    (7_000, KIND_BOOK, 1, 100, 1.4, 7, 3),  # order 7 arrives behind ours
+    (8_000, KIND_BOOK, 1, 100, 1.2, 50, -1),  # an order ahead cancels 2 lots: 9 ahead
+    (9_000, KIND_TRADE, SELL, 100, 0.3, 7, 3),  # order 7 executed: ours would have gone first
+    (9_000, KIND_BOOK, 1, 100, 0.9, 7, 3),
+]
+
+
+def test_l3_mode_fills_when_an_order_behind_ours_is_executed():
+    ex = make(bids=(), asks=())
+    oid = px.submit(ex, 5_000, BUY, 100, 2, px.TIF_GTX)  # arrives at 6 000, after that ns's event
+    assert run_l3(ex, L3_ROWS) == px.OK
+    o = order(ex, oid)
+    assert o[px.O_SEQ] == 3
+    f = fills(ex)
+    assert f["ts_exch"].tolist() == [9_000] and f["qty"].tolist() == [2]  # by the execution's size
+    assert f["queue_at_post"].tolist() == pytest.approx([11.0]) and f["queue_at_fill"].tolist() == pytest.approx([9.0])
+    assert o[px.O_STATUS] == px.ST_FILLED
+
+
+def test_l3_mode_against_the_risk_averse_model_on_the_same_events():
+    ex = make(bids=(), asks=())
+    px.submit(ex, 5_000, BUY, 100, 2, px.TIF_GTX)
+    assert run_l3(ex, L3_ROWS, l3=False) == px.OK
+    assert fills(ex)["qty"].size == 0  # it sees 11 - 3 = 8 lots still ahead
+    assert front(ex, 0) == pytest.approx(8.0)
+
+
+def test_l3_mode_counts_cancels_ahead_exactly_and_ignores_those_behind():
+    rows = [
+        *L3_ROWS[:5],
+        (8_500, KIND_BOOK, 1, 100, 1.0, 7, 3),  # order 7 (behind) cancelled: the queue ahead stays 9
+        (9_000, KIND_TRADE, SELL, 100, 0.8, 51, -1),  # 8 of the 9 ahead executed
+        (9_000, KIND_BOOK, 1, 100, 0.2, 51, -1),
+    ]
+    ex = make(bids=(), asks=())
+    px.submit(ex, 5_000, BUY, 100, 1, px.TIF_GTX)
+    assert run_l3(ex, rows) == px.OK
+    assert fills(ex)["qty"].size == 0
+    assert front(ex, 0) == pytest.approx(1.0)
+    rows += [(9_500, KIND_TRADE, SELL, 100, 0.1, 52, -1), (9_500, KIND_BOOK, 1, 100, 0.1, 52, -1)]
+    rows += [(9_600, KIND_TRADE, SELL, 100, 0.1, 0, -1)]  # nothing ahead: any execution at 100 is ours first
+    ex = make(bids=(), asks=())
+    px.submit(ex, 5_000, BUY, 100, 1, px.TIF_GTX)
+    assert run_l3(ex, rows) == px.OK
+    assert fills(ex)["ts_exch"].tolist() == [9_600]
