@@ -25,8 +25,9 @@ the exchange's ``E``), so each event keeps its own feed latency ``local - ts_eve
 not (``ts_recv == ts_event``, the tick-file schema's mark of an unknown receive time, e.g. every
 LOBSTER row) it is ``ts_event + feed_latency_ns``, a constant. The local book applies a row only
 once its local time has come, so no decision sees an event before it reaches the strategy. A request
-made at local ``t`` reaches the exchange at ``t + entry_ns``; the exchange's answers reach the
-local side ``response_ns`` after they happened (:mod:`scalper.exec.passive`). A decision at ``t``
+made at local ``t`` reaches the exchange an entry latency later; the exchange's answers reach the
+local side a response latency after they happened (constants, or draws from recorded
+distributions: :mod:`scalper.exec.passive`, :mod:`scalper.exec.latency`). A decision at ``t``
 comes after every row, request arrival and response stamped ``<= t``, as after hftbacktest's
 ``elapse``; there is one at every grid time until nothing is left to happen (data, requests in
 flight, unread responses), when hftbacktest's ``elapse`` reports the end of the data.
@@ -50,6 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scalper.exec.latency import latency_model
 from scalper.exec.passive import (
     I_N_RESP,
     I_RESP_READ,
@@ -106,10 +108,13 @@ class MakerPeerParams:
     ----------
     step_ns : int
         Decision grid, ns; decisions at local times that are multiples of it. > 0.
-    entry_ns, response_ns : int
-        Constant order entry and response latencies, ns; >= 0. The defaults sit off the 1 ms grid
-        of Binance's ``T`` so that no request arrives at the same nanosecond as a market event
-        (the tie rule, events first, is the same on both sides either way).
+    entry_ns, response_ns : int or tuple of int
+        Order entry and response latencies, ns, >= 0: a constant, or a recorded distribution drawn
+        from per request / per response (seeded by ``latency_seed``). The default constants sit off
+        the 1 ms grid of Binance's ``T`` so that no request arrives at the same nanosecond as a
+        market event (the tie rule, events first, is the same on both sides either way).
+    latency_seed : int
+        Seed of the latency draws (unused with constants).
     max_position : int
         Position limit, lots; > 0.
     maker_bps, taker_bps : float
@@ -125,8 +130,8 @@ class MakerPeerParams:
     """
 
     step_ns: int = 100_000_000
-    entry_ns: int = 1_500_000
-    response_ns: int = 1_500_000
+    entry_ns: int | tuple[int, ...] = 1_500_000
+    response_ns: int | tuple[int, ...] = 1_500_000
     max_position: int = 5
     maker_bps: float = -0.5
     taker_bps: float = 4.0
@@ -136,16 +141,16 @@ class MakerPeerParams:
     queue_param: float = 0.0
     local_offset_ns: int | None = None
     feed_latency_ns: int = 0
+    latency_seed: int = 0
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of its domain."""
         if self.step_ns <= 0:
             raise ValueError(f"step_ns must be > 0; got {self.step_ns}")
-        if self.entry_ns < 0 or self.response_ns < 0 or self.feed_latency_ns < 0:
-            raise ValueError(
-                f"latencies must be >= 0 ns; got entry {self.entry_ns}, response {self.response_ns}, "
-                f"feed {self.feed_latency_ns}"
-            )
+        latency_model("entry_ns", np.asarray(self.entry_ns))
+        latency_model("response_ns", np.asarray(self.response_ns))
+        if self.feed_latency_ns < 0:
+            raise ValueError(f"feed_latency_ns must be >= 0; got {self.feed_latency_ns}")
         if self.max_position <= 0:
             raise ValueError(f"max_position must be > 0 lots; got {self.max_position}")
         check_queue_model(self.queue_model, self.queue_param)
@@ -350,8 +355,9 @@ def run_maker_peer(data: TickData, params: MakerPeerParams | None = None) -> Mak
     ex = new_exchange(
         tick_size=inst.tick_size,
         lot_size=inst.lot_size,
-        entry_latency_ns=p.entry_ns,
-        response_latency_ns=p.response_ns,
+        entry_latency_ns=np.asarray(p.entry_ns),
+        response_latency_ns=np.asarray(p.response_ns),
+        latency_seed=p.latency_seed,
         queue_model=p.queue_model,
         queue_param=p.queue_param,
         maker_fee_bps=p.maker_bps,

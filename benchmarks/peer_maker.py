@@ -177,6 +177,8 @@ def run_peer(
     """
     if not Path(python).is_file():
         raise PeerMakerError(f"peer interpreter {python} not found")
+    if not (isinstance(params.entry_ns, int) and isinstance(params.response_ns, int)):
+        raise PeerMakerError("the hftbacktest side runs constant latencies only (entry_ns, response_ns ints)")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "fills.npz"
         cmd = [

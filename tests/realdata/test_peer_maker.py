@@ -24,6 +24,7 @@ from scalper.benchmarks.peer_maker import (
     default_peer_python,
     with_warmup,
 )
+from scalper.exec.passive import O_TS_SUBMIT, fills_table
 from scalper.exec.queue import QUEUE_MODEL_NAMES
 from scalper.ingest.binance.importer import import_binance
 
@@ -104,3 +105,25 @@ def test_fills_match_hftbacktest_with_a_probabilistic_queue(data_dir, queue, par
     params = MakerPeerParams(queue_model=QUEUE_MODEL_NAMES[queue], queue_param=param)
     c = compare([Path(data_dir) / f for f in DEFAULT_FILES], python, params, repeat=1)
     assert c.share_identical >= TARGET_SHARE and c.passes(), c.table()
+
+
+def test_the_maker_with_latencies_drawn_from_the_recordings_own_feed_latencies(data_dir):
+    from scalper.backtest.maker_peer import local_clock_offset, local_times
+
+    data = import_binance([data_dir / ETH_0718]).data
+    feed = local_times(data, local_clock_offset(data), 0) - data.ts_event  # ns, this recording's, >= 0
+    dist = tuple(int(x) for x in feed[:: max(1, len(feed) // 5000)])
+    p = with_warmup(data, MakerPeerParams(entry_ns=dist, response_ns=dist, latency_seed=7))
+    a, b = run_maker_peer(data, p), run_maker_peer(data, p)
+    assert a.fills["order_id"].tolist() == b.fills["order_id"].tolist()  # fixed by the seed
+    f = a.fills
+    assert len(f["exch_ts"]) > 10 and f["maker"].all()
+    lat = f["local_ts"] - f["exch_ts"]
+    assert lat.min() >= min(dist) and (np.diff(f["local_ts"]) >= 0).all()  # FIFO: lifted, never earlier
+    # Every order reached the exchange an entry draw (or a FIFO lift) after it was sent, and filled after that.
+    table = fills_table(a.exchange)
+    oi = a.exchange.oi
+    assert a.submitted <= oi.shape[0]  # every order still in its slot
+    slot = table["order_id"] % oi.shape[0]
+    assert (table["ts_post"] >= oi[slot, O_TS_SUBMIT] + min(dist)).all()
+    assert (table["ts_exch"] >= table["ts_post"]).all()

@@ -127,7 +127,9 @@ def test_a_decision_sees_only_the_book_that_reached_the_local_side():
     ("change", "match"),
     [
         ({"step_ns": 0}, "step_ns"),
-        ({"entry_ns": -1}, "latencies"),
+        ({"entry_ns": -1}, "entry_ns must be >= 0; got -1"),
+        ({"response_ns": (5, -2)}, "response_ns must be >= 0 ns everywhere; got min -2"),
+        ({"feed_latency_ns": -3}, "feed_latency_ns must be >= 0; got -3"),
         ({"max_position": 0}, "max_position"),
         ({"queue_model": 99}, "queue model"),
     ],
@@ -222,3 +224,21 @@ def test_no_order_reacts_to_an_event_before_that_event_reaches_the_strategy(rows
     for oid, t_exch, t_local in zip(f["order_id"], f["ts_exch"], f["ts_local"], strict=True):
         assert t_exch >= ex.oi[oid, px.O_TS_SUBMIT] + entry
         assert t_local == t_exch + resp
+
+
+def test_sampled_latencies_are_drawn_per_request_and_response_and_fixed_by_the_seed():
+    rows = [*book(0)]
+    for k in range(20):  # a sell trade through the bid and a buy trade through the ask in every step
+        rows += [(30 + 100 * k, KIND_TRADE, -1, 98.0, 1.0), (31 + 100 * k, KIND_TRADE, 1, 102.0, 1.0)]
+    rows.append((2_500, KIND_BOOK, 1, 99.0, 5.0))
+    p = replace(PARAMS, entry_ns=(1, 2, 3, 4), response_ns=(5, 50), max_position=100, latency_seed=1)
+    a, b = run_maker_peer(data(rows), p), run_maker_peer(data(rows), p)
+    c = run_maker_peer(data(rows), replace(p, latency_seed=2))
+    assert fills(a) == fills(b) and len(fills(a)) == 40
+    lat = a.fills["local_ts"] - a.fills["exch_ts"]
+    # A draw of 5 after one of 50 is lifted to the earlier answer's local time (FIFO): 5 <= lat <= 50.
+    assert lat.min() == 5 and lat.max() == 50 and (np.diff(a.fills["local_ts"]) >= 0).all()
+    assert fills(a) != fills(c)
+    oi = a.exchange.oi
+    arrivals = oi[: a.submitted, px.O_TS_ACCEPT] - oi[: a.submitted, px.O_TS_SUBMIT]
+    assert set(arrivals.tolist()) <= {1, 2, 3, 4}

@@ -98,3 +98,8 @@ def test_scalpers_side_keeps_its_fills_table_and_the_comparison_prints_its_execu
     text = c.table()
     assert "identical fills: 1 = 100.0%" in text
     assert "## Execution (scalper)" in text and "| fill ratio (orders filled / posted) | 33.3% (1 / 3) |" in text
+
+
+def test_the_peer_side_refuses_sampled_latencies(tmp_path):
+    with pytest.raises(PeerMakerError, match="constant latencies only"):
+        run_peer(Path(sys.executable), [tmp_path / "x.gz"], INST, MakerPeerParams(entry_ns=(1, 2)), 1, 60.0)
