@@ -202,25 +202,18 @@ class MakerCore(EngineCore):
         self._manage(ts_ns)
 
     def _manage(self, ts_ns: int) -> None:
-        # React to the orders' answers: forget final orders, cancel an entry remainder once filled,
-        # post the take-profit, take a take-profit that would have crossed, send a waiting exit.
-        send = self._send_ns(ts_ns)
-        entry = self.entry
-        if entry is not None and entry.status.is_terminal:
-            self._canceling.discard(entry.order_id)
-            self.entry = entry = None
-        exit_order = self.exit_order
-        if exit_order is not None and exit_order.status.is_terminal:
-            self._canceling.discard(exit_order.order_id)
-            self.exit_order = None
-            if exit_order.status is OrderStatus.EXPIRED and self.pending_exit_reason is None:
-                self._exit(ts_ns, "take_profit")  # the market went through the take-profit: take it
+        # React to the orders' answers: forget final orders, take a take-profit that would have crossed,
+        # cancel an entry remainder once filled, post the take-profit, send a waiting exit.
+        tp = self.exit_order
+        crossed = tp is not None and tp.status is OrderStatus.EXPIRED
+        self._forget_final()
         if self.position is None:
             return
-        if entry is not None:
-            self._cancel(entry, send)
-            return
-        if self.pending_exit_reason is not None:
+        if crossed and self.pending_exit_reason is None:
+            self._exit(ts_ns, "take_profit")  # the market went through the take-profit: take it
+        if self.entry is not None:
+            self._cancel(self.entry, self._send_ns(ts_ns))
+        elif self.pending_exit_reason is not None:
             self._retry_exit(ts_ns)
         elif self.exit_order is None:
             self._post_take_profit(ts_ns)

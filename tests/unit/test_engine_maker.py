@@ -85,6 +85,22 @@ def test_stop_loss_cancels_the_take_profit_then_crosses_as_taker():
     assert res.core.risk.account.position == 0.0
 
 
+def test_a_take_profit_the_market_went_through_is_taken_as_taker():
+    b = _book()
+    b.trade(T0 + 100 * MS, -1, 10_000, 110.0)
+    # Before the take-profit (100.10) arrives at 101 ms the bid jumps to 100.12: post-only would cross.
+    b.message(
+        T0 + 100 * MS + 500_000, (0, -1, 10_001, 0.0), (0, -1, 10_002, 0.0), (0, -1, 10_014, 50.0), (0, 1, 10_012, 50.0)
+    )
+    b.level(T0 + 300 * MS, -1, 10_015, 1.0)
+    res, f = _replay(b, [UP])
+    assert f["reason"].tolist() == ["entry", "take_profit"]
+    assert f["maker"].tolist() == [True, False]
+    assert f["price"].tolist() == pytest.approx([100.00, 100.12])
+    tp = [o for o in res.adapter._orders.values() if o.reason == "take_profit"]
+    assert [o.status for o in tp] == [OrderStatus.EXPIRED, OrderStatus.FILLED]
+
+
 def test_time_stop_cancels_the_take_profit_and_crosses():
     b = _book()
     b.trade(T0 + 100 * MS, -1, 10_000, 110.0)
