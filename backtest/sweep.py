@@ -19,7 +19,10 @@ A sweep file (TOML)::
     "labels.flat_share" = [0.2, 0.34]   # dotted engine-config key = the values to try
     "train.num_leaves" = [15, 31]
 
-The configurations are the grid's cartesian product, in key order then value order. Seeded: every
+The configurations are the grid's cartesian product, in key order then value order; with
+``search = "optuna"`` they are Optuna trials instead (``backtest.sweep_search``: the grid's lists become
+choices and ``[space]`` holds numeric ranges, e.g. ``"risk.take_profit_bps" = {low = 5, high = 30}``).
+Seeded: every
 random choice (LightGBM, the Optuna sampler of ``[train] search``, the bootstrap) takes the sweep's
 seed and each task is a pure function of its :class:`SweepTask`, so a serial run and a Ray run give the
 same table except the ``wall_s`` column. Ray is the optional extra ``distributed``
@@ -33,14 +36,15 @@ import json
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scalper.backtest.driver import run_backtest
 from scalper.backtest.report import build_metrics
@@ -63,6 +67,33 @@ class SweepError(ValueError):
     """A sweep file cannot be read or fails validation; the message names the file and the key."""
 
 
+def _check_key(key: str) -> None:
+    section, _, name = key.partition(".")
+    fields = EngineConfig.model_fields
+    if section not in fields or not name:
+        raise ValueError(f"{key!r}: not a 'section.key' of the engine config ({', '.join(fields)})")
+    if name not in getattr(fields[section].annotation, "model_fields", {}):
+        raise ValueError(f"{key!r}: [{section}] has no key {name!r}")
+
+
+class Range(BaseModel):
+    """A numeric range an Optuna sweep samples (``search = "optuna"``): ``[low, high]``, on a log scale
+    when ``log``, whole numbers when ``integer``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high or (self.log and self.low <= 0):
+            raise ValueError(f"need low < high (and low > 0 on a log scale), got {self.low}, {self.high}")
+        return self
+
+
 class SweepSpec(BaseModel):
     """A validated sweep file (see the module docstring); paths are absolute once loaded."""
 
@@ -75,21 +106,40 @@ class SweepSpec(BaseModel):
     seed: int = Field(7, description="[train] seed and bootstrap seed of every task")
     replicates: int = Field(200, ge=1, description="block-bootstrap resamples of each fold's intervals")
     backtest: bool = Field(False, description="also backtest each fold's models on its test span (bt.* columns)")
+    search: Literal["grid", "optuna"] = Field(
+        "grid", description="grid: every configuration; optuna: trials sampled from the grid's values and [space]"
+    )
+    space: dict[str, Range] = Field(default_factory=dict, description="optuna: dotted key = numeric range")
+    trials: int = Field(8, ge=1, description="optuna: configurations to try")
+    batch: int = Field(2, ge=1, description="optuna: trials run at once (in parallel on Ray) before the next are asked")
+    objective: str = Field("log_loss_skill", description="optuna: the metric averaged over horizons and tasks")
+    direction: Literal["maximize", "minimize"] = "maximize"
 
     @field_validator("grid")
     @classmethod
     def _dotted_keys(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
         for key, values in grid.items():
-            section, _, name = key.partition(".")
-            fields = EngineConfig.model_fields
-            if section not in fields or not name:
-                raise ValueError(f"{key!r}: not a 'section.key' of the engine config ({', '.join(fields)})")
-            section_type = fields[section].annotation
-            if name not in getattr(section_type, "model_fields", {}):
-                raise ValueError(f"{key!r}: [{section}] has no key {name!r}")
+            _check_key(key)
             if not values:
                 raise ValueError(f"{key!r}: give at least one value")
         return grid
+
+    @field_validator("space")
+    @classmethod
+    def _space_keys(cls, space: dict[str, Range]) -> dict[str, Range]:
+        for key in space:
+            _check_key(key)
+        return space
+
+    @model_validator(mode="after")
+    def _search_settings(self) -> SweepSpec:
+        if self.search == "grid" and self.space:
+            raise ValueError("space: ranges are sampled by search = 'optuna' only; a grid lists values in [grid]")
+        if set(self.grid) & set(self.space):
+            raise ValueError(f"keys in both grid and space: {sorted(set(self.grid) & set(self.space))}")
+        if self.objective not in _METRICS[:-1]:
+            raise ValueError(f"objective must be one of the numeric metrics {_METRICS[:-1]}, got {self.objective!r}")
+        return self
 
     def file_sets(self) -> list[tuple[str, ...]]:
         return [(f,) if isinstance(f, str) else tuple(f) for f in self.files]
@@ -120,11 +170,42 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SweepError(f"{path}: {exc}") from exc
 
 
+def base_config(spec: SweepSpec) -> dict[str, Any]:
+    """Return the spec's base engine config as TOML data (empty: the defaults).
+
+    Raises
+    ------
+    SweepError
+        If the base file cannot be read.
+    """
+    return {} if spec.base is None else _read_toml(Path(spec.base))
+
+
+def config_dict(spec: SweepSpec, base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``overrides`` (dotted keys) and the sweep's seed and folds applied, validated.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        If the result is not a valid engine config.
+    """
+    cfg = json.loads(json.dumps(base))  # a deep copy of plain TOML data
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        cfg.setdefault(section, {})[name] = value
+    cfg.setdefault("train", {})["seed"] = spec.seed
+    if spec.folds is not None:
+        cfg["train"]["folds"] = spec.folds
+    EngineConfig.model_validate(cfg)
+    return cfg
+
+
 def load_sweep(path: str | Path) -> tuple[SweepSpec, list[dict[str, Any]]]:
     """Read a sweep file; return the spec (paths made absolute) and each configuration's engine config dict.
 
-    Relative paths (``base``, ``files``) are read from the sweep file's folder. Every configuration is
-    validated here, so a bad value stops the sweep before any task runs.
+    Relative paths (``base``, ``files``) are read from the sweep file's folder. Every configuration of a
+    grid is validated here, so a bad value stops the sweep before any task runs; an Optuna sweep
+    (``backtest.sweep_search``) returns no configuration (its trials choose them), its base validated.
 
     Raises
     ------
@@ -151,23 +232,15 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, list[dict[str, Any]]]:
         raise SweepError(f"{path}: files: no such tick file: {', '.join(missing)}")
     base_path = None if spec.base is None else absolute(spec.base)
     spec = spec.model_copy(update={"files": files, "base": base_path})
-    base = {} if base_path is None else _read_toml(Path(base_path))
+    base = base_config(spec)
     configs = []
-    for overrides in grid_points(spec.grid):
-        cfg = json.loads(json.dumps(base))  # a deep copy of plain TOML data
-        for key, value in overrides.items():
-            section, _, name = key.partition(".")
-            cfg.setdefault(section, {})[name] = value
-        cfg.setdefault("train", {})["seed"] = spec.seed
-        if spec.folds is not None:
-            cfg["train"]["folds"] = spec.folds
+    for overrides in grid_points(spec.grid) if spec.search == "grid" else [{}]:
         try:
-            EngineConfig.model_validate(cfg)
+            configs.append(config_dict(spec, base, overrides))
         except ValidationError as exc:
             lines = [f"{path}: {overrides}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
             raise SweepError("\n".join(lines)) from exc
-        configs.append(cfg)
-    return spec, configs
+    return spec, configs if spec.search == "grid" else []
 
 
 def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -177,20 +250,24 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
+def config_tasks(spec: SweepSpec, config_id: int, overrides: dict[str, Any], cfg: dict[str, Any]) -> list[SweepTask]:
+    """Return one configuration's tasks: every file set x fold, in that nesting order."""
+    folds = EngineConfig.model_validate(cfg).train.folds
+    return [
+        SweepTask(config_id, overrides, cfg, file_set, files, fold, spec.seed, spec.replicates, spec.backtest)
+        for file_set, files in enumerate(spec.file_sets())
+        for fold in range(folds)
+    ]
+
+
 def sweep_tasks(spec: SweepSpec, configs: list[dict[str, Any]]) -> list[SweepTask]:
     """Return every configuration x file set x fold, in that nesting order (the table's row order)."""
     points = grid_points(spec.grid)
-    tasks = []
-    for config_id, (overrides, cfg) in enumerate(zip(points, configs, strict=True)):
-        folds = EngineConfig.model_validate(cfg).train.folds
-        for file_set, files in enumerate(spec.file_sets()):
-            for fold in range(folds):
-                tasks.append(
-                    SweepTask(
-                        config_id, overrides, cfg, file_set, files, fold, spec.seed, spec.replicates, spec.backtest
-                    )
-                )
-    return tasks
+    return [
+        t
+        for config_id, (overrides, cfg) in enumerate(zip(points, configs, strict=True))
+        for t in config_tasks(spec, config_id, overrides, cfg)
+    ]
 
 
 def _test_span(models: ModelSet) -> tuple[int, int]:
@@ -357,7 +434,37 @@ def run_task(task: SweepTask) -> dict[str, Any]:
     return row
 
 
-def _run_ray(tasks: list[SweepTask], on_row: Callable[[dict[str, Any]], None], address: str | None) -> list[dict]:
+Runner = Callable[[list[SweepTask], Callable[[dict[str, Any]], None]], list[dict[str, Any]]]
+"""Runs tasks and returns their rows in task order, calling the second argument with each row as it is done."""
+
+
+def _serial(tasks: list[SweepTask], on_row: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
+    rows = []
+    for t in tasks:
+        rows.append(run_task(t))
+        on_row(rows[-1])
+    return rows
+
+
+@contextmanager
+def runner(executor: str = "serial", address: str | None = None) -> Iterator[Runner]:
+    """Yield a :data:`Runner`: serial (one task after another in this process) or Ray (one Ray task each,
+    one CPU each, on the Ray already initialised in this process, else ``ray.init(address=address)``: a
+    local Ray on this machine when ``address`` is None, or the cluster at ``address``, whose nodes need
+    this package installed; shut down on exit when this call started it).
+
+    Raises
+    ------
+    ValueError
+        If ``executor`` is neither "serial" nor "ray".
+    ImportError
+        If ``executor`` is "ray" and Ray is not installed.
+    """
+    if executor == "serial":
+        yield _serial
+        return
+    if executor != "ray":
+        raise ValueError(f"executor must be 'serial' or 'ray', got {executor!r}")
     import ray
 
     started = not ray.is_initialized()
@@ -366,8 +473,9 @@ def _run_ray(tasks: list[SweepTask], on_row: Callable[[dict[str, Any]], None], a
             ray.init(include_dashboard=False)  # a local Ray for this sweep: no dashboard to serve
         else:
             ray.init(address=address)  # a cluster keeps its own settings
-    try:
-        remote = ray.remote(num_cpus=1)(run_task)
+    remote = ray.remote(num_cpus=1)(run_task)
+
+    def run(tasks: list[SweepTask], on_row: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
         pending = {remote.remote(t): i for i, t in enumerate(tasks)}
         out: list[dict[str, Any]] = [{} for _ in tasks]
         while pending:
@@ -376,6 +484,9 @@ def _run_ray(tasks: list[SweepTask], on_row: Callable[[dict[str, Any]], None], a
                 out[pending.pop(ref)] = row = ray.get(ref)
                 on_row(row)
         return out
+
+    try:
+        yield run
     finally:
         if started:
             ray.shutdown()
@@ -400,11 +511,7 @@ def run_sweep(
 
     Parameters
     ----------
-    executor : "serial" or "ray"
-        serial: one task after another in this process. ray: one Ray task each (one CPU each), on
-        the Ray already initialised in this process, else ``ray.init(address=address)``: a local Ray
-        on this machine when ``address`` is None, or the cluster at ``address`` (its nodes need this
-        package installed); shut down again when this call started it.
+    executor, address : as :func:`runner`.
     on_row : callable, optional
         Called with each row as its task finishes (progress reporting; Ray: in completion order).
 
@@ -417,16 +524,13 @@ def run_sweep(
     """
     if not tasks:
         raise ValueError("no task to run")
-    report = on_row if on_row is not None else (lambda _row: None)
-    if executor == "serial":
-        rows = []
-        for t in tasks:
-            rows.append(run_task(t))
-            report(rows[-1])
-    elif executor == "ray":
-        rows = _run_ray(tasks, report, address)
-    else:
-        raise ValueError(f"executor must be 'serial' or 'ray', got {executor!r}")
+    with runner(executor, address) as run:
+        rows = run(tasks, on_row if on_row is not None else (lambda _row: None))
+    return table_of(rows)
+
+
+def table_of(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Return the rows as one table."""
     # Rows differ in columns when horizons differ between configurations: absent ones are null.
     return pl.from_dicts(rows, infer_schema_length=None)
 

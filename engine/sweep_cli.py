@@ -37,10 +37,11 @@ def sweep_cmd(
 ) -> None:
     """Train and score every configuration x file set x walk-forward fold of a sweep file.
 
-    Each task trains one fold's models with its configuration and scores them on the fold's test span
-    (log-loss skill, up-vs-down AUC and their block-bootstrap intervals, ECE, ...). Tasks run as Ray
-    tasks when Ray is installed (pip install -e '.[distributed]'), else one by one. Seeded: a serial and
-    a Ray run write the same table apart from wall times.
+    The configurations are the grid's product, or Optuna trials with search = "optuna". Each task
+    trains one fold's models with its configuration and scores them on the fold's test span (log-loss
+    skill, up-vs-down AUC and their block-bootstrap intervals, ECE, ...). Tasks run as Ray tasks when
+    Ray is installed (pip install -e '.[distributed]'), else one by one. Seeded: a serial and a Ray run
+    write the same table apart from wall times.
     """
     from scalper.backtest.sweep import (
         SweepError,
@@ -51,6 +52,7 @@ def sweep_cmd(
         write_table,
     )
     from scalper.backtest.sweep_report import write_sweep_report
+    from scalper.backtest.sweep_search import search_sweep, trial_tasks
 
     try:
         spec, configs = load_sweep(config)
@@ -58,27 +60,40 @@ def sweep_cmd(
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=2) from None
     tasks = sweep_tasks(spec, configs)
+    total = len(tasks) if spec.search == "grid" else trial_tasks(spec)
+    what = f"{total} tasks" + (f" ({spec.trials} Optuna trials)" if spec.search == "optuna" else "")
     executor = "serial"
     if serial:
-        err.print(f"running {len(tasks)} tasks serially (--serial)")
+        err.print(f"running {what} serially (--serial)")
     elif ray_available():
         executor = "ray"
-        err.print(f"running {len(tasks)} tasks on Ray ({address or 'local'})")
+        err.print(f"running {what} on Ray ({address or 'local'})")
     else:
-        err.print(f"Ray is not installed (pip install -e '.[distributed]'): running {len(tasks)} tasks serially")
+        err.print(f"Ray is not installed (pip install -e '.[distributed]'): running {what} serially")
     bar = Progress(
         TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False
     )
+    task = bar.add_task("sweep", total=total)
+
+    def advance(_row: dict) -> None:
+        bar.advance(task)
+
     t0 = time.perf_counter()
-    with bar:
-        task = bar.add_task("sweep", total=len(tasks))
-        table = run_sweep(tasks, executor, address, on_row=lambda _row: bar.advance(task))
+    try:
+        with bar:
+            if spec.search == "grid":
+                table = run_sweep(tasks, executor, address, on_row=advance)
+            else:
+                table = search_sweep(spec, executor, address, on_row=advance)
+    except SweepError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
     wall = time.perf_counter() - t0
     path = write_table(table, out)
     write_sweep_report(table, out, title=f"sweep {config.name}")
     failed = table.filter(table["error"].is_not_null()).height if "error" in table.columns else 0
     console.print(
-        f"{len(tasks)} tasks ({executor}) in {wall:.1f} s"
+        f"{table.height} tasks ({executor}) in {wall:.1f} s"
         + (f", {failed} could not train" if failed else "")
         + f"; table {path}, report {out / 'summary.md'}"
     )

@@ -216,10 +216,14 @@ def _fold_card(fit: _FoldFit, X64: np.ndarray, ts: np.ndarray, y: np.ndarray, na
 
 
 def _named_graph(onnx_bytes: bytes, name: str) -> bytes:
-    # onnxmltools names each graph with a random UUID: a fixed name makes the file (and its sha256, which
-    # sweeps and backtest reports record) a function of the trained model alone.
+    # onnxmltools names each graph with a random UUID and lists the opset imports in set order, which
+    # changes with each process's string hashing: a fixed name and sorted imports make the file (and its
+    # sha256, which sweeps and backtest reports record) a function of the trained model alone.
     proto = onnx.load_from_string(onnx_bytes)
     proto.graph.name = name
+    imports = [onnx.helper.make_opsetid(o.domain, o.version) for o in proto.opset_import]
+    del proto.opset_import[:]
+    proto.opset_import.extend(sorted(imports, key=lambda o: o.domain))
     return proto.SerializeToString()
 
 

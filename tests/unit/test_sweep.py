@@ -94,6 +94,21 @@ def test_one_fold_alone_is_the_full_runs_fold(tmp_path, two_files):
         train_models(two_files[0], tmp_path / "bad", FeaturesConfig(), labels, cfg, fold=3)
 
 
+def test_exported_graph_bytes_do_not_depend_on_the_converters_naming_or_set_order():
+    # onnxmltools draws a UUID graph name and lists opset imports in string-hash order (per process).
+    import onnx
+
+    from scalper.models.train import _named_graph
+
+    def graph(name, domains):
+        g = onnx.helper.make_graph([], name, [], [])
+        return onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid(d, 1) for d in domains])
+
+    a = graph("3f2a", ["ai.onnx.ml", ""]).SerializeToString()
+    b = graph("9c1e", ["", "ai.onnx.ml"]).SerializeToString()
+    assert a != b and _named_graph(a, "h5s") == _named_graph(b, "h5s")
+
+
 def _tiny(tmp_path, two_files):
     grid = '"labels.dead_zone_ticks" = [0.0, 2.0]\n'
     spec, configs = sweep.load_sweep(_sweep_file(tmp_path, two_files, grid, extra="backtest = true\n"))
