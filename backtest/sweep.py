@@ -2,10 +2,12 @@
 
 API (used by ``scalper sweep``, ``engine/sweep_cli.py``): :func:`load_sweep` reads and validates a sweep
 file into a :class:`SweepSpec`; :func:`sweep_tasks` expands it into one :class:`SweepTask` per
-configuration x file set x walk-forward fold; :func:`run_task` trains that fold's models alone
-(``models.train.train_models`` with ``fold``) in a temporary directory and scores them on the fold's
-test span with ``models.evaluation.evaluate_horizon``, returning one row; :func:`run_sweep` runs every
-task, in this process or as Ray tasks, and returns the rows in task order as one table.
+configuration x file set x walk-forward fold (:func:`config_tasks`: one configuration's); :func:`run_task`
+trains that fold's models alone (``models.train.train_models`` with ``fold``) in a temporary directory
+and scores them on the fold's test span with ``models.evaluation.evaluate_horizon`` (and, with
+``backtest``, replays the span through the engine), returning one row; :func:`runner` runs tasks in this
+process or as Ray tasks, :func:`run_sweep` runs a list of them and returns the rows in task order as
+one table.
 
 A sweep file (TOML)::
 
@@ -22,10 +24,9 @@ A sweep file (TOML)::
 The configurations are the grid's cartesian product, in key order then value order; with
 ``search = "optuna"`` they are Optuna trials instead (``backtest.sweep_search``: the grid's lists become
 choices and ``[space]`` holds numeric ranges, e.g. ``"risk.take_profit_bps" = {low = 5, high = 30}``).
-Seeded: every
-random choice (LightGBM, the Optuna sampler of ``[train] search``, the bootstrap) takes the sweep's
-seed and each task is a pure function of its :class:`SweepTask`, so a serial run and a Ray run give the
-same table except the ``wall_s`` column. Ray is the optional extra ``distributed``
+Seeded: every random choice (LightGBM, the Optuna samplers, the bootstrap) takes the sweep's seed and
+each task is a pure function of its :class:`SweepTask`, so a serial run and a Ray run give the same
+table except the ``wall_s`` column. Ray is the optional extra ``distributed``
 (``pip install -e '.[distributed]'``); without it the sweep runs serially.
 """
 

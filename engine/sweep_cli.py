@@ -59,7 +59,7 @@ def sweep_cmd(
     except SweepError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=2) from None
-    tasks = sweep_tasks(spec, configs)
+    tasks = sweep_tasks(spec, configs) if spec.search == "grid" else []  # an Optuna sweep's trials choose them
     total = len(tasks) if spec.search == "grid" else trial_tasks(spec)
     what = f"{total} tasks" + (f" ({spec.trials} Optuna trials)" if spec.search == "optuna" else "")
     executor = "serial"

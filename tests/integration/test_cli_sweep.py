@@ -61,3 +61,20 @@ def test_sweep_command_refuses_a_bad_file_naming_the_key(tmp_path):
     res = runner.invoke(app, ["sweep", "-c", str(bad), "-o", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "flatshare" in res.output and "Traceback" not in res.output
+
+
+def test_sweep_command_runs_an_optuna_search_serially(tmp_path):
+    ticks = tmp_path / "a.parquet"
+    tickfile.write(ticks, random_walk_ticks(8, 10_000))
+    path = tmp_path / "s.toml"
+    path.write_text(
+        f'files = ["{ticks}"]\nfolds = 1\nreplicates = 20\nsearch = "optuna"\ntrials = 2\n'
+        '[grid]\n"labels.horizons_s" = [[5.0]]\n"train.n_estimators" = [5]\n'
+        '[space]\n"labels.dead_zone_ticks" = {low = 0.0, high = 1.0}\n'
+    )
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["sweep", "-c", str(path), "-o", str(out), "--serial"])
+    assert res.exit_code == 0, res.output
+    assert "2 tasks (2 Optuna trials) serially" in res.output
+    table = pl.read_parquet(out / "sweep.parquet")
+    assert table["config_id"].to_list() == [0, 1] and table["h5s.log_loss"].null_count() == 0
