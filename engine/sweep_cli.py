@@ -37,11 +37,11 @@ def sweep_cmd(
 ) -> None:
     """Train and score every configuration x file set x walk-forward fold of a sweep file.
 
-    The configurations are the grid's product, or Optuna trials with search = "optuna". Each task
-    trains one fold's models with its configuration and scores them on the fold's test span (log-loss
-    skill, up-vs-down AUC and their block-bootstrap intervals, ECE, ...). Tasks run as Ray tasks when
-    Ray is installed (pip install -e '.[distributed]'), else one by one. Seeded: a serial and a Ray run
-    write the same table apart from wall times.
+    The configurations are the grid's product, or Optuna trials (search = "optuna"). Each task trains
+    one fold's models and scores them on the fold's test span, with bootstrap intervals.
+
+    Tasks run on Ray when it is installed (the 'distributed' extra), else one by one. Seeded: a serial
+    and a Ray run write the same table apart from wall times.
     """
     from scalper.backtest.sweep import (
         SweepError,
