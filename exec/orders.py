@@ -7,6 +7,7 @@ Every adapter (simulated, paper, venue) moves an :class:`Order` through the same
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -85,7 +86,8 @@ class Fill:
     price : float
         Execution price, quote currency per base unit, > 0.
     fee : float
-        Fee charged for this fill, quote currency, >= 0.
+        Fee charged for this fill, quote currency; >= 0 for a taker fill, negative for a maker fill
+        on a venue that pays a rebate.
     is_maker : bool
         True when the order provided liquidity (maker fee), False when it took it (taker fee).
     reason : str
@@ -94,7 +96,8 @@ class Fill:
     Raises
     ------
     ValueError
-        If ``qty`` or ``price`` is not positive or ``fee`` is negative.
+        If ``qty`` or ``price`` is not positive, ``fee`` is not finite, or a taker fill's ``fee`` is
+        negative (only liquidity providers earn rebates).
     """
 
     order_id: int
@@ -107,10 +110,10 @@ class Fill:
     reason: str
 
     def __post_init__(self) -> None:
-        if not (self.qty > 0.0 and self.price > 0.0 and self.fee >= 0.0):
+        if not (self.qty > 0.0 and self.price > 0.0 and math.isfinite(self.fee) and (self.fee >= 0.0 or self.is_maker)):
             raise ValueError(
-                f"fill of order {self.order_id} needs qty > 0, price > 0, fee >= 0;"
-                f" got qty={self.qty}, price={self.price}, fee={self.fee}"
+                f"fill of order {self.order_id} needs qty > 0, price > 0, a finite fee, >= 0 unless a maker rebate;"
+                f" got qty={self.qty}, price={self.price}, fee={self.fee}, is_maker={self.is_maker}"
             )
 
 

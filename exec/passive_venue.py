@@ -130,8 +130,8 @@ class PassiveSimulatedExchange(ExecutionAdapter):
     response_latency_ns : int
         Exchange-to-engine latency of every response and fill, ns, >= 0.
     maker_fee_bps, taker_fee_bps : float
-        Fee rates, bps of notional; taker >= 0. A negative maker fee (rebate) is refused until
-        :class:`~scalper.exec.orders.Fill` accepts a negative fee.
+        Fee rates, bps of notional; taker >= 0; a negative maker fee is a rebate (a maker fill's fee
+        is then negative).
     queue_model, queue_param : int, float
         :mod:`scalper.exec.queue` model (default risk-averse).
     first_order_id : int
@@ -167,10 +167,6 @@ class PassiveSimulatedExchange(ExecutionAdapter):
     ) -> None:
         if not len(ts) == len(kind) == len(side) == len(price_tick) == len(size):
             raise ValueError("PassiveSimulatedExchange needs event columns of one length")
-        if not maker_fee_bps >= 0.0:
-            raise ValueError(
-                f"maker_fee_bps={maker_fee_bps!r}: a rebate (negative maker fee) needs Fill to accept a negative fee"
-            )
         self._ex = new_exchange(
             tick_size=tick_size,
             lot_size=lot_size,

@@ -70,6 +70,15 @@ def test_fill_non_positive_qty_price_or_negative_fee_raises(qty, price, fee):
         Fill(1, 0, 1, qty, price, fee, False, "entry")
 
 
+def test_a_maker_fill_may_carry_a_rebate_but_a_taker_fill_or_a_nan_fee_may_not():
+    rebate = Fill(1, 0, 1, 1.0, 100.0, -0.02, True, "entry")
+    assert rebate.fee == -0.02
+    with pytest.raises(ValueError, match="is_maker=False"):
+        Fill(1, 0, 1, 1.0, 100.0, -0.02, False, "entry")
+    with pytest.raises(ValueError, match="finite fee"):
+        Fill(1, 0, 1, 1.0, 100.0, float("nan"), True, "entry")
+
+
 def test_taker_fee_is_bps_of_notional():
     assert taker_fee(10_000.0, 4.5) == pytest.approx(4.5)
     assert taker_fee(250.0, 0.0) == 0.0

@@ -142,13 +142,21 @@ def test_an_order_off_the_lot_grid_is_rejected_when_it_would_arrive():
     assert order.status is OrderStatus.REJECTED and ex.open_orders() == []
 
 
-def test_time_never_runs_backwards_and_rebates_wait_for_the_fill_record():
+def test_time_never_runs_backwards():
     ex = venue()
     ex.on_time(100, *NO_BOOK)
     with pytest.raises(ValueError, match="backwards"):
         ex.on_time(99, *NO_BOOK)
-    with pytest.raises(ValueError, match="rebate"):
-        venue(maker_fee_bps=-0.5)
+
+
+def test_a_negative_maker_fee_pays_a_rebate_on_maker_fills_and_the_order_nets_it():
+    ex = venue(maker_fee_bps=-0.5)
+    order = send(ex, 10, 1, 0.2, 50.0)
+    fills = ex.on_time(4_000 + RESP, *NO_BOOK)
+    assert [f.is_maker for f in fills] == [True, True]
+    assert [f.fee for f in fills] == pytest.approx([-50.0 * 0.1 * 0.5 / 1e4] * 2)
+    assert order.status is OrderStatus.FILLED
+    assert ex.order(order.order_id).fees == pytest.approx(-50.0 * 0.2 * 0.5 / 1e4)
 
 
 def test_fill_candidates_are_the_other_side_s_trades_and_rows_at_or_through_the_price():
