@@ -84,7 +84,10 @@ def run_backtest(
     ------
     scalper.backtest.batched.BatchDivergence
         If a decision of the replay differs from the batch pass's.
+    scalper.engine.config.ConfigError
+        For a config the engine cannot trade with (:meth:`EngineConfig.check_tradable`).
     """
+    cfg.check_tradable("backtest")
     fc = cfg.features
     state = FeatureState.from_config(fc)
     events = EventColumns(*data.kernel_columns())

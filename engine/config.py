@@ -153,6 +153,28 @@ class EngineConfig(_Section):
     daemon: DaemonConfig = DaemonConfig()
     feed: FeedConfig = FeedConfig()
 
+    def check_tradable(self, where: str) -> None:
+        """Refuse settings that training accepts but ``where`` (the daemon, the backtest) cannot trade with.
+
+        Feature set 2 trains and evaluates, but the engine's replay and frame kernels run set 1; maker
+        mode needs the passive simulated exchange, which only the backtest has.
+
+        Raises
+        ------
+        ConfigError
+            Naming the key, its value and what to set instead.
+        """
+        if self.features.set != 1:
+            raise ConfigError(
+                f"{where}: [features] set = {self.features.set} is for training and evaluation in this version;"
+                " the engine trades feature set 1 (set = 1)"
+            )
+        if where == "daemon" and self.strategy.mode != "taker":
+            raise ConfigError(
+                f"daemon: [strategy] mode = {self.strategy.mode!r} needs the passive simulated exchange, which only"
+                " the backtest has; the paper daemon trades mode = 'taker'"
+            )
+
 
 def load_config(path: str | Path | None) -> EngineConfig:
     """Read and validate a TOML config; ``None`` gives the defaults.

@@ -113,9 +113,12 @@ class Daemon:
     ------
     ModelCardMismatch
         At construction, if the model directory does not fit the engine (refused at start).
+    ConfigError
+        At construction, for a config the daemon cannot trade with (:meth:`EngineConfig.check_tradable`).
     """
 
     def __init__(self, cfg: EngineConfig, metrics: EngineMetrics | None = None) -> None:
+        cfg.check_tradable("daemon")
         self.cfg = cfg
         d = cfg.daemon
         self.instrument = Instrument(f"BINANCE_{d.market.upper()}", d.symbol, d.tick_size, d.lot_size, "live")

@@ -57,3 +57,24 @@ def test_a_loopback_metrics_host_needs_no_flag(tmp_path, host):
     p = tmp_path / "c.toml"
     p.write_text(f'[daemon]\nmetrics_host = "{host}"\n')
     assert load_config(p).daemon.metrics_host == host
+
+
+def test_settings_training_accepts_but_the_engine_cannot_trade_are_refused_by_where():
+    v2 = EngineConfig.model_validate({"features": {"set": 2}})
+    maker = EngineConfig.model_validate({"strategy": {"mode": "maker"}})
+    with pytest.raises(ConfigError, match=r"backtest: \[features\] set = 2 .*\(set = 1\)"):
+        v2.check_tradable("backtest")
+    with pytest.raises(ConfigError, match=r"daemon: \[strategy\] mode = 'maker' .* mode = 'taker'"):
+        maker.check_tradable("daemon")
+    maker.check_tradable("backtest")  # the backtest has the passive exchange
+    EngineConfig().check_tradable("daemon")
+
+
+def test_the_daemon_and_the_backtest_refuse_before_touching_models_or_data():
+    from scalper.backtest.driver import run_backtest
+    from scalper.engine.daemon import Daemon
+
+    with pytest.raises(ConfigError, match="daemon: .strategy. mode = 'maker'"):
+        Daemon(EngineConfig.model_validate({"strategy": {"mode": "maker"}}))
+    with pytest.raises(ConfigError, match=r"backtest: \[features\] set = 2"):
+        run_backtest(None, None, EngineConfig.model_validate({"features": {"set": 2}}))  # type: ignore[arg-type]
