@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from scalper.engine.sweep_cli import sweep_cmd
+
 app = typer.Typer(
     help="scalper: low-latency event-driven scalping engine (replay, train, backtest).", no_args_is_help=True
 )
@@ -550,6 +552,7 @@ control_app = typer.Typer(
     help="Send an explicit operator command to a running `scalper run` daemon.", no_args_is_help=True
 )
 app.add_typer(control_app, name="control")
+app.command("sweep")(sweep_cmd)
 
 
 @control_app.command("resume")
