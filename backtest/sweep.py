@@ -404,7 +404,7 @@ def run_task(task: SweepTask) -> dict[str, Any]:
             row["error"] = str(exc)
             row["wall_s"] = time.perf_counter() - t0
             return row
-        models = load_model_dir(tmp)
+        models = load_model_dir(tmp, cfg.features.set)
         rows = _fold_rows(models, task.files, cfg)
         for p in models.predictors:
             prefix = f"h{p.card.horizon_s:g}s"

@@ -220,7 +220,7 @@ def evaluate_model_dir(
     """
     if not ticks:
         raise ValueError("no tick file to evaluate on")
-    models = load_model_dir(model_dir)
+    models = load_model_dir(model_dir, features_cfg.set)
     rows = {p.horizon_ns: _Rows() for p in models.predictors}
     segments = []
     for path in ticks:

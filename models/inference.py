@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from scalper.features.registry import FEATURE_SET_VERSION
 from scalper.ingest.tickfile import Instrument
 from scalper.models.card import ModelCard, ModelCardMismatch
 
@@ -49,13 +50,13 @@ class OnnxPredictor:
         from what the card says.
     """
 
-    def __init__(self, onnx_path: str | Path) -> None:
+    def __init__(self, onnx_path: str | Path, feature_set: int = FEATURE_SET_VERSION) -> None:
         path = Path(onnx_path)
         card_path = path.with_name(path.stem + CARD_SUFFIX)
         if not card_path.exists():
             raise ModelCardMismatch(f"{path}: no model card {card_path.name} beside it")
         self.card = ModelCard.load(card_path)
-        self.card.check_features(str(card_path))
+        self.card.check_features(str(card_path), feature_set)
         self.path = path
         try:
             self.session = _session(path)
@@ -175,8 +176,10 @@ class ModelSet:
                 raise ModelCardMismatch(f"{where}: trained with tick size {trained_tick:g}, data has {tick_size:g}")
 
 
-def load_model_dir(directory: str | Path) -> ModelSet:
+def load_model_dir(directory: str | Path, feature_set: int = FEATURE_SET_VERSION) -> ModelSet:
     """Load every ``*.onnx`` of ``directory`` with its card, refusing the whole set on any mismatch.
+
+    ``feature_set`` is the set the caller computes (``[features] set``); a model of another set is refused.
 
     Raises
     ------
@@ -193,7 +196,7 @@ def load_model_dir(directory: str | Path) -> ModelSet:
             raise ModelCardMismatch(f"{card_path}: its model {onnx_path.name} is missing")
     if not paths:
         raise ModelCardMismatch(f"{directory}: no .onnx model found")
-    predictors = sorted((OnnxPredictor(p) for p in paths), key=lambda p: p.horizon_ns)
+    predictors = sorted((OnnxPredictor(p, feature_set) for p in paths), key=lambda p: p.horizon_ns)
     horizons = [p.horizon_ns for p in predictors]
     if len(set(horizons)) != len(horizons):
         raise ModelCardMismatch(f"{directory}: two models share a horizon ({horizons})")

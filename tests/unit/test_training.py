@@ -144,3 +144,18 @@ def test_sessions_clock_squeezes_the_gap_between_sessions():
     assert rows.clock_ns.tolist() == [10, 20, 30, 31, 36]
     with pytest.raises(ValueError, match="not after session 0 ends"):
         Sessions((fm([10, 20]), fm([20, 30])), (None, None))
+
+
+def test_a_feature_set_2_model_loads_and_evaluates_where_set_2_is_computed_and_is_refused_elsewhere(ticks, tmp_path):
+    from scalper.models.card import ModelCardMismatch
+    from scalper.models.evaluate import evaluate_model_dir
+
+    v2 = FeaturesConfig(set=2)
+    train_models(ticks, tmp_path, v2, LabelsConfig(horizons_s=[5.0]), TrainConfig(**FAST))
+    (p,) = load_model_dir(tmp_path, 2).predictors
+    assert p.card.feature_set_version == 2 and len(p.card.feature_names) > 15
+    with pytest.raises(ModelCardMismatch, match="feature set v2, engine has v1"):
+        load_model_dir(tmp_path)
+    ev = evaluate_model_dir(tmp_path, [ticks], v2, threshold=0.5, taker_fee_bps=0.5, replicates=20)
+    (h,) = ev.horizons.values()
+    assert np.isfinite(h.log_loss) and h.rows > 0
