@@ -73,6 +73,54 @@ class FeatureImportance(BaseModel):
     )
 
 
+class RegimeFit(BaseModel):
+    """One regime of a gated model: its training rows and whether it has a model of its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    regime: int
+    train_rows: int
+    own_model: bool
+    n_trees: int | None = None
+    fallback_reason: str | None = Field(None, description="why the pooled model serves this regime, if it does")
+
+
+class RegimeGate(BaseModel):
+    """How a regime-gated model chooses its sub-model (``models/regime.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feature: str = Field(description="the regime feature, read at decision time")
+    thresholds: list[float] = Field(description="float32 quantiles of the feature over the training rows only")
+    calibration: str = Field(description="where the calibration sits: 'after selection' or 'none'")
+    regimes: list[RegimeFit]
+
+
+class ComparedMetrics(BaseModel):
+    """One model's test-span log-loss skill and up-vs-down AUC with block-bootstrap intervals
+    (``models.evaluation``: moving blocks of the horizon, percentile intervals)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: int
+    log_loss: float
+    prior_log_loss: float
+    log_loss_skill: float
+    log_loss_skill_interval: tuple[float | None, float | None]
+    auc_up_down: float | None
+    auc_up_down_interval: tuple[float | None, float | None]
+
+
+class RegimeComparison(BaseModel):
+    """The pooled single model and the regime-gated model on the same fold's test span."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    single: ComparedMetrics
+    gated: ComparedMetrics
+    gate: RegimeGate
+
+
 class FoldCard(BaseModel):
     """One walk-forward fold: its spans (first and last row time, ns), its model's test-span metrics and
     feature importance (None on cards written before it was recorded)."""
@@ -87,6 +135,9 @@ class FoldCard(BaseModel):
     test: SplitMetrics
     test_uncalibrated: SplitMetrics | None = None
     importance: FeatureImportance | None = None
+    regime_comparison: RegimeComparison | None = Field(
+        None, description="regime_gate set: the single and the gated model on this test span ('test' is the gated one)"
+    )
 
 
 class ModelCard(BaseModel):
@@ -130,6 +181,7 @@ class ModelCard(BaseModel):
     sample_weights: str = "none"
     window: str = "expanding"
     folds: list[FoldCard] = Field(default_factory=list, description="every walk-forward fold, oldest first")
+    regime_gate: RegimeGate | None = Field(None, description="the shipped graph's regime gate, if it is gated")
 
     @model_validator(mode="before")
     @classmethod

@@ -112,3 +112,9 @@ class TrainConfig(_Section):
         " on an inner purged split of its training span (models/search.py; the 'research' extra)",
     )
     search_trials: int = Field(20, ge=1, description="search = 'optuna': trials per fold and horizon")
+    regime_gate: Literal["none", "volatility"] = Field(
+        "none",
+        description="volatility: one LightGBM per volatility regime of the training span beside the pooled model,"
+        " selected per row inside one ONNX graph (models/regime.py)",
+    )
+    regime_bins: int = Field(2, ge=2, le=3, description="regime_gate: regimes, cut at training-span quantiles")

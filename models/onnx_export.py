@@ -12,6 +12,7 @@ import onnxruntime as ort
 from onnxmltools.convert.common.data_types import FloatTensorType
 
 from scalper.models.calibration import Calibration, IsotonicCalibration, TemperatureCalibration, calibrate_graph
+from scalper.models.regime import GatedModel, gated_graph
 
 INPUT_NAME = "input"
 PROBABILITIES = "probabilities"
@@ -27,6 +28,8 @@ class ParityError(RuntimeError):
 
 def _float32_floor(text: str) -> str:
     # The largest float32 <= each threshold: for float32 inputs, x <= t exactly when x <= floor32(t).
+    if not text.strip():
+        return text  # a tree that is a single leaf has no threshold
     out = []
     for v in text.split(" "):
         t = float(v)
@@ -84,6 +87,34 @@ def to_onnx(model, n_features: int, calibration: Calibration | None = None) -> b
     return onx.SerializeToString()
 
 
+def to_onnx_gated(gated: GatedModel, n_features: int, calibration: Calibration | None = None) -> bytes:
+    """Convert a :class:`~scalper.models.regime.GatedModel` to one serialized ONNX graph (same input and
+    outputs as :func:`to_onnx`) that runs every regime's trees and selects each row's by the regime column.
+
+    The calibration, if any, is one map applied *after* the selection (fitted on the gated model's
+    validation probabilities): a temperature is folded into every tree ensemble (softmax(s / T) of the
+    selected row equals the selected softmax(s / T)), isotonic maps follow the selection as nodes.
+    """
+    pooled = to_onnx(gated.pooled, n_features)
+    regimes = [None if m is None else to_onnx(m, n_features) for m in gated.models]
+    iso = isinstance(calibration, IsotonicCalibration)
+    onx = gated_graph(
+        regimes,
+        pooled,
+        gated.column,
+        gated.thresholds,
+        RAW_PROBABILITIES if iso else PROBABILITIES,
+        "raw_label" if iso else "label",
+    )
+    if isinstance(calibration, TemperatureCalibration):
+        for node in onx.graph.node:
+            if node.op_type == "TreeEnsembleClassifier":
+                calibration.fold_into(node)
+    elif isinstance(calibration, IsotonicCalibration):
+        onx = calibrate_graph(onx, calibration, RAW_PROBABILITIES, PROBABILITIES, "label")
+    return onx.SerializeToString()
+
+
 # What onnxmltools emits after the tree ensemble: two Identity, a Cast of the int64 label to int64
 # and a Mul of the probabilities by one. They change no value, but ONNX Runtime runs each as a node of
 # its own on every single-row call (figures: BENCHMARKS.md, 2026-12-06), so the ensemble's own outputs
@@ -125,6 +156,9 @@ def parity_check(
     calibration: Calibration | None = None,
 ) -> float:
     """Run LightGBM and ONNX Runtime on ``X`` (float32[N, F]) and return the largest probability difference.
+
+    ``model`` is an ``LGBMClassifier`` or a :class:`~scalper.models.regime.GatedModel` (the graph from
+    :func:`to_onnx_gated`): the reference then chooses each row's model in numpy and predicts.
 
     With ``calibration`` (a graph from ``to_onnx(model, F, calibration)``), a temperature graph is
     compared with ``calibration.apply`` of LightGBM's probabilities; for isotonic maps two differences

@@ -7,7 +7,12 @@ span, which the fold never saw, and record its feature importance there (``model
 and permutation on the test span). The last fold's model (trained on the most recent data) is shipped with
 its calibration inside the ONNX graph; the card records every fold's spans and test metrics. With
 ``[train] search = "optuna"`` each fold's LightGBM parameters are first chosen inside its training
-span (``models.search``); the card's ``params`` hold the shipped model's choice.
+span (``models.search``); the card's ``params`` hold the shipped model's choice. With ``[train]
+regime_gate = "volatility"`` each fold also fits one LightGBM per volatility regime (``models.regime``:
+thresholds from the fold's training rows; a regime with too few training rows, a missing class or no
+validation row is served by the pooled model), with the pooled model's parameters; the calibration is one
+map fitted on the gated model's validation probabilities and applied after the selection. The gated graph
+is shipped, and every fold's card compares it with the pooled single model (each calibrated on its own).
 """
 
 from __future__ import annotations
@@ -29,18 +34,41 @@ from scalper.features.kernels import FeatureState
 from scalper.features.registry import feature_names
 from scalper.ingest import tickfile
 from scalper.models.calibration import Calibration, fit_isotonic, fit_temperature
-from scalper.models.card import FeatureImportance, FoldCard, LabelSpec, ModelCard, SplitMetrics
+from scalper.models.card import (
+    ComparedMetrics,
+    FeatureImportance,
+    FoldCard,
+    LabelSpec,
+    ModelCard,
+    RegimeComparison,
+    RegimeFit,
+    RegimeGate,
+    SplitMetrics,
+)
 from scalper.models.config import LabelsConfig, TrainConfig
 from scalper.models.dataset import HorizonLabels, Sessions, choose_dead_zone, first_passage_spec
-from scalper.models.evaluation import classwise_ece, up_down_auc
+from scalper.models.evaluation import (
+    block_bootstrap_indices,
+    block_length,
+    classwise_ece,
+    percentile_interval,
+    prior_proba,
+    row_log_loss,
+    skill_score,
+    up_down_auc,
+)
 from scalper.models.importance import gain_shares, permutation_log_loss
 from scalper.models.labels import CLASS_NAMES, uniqueness_weights
-from scalper.models.onnx_export import INPUT_NAME, PROBABILITIES, parity_check, save_onnx, to_onnx
+from scalper.models.onnx_export import INPUT_NAME, PROBABILITIES, parity_check, save_onnx, to_onnx, to_onnx_gated
+from scalper.models.regime import GatedModel, assign_regimes, regime_column, regime_thresholds
 from scalper.models.search import SearchResult, search_params
 from scalper.models.split import Fold, walk_forward
 from scalper.models.touchpath import touch_path
 
 N_CLASSES = len(CLASS_NAMES)
+# A regime gets its own model only with this many training rows per LightGBM leaf minimum (else pooled).
+MIN_REGIME_ROWS_PER_LEAF = 10
+COMPARISON_REPLICATES = 100  # block-bootstrap resamples of the single-vs-gated comparison on each test span
 _VERSIONED = ("scalper", "lightgbm", "onnxmltools", "onnxruntime", "onnx", "numpy", "numba", "scikit-learn")
 
 
@@ -63,6 +91,9 @@ class _FoldFit:
     prior: np.ndarray
     parts: dict[str, np.ndarray]
     search: SearchResult | None = None
+    gated: GatedModel | None = None
+    gate: RegimeGate | None = None
+    single_calibration: Calibration | None = None
 
 
 def _metrics(y: np.ndarray, proba: np.ndarray, prior: np.ndarray) -> SplitMetrics:
@@ -106,12 +137,76 @@ def _weights(ts: np.ndarray, labels: HorizonLabels, mask: np.ndarray, kind: str)
     return w / w.mean()
 
 
-def _predict(fit: _FoldFit, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    raw = np.asarray(fit.model.predict_proba(X))
-    if fit.calibration is None:
+def _predict(fit: _FoldFit, X: np.ndarray, single: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    # The shipped model (gated when a gate is configured), or with single=True the pooled model alone.
+    model: Any = fit.model if single or fit.gated is None else fit.gated
+    calibration = fit.single_calibration if single and fit.gated is not None else fit.calibration
+    raw = np.asarray(model.predict_proba(X))
+    if calibration is None:
         return raw, raw
-    cal = fit.calibration.apply(raw).astype(np.float64)
+    cal = calibration.apply(raw).astype(np.float64)
     return raw, cal / cal.sum(axis=1, keepdims=True)  # float32 sums are 1 only to ~1e-7; metrics want 1
+
+
+def _calibrate(raw_val: np.ndarray, y_val: np.ndarray, w_val: np.ndarray, t: TrainConfig) -> Calibration | None:
+    if t.calibration == "none":
+        return None
+    fit = fit_isotonic if t.calibration == "isotonic" else fit_temperature
+    return fit(raw_val, y_val, sample_weight=w_val)
+
+
+def _fit_regimes(
+    X64: np.ndarray,
+    y: np.ndarray,
+    parts: dict[str, np.ndarray],
+    weights: Callable[[np.ndarray], np.ndarray],
+    pooled: lgb.LGBMClassifier,
+    params: dict[str, Any],
+    t: TrainConfig,
+    names: Sequence[str],
+) -> tuple[GatedModel, RegimeGate]:
+    col = regime_column(names)
+    thresholds = regime_thresholds(X64[parts["train"], col], t.regime_bins)
+    regime = assign_regimes(X64[:, col], thresholds)
+    min_rows = MIN_REGIME_ROWS_PER_LEAF * t.min_child_samples
+    models: list[lgb.LGBMClassifier | None] = []
+    fits = []
+    for k in range(t.regime_bins):
+        train = parts["train"] & (regime == k)
+        val = parts["val"] & (regime == k)
+        counts = np.bincount(y[train].astype(np.int64), minlength=N_CLASSES)
+        reason = None
+        if train.sum() < min_rows:
+            reason = f"{int(train.sum())} training rows < {min_rows}"
+        elif (counts == 0).any():
+            reason = f"training rows lack class(es) {[CLASS_NAMES[i] for i in np.flatnonzero(counts == 0)]}"
+        elif not val.any():
+            reason = "no validation row"
+        if reason is not None:
+            models.append(None)
+            fits.append(RegimeFit(regime=k, train_rows=int(train.sum()), own_model=False, fallback_reason=reason))
+            continue
+        m = lgb.LGBMClassifier(**params)
+        m.fit(
+            X64[train],
+            y[train].astype(np.int64),
+            sample_weight=weights(train),
+            eval_X=(X64[val],),
+            eval_y=(y[val].astype(np.int64),),
+            eval_sample_weight=[weights(val)],
+            callbacks=[lgb.early_stopping(t.early_stopping_rounds, verbose=False)] if t.early_stopping_rounds else [],
+        )
+        models.append(m)
+        fits.append(
+            RegimeFit(regime=k, train_rows=int(train.sum()), own_model=True, n_trees=int(m.booster_.num_trees()))
+        )
+    gate = RegimeGate(
+        feature=names[col],
+        thresholds=[float(v) for v in thresholds],
+        calibration="none" if t.calibration == "none" else "after selection",
+        regimes=fits,
+    )
+    return GatedModel(col, thresholds, tuple(models), pooled), gate
 
 
 def _fit_fold(
@@ -122,6 +217,7 @@ def _fit_fold(
     t: TrainConfig,
     horizon_s: float,
     inner: tuple[np.ndarray, np.ndarray, LabelsConfig] | None = None,
+    names: Sequence[str] = (),
 ) -> _FoldFit:
     y = labels.y
     known = y >= 0
@@ -182,12 +278,47 @@ def _fit_fold(
         eval_sample_weight=[w_val],
         callbacks=callbacks,
     )
-    calibration: Calibration | None = None
-    if t.calibration != "none":
-        raw_val = np.asarray(model.predict_proba(X64[parts["val"]]))
-        fit = fit_isotonic if t.calibration == "isotonic" else fit_temperature
-        calibration = fit(raw_val, y[parts["val"]].astype(np.int64), sample_weight=w_val)
-    return _FoldFit(fold, model, calibration, counts / counts.sum(), parts, search)
+    y_val = y[parts["val"]].astype(np.int64)
+    calibration = _calibrate(np.asarray(model.predict_proba(X64[parts["val"]])), y_val, w_val, t)
+    prior = counts / counts.sum()
+    if t.regime_gate == "none":
+        return _FoldFit(fold, model, calibration, prior, parts, search)
+    gated, gate = _fit_regimes(
+        X64,
+        y,
+        parts,
+        lambda mask: _weights(ts, labels, mask, t.sample_weights),
+        model,
+        params,
+        t,
+        names,
+    )
+    gated_cal = _calibrate(gated.predict_proba(X64[parts["val"]]), y_val, w_val, t)
+    return _FoldFit(fold, model, gated_cal, prior, parts, search, gated, gate, calibration)
+
+
+def _compared(
+    y: np.ndarray, proba: np.ndarray, prior: np.ndarray, ts: np.ndarray, horizon_ns: int, seed: int
+) -> ComparedMetrics:
+    # Skill and AUC with moving-block bootstrap intervals, as `scalper evaluate` computes them.
+    ll = row_log_loss(y, proba)
+    ll_prior = row_log_loss(y, prior_proba(prior, len(y)))
+    skills, aucs = [], []
+    for idx in block_bootstrap_indices(len(y), block_length(ts, horizon_ns), COMPARISON_REPLICATES, seed):
+        skills.append(skill_score(float(ll[idx].mean()), float(ll_prior[idx].mean())))
+        a = up_down_auc(y[idx], proba[idx])
+        aucs.append(np.nan if a is None else a)
+    si = percentile_interval(np.asarray(skills))
+    ai = percentile_interval(np.asarray(aucs))
+    return ComparedMetrics(
+        rows=int(len(y)),
+        log_loss=float(ll.mean()),
+        prior_log_loss=float(ll_prior.mean()),
+        log_loss_skill=skill_score(float(ll.mean()), float(ll_prior.mean())),
+        log_loss_skill_interval=(si.low, si.high),
+        auc_up_down=up_down_auc(y, proba),
+        auc_up_down_interval=(ai.low, ai.high),
+    )
 
 
 def _importance(fit: _FoldFit, X: np.ndarray, y: np.ndarray, names: list[str], seed: int) -> FeatureImportance:
@@ -199,10 +330,20 @@ def _importance(fit: _FoldFit, X: np.ndarray, y: np.ndarray, names: list[str], s
     )
 
 
-def _fold_card(fit: _FoldFit, X64: np.ndarray, ts: np.ndarray, y: np.ndarray, names: list[str], seed: int) -> FoldCard:
+def _fold_card(
+    fit: _FoldFit, X64: np.ndarray, ts: np.ndarray, y: np.ndarray, names: list[str], seed: int, horizon_ns: int
+) -> FoldCard:
     test = fit.parts["test"]
     raw, cal = _predict(fit, X64[test])
     yt = y[test].astype(np.int64)
+    comparison = None
+    if fit.gate is not None:
+        single = _predict(fit, X64[test], single=True)[1]
+        comparison = RegimeComparison(
+            single=_compared(yt, single, fit.prior, ts[test], horizon_ns, seed),
+            gated=_compared(yt, cal, fit.prior, ts[test], horizon_ns, seed),
+            gate=fit.gate,
+        )
     return FoldCard(
         index=fit.fold.index,
         train_span_ns=_span(ts, fit.parts["train"]),
@@ -212,6 +353,7 @@ def _fold_card(fit: _FoldFit, X64: np.ndarray, ts: np.ndarray, y: np.ndarray, na
         test=_metrics(yt, cal, fit.prior),
         test_uncalibrated=_metrics(yt, raw, fit.prior) if fit.calibration is not None else None,
         importance=_importance(fit, X64[test], yt, names, seed),
+        regime_comparison=comparison,
     )
 
 
@@ -276,8 +418,9 @@ def train_horizon(
     X64 = X32.astype(np.float64)
     y = labels.y
     inner = (rows.clock_ns, labels.end_ns - rows.offset_ns, labels_cfg)
-    fits = [_fit_fold(X64, ts, labels, f, train_cfg, horizon_s, inner) for f in folds]
-    fold_cards = [_fold_card(fit, X64, ts, y, card_base["feature_names"], train_cfg.seed) for fit in fits]
+    names = card_base["feature_names"]
+    fits = [_fit_fold(X64, ts, labels, f, train_cfg, horizon_s, inner, names) for f in folds]
+    fold_cards = [_fold_card(fit, X64, ts, y, names, train_cfg.seed, horizon_ns) for fit in fits]
     last = fits[-1]
     metrics = {}
     for name, mask in last.parts.items():
@@ -285,8 +428,12 @@ def train_horizon(
     if last.calibration is not None:
         test = last.parts["test"]
         metrics["test_uncalibrated"] = _metrics(y[test].astype(np.int64), _predict(last, X64[test])[0], last.prior)
-    onnx_bytes = _named_graph(to_onnx(last.model, X32.shape[1], last.calibration), f"h{horizon_s:g}s")
-    parity = parity_check(last.model, onnx_bytes, X32, calibration=last.calibration)
+    if last.gated is None:
+        onnx_bytes = to_onnx(last.model, X32.shape[1], last.calibration)
+    else:
+        onnx_bytes = to_onnx_gated(last.gated, X32.shape[1], last.calibration)
+    onnx_bytes = _named_graph(onnx_bytes, f"h{horizon_s:g}s")
+    parity = parity_check(last.gated or last.model, onnx_bytes, X32, calibration=last.calibration)
     stem = f"h{horizon_s:g}s"
     onnx_path = out_dir / f"{stem}.onnx"
     card = ModelCard(
@@ -324,6 +471,7 @@ def train_horizon(
         sample_weights=train_cfg.sample_weights,
         window=train_cfg.window,
         folds=fold_cards,
+        regime_gate=last.gate,
         **card_base,
     )
     save_onnx(onnx_bytes, onnx_path)

@@ -159,3 +159,47 @@ def test_a_feature_set_2_model_loads_and_evaluates_where_set_2_is_computed_and_i
     ev = evaluate_model_dir(tmp_path, [ticks], v2, threshold=0.5, taker_fee_bps=0.5, replicates=20)
     (h,) = ev.horizons.values()
     assert np.isfinite(h.log_loss) and h.rows > 0
+
+
+def test_regime_gated_training_ships_one_graph_and_compares_it_with_the_single_model(ticks, tmp_path):
+    from scalper.features.batch import compute_features
+    from scalper.models.regime import regime_thresholds
+
+    labels = LabelsConfig(horizons_s=[5.0], flat_share=0.3, split=(0.4, 0.2, 0.4))
+    train = TrainConfig(**FAST, folds=2, calibration="temperature", regime_gate="volatility", regime_bins=3)
+    (res,) = train_models(ticks, tmp_path, FeaturesConfig(), labels, train)
+    card = res.card
+    gate = card.regime_gate
+    assert gate is not None and gate.feature == "realized_vol_30s_bps" and gate.calibration == "after selection"
+    assert [r.regime for r in gate.regimes] == [0, 1, 2] and all(r.own_model for r in gate.regimes)
+    # The thresholds are quantiles of the shipped (last) fold's training rows, not of the whole file.
+    fm = compute_features(tickfile.read(ticks))
+    x = fm.X[:, card.feature_names.index(gate.feature)].astype(np.float32)
+    lo, hi = card.train_span_ns
+    assert gate.thresholds == regime_thresholds(x[(fm.ts >= lo) & (fm.ts <= hi)], 3).tolist()
+    assert gate.thresholds != regime_thresholds(x, 3).tolist()
+    assert card.parity_max_abs_diff <= 1e-5
+    for f in card.folds:
+        c = f.regime_comparison
+        assert c is not None and c.single.rows == c.gated.rows == f.test.rows
+        assert c.gated.log_loss == pytest.approx(f.test.log_loss)
+        for m in (c.single, c.gated):
+            assert np.isfinite(m.log_loss_skill) and m.auc_up_down is not None
+            lo_, hi_ = m.log_loss_skill_interval
+            assert lo_ is not None and hi_ is not None and lo_ <= hi_
+        assert c.single.log_loss != c.gated.log_loss
+    (p,) = load_model_dir(tmp_path).predictors
+    proba = p.predict_batch(fm.X[-500:].astype(np.float32))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_a_regime_with_too_few_training_rows_falls_back_to_the_pooled_model(ticks, tmp_path):
+    labels = LabelsConfig(horizons_s=[5.0], flat_share=0.3, split=(0.4, 0.2, 0.4))
+    # 10 rows per leaf x 2000 = 20 000 rows: more than any regime of this file has.
+    train = TrainConfig(n_estimators=5, early_stopping_rounds=0, min_child_samples=2_000, regime_gate="volatility")
+    (res,) = train_models(ticks, tmp_path, FeaturesConfig(), labels, train)
+    gate = res.card.regime_gate
+    assert gate is not None and not any(r.own_model for r in gate.regimes)
+    assert all("training rows <" in (r.fallback_reason or "") for r in gate.regimes)
+    c = res.card.folds[0].regime_comparison
+    assert c is not None and c.gated.log_loss == pytest.approx(c.single.log_loss)
