@@ -100,6 +100,9 @@ class FoldSummary:
     balanced_accuracy: float
     prior_balanced_accuracy: float
     n_trees: int
+    # [train] regime_gate set: the card's RegimeComparison as JSON (single and gated model on this test span:
+    # log-loss skill and up-vs-down AUC with block-bootstrap intervals, and the gate's feature and thresholds).
+    regime_comparison: dict | None = None
 
 
 def fold_rows(card: ModelCard) -> list[FoldSummary]:
@@ -119,6 +122,7 @@ def fold_rows(card: ModelCard) -> list[FoldSummary]:
             balanced_accuracy=f.test.balanced_accuracy,
             prior_balanced_accuracy=f.test.baseline_balanced_accuracy,
             n_trees=f.n_trees,
+            regime_comparison=None if f.regime_comparison is None else f.regime_comparison.model_dump(mode="json"),
         )
         for f in card.folds
     ]

@@ -122,6 +122,7 @@ def markdown(ev: ModelEvaluation) -> str:
                 for f in folds
             ]
         lines.append("")
+    lines += regime_lines(ev)
     lines += [
         "## How to read it",
         "",
@@ -147,6 +148,41 @@ def markdown(ev: ModelEvaluation) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _pair(m: dict, key: str) -> str:
+    low, high = m[f"{key}_interval"]
+    ci = "[n/a]" if low is None or high is None else f"[{low:.4f}, {high:.4f}]"
+    return f"{_num(m[key])} {ci}"
+
+
+def regime_lines(ev: ModelEvaluation) -> list[str]:
+    """Return the markdown section "Single vs regime-gated" (empty if no card compares them): per horizon and
+    fold, the pooled single model and the regime-gated one on the fold's test span, as training scored them."""
+    rows = [(h, f.index, f.regime_comparison) for h, folds in ev.folds.items() for f in folds if f.regime_comparison]
+    if not rows:
+        return []
+    lines = [
+        "## Single vs regime-gated (from the cards)",
+        "",
+        "Each fold's pooled single model and its regime-gated model (one LightGBM per volatility regime of the"
+        " training span, the pooled one where a regime had too few rows), each calibrated on the validation"
+        " span, on the same test span; intervals: moving-block bootstrap, 95 %.",
+        "",
+        "| horizon | fold | rows | log-loss skill: single | log-loss skill: gated | AUC up vs down: single"
+        " | AUC up vs down: gated | regime feature: thresholds (own models) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for h, index, c in rows:
+        gate = c["gate"]
+        own = sum(r["own_model"] for r in gate["regimes"])
+        cuts = ", ".join(f"{t:.4g}" for t in gate["thresholds"])
+        lines.append(
+            f"| {h} | {index} | {c['gated']['rows']:,} | {_pair(c['single'], 'log_loss_skill')}"
+            f" | {_pair(c['gated'], 'log_loss_skill')} | {_pair(c['single'], 'auc_up_down')}"
+            f" | {_pair(c['gated'], 'auc_up_down')} | {gate['feature']}: {cuts} ({own}/{len(gate['regimes'])}) |"
+        )
+    return [*lines, ""]
 
 
 def plot_reliability(path: Path, x: HorizonEvaluation, classes: list[str], title: str) -> None:

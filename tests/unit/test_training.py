@@ -191,6 +191,18 @@ def test_regime_gated_training_ships_one_graph_and_compares_it_with_the_single_m
     (p,) = load_model_dir(tmp_path).predictors
     proba = p.predict_batch(fm.X[-500:].astype(np.float32))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    # The evaluation report carries the comparison, one row per fold, from the card.
+    from scalper.models.evaluate import evaluate_model_dir
+    from scalper.models.evaluation_report import write_evaluation_report
+
+    ev = evaluate_model_dir(tmp_path, [ticks], FeaturesConfig(), threshold=0.5, taker_fee_bps=0.5, replicates=20)
+    write_evaluation_report(tmp_path / "report", ev, card.classes)
+    md = (tmp_path / "report" / "evaluation.md").read_text()
+    assert "## Single vs regime-gated (from the cards)" in md
+    rows = [line for line in md.splitlines() if line.startswith("| 5s | ") and "realized_vol_30s_bps" in line]
+    assert len(rows) == 2 and "(3/3)" in rows[0]
+    single = card.folds[1].regime_comparison.single
+    assert f"{single.log_loss_skill:.4f}" in rows[1]
 
 
 def test_a_regime_with_too_few_training_rows_falls_back_to_the_pooled_model(ticks, tmp_path):
