@@ -322,6 +322,8 @@ def _compared(
 
 
 def _importance(fit: _FoldFit, X: np.ndarray, y: np.ndarray, names: list[str], seed: int) -> FeatureImportance:
+    # Gain is the pooled model's (a gated fold's regime models split their gain by regime); the permutation
+    # is the shipped model's, gated or not, on the test span.
     gain = gain_shares(fit.model.booster_.feature_importance(importance_type="gain"))
     perm = permutation_log_loss(lambda rows: _predict(fit, rows)[1], X, y, N_CLASSES, seed)
     return FeatureImportance(
@@ -405,7 +407,9 @@ def train_horizon(
     TrainingError
         If a part of some fold has no labelled row or a training span lacks a class.
     ValueError
-        If the folds cannot be cut (``models.split.walk_forward``) or the labels are misconfigured.
+        If the folds cannot be cut (``models.split.walk_forward``) or the labels are misconfigured; with a
+        regime gate, if the feature set has no regime feature or a regime holds no training row
+        (``models.regime.regime_thresholds``).
     onnx_export.ParityError
         If ONNX Runtime and LightGBM (with the calibration) disagree (nothing is written then).
     """
