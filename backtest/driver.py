@@ -24,6 +24,7 @@ from scalper.engine.config import EngineConfig
 from scalper.engine.core import Decisions, EngineCore, GeneralDecisions
 from scalper.engine.maker import MakerCore
 from scalper.exec.passive_venue import PassiveSimulatedExchange
+from scalper.exec.queue import QUEUE_MODEL_NAMES
 from scalper.exec.simulated import SimulatedExchange
 from scalper.features.batch import FeatureMatrix, FeatureStream
 from scalper.features.kernels import EventColumns, FeatureState
@@ -155,8 +156,11 @@ def _make_core(
             tick_size=inst.tick_size,
             lot_size=inst.lot_size,
             entry_latency_ns=latency_ns,
+            response_latency_ns=int(round(ex.response_latency_ms * 1e6)),
             maker_fee_bps=ex.maker_fee_bps,
             taker_fee_bps=ex.taker_fee_bps,
+            queue_model=QUEUE_MODEL_NAMES[ex.queue_model],
+            queue_param=ex.queue_param,
         )
         return MakerCore(
             inst,

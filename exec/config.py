@@ -1,6 +1,8 @@
-"""Configuration of the execution side: order latency, the decision's compute time and fees."""
+"""Configuration of the execution side: order latency, the decision's compute time, fees and the queue model."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,6 +22,17 @@ class ExecConfig(BaseModel):
     taker_fee_bps: float = Field(0.5, ge=0.0, description="taker fee, bps of notional")
     maker_fee_bps: float = Field(
         0.0, allow_inf_nan=False, description="maker fee, bps of notional; negative is a rebate"
+    )
+    response_latency_ms: float = Field(
+        0.0, ge=0.0, description="maker mode: venue-to-engine latency of every answer and fill, ms (event time)"
+    )
+    queue_model: Literal["risk_averse", "prob_power", "prob_log", "prob_power2", "prob_log2", "prob_power3"] = Field(
+        "risk_averse",
+        description="maker mode: how cancellations at a resting order's price move it up its queue (exec/queue.py:"
+        " risk_averse never; the prob_* models are hftbacktest's ProbQueueModel functions)",
+    )
+    queue_param: float = Field(
+        3.0, gt=0.0, allow_inf_nan=False, description="the prob_power* models' exponent (hftbacktest's examples: 2, 3)"
     )
 
     @model_validator(mode="after")

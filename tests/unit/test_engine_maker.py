@@ -191,3 +191,16 @@ def test_taker_mode_is_unchanged_by_the_maker_settings():
     assert f["maker"].tolist() == [False, False]
     assert not isinstance(res.core, MakerCore)
     assert np.all(f["fee"] > 0)
+
+
+@pytest.mark.parametrize(("model", "filled"), [("risk_averse", []), ("prob_power", [10.0])])
+def test_the_configured_queue_model_decides_whether_cancels_move_the_entry_up(model, filled):
+    b = _book()
+    b.message(T0 + 50 * MS, (0, 1, 10_000, 200.0))  # 100 more join behind our entry
+    b.message(T0 + 80 * MS, (0, 1, 10_000, 40.0))  # 160 cancelled: 40 left, ours among them
+    b.trade(T0 + 100 * MS, -1, 10_000, 30.0)
+    # risk_averse: cancels never help, 40 ahead, 30 traded: not filled. prob_power(2): half the cancels
+    # (by the 100 ahead vs the 100 behind) were ahead, 20 ahead, 30 traded: all 10 of ours fill.
+    cfg = CFG.model_copy(update={"exec": CFG.exec.model_copy(update={"queue_model": model, "queue_param": 2.0})})
+    _, f = _replay(b, [UP], cfg)
+    assert f["qty"][f["reason"] == "entry"].tolist() == filled
