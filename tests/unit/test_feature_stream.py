@@ -34,7 +34,10 @@ def test_a_failed_pass_raises_in_the_reader(session, monkeypatch):
     def broken(*_args):
         raise MemoryError("no room for the rows")
 
-    monkeypatch.setattr(batch, "run_batch", broken)
+    from scalper.features import kernel_sets
+
+    v1 = kernel_sets.KERNEL_SETS[1]
+    monkeypatch.setitem(kernel_sets.KERNEL_SETS, 1, v1._replace(run_batch=broken))
     stream = FeatureStream(session, background=True)
     with pytest.raises(RuntimeError, match="the feature pass failed") as err:
         stream.rows_ready(1)
