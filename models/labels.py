@@ -334,4 +334,6 @@ def uniqueness_weights(start_ns: np.ndarray, end_ns: np.ndarray, keep: np.ndarra
     inv[1:] = np.cumsum(np.where(conc > 0, 1.0 / np.maximum(conc, 1), 0.0))
     out = np.zeros(m)
     out[kept] = (inv[last[kept] + 1] - inv[first[kept]]) / (last[kept] - first[kept] + 1)
-    return out
+    # A difference of prefix sums carries their rounding: a label alone on its rows can come out at
+    # 1 + 2**-52, and a weight is a mean of 1 / c_j <= 1.
+    return np.minimum(out, 1.0, out=out)
