@@ -31,9 +31,6 @@ def _session(path: Path, threads: int = 1) -> ort.InferenceSession:
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # A batch session's pool threads sleep between runs: spinning ones take the core that the backtest's
-    # feature pass and the other horizons' sessions need (a one-thread session has no pool to spin).
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 

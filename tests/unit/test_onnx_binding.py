@@ -84,11 +84,3 @@ def test_the_output_is_the_preallocated_buffer(predictor):
     # predict() returns a view of the buffer bound at construction: the C call writes there, allocates nothing.
     out = predictor.predict(np.zeros(N_FEATURES))
     assert np.shares_memory(out, predictor.proba)
-
-
-def test_sessions_do_not_spin_between_runs(predictor):
-    # A spinning batch pool takes the core the backtest's feature pass runs on (BENCHMARKS.md, session 12).
-    predictor.predict_batch(np.zeros((300, N_FEATURES), np.float32))
-    for session in (predictor.session, predictor._batch_session):
-        assert session is not None
-        assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
