@@ -19,7 +19,7 @@ from scalper.exec.queue import QUEUE_RISK_AVERSE
 from scalper.ingest.binance.importer import import_binance
 from scalper.ingest.tickfile import KIND_BOOK, KIND_CLEAR, KIND_TRADE
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 RECORDING = "hftbacktest/binance_usdm/btcusdt_20240808.gz"
 LATENCY_NS = 1_000_000  # entry and response, each

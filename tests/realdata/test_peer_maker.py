@@ -28,7 +28,7 @@ from scalper.exec.passive import O_TS_SUBMIT, fills_table
 from scalper.exec.queue import QUEUE_MODEL_NAMES
 from scalper.ingest.binance.importer import import_binance
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 ETH_0718 = "hftbacktest/binance_usdm/ethusdt_20240718.gz"
 

@@ -8,7 +8,7 @@ import pytest
 
 from scalper.benchmarks import queue_truth
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 COMPARE_KEYS = {
     "fills",

@@ -18,6 +18,8 @@ from scalper.benchmarks.peer_maker import default_peer_python
 from scalper.exec import passive as px
 from scalper.exec.queue import QUEUE_PROB_LOG, QUEUE_PROB_POWER, QUEUE_RISK_AVERSE
 
+pytestmark = pytest.mark.slow  # each scenario starts hftbacktest in its own interpreter
+
 PEER_SCRIPT = Path(__file__).with_name("passive_rules_hbt.py")
 MODELS = {"risk_averse": QUEUE_RISK_AVERSE, "power": QUEUE_PROB_POWER, "log": QUEUE_PROB_LOG}
 # Our status -> hftbacktest's Status value (py-hftbacktest order.py).

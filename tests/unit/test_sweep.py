@@ -145,6 +145,7 @@ def test_serial_sweep_rows_hold_settings_metrics_and_hashes(serial_table, tmp_pa
     assert "labels.dead_zone_ticks=2.0" in text and "| 1 | 4 |" in text and "## Backtest of the test spans" in text
 
 
+@pytest.mark.slow
 def test_serial_sweep_equals_ray_sweep(serial_table, tmp_path, two_files):
     ray = pytest.importorskip("ray", reason="Ray is the optional extra 'distributed'")
     tasks = _tiny(tmp_path, two_files)

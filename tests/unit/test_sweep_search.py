@@ -52,6 +52,7 @@ def test_optuna_sweep_runs_every_trial_on_every_file_set_and_fold(spec, serial_t
         assert r[f"{h}.num_leaves"] == r["train.num_leaves"]  # the trial's value is the one trained
 
 
+@pytest.mark.slow
 def test_optuna_sweep_serial_equals_ray(spec, serial_table):
     ray = pytest.importorskip("ray", reason="Ray is the optional extra 'distributed'")
     ray.init(num_cpus=2, include_dashboard=False)
