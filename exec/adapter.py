@@ -133,3 +133,40 @@ class ExecutionAdapter(abc.ABC):
             If ``ts_ns`` is earlier than a time the venue was already given (an adapter that keeps a
             clock; the simulated exchange does).
         """
+
+
+class OrderRecords(ExecutionAdapter):
+    """An adapter that keeps every order it issued and its fills in two dicts by order id.
+
+    Subclasses fill ``_orders`` (id -> :class:`Order`) and ``_fills`` (id -> list of :class:`Fill`) and
+    get :meth:`order` and :meth:`fills` from here (the simulated venues of the backtest).
+    """
+
+    _orders: dict[int, Order]
+    _fills: dict[int, list[Fill]]
+
+    def order(self, order_id: int) -> Order:
+        """Return order ``order_id``.
+
+        Raises
+        ------
+        KeyError
+            If this adapter never issued ``order_id``.
+        """
+        try:
+            return self._orders[order_id]
+        except KeyError:
+            raise KeyError(f"unknown order id {order_id}") from None
+
+    def fills(self, order_id: int) -> list[Fill]:
+        """Return the fills of ``order_id`` so far, in execution order.
+
+        Raises
+        ------
+        KeyError
+            If this adapter never issued ``order_id``.
+        """
+        try:
+            return list(self._fills[order_id])
+        except KeyError:
+            raise KeyError(f"unknown order id {order_id}") from None

@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from scalper.exec.adapter import ExecutionAdapter
+from scalper.exec.adapter import OrderRecords
 from scalper.exec.orders import Fill, Order, OrderStatus
 from scalper.exec.passive import (
     FF_FEE,
@@ -114,7 +114,7 @@ def next_fill_candidate(kind, side, price_tick, start, buy_max, sell_min):
     return -1
 
 
-class PassiveSimulatedExchange(ExecutionAdapter):
+class PassiveSimulatedExchange(OrderRecords):
     """An exchange with resting orders and queue position, replaying a tick file's events.
 
     Parameters
@@ -309,32 +309,6 @@ class PassiveSimulatedExchange(ExecutionAdapter):
     def has_open_orders(self) -> bool:
         """Return True when an order is not yet seen terminal (no list built: asked per decision)."""
         return bool(self._open)
-
-    def order(self, order_id: int) -> Order:
-        """Return order ``order_id``.
-
-        Raises
-        ------
-        KeyError
-            If this exchange never issued ``order_id``.
-        """
-        try:
-            return self._orders[order_id]
-        except KeyError:
-            raise KeyError(f"unknown order id {order_id}") from None
-
-    def fills(self, order_id: int) -> list[Fill]:
-        """Return the fills of ``order_id`` seen so far, in execution order.
-
-        Raises
-        ------
-        KeyError
-            If this exchange never issued ``order_id``.
-        """
-        try:
-            return list(self._fills[order_id])
-        except KeyError:
-            raise KeyError(f"unknown order id {order_id}") from None
 
     @property
     def sent(self) -> int:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scalper.exec.adapter import ExecutionAdapter
+from scalper.exec.adapter import OrderRecords
 from scalper.exec.fees import taker_fee
 from scalper.exec.orders import Fill, Order, OrderStatus
 from scalper.lowlevel.book import ASK, BID
@@ -41,7 +41,7 @@ def _ceil_units(x: float) -> int:
     return math.ceil(x - _GRID_TOL * max(1.0, abs(x)))
 
 
-class SimulatedExchange(ExecutionAdapter):
+class SimulatedExchange(OrderRecords):
     """An exchange that executes marketable IOC limit orders against a replayed L2 book.
 
     Orders wait ``latency_ns`` after :meth:`submit`, then :meth:`on_time` accepts them and walks the
@@ -230,32 +230,6 @@ class SimulatedExchange(ExecutionAdapter):
     def has_open_orders(self) -> bool:
         """Return True when an order is still in flight (no list is built: the engine asks per decision)."""
         return bool(self._pending)
-
-    def order(self, order_id: int) -> Order:
-        """Return order ``order_id``.
-
-        Raises
-        ------
-        KeyError
-            If this exchange never issued ``order_id``.
-        """
-        try:
-            return self._orders[order_id]
-        except KeyError:
-            raise KeyError(f"unknown order id {order_id}") from None
-
-    def fills(self, order_id: int) -> list[Fill]:
-        """Return the fills of ``order_id`` in execution order (best price first).
-
-        Raises
-        ------
-        KeyError
-            If this exchange never issued ``order_id``.
-        """
-        try:
-            return list(self._fills[order_id])
-        except KeyError:
-            raise KeyError(f"unknown order id {order_id}") from None
 
     def status_counts(self) -> dict[OrderStatus, int]:
         """Return how many orders are in each status (every status present, zero included)."""
